@@ -1,0 +1,74 @@
+# needlechart: `make run` to try it, `make test` to check it. Needs only Python >= 3.11 and make.
+PYTHON ?= python3
+PORT ?= 8000
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+# The PostgreSQL server the suite also runs against when it answers.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/needlechart
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.PHONY: install run demo test test-sqlite test-postgres lint fmt chromium bench clean
+
+# uv, the installer that reads uv.lock, bootstrapped into its own small environment.
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	@mkdir -p var
+	DEBUG=$${DEBUG:-1} $(BIN)/needlechart migrate --noinput
+	DEBUG=$${DEBUG:-1} $(BIN)/needlechart demo --if-empty
+	DEBUG=$${DEBUG:-1} $(BIN)/needlechart runserver 127.0.0.1:$(PORT)
+
+demo: install
+	@mkdir -p var
+	DEBUG=$${DEBUG:-1} $(BIN)/needlechart migrate --noinput
+	DEBUG=$${DEBUG:-1} $(BIN)/needlechart demo
+
+# Playwright drives Debian's Chromium; its own browser download does not work offline.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Chromium from Debian packages for the browser tests"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/needlechart makemigrations --check --dry-run
+
+fmt: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test-sqlite: install chromium
+	$(BIN)/pytest
+
+test-postgres: install chromium
+	@if $(BIN)/python -c "import psycopg, sys; psycopg.connect(sys.argv[1], dbname='postgres', connect_timeout=3).close()" "$(TEST_DATABASE_URL)" 2>/dev/null; then \
+		echo "Running the suite on PostgreSQL"; \
+		DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest; \
+	else \
+		echo "PostgreSQL does not answer at $(TEST_DATABASE_URL): suite skipped there"; \
+	fi
+
+test: lint test-sqlite test-postgres
+
+# Page timings on a large demo clinic (not part of the tests).
+bench: install
+	$(BIN)/python benchmarks/pages.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache staticfiles

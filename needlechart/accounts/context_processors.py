@@ -1,0 +1,19 @@
+from typing import Any
+
+from django.http import HttpRequest
+
+from needlechart.accounts import rules
+
+
+def role(request: HttpRequest) -> dict[str, Any]:
+    """What the navigation may offer to the signed-in user."""
+    user = request.user
+    patient_clinic = (
+        user.portal_account.patient.clinic if getattr(user, "is_patient", False) else None
+    )
+    return {
+        "portal_clinic": patient_clinic,
+        "can_read_clinical": rules.has_role(user, rules.CLINICAL_READ_ROLES),
+        "can_write_clinical": rules.has_role(user, rules.CLINICAL_WRITE_ROLES),
+        "is_clinic_admin": rules.has_role(user, rules.ADMIN_ROLES),
+    }

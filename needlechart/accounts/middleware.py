@@ -1,0 +1,67 @@
+import zoneinfo
+from collections.abc import Callable
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils import timezone
+
+
+class ClinicTimezoneMiddleware:
+    """Show dates and times in the clinic's own time zone; storage stays UTC."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        clinic = getattr(user, "clinic", None) if user and user.is_authenticated else None
+        if clinic is None and user is not None and getattr(user, "is_patient", False):
+            clinic = user.portal_account.patient.clinic
+        if clinic is not None:
+            timezone.activate(zoneinfo.ZoneInfo(clinic.timezone))
+        else:
+            timezone.deactivate()
+        return self.get_response(request)
+
+
+class StoredHeadersMiddleware:
+    """Make the request headers that get stored (by django-axes) storable.
+
+    PostgreSQL text cannot hold NUL characters; a User-Agent carrying one would turn a
+    sign-in attempt into a server error.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        agent = request.META.get("HTTP_USER_AGENT")
+        if agent and "\x00" in agent:
+            request.META["HTTP_USER_AGENT"] = agent.replace("\x00", "")
+        return self.get_response(request)
+
+
+# Pages of the portal that anyone may open: signing in, accepting an invitation, resetting
+# a forgotten password. Everything else under /portal/ is for patients only.
+PORTAL_PUBLIC = ("/portal/login/", "/portal/invite/", "/portal/password-reset/", "/portal/reset/")
+
+
+class PortalBoundaryMiddleware:
+    """Keep patients and staff on their own side. A patient's sign-in reaches only /portal/;
+    a staff sign-in gets no portal page. Either way the other side answers 404, so a
+    patient learns nothing about the staff pages, not even that an id exists."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if user.is_authenticated:
+            in_portal = request.path.startswith("/portal/")
+            if user.is_patient and not in_portal:
+                if request.path == "/":
+                    return redirect("portal:home")
+                raise Http404
+            if not user.is_patient and in_portal and not request.path.startswith(PORTAL_PUBLIC):
+                raise Http404
+        return self.get_response(request)

@@ -1,0 +1,88 @@
+"""Who may do what: roles, and the dry-needling qualification rule later issues gate on."""
+
+import datetime as dt
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from needlechart.accounts.models import DryNeedlingCredential, Practitioner, Role, User
+
+# Roles grouped by what they may touch; docs/access.md is the full matrix.
+STAFF_ROLES = frozenset(Role)
+CLINICAL_READ_ROLES = frozenset({Role.CLINIC_ADMIN, Role.PRACTITIONER, Role.ASSISTANT})
+CLINICAL_WRITE_ROLES = frozenset({Role.CLINIC_ADMIN, Role.PRACTITIONER})
+NEEDLING_ROLES = frozenset({Role.CLINIC_ADMIN, Role.PRACTITIONER})
+ADMIN_ROLES = frozenset({Role.CLINIC_ADMIN})
+
+# A credential expiring within this many days is flagged on the practitioners page.
+EXPIRY_WARNING_DAYS = 60
+
+
+def has_role(user: User, roles: Iterable[Role]) -> bool:
+    return bool(user.is_authenticated and user.clinic_id and user.role in roles)
+
+
+class QualificationStatus(enum.Enum):
+    QUALIFIED = "qualified"
+    EXPIRING = "expiring"
+    LAPSED = "lapsed"
+    NONE = "none"
+    # Whatever the credentials: the account is inactive or its role may not needle.
+    NOT_PERMITTED = "not-permitted"
+
+
+@dataclass(frozen=True)
+class Qualification:
+    status: QualificationStatus
+    # The last day of the longest-running current credential; None if it never expires.
+    valid_until: dt.date | None = None
+
+    @property
+    def is_current(self) -> bool:
+        return self.status in (QualificationStatus.QUALIFIED, QualificationStatus.EXPIRING)
+
+    def days_left(self, on: dt.date) -> int | None:
+        return None if self.valid_until is None else (self.valid_until - on).days
+
+
+def credential_is_current(credential: DryNeedlingCredential, on: dt.date) -> bool:
+    return credential.completed_on <= on and (
+        credential.expires_on is None or on <= credential.expires_on
+    )
+
+
+def qualification(credentials: Iterable[DryNeedlingCredential], on: dt.date) -> Qualification:
+    """Summarise a practitioner's credentials on a date; takes prefetched rows, no query."""
+    credentials = list(credentials)
+    current = [c for c in credentials if credential_is_current(c, on)]
+    if not current:
+        return Qualification(
+            QualificationStatus.LAPSED if credentials else QualificationStatus.NONE
+        )
+    if any(c.expires_on is None for c in current):
+        return Qualification(QualificationStatus.QUALIFIED)
+    until = max(c.expires_on for c in current if c.expires_on is not None)
+    expiring = (until - on).days <= EXPIRY_WARNING_DAYS
+    status = QualificationStatus.EXPIRING if expiring else QualificationStatus.QUALIFIED
+    return Qualification(status, until)
+
+
+def needling_status(practitioner: Practitioner, on: dt.date) -> Qualification:
+    """The practitioner's standing for needling on a date: account, role and credentials.
+
+    Uses `practitioner.credentials.all()`, so prefetch credentials for lists.
+    """
+    user = practitioner.user
+    if not (user.is_active and has_role(user, NEEDLING_ROLES)):
+        return Qualification(QualificationStatus.NOT_PERMITTED)
+    return qualification(practitioner.credentials.all(), on)
+
+
+def is_qualified_to_needle(practitioner: Practitioner, on: dt.date | None = None) -> bool:
+    """True when the practitioner's account is active, may needle and holds a current credential.
+
+    `on` defaults to today in the active time zone (the clinic's, during a request).
+    """
+    return needling_status(practitioner, on or timezone.localdate()).is_current

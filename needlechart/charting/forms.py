@@ -1,0 +1,273 @@
+from django import forms
+from django.core.validators import MinValueValidator
+from django.utils import timezone
+
+from needlechart import knowledge
+from needlechart.charting.models import (
+    AdverseEvent,
+    CoTreatment,
+    Insertion,
+    NeedleSize,
+    NeedlingSession,
+    PainQuality,
+    ReferredSensation,
+    TriggerPointFinding,
+)
+from needlechart.forms import DateInput, FieldsOnlyModelForm
+
+SIDE_CHOICES = [("", "Either / both"), ("left", "Left"), ("right", "Right")]
+
+
+def _region_choices(blank: str = "") -> list[tuple[str, str]]:
+    choices = [(r.id, r.display) for r in knowledge.regions()]
+    return [("", blank), *choices] if blank else choices
+
+
+class ScreeningForm(forms.Form):
+    """One checkbox per screening factor, with the details its rule needs."""
+
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+    def __init__(self, *args, initial_factors: list[dict] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        present = {f["code"]: f for f in initial_factors or []}
+        self.groups = []
+        for rule in knowledge.factor_rules():
+            names = [f"f_{rule.code}"]
+            self.fields[f"f_{rule.code}"] = forms.BooleanField(
+                label=rule.label, required=False, initial=rule.code in present
+            )
+            given = present.get(rule.code, {})
+            for param in rule.params:
+                name = f"{rule.code}__{param}"
+                self.fields[name] = _param_field(param, given.get(param))
+                names.append(name)
+            self.groups.append((rule, [self[name] for name in names]))
+
+    def factors(self) -> list[dict]:
+        """The ticked factors with their details, as the safety engine reads them."""
+        chosen = []
+        for rule in knowledge.factor_rules():
+            if not self.cleaned_data.get(f"f_{rule.code}"):
+                continue
+            factor: dict = {"code": rule.code}
+            for param in rule.params:
+                value = self.cleaned_data.get(f"{rule.code}__{param}")
+                if value not in (None, "", []):
+                    factor[param] = value
+            chosen.append(factor)
+        return chosen
+
+
+def _param_field(param: str, initial: object) -> forms.Field:
+    if param == "limb":
+        return forms.ChoiceField(
+            label="Limb", choices=[("", "—"), ("arm", "Arm"), ("leg", "Leg")],
+            required=False, initial=initial,
+        )  # fmt: skip
+    if param == "side":
+        return forms.ChoiceField(
+            label="Side", choices=SIDE_CHOICES, required=False, initial=initial
+        )
+    if param == "regions":
+        return forms.MultipleChoiceField(
+            label="Regions", choices=_region_choices(), required=False, initial=initial,
+            widget=forms.SelectMultiple(attrs={"size": 4}),
+        )  # fmt: skip
+    if param == "trimester":
+        return forms.TypedChoiceField(
+            label="Trimester", choices=[("", "—"), (1, "First"), (2, "Second"), (3, "Third")],
+            coerce=int, empty_value=None, required=False, initial=initial,
+        )  # fmt: skip
+    if param == "inr":
+        return forms.FloatField(
+            label="Latest INR", min_value=0.5, max_value=15, required=False, initial=initial
+        )
+    label = {"drug": "Medicine", "detail": "Details"}[param]
+    return forms.CharField(label=label, max_length=100, required=False, initial=initial)
+
+
+class ConsentSignForm(forms.Form):
+    template = forms.IntegerField(widget=forms.HiddenInput)
+    signed_name = forms.CharField(label="Patient's full name, typed by the patient", max_length=200)
+    confirmed = forms.BooleanField(
+        label="I have read the information above, had the chance to ask questions, and agree "
+        "to dry needling.",
+        required=False,
+    )
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=300, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class PainMarkForm(forms.Form):
+    region = forms.ChoiceField(label="Painful region", choices=_region_choices("Choose a region"))
+    intensity = forms.TypedChoiceField(
+        label="Intensity (0-10)", choices=[(i, i) for i in range(11)], coerce=int, initial=5
+    )
+    quality = forms.ChoiceField(choices=PainQuality.choices)
+
+
+class FindingForm(FieldsOnlyModelForm):
+    referred_regions = forms.MultipleChoiceField(
+        choices=_region_choices(), required=False, widget=forms.SelectMultiple(attrs={"size": 5})
+    )
+
+    class Meta:
+        model = TriggerPointFinding
+        fields = [
+            "muscle", "side", "location", "taut_band", "hypersensitive_spot",
+            "referred_sensation", "referred_regions", "recognised", "jump_sign",
+            "twitch_response", "pressure_pain_threshold",
+        ]  # fmt: skip
+        labels = {"referred_sensation": "Referred sensation felt as"}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["referred_sensation"].choices = [("", "None"), *ReferredSensation.choices]
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
+
+
+class ObservationForm(forms.Form):
+    code = forms.ChoiceField(label="Measure", choices=[])
+    component = forms.CharField(label="What was measured", required=False, max_length=100)
+    side = forms.ChoiceField(label="Side", choices=SIDE_CHOICES, required=False)
+    value = forms.DecimalField(label="Value", max_digits=7, decimal_places=2)
+    timing = forms.CharField(widget=forms.HiddenInput)
+    assessment = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    session = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["code"].choices = [(i.code, i.name) for i in knowledge.instruments()]
+
+
+class SessionStartForm(forms.Form):
+    # Deliberately no default: the clinician asks the patient and says what they answered.
+    screening_status = forms.ChoiceField(
+        label="Health screening at the start of this session",
+        choices=NeedlingSession.ScreeningStatus.choices,
+        widget=forms.RadioSelect,
+    )
+    clean_technique = forms.BooleanField(
+        label="Clean technique: hands cleaned, skin prepared, sterile single-use needles",
+        required=False,
+    )
+    from_last = forms.BooleanField(
+        label="Start from the last session (copy its muscles)", required=False
+    )
+    performed_at = forms.DateTimeField(
+        label="Session date and time",
+        help_text="Now, unless you are charting a session that took place earlier.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["performed_at"].initial = timezone.localtime().replace(second=0, microsecond=0)
+
+
+class InsertionForm(FieldsOnlyModelForm):
+    class Meta:
+        model = Insertion
+        fields = [
+            "muscle", "side", "needles", "needle_size", "depth", "depth_mm", "technique",
+            "retention_minutes", "frequency_hz", "intensity_ma", "twitch_responses",
+            "familiar_pain", "tolerance",
+        ]  # fmt: skip
+
+    def __init__(self, *args, clinic, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["needle_size"].queryset = NeedleSize.objects.filter(clinic=clinic, active=True)
+        self.fields["needle_size"].empty_label = None
+        self.fields["needles"].min_value = 1
+        self.fields["needles"].validators.append(MinValueValidator(1))
+        self.fields["side"].choices = [("", "—"), *SIDE_CHOICES[1:]]
+        self.fields["side"].required = False
+
+
+class SessionDetailsForm(FieldsOnlyModelForm):
+    co_treatments = forms.MultipleChoiceField(
+        choices=CoTreatment.choices, required=False, widget=forms.CheckboxSelectMultiple,
+        label="Co-treatments in this visit",
+    )  # fmt: skip
+
+    class Meta:
+        model = NeedlingSession
+        fields = [
+            "clean_technique", "needles_opened", "needles_removed", "co_treatments",
+            "co_treatment_note", "note",
+        ]  # fmt: skip
+        widgets = {"note": forms.Textarea(attrs={"rows": 4})}
+        labels = {"co_treatment_note": "Co-treatment details"}
+
+
+class AdverseEventForm(FieldsOnlyModelForm):
+    muscles = forms.MultipleChoiceField(
+        choices=[], required=False, widget=forms.CheckboxSelectMultiple, label="Muscles involved"
+    )
+
+    class Meta:
+        model = AdverseEvent
+        fields = [
+            "event_type", "onset", "severity", "duration_value", "duration_unit",
+            "action_taken", "outcome", "muscles", "description",
+        ]  # fmt: skip
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, session: NeedlingSession, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["muscles"].choices = [
+            (f"{r.muscle}:{r.side}", f"{r.get_muscle_display()} {r.side}".strip())
+            for r in session.insertions.all()
+        ]
+        self.fields["duration_unit"].choices = [("", "—"), *AdverseEvent.DurationUnit.choices]
+
+
+class AddendumForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[("addendum", "Addendum (a correction or later note)"),
+                 ("entered-in-error", "Mark the whole record entered in error")],
+        widget=forms.RadioSelect, initial="addendum",
+    )  # fmt: skip
+    reason = forms.CharField(max_length=300)
+    text = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
+
+
+class TimelineFilterForm(forms.Form):
+    KINDS = [
+        ("", "Everything"), ("episode", "Episodes"), ("screening", "Screenings"),
+        ("consent", "Consents"), ("assessment", "Assessments"), ("session", "Sessions"),
+        ("adverse-event", "Adverse events"), ("addendum", "Addenda"),
+    ]  # fmt: skip
+    kind = forms.ChoiceField(choices=KINDS, required=False, label="Show")
+    date_from = forms.DateField(required=False, widget=DateInput(), label="From")
+    date_to = forms.DateField(required=False, widget=DateInput(), label="To")
+
+
+class TemplateForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 18}))
+
+
+class NeedleForm(forms.Form):
+    diameter_mm = forms.DecimalField(label="Diameter (mm)", max_digits=3, decimal_places=2)
+    length_mm = forms.IntegerField(label="Length (mm)")
+
+
+class ClinicForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    phone = forms.CharField(max_length=32, required=False)
+    email = forms.EmailField(required=False)
+    address = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    review_after_sessions = forms.IntegerField(
+        label="Sessions before a review prompt",
+        min_value=1,
+        max_value=20,
+        help_text="An episode without an important improvement in pain after this many "
+        "sessions asks for a review.",
+    )

@@ -1,0 +1,66 @@
+import json
+
+from django.core.management.base import CommandError, CommandParser
+
+from needlechart.audit import services as audit
+from needlechart.charting.export import charts, patient_chart, with_chart
+from needlechart.commands import Command as NeedlechartCommand
+from needlechart.patients.models import Patient
+
+
+class Command(NeedlechartCommand):
+    help = "Print a patient's whole chart (by record number), or every chart with --all."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("mrn", nargs="?", help="the patient's medical record number")
+        parser.add_argument("--all", action="store_true", help="every patient, one JSON per line")
+        parser.add_argument(
+            "--clinic", type=int, help="the clinic id, when the number is not unique"
+        )
+        parser.add_argument("--json", action="store_true", help="print JSON")
+
+    def handle(self, *args: object, **options: object) -> None:
+        if bool(options["all"]) == bool(options["mrn"]):
+            raise CommandError("give one record number, or --all")
+        patients = Patient.objects.all()
+        if options["clinic"] is not None:
+            patients = patients.filter(clinic_id=options["clinic"])
+        if options["all"]:
+            self._all(patients, as_json=bool(options["json"]))
+            return
+        matches = list(with_chart(patients.filter(mrn=str(options["mrn"]).strip().upper())))
+        if not matches:
+            raise CommandError(f"no patient has record number {options['mrn']}")
+        if len(matches) > 1:
+            clinics = ", ".join(str(p.clinic_id) for p in matches)
+            raise CommandError(
+                f"record number {options['mrn']} is used in clinics {clinics}; add --clinic"
+            )
+        patient = matches[0]
+        chart = patient_chart(patient)
+        audit.record(actor=None, action=audit.Action.EXPORT, obj=patient, detail={"via": "command"})
+        if options["json"]:
+            self.stdout.write(json.dumps(chart, indent=2, ensure_ascii=False))
+        else:
+            self._summary(chart)
+
+    def _all(self, patients, *, as_json: bool) -> None:
+        for patient, chart in charts(patients):
+            audit.record(
+                actor=None, action=audit.Action.EXPORT, obj=patient, detail={"via": "command"}
+            )
+            if as_json:
+                self.stdout.write(json.dumps(chart, ensure_ascii=False, separators=(",", ":")))
+            else:
+                self._summary(chart)
+
+    def _summary(self, chart: dict) -> None:
+        p = chart["patient"]
+        name = f"{p['family_name']}, {p['given_name']}"
+        self.stdout.write(f"{name} ({p['mrn']}), born {p['birth_date']}")
+        for e in chart["episodes"]:
+            signed = sum(1 for s in e["sessions"] if s["signed_at"])
+            self.stdout.write(
+                f"  {e['condition']['code']} {e['condition']['display']} [{e['status']}]: "
+                f"{len(e['assessments'])} assessments, {signed} signed sessions"
+            )

@@ -1,0 +1,573 @@
+"""The dry-needling visit: screening, consent, assessment, needling session, adverse events,
+aftercare, addenda. FHIR names where one fits.
+
+Signed assessments and sessions, their rows, consents, screenings and addenda are never
+changed in place: services refuse, and database triggers (migration 0002) refuse too.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from needlechart import knowledge
+
+SIDES = [("left", "Left"), ("right", "Right")]
+
+
+def muscle_choices() -> list[tuple[str, str]]:
+    return [(m.slug, m.name) for m in sorted(knowledge.muscles(), key=lambda m: m.name)]
+
+
+def region_choices() -> list[tuple[str, str]]:
+    return [(r.id, r.display) for r in knowledge.regions()]
+
+
+def adverse_event_choices() -> list[tuple[str, str]]:
+    return list(knowledge.adverse_event_types().items())
+
+
+class Screening(models.Model):
+    """The answers to the health questionnaire at one time (FHIR RiskAssessment).
+
+    Each change is a new row; the newest is current. `factors` holds the knowledge
+    engine's factor dicts, e.g. {"code": "lymphedema", "limb": "arm", "side": "left"}.
+    """
+
+    FHIR_TYPE = "RiskAssessment"
+
+    class Source(models.TextChoices):
+        CLINICIAN = "clinician", "Recorded by a clinician"
+        PATIENT = "patient", "Reported by the patient, confirmed by a clinician"
+
+    episode = models.ForeignKey(
+        "patients.EpisodeOfCare", on_delete=models.PROTECT, related_name="screenings"
+    )
+    factors = models.JSONField(default=list, blank=True)
+    note = models.TextField(blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.CLINICIAN)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Screening of {self.recorded_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def patient_id(self) -> int:
+        return self.episode.patient_id
+
+
+class DocumentTemplate(models.Model):
+    """A clinic's consent or aftercare text, one row per version (never edited in place)."""
+
+    class Kind(models.TextChoices):
+        CONSENT = "consent", "Consent"
+        AFTERCARE = "aftercare", "Aftercare"
+
+    clinic = models.ForeignKey(
+        "accounts.Clinic", on_delete=models.PROTECT, related_name="document_templates"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    version = models.PositiveIntegerField()
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["kind", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "kind", "version"], name="template_version_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} (version {self.version})"
+
+
+class Consent(models.Model):
+    """A patient's signed consent to dry needling against one template version."""
+
+    FHIR_TYPE = "Consent"
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="consents"
+    )
+    template = models.ForeignKey(DocumentTemplate, on_delete=models.PROTECT, related_name="+")
+
+    class Channel(models.TextChoices):
+        CLINIC = "clinic", "In the clinic, witnessed"
+        PORTAL = "portal", "In the patient portal"
+
+    signed_name = models.CharField("name typed by the patient", max_length=200)
+    signed_at = models.DateTimeField(default=timezone.now)
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.CLINIC)
+    # The clinician who saw the patient sign; a consent signed in the portal has none.
+    witnessed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-signed_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(channel="portal") | Q(witnessed_by__isnull=False),
+                name="clinic_consent_is_witnessed",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Consent signed {self.signed_at:%Y-%m-%d} ({self.template})"
+
+
+class ConsentWithdrawal(models.Model):
+    """The record that a patient withdrew a consent; the consent itself stays as signed."""
+
+    consent = models.OneToOneField(Consent, on_delete=models.PROTECT, related_name="withdrawal")
+    reason = models.TextField()
+    withdrawn_at = models.DateTimeField(default=timezone.now)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"Consent withdrawn {self.withdrawn_at:%Y-%m-%d}"
+
+
+class SignedRecord(models.Model):
+    """A clinical note drafted, then signed; once signed it is read-only."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_signed(self) -> bool:
+        return self.signed_at is not None
+
+
+class Assessment(SignedRecord):
+    """A body-chart assessment: pain regions, trigger-point findings, baseline measures."""
+
+    FHIR_TYPE = "ClinicalImpression"
+
+    class Kind(models.TextChoices):
+        INITIAL = "initial", "Initial assessment"
+        REASSESSMENT = "reassessment", "Reassessment"
+
+    episode = models.ForeignKey(
+        "patients.EpisodeOfCare", on_delete=models.PROTECT, related_name="assessments"
+    )
+    practitioner = models.ForeignKey(
+        "accounts.Practitioner", on_delete=models.PROTECT, related_name="assessments"
+    )
+    kind = models.CharField(max_length=15, choices=Kind.choices, default=Kind.INITIAL)
+    performed_at = models.DateTimeField(default=timezone.now)
+    note = models.TextField("clinical note", blank=True)
+
+    class Meta:
+        ordering = ["-performed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.performed_at:%Y-%m-%d}"
+
+    @property
+    def patient_id(self) -> int:
+        return self.episode.patient_id
+
+
+class PainQuality(models.TextChoices):
+    ACHING = "aching", "Aching"
+    SHARP = "sharp", "Sharp"
+    BURNING = "burning", "Burning"
+    TINGLING = "tingling", "Tingling"
+    OTHER = "other", "Other"
+
+
+class PainMark(models.Model):
+    """Pain felt in one region of the body chart, with its intensity and quality."""
+
+    FHIR_TYPE = "Observation"
+    AUDIT_TYPE = "Observation/PainMark"
+
+    assessment = models.ForeignKey(Assessment, on_delete=models.PROTECT, related_name="pain_marks")
+    region = models.CharField(max_length=40, choices=region_choices)
+    intensity = models.PositiveSmallIntegerField()
+    quality = models.CharField(max_length=10, choices=PainQuality.choices)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["assessment", "region"], name="pain_mark_once"),
+            models.CheckConstraint(condition=Q(intensity__lte=10), name="pain_mark_0_10"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.region} {self.intensity}/10 {self.quality}"
+
+
+class ReferredSensation(models.TextChoices):
+    PAIN = "pain", "Pain"
+    DEEP_ACHE = "deep-ache", "Deep ache"
+    TINGLING = "tingling", "Tingling"
+    BURNING = "burning", "Burning"
+    OTHER = "other", "Other"
+
+
+class TriggerPointFinding(models.Model):
+    """A palpation finding in one muscle and side (after the 2018 Delphi criteria)."""
+
+    FHIR_TYPE = "Observation"
+    AUDIT_TYPE = "Observation/TriggerPointFinding"
+
+    assessment = models.ForeignKey(Assessment, on_delete=models.PROTECT, related_name="findings")
+    muscle = models.CharField(max_length=60, choices=muscle_choices)
+    side = models.CharField(max_length=5, choices=SIDES, blank=True)
+    location = models.CharField(max_length=200, blank=True)
+    taut_band = models.BooleanField(default=False)
+    hypersensitive_spot = models.BooleanField(default=False)
+    referred_sensation = models.CharField(
+        max_length=10, choices=ReferredSensation.choices, blank=True
+    )
+    referred_regions = models.JSONField(default=list, blank=True)
+    recognised = models.BooleanField(
+        "recognised as the patient's own pain",
+        default=False,
+        help_text="Reproduces the complaint the patient knows: the trigger point is active.",
+    )
+    jump_sign = models.BooleanField(default=False)
+    twitch_response = models.BooleanField("local twitch response", default=False)
+    pressure_pain_threshold = models.DecimalField(
+        "pressure pain threshold (kPa)", max_digits=6, decimal_places=1, null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.muscle} {self.side} ({self.activity})".replace("  ", " ")
+
+    @property
+    def activity(self) -> str:
+        # Active when pressure reproduces the patient's recognised complaint.
+        return "active" if self.recognised else "latent"
+
+    @property
+    def meets_criteria(self) -> bool:
+        """The essential cluster: taut band, hypersensitive spot, referred sensation."""
+        return self.taut_band and self.hypersensitive_spot and bool(self.referred_sensation)
+
+
+class NeedleSize(models.Model):
+    """A needle the clinic stocks: diameter by length."""
+
+    clinic = models.ForeignKey("accounts.Clinic", on_delete=models.PROTECT, related_name="needles")
+    diameter_mm = models.DecimalField(max_digits=3, decimal_places=2)
+    length_mm = models.PositiveSmallIntegerField()
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["diameter_mm", "length_mm"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "diameter_mm", "length_mm"], name="needle_size_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.diameter_mm:.2f} x {self.length_mm} mm"
+
+
+class CoTreatment(models.TextChoices):
+    MANUAL_THERAPY = "manual-therapy", "Manual therapy"
+    EXERCISE = "exercise", "Exercise"
+    MASSAGE = "massage", "Massage"
+    HEAT = "heat", "Heat"
+    OTHER = "other", "Other"
+
+
+class NeedlingSession(SignedRecord):
+    """One needling visit (FHIR Encounter with its Procedures)."""
+
+    FHIR_TYPE = "Encounter"
+
+    class ScreeningStatus(models.TextChoices):
+        UNCHANGED = "unchanged", "Unchanged since the last screening"
+        CHANGED = "changed", "Changed, and the screening was updated"
+
+    episode = models.ForeignKey(
+        "patients.EpisodeOfCare", on_delete=models.PROTECT, related_name="sessions"
+    )
+    practitioner = models.ForeignKey(
+        "accounts.Practitioner", on_delete=models.PROTECT, related_name="sessions"
+    )
+    performed_at = models.DateTimeField(default=timezone.now)
+    screening = models.ForeignKey(
+        Screening, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    screening_status = models.CharField(
+        "health screening at the start of the session",
+        max_length=10,
+        choices=ScreeningStatus.choices,
+        blank=True,
+    )
+    clean_technique = models.BooleanField(
+        "clean technique",
+        default=False,
+        help_text="Hands cleaned, skin prepared, sterile single-use needles.",
+    )
+    needles_opened = models.PositiveSmallIntegerField(null=True, blank=True)
+    needles_removed = models.PositiveSmallIntegerField(
+        "needles removed and disposed of", null=True, blank=True
+    )
+    co_treatments = models.JSONField(default=list, blank=True)
+    co_treatment_note = models.CharField(max_length=300, blank=True)
+    note = models.TextField("clinical note", blank=True)
+    cpt_code = models.CharField("CPT code", max_length=5, blank=True)
+    consent = models.ForeignKey(
+        Consent, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-performed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Needling session {self.performed_at:%Y-%m-%d}"
+
+    @property
+    def patient_id(self) -> int:
+        return self.episode.patient_id
+
+    @property
+    def needle_count_matches(self) -> bool:
+        return self.needles_opened is not None and self.needles_opened == self.needles_removed
+
+
+class Technique(models.TextChoices):
+    STATIC = "static", "Static (needle retained)"
+    PISTONING = "pistoning", "Fast-in fast-out (pistoning)"
+    ROTATION = "rotation", "Rotation"
+    ELECTRICAL = "electrical-stimulation", "Electrical stimulation"
+
+
+class Insertion(models.Model):
+    """Needling of one muscle on one side in a session (FHIR Procedure)."""
+
+    FHIR_TYPE = "Procedure"
+
+    class Depth(models.TextChoices):
+        SUPERFICIAL = "superficial", "Superficial"
+        DEEP = "deep", "Deep"
+
+    class Tolerance(models.TextChoices):
+        GOOD = "good", "Good"
+        FAIR = "fair", "Fair"
+        POOR = "poor", "Poor"
+
+    session = models.ForeignKey(
+        NeedlingSession, on_delete=models.PROTECT, related_name="insertions"
+    )
+    muscle = models.CharField(max_length=60, choices=muscle_choices)
+    side = models.CharField(max_length=5, choices=SIDES, blank=True)
+    needles = models.PositiveSmallIntegerField(default=1)
+    needle_size = models.ForeignKey(NeedleSize, on_delete=models.PROTECT, related_name="+")
+    depth = models.CharField(max_length=12, choices=Depth.choices, default=Depth.DEEP)
+    depth_mm = models.PositiveSmallIntegerField("depth (mm)", null=True, blank=True)
+    technique = models.CharField(max_length=25, choices=Technique.choices)
+    retention_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
+    frequency_hz = models.DecimalField(
+        "frequency (Hz)", max_digits=5, decimal_places=1, null=True, blank=True
+    )
+    intensity_ma = models.DecimalField(
+        "intensity (mA)", max_digits=4, decimal_places=1, null=True, blank=True
+    )
+    twitch_responses = models.PositiveSmallIntegerField("twitch responses elicited", default=0)
+    familiar_pain = models.BooleanField("familiar pain reproduced", default=False)
+    tolerance = models.CharField(max_length=5, choices=Tolerance.choices, default=Tolerance.GOOD)
+    # The safety engine's verdict when the row was added, with its reasons.
+    safety_verdict = models.CharField(max_length=15, default="allowed")
+    safety_reasons = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(needles__gte=1), name="insertion_needles_min_1"),
+            models.CheckConstraint(
+                condition=~Q(safety_verdict="contraindicated"),
+                name="insertion_never_contraindicated",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.muscle} {self.side} x{self.needles}".replace("  ", " ")
+
+    @property
+    def engine_technique(self) -> str:
+        """The safety engine's technique: electrical stimulation or plain dry needling."""
+        return (
+            "electrical-stimulation" if self.technique == Technique.ELECTRICAL else "dry-needling"
+        )
+
+
+class AdverseEvent(models.Model):
+    """An unwanted effect during or after a session (FHIR AdverseEvent)."""
+
+    FHIR_TYPE = "AdverseEvent"
+
+    class Onset(models.TextChoices):
+        DURING = "during", "During the session"
+        WITHIN_24H = "within-24h", "Within 24 hours"
+        LATER = "later", "Later than 24 hours"
+
+    class Severity(models.TextChoices):
+        MILD = "mild", "Mild: short, reversible, function intact"
+        MODERATE = "moderate", "Moderate: limits daily activities or needs a clinician"
+        SEVERE = "severe", "Severe: needs urgent care"
+        SERIOUS = "serious", "Serious: hospital stay, lasting disability or death"
+
+    class DurationUnit(models.TextChoices):
+        MINUTES = "minutes", "minutes"
+        HOURS = "hours", "hours"
+        DAYS = "days", "days"
+        WEEKS = "weeks", "weeks"
+
+    class Action(models.TextChoices):
+        NONE = "none", "None"
+        SELF_CARE = "self-care", "Self-care"
+        CLINICIAN = "clinician", "Seen by a clinician"
+        EMERGENCY = "emergency-department", "Emergency department"
+        HOSPITAL = "hospital", "Hospital admission"
+
+    class Outcome(models.TextChoices):
+        # FHIR AdverseEvent outcome codes.
+        RESOLVED = "resolved", "Resolved"
+        RECOVERING = "recovering", "Recovering"
+        ONGOING = "ongoing", "Ongoing"
+        SEQUELAE = "resolvedWithSequelae", "Resolved with lasting effects"
+        FATAL = "fatal", "Fatal"
+        UNKNOWN = "unknown", "Unknown"
+
+    session = models.ForeignKey(
+        NeedlingSession, on_delete=models.PROTECT, related_name="adverse_events"
+    )
+    event_type = models.CharField("type", max_length=20, choices=adverse_event_choices)
+    onset = models.CharField(max_length=12, choices=Onset.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    duration_value = models.PositiveSmallIntegerField("duration", null=True, blank=True)
+    duration_unit = models.CharField(max_length=8, choices=DurationUnit.choices, blank=True)
+    action_taken = models.CharField(max_length=25, choices=Action.choices)
+    outcome = models.CharField(max_length=25, choices=Outcome.choices)
+    muscles = models.JSONField("muscles involved", default=list, blank=True)
+    description = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Removal is never a delete: the event is marked entered in error, with the reason.
+    entered_in_error_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_type_display()} ({self.severity})"
+
+    @property
+    def patient_id(self) -> int:
+        return self.session.episode.patient_id
+
+    @property
+    def entered_in_error(self) -> bool:
+        return bool(self.entered_in_error_reason)
+
+    @property
+    def is_major(self) -> bool:
+        return knowledge.severity_class(self.severity) == "major"
+
+
+class AftercareIssue(models.Model):
+    """Aftercare advice given to the patient for a session (printed or handed over).
+
+    A row of its own, because aftercare is often given after the session is signed.
+    """
+
+    FHIR_TYPE = "Communication"
+
+    session = models.ForeignKey(
+        NeedlingSession, on_delete=models.PROTECT, related_name="aftercare_issues"
+    )
+    template = models.ForeignKey(DocumentTemplate, on_delete=models.PROTECT, related_name="+")
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    issued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["issued_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Aftercare issued {self.issued_at:%Y-%m-%d}"
+
+
+class Addendum(models.Model):
+    """A later note on a signed record, or the marking of a record as entered in error."""
+
+    class Kind(models.TextChoices):
+        ADDENDUM = "addendum", "Addendum"
+        ENTERED_IN_ERROR = "entered-in-error", "Entered in error"
+
+    assessment = models.ForeignKey(
+        Assessment, on_delete=models.PROTECT, null=True, blank=True, related_name="addenda"
+    )
+    session = models.ForeignKey(
+        NeedlingSession, on_delete=models.PROTECT, null=True, blank=True, related_name="addenda"
+    )
+    discharge = models.ForeignKey(
+        "outcomes.Discharge",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="addenda",
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.ADDENDUM)
+    reason = models.CharField(max_length=300)
+    text = models.TextField(blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    written_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["written_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(assessment__isnull=False, session__isnull=True, discharge__isnull=True)
+                    | Q(assessment__isnull=True, session__isnull=False, discharge__isnull=True)
+                    | Q(assessment__isnull=True, session__isnull=True, discharge__isnull=False)
+                ),
+                name="addendum_on_one_record",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.written_at:%Y-%m-%d}"

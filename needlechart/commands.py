@@ -1,0 +1,32 @@
+"""A base for needlechart's own commands: every refusal is one line on stderr."""
+
+from typing import Any, NoReturn
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.utils import OperationalError, ProgrammingError
+
+
+class OneLineParser(CommandParser):
+    def error(self, message: str) -> NoReturn:
+        if self.called_from_command_line:
+            # argparse would print the whole usage first; one line saying why is enough,
+            # `--help` has the rest.
+            self.exit(2, f"{self.prog}: error: {message}\n")
+        super().error(message)
+
+
+class Command(BaseCommand):
+    def execute(self, *args: Any, **options: Any) -> Any:
+        try:
+            return super().execute(*args, **options)
+        except (OperationalError, ProgrammingError) as error:
+            # An unmigrated or unreachable database: say so in one line, not a traceback.
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise CommandError(
+                f"the database is not ready ({first}); run `needlechart migrate`"
+            ) from None
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.__class__ = OneLineParser
+        return parser

@@ -1,0 +1,60 @@
+"""Shared form plumbing: service errors shown next to the fields they concern."""
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, QueryDict
+
+T = TypeVar("T")
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+def add_service_error(form: forms.BaseForm, error: ValidationError) -> None:
+    """Attach a service's ValidationError to the form, by field where the form has one."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+def submit(form: forms.BaseForm, call: Callable[[], T]) -> T | None:
+    """Run a service on a valid form; on a rule it breaks, show why and return None."""
+    if not form.is_valid():
+        return None
+    try:
+        return call()
+    except ValidationError as error:
+        add_service_error(form, error)
+        return None
+
+
+class FieldsOnlyModelForm(forms.ModelForm):
+    """A model form that checks its fields but leaves the record alone.
+
+    Services own the write: they validate the whole record and audit what changed,
+    which they could not see if the form had already copied its values onto the instance.
+    """
+
+    def _post_clean(self) -> None:
+        pass
+
+
+def posted(request: HttpRequest) -> QueryDict | None:
+    """The form data of a POST (even an empty one), or None to leave a GET form unbound."""
+    return request.POST if request.method == "POST" else None
+
+
+def refused(request: HttpRequest, error: ValidationError) -> None:
+    """A service's refusal of a one-button action, shown as messages on the next page."""
+    for message in error.messages:
+        messages.error(request, message)

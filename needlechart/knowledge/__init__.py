@@ -1,0 +1,115 @@
+"""Clinical knowledge and decision-support engines: pure Python, no Django import.
+
+Data lives in versioned JSON files under `data/`, validated against `schema.py` when
+first used; every clinical fact cites its source. See docs/knowledge.md.
+"""
+
+from needlechart.knowledge.adverse_events import (
+    adverse_event_types,
+    published_rates,
+    severity_class,
+    wilson_interval,
+)
+from needlechart.knowledge.coding import suggest_cpt
+from needlechart.knowledge.conditions import (
+    body_area,
+    body_areas,
+    condition,
+    conditions,
+    conditions_valid_on,
+)
+from needlechart.knowledge.documents import default_document
+from needlechart.knowledge.errors import InvalidInput, KnowledgeDataError, UnknownCode
+from needlechart.knowledge.instruments import (
+    Change,
+    classify_change,
+    instrument,
+    instruments,
+    load_questionnaire,
+    load_questionnaires,
+    rom_movement,
+    rom_movements,
+    score_questionnaire,
+)
+from needlechart.knowledge.muscles import muscle, muscle_json, muscles
+from needlechart.knowledge.portal import (
+    checkin_plan,
+    education_page,
+    education_pages,
+    needs_extra_checkin,
+    portal_sources,
+    red_flags,
+    soreness_effect_from,
+    symptom,
+    symptoms,
+    urgent_advice,
+)
+from needlechart.knowledge.referral import Candidate, rank_muscles
+from needlechart.knowledge.regions import Region, atlas_svg, region, region_ids_for, regions
+from needlechart.knowledge.safety import (
+    Factor,
+    PlanItem,
+    Screening,
+    factor_rule,
+    factor_rules,
+    screen,
+    techniques,
+)
+from needlechart.knowledge.schema import CheckinPlan, EducationPage, EducationSection, Symptom
+
+__all__ = [
+    "Candidate",
+    "Change",
+    "CheckinPlan",
+    "EducationPage",
+    "EducationSection",
+    "Factor",
+    "InvalidInput",
+    "KnowledgeDataError",
+    "PlanItem",
+    "Region",
+    "Screening",
+    "Symptom",
+    "UnknownCode",
+    "adverse_event_types",
+    "atlas_svg",
+    "body_area",
+    "body_areas",
+    "checkin_plan",
+    "classify_change",
+    "condition",
+    "conditions",
+    "conditions_valid_on",
+    "default_document",
+    "education_page",
+    "education_pages",
+    "factor_rule",
+    "factor_rules",
+    "instrument",
+    "instruments",
+    "load_questionnaire",
+    "load_questionnaires",
+    "muscle",
+    "muscle_json",
+    "muscles",
+    "needs_extra_checkin",
+    "portal_sources",
+    "published_rates",
+    "rank_muscles",
+    "red_flags",
+    "region",
+    "region_ids_for",
+    "regions",
+    "rom_movement",
+    "rom_movements",
+    "score_questionnaire",
+    "screen",
+    "severity_class",
+    "soreness_effect_from",
+    "suggest_cpt",
+    "symptom",
+    "symptoms",
+    "techniques",
+    "urgent_advice",
+    "wilson_interval",
+]

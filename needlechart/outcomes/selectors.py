@@ -1,0 +1,106 @@
+"""Reads for outcomes: valid measurements, progress, the plan and its status."""
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+
+from needlechart.charting.models import Addendum, AdverseEvent, NeedlingSession
+from needlechart.outcomes import progress as progress_module
+from needlechart.outcomes.models import CarePlan, Observation, Timing
+from needlechart.patients.models import EpisodeOfCare
+
+
+def _in_error(field: str) -> Exists:
+    return Exists(
+        Addendum.objects.filter(**{field: OuterRef(f"{field}_id")}, kind="entered-in-error")
+    )
+
+
+def valid_observations(episode: EpisodeOfCare) -> QuerySet[Observation]:
+    """Measurements that count: not entered in error, nor part of a record entered in error."""
+    return (
+        episode.observations.filter(entered_in_error_reason="")
+        .exclude(_in_error("session"))
+        .exclude(_in_error("assessment"))
+        .select_related("session", "assessment")
+    )
+
+
+def signed_sessions(episode: EpisodeOfCare) -> QuerySet[NeedlingSession]:
+    return episode.sessions.filter(signed_at__isnull=False).exclude(
+        Exists(Addendum.objects.filter(session=OuterRef("pk"), kind="entered-in-error"))
+    )
+
+
+def episode_progress(episode: EpisodeOfCare) -> progress_module.Progress:
+    return progress_module.progress(
+        condition=episode.condition_code,
+        # The clinical course: the patient's own diary and ratings are shown apart.
+        observations=valid_observations(episode).exclude(timing=Timing.HOME),
+        signed_sessions=signed_sessions(episode).count(),
+        review_after=episode.patient.clinic.review_after_sessions,
+    )
+
+
+@dataclass(frozen=True)
+class PlanStatus:
+    plan: CarePlan | None
+    status: str  # "none", "on-track", "review-due", "overdue"
+    label: str
+    reason: str
+
+
+def plan_status(episode: EpisodeOfCare, progress: progress_module.Progress) -> PlanStatus:
+    """The plan's standing from the sessions charted against it, and the review date."""
+    plan = episode.care_plans.prefetch_related("goals", "therapies").order_by("-version").first()
+    if plan is None:
+        return PlanStatus(None, "none", "No plan", "No treatment plan recorded.")
+    today = timezone.localdate()
+    given = progress.signed_sessions
+    if plan.review_on < today:
+        return PlanStatus(
+            plan, "overdue", "Review overdue", f"The review was due on {plan.review_on:%Y-%m-%d}."
+        )
+    if progress.review_prompt:
+        return PlanStatus(plan, "review-due", "Review due", progress.review_prompt)
+    if given >= plan.planned_sessions:
+        return PlanStatus(
+            plan, "review-due", "Review due", f"All {plan.planned_sessions} planned sessions given."
+        )
+    if (plan.review_on - today).days <= 7:
+        return PlanStatus(plan, "review-due", "Review due", f"Review on {plan.review_on:%Y-%m-%d}.")
+    return PlanStatus(
+        plan, "on-track", "On track", f"{given} of {plan.planned_sessions} planned sessions given."
+    )
+
+
+def discharge_snapshot(episode: EpisodeOfCare) -> dict[str, Any]:
+    """The outcomes, sessions and adverse events of an episode, as JSON, at discharge."""
+    current = episode_progress(episode)
+    measures = []
+    for series, change in [(current.pain, current.pain_change), *current.measures]:
+        if series is None:
+            continue
+        measures.append(
+            {
+                "measure": series.label,
+                "baseline": series.baseline.value if series.baseline else None,
+                "last": series.latest.value if series.latest else None,
+                "classification": change.classification if change else None,
+                "threshold": change.threshold if change else None,
+            }
+        )
+    events = AdverseEvent.objects.filter(session__episode=episode, entered_in_error_reason="")
+    return {
+        "sessions": current.signed_sessions,
+        "measures": measures,
+        "immediate_mean_change": current.immediate_mean,
+        "adverse_events": [
+            {"type": e.event_type, "severity": e.severity, "session": e.session_id}
+            for e in events.order_by("recorded_at")
+        ],
+        "taken_at": dt.datetime.now(dt.UTC).isoformat(),
+    }

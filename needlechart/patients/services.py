@@ -1,0 +1,192 @@
+"""Writes to patients and episodes; each writes its audit row in the same transaction."""
+
+import datetime as dt
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from needlechart import knowledge
+from needlechart.accounts.models import Clinic, Practitioner, User
+from needlechart.audit import services as audit
+from needlechart.patients.models import EpisodeOfCare, Patient
+from needlechart.records import apply_changes, unchanged_on_error
+
+DUPLICATE_MRN = "Another patient in this clinic already has this record number."
+
+
+def _next_mrn(clinic: Clinic) -> str:
+    """The clinic's next free generated record number, e.g. '000042', taken under a row lock."""
+    locked = Clinic.objects.select_for_update().get(pk=clinic.pk)
+    number = locked.next_mrn
+    while Patient.objects.filter(clinic=locked, mrn=f"{number:06d}").exists():
+        number += 1
+    locked.next_mrn = number + 1
+    locked.save(update_fields=["next_mrn"])
+    return f"{number:06d}"
+
+
+def _mrn_taken(patient: Patient) -> bool:
+    taken = Patient.objects.filter(clinic_id=patient.clinic_id, mrn=patient.mrn)
+    if patient.pk:
+        taken = taken.exclude(pk=patient.pk)
+    return taken.exists()
+
+
+def _normal_mrn(mrn: str) -> str:
+    # Record numbers are compared without regard to case: "ab12" is "AB12".
+    return mrn.strip().upper()
+
+
+def _save_patient(patient: Patient) -> None:
+    """Validate the whole record, reporting every problem at once, and save it."""
+    patient.mrn = _normal_mrn(patient.mrn)
+    errors: dict[str, list[str]] = {}
+    try:
+        patient.full_clean(validate_constraints=False)
+    except ValidationError as error:
+        errors = error.message_dict
+    if patient.mrn and _mrn_taken(patient):
+        errors.setdefault("mrn", []).append(DUPLICATE_MRN)
+    if errors:
+        raise ValidationError(errors)
+    try:
+        # A savepoint, so a lost race on the record number leaves the transaction usable.
+        with transaction.atomic():
+            patient.save()
+    except IntegrityError as error:
+        raise ValidationError({"mrn": DUPLICATE_MRN}) from error
+
+
+@transaction.atomic
+def patient_create(
+    *,
+    actor: User,
+    given_name: str,
+    family_name: str,
+    birth_date: dt.date,
+    sex: str,
+    mrn: str = "",
+    phone: str = "",
+    email: str = "",
+    address: str = "",
+) -> Patient:
+    """Register a patient in the actor's clinic; an empty record number is generated."""
+    clinic = actor.clinic
+    patient = Patient(
+        clinic=clinic,
+        mrn=mrn or _next_mrn(clinic),
+        given_name=given_name.strip(),
+        family_name=family_name.strip(),
+        birth_date=birth_date,
+        sex=sex,
+        phone=phone.strip(),
+        email=email.strip(),
+        address=address.strip(),
+    )
+    _save_patient(patient)
+    audit.record(actor=actor, action=audit.Action.CREATE, obj=patient)
+    return patient
+
+
+def patient_update(*, actor: User, patient: Patient, **values: Any) -> Patient:
+    """Change a patient's details; on refusal the instance keeps its saved values."""
+    if "mrn" in values:
+        if not values["mrn"]:
+            raise ValidationError({"mrn": "A registered patient keeps a record number."})
+        values["mrn"] = _normal_mrn(values["mrn"])
+    with unchanged_on_error(patient), transaction.atomic():
+        changed = apply_changes(patient, Patient.EDITABLE, values)
+        _save_patient(patient)
+        audit.record(
+            actor=actor, action=audit.Action.UPDATE, obj=patient, detail={"changed": changed}
+        )
+    return patient
+
+
+def _close_or_reopen(episode: EpisodeOfCare) -> None:
+    if episode.status == EpisodeOfCare.Status.FINISHED:
+        episode.period_end = episode.period_end or timezone.localdate()
+    else:
+        episode.period_end = None
+
+
+def _check_condition(code: str, day: dt.date) -> None:
+    try:
+        entry = knowledge.condition(code)
+    except knowledge.UnknownCode:
+        raise ValidationError(
+            {"condition_code": f"{code} is not an ICD-10-CM code in the needlechart catalogue."}
+        ) from None
+    if not entry.valid_on(day):
+        raise ValidationError(
+            {"condition_code": f"{code} is not a valid ICD-10-CM code on {day:%Y-%m-%d}."}
+        )
+
+
+def _check_care_manager(care_manager: Practitioner, patient: Patient) -> None:
+    user = care_manager.user
+    if user.clinic_id != patient.clinic_id or not user.is_active:
+        raise ValidationError({"care_manager": "Choose an active practitioner of this clinic."})
+
+
+@transaction.atomic
+def episode_create(
+    *,
+    actor: User,
+    patient: Patient,
+    condition_code: str,
+    body_area: str,
+    referral_source: str,
+    care_manager: Practitioner,
+    onset_date: dt.date | None = None,
+    referral_detail: str = "",
+    status: str = EpisodeOfCare.Status.ACTIVE,
+    period_start: dt.date | None = None,
+) -> EpisodeOfCare:
+    """Open an episode of care for one complaint of a patient of the actor's clinic."""
+    if patient.clinic_id != actor.clinic_id:
+        raise ValidationError("This patient is not in your clinic.")
+    period_start = period_start or timezone.localdate()
+    _check_condition(condition_code, period_start)
+    _check_care_manager(care_manager, patient)
+    episode = EpisodeOfCare(
+        patient=patient,
+        condition_code=condition_code,
+        body_area=body_area,
+        onset_date=onset_date,
+        referral_source=referral_source,
+        referral_detail=referral_detail.strip(),
+        status=status,
+        care_manager=care_manager,
+        period_start=period_start,
+    )
+    _close_or_reopen(episode)
+    episode.full_clean()
+    episode.save()
+    audit.record(actor=actor, action=audit.Action.CREATE, obj=episode, patient=patient)
+    return episode
+
+
+def episode_update(*, actor: User, episode: EpisodeOfCare, **values: Any) -> EpisodeOfCare:
+    """Change an episode; on refusal the instance keeps its saved values."""
+    if hasattr(episode, "discharge"):
+        raise ValidationError("This episode is discharged and read-only; add an addendum.")
+    if "care_manager" in values and values["care_manager"].pk != episode.care_manager_id:
+        _check_care_manager(values["care_manager"], episode.patient)
+    with unchanged_on_error(episode), transaction.atomic():
+        changed = apply_changes(episode, EpisodeOfCare.EDITABLE, values)
+        if "condition_code" in changed or "period_start" in changed:
+            _check_condition(episode.condition_code, episode.period_start)
+        _close_or_reopen(episode)
+        episode.full_clean()
+        episode.save()
+        audit.record(
+            actor=actor,
+            action=audit.Action.UPDATE,
+            obj=episode,
+            patient=episode.patient,
+            detail={"changed": changed},
+        )
+    return episode

@@ -1,0 +1,270 @@
+"""Reads of the portal. A patient reads only their own record: every lookup is scoped to
+the patient of the signed-in account (404 otherwise) and audited. Staff reads of what
+patients reported are scoped to the staff member's clinic."""
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from needlechart.accounts import rules
+from needlechart.accounts.access import in_clinic
+from needlechart.accounts.models import User
+from needlechart.audit import services as audit
+from needlechart.charting import services as charting
+from needlechart.charting.models import (
+    Addendum,
+    AftercareIssue,
+    Consent,
+    Insertion,
+    NeedlingSession,
+)
+from needlechart.outcomes.models import CarePlan, Observation, Timing
+from needlechart.patients.models import EpisodeOfCare, Patient
+from needlechart.portal import schedule
+from needlechart.portal.models import (
+    CheckIn,
+    HealthQuestionnaire,
+    Invitation,
+    PortalAccount,
+    ReportedEffect,
+)
+from needlechart.portal.services import active_episode
+
+# --- the patient's own record ------------------------------------------------------------
+
+
+def own_patient(user: User) -> Patient:
+    """The signed-in patient's record; anything but a portal account gets a 404."""
+    account = getattr(user, "portal_account", None)
+    if account is None:
+        raise Http404
+    return account.patient
+
+
+def _signed_sessions(patient: Patient) -> QuerySet[NeedlingSession]:
+    return (
+        NeedlingSession.objects.filter(episode__patient=patient, signed_at__isnull=False)
+        .exclude(addenda__kind=Addendum.Kind.ENTERED_IN_ERROR)
+        .select_related("episode", "practitioner__user")
+        .prefetch_related("check_ins", "addenda")
+        .order_by("-performed_at", "-id")
+    )
+
+
+@dataclass
+class Home:
+    patient: Patient
+    episode: EpisodeOfCare | None
+    consent: Consent | None
+    consent_problem: str
+    questionnaire: HealthQuestionnaire | None
+    open_check_ins: list[schedule.Slot]
+    sessions: list[NeedlingSession]
+    plan: CarePlan | None
+    review_open: bool
+    to_do: list[str] = field(default_factory=list)
+
+
+def home(*, user: User, now: dt.datetime | None = None) -> Home:
+    """What the patient should do next, and their recent sessions."""
+    now = now or timezone.now()
+    patient = own_patient(user)
+    episode = active_episode(patient)
+    consent, problem = charting.consent_status(patient)
+    questionnaire = patient.health_questionnaires.order_by("-submitted_at", "-id").first()
+    sessions = list(_signed_sessions(patient)[:10])
+    open_slots = [s for session in sessions for s in schedule.slots(session, now) if s.is_open(now)]
+    plan = episode.care_plans.order_by("-version").first() if episode else None
+    window = schedule.review_window(plan)
+    review_open = bool(
+        window
+        and window.is_open(timezone.localdate(now))
+        and not schedule.review_answered(episode, window, timezone.get_current_timezone())
+    )
+    audit.record(actor=user, action=audit.Action.VIEW, object_type="PortalHome", patient=patient)
+    return Home(
+        patient, episode, consent, problem, questionnaire, open_slots, sessions, plan, review_open
+    )
+
+
+def own_session(*, user: User, session_id: int) -> NeedlingSession:
+    """One of the patient's signed sessions (never a draft, never one entered in error)."""
+    patient = own_patient(user)
+    session = get_object_or_404(
+        _signed_sessions(patient).prefetch_related(
+            Prefetch("insertions", queryset=Insertion.objects.order_by("id")),
+            Prefetch(
+                "aftercare_issues", queryset=AftercareIssue.objects.select_related("template")
+            ),
+        ),
+        pk=session_id,
+    )
+    audit.record(actor=user, action=audit.Action.VIEW, obj=session, patient=patient)
+    return session
+
+
+def own_slot(*, user: User, session_id: int, hours: int, now: dt.datetime) -> schedule.Slot:
+    session = own_session(user=user, session_id=session_id)
+    slot = next((s for s in schedule.slots(session, now) if s.hours == hours), None)
+    if slot is None:
+        raise Http404
+    return slot
+
+
+def own_diary(*, user: User) -> list[Observation]:
+    patient = own_patient(user)
+    entries = list(
+        Observation.objects.filter(
+            episode__patient=patient, timing=Timing.HOME, entered_in_error_reason=""
+        ).order_by("-recorded_at", "-id")[:60]
+    )
+    audit.record(actor=user, action=audit.Action.VIEW, object_type="PainDiary", patient=patient)
+    return entries
+
+
+def own_pain_points(patient: Patient) -> tuple[list[tuple[dt.datetime, float, str]], Any]:
+    """The patient's pain over time for their own chart: each session's pain before
+    needling, and their diary, in the newest open (or last) episode."""
+    episode = active_episode(patient) or patient.episodes.order_by("-period_start", "-id").first()
+    if episode is None:
+        return [], None
+    rows = Observation.objects.filter(
+        episode=episode,
+        code="nprs",
+        entered_in_error_reason="",
+        timing__in=[Timing.BASELINE, Timing.BEFORE, Timing.HOME],
+    ).select_related("session")
+    points = []
+    for o in rows:
+        if o.session_id is not None and not o.session.is_signed:
+            continue  # drafts are not the patient's record yet
+        when = o.session.performed_at if o.session_id else o.recorded_at
+        points.append((when, float(o.value), o.timing))
+    return sorted(points), episode
+
+
+# --- what patients reported, for staff ---------------------------------------------------
+
+
+def questionnaire_in_clinic(user: User, questionnaire_id: int) -> bool:
+    return in_clinic(user, HealthQuestionnaire.objects, "patient__clinic_id", questionnaire_id)
+
+
+def effect_in_clinic(user: User, effect_id: int) -> bool:
+    return in_clinic(
+        user, ReportedEffect.objects, "session__episode__patient__clinic_id", effect_id
+    )
+
+
+def check_in_in_clinic(user: User, check_in_id: int) -> bool:
+    return in_clinic(user, CheckIn.objects, "session__episode__patient__clinic_id", check_in_id)
+
+
+def questionnaire_get(*, user: User, questionnaire_id: int) -> HealthQuestionnaire:
+    questionnaire = get_object_or_404(
+        HealthQuestionnaire.objects.select_related("patient", "episode", "reviewed_by"),
+        pk=questionnaire_id,
+        patient__clinic_id=user.clinic_id,
+    )
+    audit.record(
+        actor=user, action=audit.Action.VIEW, obj=questionnaire, patient=questionnaire.patient
+    )
+    return questionnaire
+
+
+def effect_get(*, user: User, effect_id: int) -> ReportedEffect:
+    effect = get_object_or_404(
+        ReportedEffect.objects.select_related(
+            "session__episode__patient__clinic", "session__practitioner__user", "check_in"
+        ),
+        pk=effect_id,
+        session__episode__patient__clinic_id=user.clinic_id,
+    )
+    audit.record(
+        actor=user, action=audit.Action.VIEW, obj=effect, patient=effect.session.episode.patient
+    )
+    return effect
+
+
+def check_in_get(*, user: User, check_in_id: int) -> CheckIn:
+    check_in = get_object_or_404(
+        CheckIn.objects.select_related("session__episode__patient"),
+        pk=check_in_id,
+        session__episode__patient__clinic_id=user.clinic_id,
+    )
+    audit.record(
+        actor=user, action=audit.Action.VIEW, obj=check_in, patient=check_in.session.episode.patient
+    )
+    return check_in
+
+
+def pending_questionnaires(patient: Patient) -> list[HealthQuestionnaire]:
+    return list(patient.health_questionnaires.filter(status=HealthQuestionnaire.Status.PENDING))
+
+
+def session_reports(session: NeedlingSession) -> dict[str, Any]:
+    """The patient's check-in answers and reported effects for one session (staff side)."""
+    return {
+        "check_ins": list(session.check_ins.select_related("alert_acknowledged_by")),
+        "effects": list(session.reported_effects.select_related("reviewed_by", "adverse_event")),
+    }
+
+
+def clinic_attention(user: User) -> dict[str, list[Any]]:
+    """For the dashboard: open red-flag alerts, effects and questionnaires awaiting review.
+    Each item listed is audited as listed, as it names a patient."""
+    clinic_id = user.clinic_id
+    alerts = list(
+        CheckIn.objects.filter(
+            session__episode__patient__clinic_id=clinic_id, alert_acknowledged_at__isnull=True
+        )
+        .exclude(red_flags=[])
+        .select_related("session__episode__patient", "session__practitioner__user")
+        .order_by("answered_at")
+    )
+    effects = list(
+        ReportedEffect.objects.filter(
+            session__episode__patient__clinic_id=clinic_id, status=ReportedEffect.Status.PENDING
+        )
+        .select_related("session__episode__patient", "session__practitioner__user")
+        .order_by("-red_flag", "first_reported_at")
+    )
+    questionnaires = list(
+        HealthQuestionnaire.objects.filter(
+            patient__clinic_id=clinic_id, status=HealthQuestionnaire.Status.PENDING
+        )
+        .select_related("patient")
+        .order_by("submitted_at")
+    )
+    audit.record_each(
+        actor=user, action=audit.Action.LIST, objects=[*alerts, *effects, *questionnaires]
+    )
+    return {"alerts": alerts, "effects": effects, "questionnaires": questionnaires}
+
+
+@dataclass(frozen=True)
+class PortalStanding:
+    account: Any
+    invitation: Any
+    invitation_status: str
+    questionnaires: list[HealthQuestionnaire]
+
+    @property
+    def invitation_label(self) -> str:
+        return Invitation.Status(self.invitation_status).label if self.invitation_status else ""
+
+
+def portal_standing(*, user: User, patient: Patient) -> PortalStanding:
+    """The patient's portal account or latest invitation, for the patient page; clinicians
+    also see health answers waiting for review (clinical content, so not the front desk)."""
+    account = PortalAccount.objects.select_related("user").filter(patient=patient).first()
+    invitation = patient.portal_invitations.first() if account is None else None
+    waiting: list[HealthQuestionnaire] = []
+    if rules.has_role(user, rules.CLINICAL_READ_ROLES):
+        waiting = pending_questionnaires(patient)
+    return PortalStanding(account, invitation, invitation.status() if invitation else "", waiting)

@@ -1,0 +1,71 @@
+from django.core.management.base import CommandError, CommandParser
+
+from needlechart import knowledge
+from needlechart.commands import Command as NeedlechartCommand
+from needlechart.knowledge.referral import NOTE
+from needlechart.reference.cli import dump, knowledge_errors
+
+
+def _pain(argument: str) -> tuple[str, float | None]:
+    """'temple-left' or 'temple-left:7' (a region with its pain intensity 0-10)."""
+    name, _, intensity = argument.partition(":")
+    if not intensity:
+        return name, None
+    try:
+        return name, float(intensity)
+    except ValueError:
+        raise CommandError(
+            f"pain intensity for {name} must be a number 0-10, not {intensity!r}"
+        ) from None
+
+
+class Command(NeedlechartCommand):
+    help = (
+        "Rank the muscles whose typical referral or local zones cover the painful regions. "
+        "Typical patterns suggest where to examine; they are not a diagnosis."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "regions",
+            nargs="+",
+            metavar="REGION",
+            help="a region id (see `needlechart regions`), optionally with :INTENSITY 0-10",
+        )
+        parser.add_argument("--top", type=int, default=10, help="how many muscles (default 10)")
+        parser.add_argument("--json", action="store_true", help="print JSON")
+
+    def handle(self, *args: object, **options: object) -> None:
+        pains = [_pain(argument) for argument in options["regions"]]
+        names = [name for name, _ in pains]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise CommandError(f"region {twice[0]} is given more than once")
+        weighted = any(intensity is not None for _, intensity in pains)
+        regions = (
+            {name: (10.0 if i is None else i) for name, i in pains}
+            if weighted
+            else [name for name, _ in pains]
+        )
+        try:
+            candidates = knowledge.rank_muscles(regions, top=options["top"])
+        except Exception as error:
+            raise knowledge_errors(error) from None
+        if options["json"]:
+            self.stdout.write(
+                dump(
+                    {
+                        "candidates": [c.as_json() for c in candidates],
+                        "note": knowledge.referral.NOTE,
+                    }
+                )
+            )
+            return
+        if not candidates:
+            self.stdout.write("No muscle in the catalogue typically refers to these regions.")
+        for rank, candidate in enumerate(candidates, start=1):
+            side = f" ({candidate.side})" if candidate.side else ""
+            self.stdout.write(f"{rank:>2}. {candidate.name}{side}  score {candidate.score:.2f}")
+            for reason in candidate.reasons:
+                self.stdout.write(f"      {reason}")
+        self.stdout.write(NOTE)

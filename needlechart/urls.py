@@ -1,0 +1,55 @@
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from needlechart.accounts.forms import SignInForm, StaffPasswordResetForm
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="patients:list"), name="home"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(authentication_form=SignInForm),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/password-reset/",
+        auth_views.PasswordResetView.as_view(
+            email_template_name="registration/password_reset_email.txt",
+            form_class=StaffPasswordResetForm,
+        ),
+        name="password_reset",
+    ),
+    path(
+        "accounts/password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "accounts/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path(
+        "accounts/password/",
+        auth_views.PasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "accounts/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+    path("", include("needlechart.patients.urls")),
+    path("", include("needlechart.accounts.urls")),
+    path("", include("needlechart.audit.urls")),
+    path("", include("needlechart.reference.urls")),
+    path("", include("needlechart.charting.urls")),
+    path("", include("needlechart.outcomes.urls")),
+    path("", include("needlechart.portal.urls")),
+]

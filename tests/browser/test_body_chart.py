@@ -1,0 +1,40 @@
+from playwright.sync_api import Page, expect
+
+from needlechart.accounts.models import Role
+from tests import factories
+from tests.browser.test_patient_flow import sign_in
+
+
+def test_clicking_regions_updates_the_muscles_and_a_muscle_page_shows_its_zones(
+    page: Page, transactional_db
+):
+    clinic = factories.clinic("Harbour Physio")
+    factories.practitioner(clinic, "paula", role=Role.PRACTITIONER)
+    sign_in(page, "paula")
+
+    page.get_by_role("link", name="Body chart").click()
+    expect(page.get_by_text("Mark painful regions on the chart")).to_be_visible()
+
+    page.locator("#temple-right").click()
+    ranking = page.locator("#candidates")
+    expect(ranking).to_contain_text("Upper trapezius (right)")
+    expect(page.locator("#temple-right")).to_have_attribute("aria-pressed", "true")
+
+    # The keyboard works too: focus a region and press Enter.
+    page.locator("#shoulder-top-right").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#selected-regions")).to_have_text("Marked: 2 regions")
+    first = ranking.locator("> li").first
+    expect(first).to_contain_text("Upper trapezius (right)")
+    expect(first).to_contain_text("Top of the shoulder (right) is where trigger points lie")
+
+    # Clicking again unmarks.
+    page.locator("#temple-right").click()
+    expect(page.locator("#temple-right")).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#selected-regions")).to_have_text("Marked: 1 region")
+
+    ranking.get_by_role("link", name="Upper trapezius (right)").click()
+    expect(page.get_by_role("heading", name="Upper trapezius", exact=True)).to_be_visible()
+    expect(page.locator("#shoulder-top-right")).to_have_class("region is-local")
+    expect(page.locator("#temple-right")).to_have_class("region is-primary")
+    expect(page.get_by_text("Lung and pleura")).to_be_visible()

@@ -1,0 +1,120 @@
+import datetime as dt
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from needlechart.audit.models import AuditEvent
+from needlechart.charting.export import charts, patient_chart, with_chart
+from needlechart.charting.models import NeedlingSession
+from needlechart.patients.models import Patient
+from tests import charts as chart_builder
+from tests import factories
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command("chart", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def charted(world):
+    world.built = chart_builder.build(world.practitioner, world.episode_a, signed=True)
+    return world
+
+
+def test_chart_json_has_the_patient_episodes_and_every_session_detail(charted):
+    data = json.loads(run(charted.patient_a.mrn, "--json"))
+    assert data["patient"]["mrn"] == charted.patient_a.mrn
+    [episode] = data["episodes"]
+    assert episode["condition"] == {"code": "M54.2", "display": "Cervicalgia (neck pain)"}
+    assert episode["status"] == "active"
+    assert episode["screening"]["factors"] == [] and episode["screening"]["verdict"] == "allowed"
+    assert len(episode["consents"]) == 1 and len(episode["assessments"]) == 1
+    signed, draft = episode["sessions"]
+    assert signed["signed_at"] and signed["cpt"] == "20560"
+    assert signed["needles_opened"] == signed["needles_removed"] == 1
+    assert signed["insertions"] == [{
+        "muscle": "soleus", "side": "left", "needles": 1, "needle_size": "0.16 x 15 mm",
+        "depth": "deep", "technique": "pistoning", "twitch_responses": 0, "familiar_pain": False,
+        "tolerance": "good", "safety_verdict": "allowed",
+    }]  # fmt: skip
+    assert draft["signed_at"] is None and draft["nprs_before"] == 6
+    assert draft["adverse_events"] == [{
+        "type": "bruising", "severity": "mild", "onset": "during", "duration": None,
+        "action_taken": "none", "outcome": "resolved", "muscles": ["gastrocnemius:left"],
+        "entered_in_error": False,
+    }]  # fmt: skip
+    assert {"date", "practitioner", "aftercare_issued", "addenda"} <= set(signed)
+
+
+def test_reading_a_chart_from_the_command_line_is_audited(charted):
+    run(charted.patient_a.mrn, "--json")
+    event = AuditEvent.objects.get(action="export", patient=charted.patient_a)
+    assert event.user is None and event.detail == {"via": "command"}
+
+
+def test_all_prints_one_json_object_per_patient_per_line(charted):
+    lines = run("--all", "--json").splitlines()
+    assert len(lines) == Patient.objects.count() == 2
+    assert {json.loads(line)["patient"]["mrn"] for line in lines} == {
+        charted.patient_a.mrn,
+        charted.patient_b.mrn,
+    }
+
+
+def test_a_record_number_shared_by_two_clinics_needs_the_clinic(world):
+    factories.patient(world.clinic_b, mrn=world.patient_a.mrn)
+    with pytest.raises(CommandError, match="add --clinic"):
+        run(world.patient_a.mrn, "--json")
+    data = json.loads(run(world.patient_a.mrn, "--clinic", str(world.clinic_a.pk), "--json"))
+    assert data["patient"]["id"] == world.patient_a.pk
+
+
+@pytest.mark.parametrize(("args", "message"), [(["NOPE1"], "no patient has record number NOPE1"),
+                                                ([], "give one record number, or --all")])  # fmt: skip
+def test_bad_arguments_are_one_line_errors(world, args, message):
+    with pytest.raises(CommandError, match=message):
+        run(*args)
+
+
+def test_the_export_costs_the_same_queries_however_long_the_history(world):
+    chart_builder.build(world.practitioner, world.episode_a, signed=True)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as context:
+            for patient in with_chart(Patient.objects.all()):
+                patient_chart(patient)
+        return len(context.captured_queries)
+
+    few = queries()
+    for _ in range(3):
+        chart_builder.build(world.practitioner, world.episode_a, signed=True)
+    chart_builder.build(world.other_practitioner, world.episode_b, signed=False)
+    assert queries() == few
+
+
+def test_charts_walks_every_patient_in_chunks(world):
+    for _ in range(5):
+        factories.patient(world.clinic_a)
+    walked = [chart["patient"]["id"] for _, chart in charts(Patient.objects.all(), chunk=2)]
+    assert sorted(walked) == sorted(Patient.objects.values_list("pk", flat=True))
+
+
+def test_the_session_date_is_the_clinics_day_not_the_utc_day(charted):
+    charted.clinic_a.timezone = "Australia/Sydney"
+    charted.clinic_a.save()
+    # 20:30 UTC on 1 March is 07:30 on 2 March in Sydney (summer time, UTC+11).
+    draft = charted.built.session
+    NeedlingSession.objects.filter(pk=draft.pk).update(
+        performed_at=dt.datetime(2026, 3, 1, 20, 30, tzinfo=dt.UTC)
+    )
+    patient = with_chart(Patient.objects.filter(pk=charted.patient_a.pk)).get()
+    sessions = patient_chart(patient)["episodes"][0]["sessions"]
+    moved = next(s for s in sessions if s["id"] == draft.pk)
+    assert moved["date"] == "2026-03-02"
+    assert moved["performed_at"].startswith("2026-03-01T20:30")

@@ -1,0 +1,415 @@
+import datetime as dt
+import re
+
+import pytest
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from needlechart.accounts.models import DryNeedlingCredential
+from needlechart.charting import services
+from needlechart.charting.models import Assessment, Insertion, NeedlingSession, PainMark
+from tests import charts
+from tests.charts import row
+from tests.conftest import client_for
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def _row_post(needle, muscle="soleus", side="left", **extra) -> dict:
+    data = row(needle, muscle, side)
+    data["needle_size"] = needle.pk
+    data.update(extra)
+    return {k: ("on" if v is True else v) for k, v in data.items() if v is not False}
+
+
+@pytest.fixture
+def ready(session, needle, world):
+    """A draft session with one row and a matching needle count."""
+    services.insertion_add(actor=world.practitioner, session=session, **row(needle))
+    services.session_update(
+        actor=world.practitioner, session=session, needles_opened=1, needles_removed=1
+    )
+    return session
+
+
+def sign(client, session):
+    return client.post(reverse("charting:session_sign", args=[session.pk]), follow=True)
+
+
+@pytest.mark.parametrize(
+    ("breakage", "message"),
+    [
+        ("needles", "Needle count does not match: 1 opened, 0 removed and disposed of."),
+        ("consent", "No current consent: The patient withdrew consent"),
+        ("credential", "credential is missing or has lapsed"),
+        ("contraindication", "Gastrocnemius left: contraindicated by the current screening"),
+    ],
+)
+def test_each_rule_blocks_signing_on_the_page_with_a_clear_message(ready, world, breakage, message):
+    if breakage == "needles":
+        services.session_update(actor=world.practitioner, session=ready, needles_removed=0)
+    elif breakage == "consent":
+        consent, _ = services.consent_status(world.patient_a)
+        services.consent_withdraw(actor=world.practitioner, consent=consent, reason="Changed mind")
+    elif breakage == "credential":
+        DryNeedlingCredential.objects.filter(practitioner=world.practitioner_a).update(
+            expires_on=timezone.localdate() - dt.timedelta(days=1)
+        )
+    else:
+        services.screening_record(actor=world.practitioner, episode=world.episode_a,
+                                  factors=[{"code": "lymphedema", "limb": "leg", "side": "left"}])  # fmt: skip
+    response = sign(client_for(world.practitioner), ready)
+    assert any(message in m for m in messages_of(response)), messages_of(response)
+    assert message in response.content.decode()  # listed on the page before signing, too
+    ready.refresh_from_db()
+    assert not ready.is_signed
+
+
+def test_a_contraindicated_row_is_refused_on_the_page_with_its_reason(session, needle, world):
+    services.screening_record(actor=world.practitioner, episode=world.episode_a,
+                              factors=[{"code": "pacemaker"}])  # fmt: skip
+    response = client_for(world.practitioner).post(
+        reverse("charting:session_row", args=[session.pk]),
+        _row_post(needle, technique="electrical-stimulation", frequency_hz="2", intensity_ma="5"),
+    )
+    assert response.status_code == 400
+    errors = response.context["row_form"].errors["muscle"]
+    assert errors == ["Contraindicated: Pacemaker, implanted defibrillator or stimulator: No "
+                      "electrical stimulation; plain needling is allowed."]  # fmt: skip
+    assert not session.insertions.exists()
+
+
+def test_a_signed_session_cannot_be_changed_through_any_page(ready, needle, world):
+    client = client_for(world.practitioner)
+    sign(client, ready)
+    ready.refresh_from_db()
+    assert ready.is_signed
+    attempts = [
+        (reverse("charting:session_row", args=[ready.pk]), _row_post(needle, "tibialis-anterior")),
+        (reverse("charting:session_row_remove", args=[ready.insertions.get().pk]), {}),
+        (reverse("charting:session_details", args=[ready.pk]), {"needles_opened": 5, "needles_removed": 5, "note": "x"}),
+        (reverse("charting:session_sign", args=[ready.pk]), {}),
+        (reverse("charting:observation_add", args=[world.episode_a.pk]),
+         {"code": "nprs", "value": 1, "timing": "after", "session": ready.pk}),
+    ]  # fmt: skip
+    for url, data in attempts:
+        response = client.post(url, data, follow=True)
+        assert response.status_code in (200, 400)
+        text = response.content.decode()
+        assert "signed and cannot be changed" in text, url
+    ready.refresh_from_db()
+    assert ready.needles_opened == 1 and ready.note == ""
+    assert list(ready.insertions.values_list("muscle", flat=True)) == ["gastrocnemius"]
+    assert not ready.observations.exists()
+    page = client.get(reverse("charting:session", args=[ready.pk])).content.decode()
+    assert "Add muscle" not in page and "Save details" not in page and "Sign session" not in page
+
+
+def test_a_signed_assessment_cannot_be_changed_through_any_page(world, consented):
+    client = client_for(world.practitioner)
+    assessment = services.assessment_start(actor=world.practitioner, episode=world.episode_a)
+    client.post(reverse("charting:assessment_pain", args=[assessment.pk]),
+                {"region": "calf-left", "intensity": 5, "quality": "aching"})  # fmt: skip
+    client.post(reverse("charting:assessment_sign", args=[assessment.pk]))
+    assessment.refresh_from_db()
+    assert assessment.is_signed
+    for url, data in [
+        (reverse("charting:assessment_pain", args=[assessment.pk]), {"region": "heel-left", "intensity": 3, "quality": "sharp"}),
+        (reverse("charting:assessment_pain", args=[assessment.pk]), {"remove": "calf-left"}),
+        (reverse("charting:assessment_note", args=[assessment.pk]), {"note": "rewritten"}),
+        (reverse("charting:assessment_finding", args=[assessment.pk]), {"muscle": "soleus", "side": "left"}),
+    ]:  # fmt: skip
+        response = client.post(url, data, follow=True)
+        assert "signed and cannot be changed" in response.content.decode(), url
+    assert list(
+        PainMark.objects.filter(assessment=assessment).values_list("region", flat=True)
+    ) == ["calf-left"]
+    assert Assessment.objects.get(pk=assessment.pk).note == ""
+
+
+def test_an_assistant_records_a_measurement_on_the_session_page(session, world):
+    response = client_for(world.assistant).post(
+        reverse("charting:observation_add", args=[world.episode_a.pk]),
+        {"code": "nprs", "value": 8, "timing": "before", "session": session.pk},
+        follow=True,
+    )
+    assert "Measurement recorded." in messages_of(response)
+    assert session.observations.get().value == 8
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"code": "nprs", "value": 11, "timing": "before"}, "Pain intensity (NPRS) runs from 0 to 10."),
+        ({"code": "rom", "value": 90, "timing": "after", "component": "tail"}, "Choose the movement measured."),
+        ({"code": "nprs", "value": "lots", "timing": "before"}, "Value: Enter a number."),
+    ],
+)  # fmt: skip
+def test_a_bad_measurement_is_refused_with_a_message_and_nothing_saved(
+    session, world, data, message
+):
+    data = {**data, "session": session.pk}
+    response = client_for(world.practitioner).post(
+        reverse("charting:observation_add", args=[world.episode_a.pk]), data, follow=True
+    )
+    assert message in messages_of(response)
+    assert not session.observations.exists()
+
+
+def test_a_measurement_for_another_episodes_session_is_refused(session, world):
+    other = charts.build(world.other_practitioner, world.episode_b, signed=False)
+    response = client_for(world.practitioner).post(
+        reverse("charting:observation_add", args=[world.episode_a.pk]),
+        {"code": "nprs", "value": 3, "timing": "before", "session": other.session.pk},
+        follow=True,
+    )
+    assert "That record is not part of this episode." in messages_of(response)
+
+
+def test_the_screening_page_records_factors_with_their_details(world):
+    client = client_for(world.practitioner)
+    response = client.post(
+        reverse("charting:screening", args=[world.episode_a.pk]),
+        {"f_lymphedema": "on", "lymphedema__limb": "arm", "lymphedema__side": "left",
+         "f_pregnancy": "on", "pregnancy__trimester": "2", "note": "Reported at intake"},
+    )  # fmt: skip
+    assert response.status_code == 302
+    current = services.current_screening(world.episode_a)
+    assert current.factors == [
+        {"code": "lymphedema", "limb": "arm", "side": "left"},
+        {"code": "pregnancy", "trimester": 2},
+    ]
+    page = client.get(reverse("patients:episode", args=[world.episode_a.pk])).content.decode()
+    assert "banner--caution" in page and "Lymphedema (left arm)" in page
+    # The arm itself must not be needled: that reason is shown as a contraindication there.
+    items = re.findall(r"<li class=\"reason [^>]*>.*?</li>", page)
+    lymph = next(li for li in items if "Lymphedema (left arm)" in li)
+    assert "reason--contraindicated" in lymph and "Do not needle there" in lymph
+    pregnancy = next(li for li in items if "Pregnancy" in li)
+    assert "reason--caution" in pregnancy and "Do not needle there" not in pregnancy
+
+
+def test_an_episode_without_a_screening_is_not_shown_as_clear(world):
+    page = client_for(world.practitioner).get(
+        reverse("patients:episode", args=[world.episode_a.pk])
+    )
+    html = page.content.decode()
+    assert "banner--missing" in html and "banner--allowed" not in html
+    assert "No health screening recorded for this episode." in html
+
+
+def test_a_screening_missing_a_required_detail_shows_why_and_keeps_the_old_one(world):
+    services.screening_record(actor=world.practitioner, episode=world.episode_a, factors=[])
+    response = client_for(world.practitioner).post(
+        reverse("charting:screening", args=[world.episode_a.pk]), {"f_lymphedema": "on"}
+    )
+    assert response.status_code == 200
+    assert "factor lymphedema needs limb" in response.content.decode()
+    assert services.current_screening(world.episode_a).factors == []
+
+
+def _local_now(delta: dt.timedelta = dt.timedelta()) -> str:
+    return (timezone.localtime() + delta).strftime("%Y-%m-%dT%H:%M")
+
+
+def test_starting_a_session_asks_for_the_screening_answer_and_a_real_date(world, consented):
+    client = client_for(world.practitioner)
+    url = reverse("charting:session_new", args=[world.episode_a.pk])
+    page = client.get(url).content.decode()
+    assert 'type="datetime-local"' in page
+    assert not re.search(r'name="screening_status"[^>]*checked', page)
+    response = client.post(url, {"clean_technique": "on", "performed_at": _local_now()})
+    assert response.status_code == 200 and "This field is required." in response.content.decode()
+    response = client.post(url, {"screening_status": "unchanged", "clean_technique": "on",
+                                 "performed_at": _local_now(dt.timedelta(days=2))})  # fmt: skip
+    assert "A session cannot be in the future." in response.content.decode()
+    assert not NeedlingSession.objects.exists()
+    # Consent was signed just now: a session three hours ago would have needled without it.
+    earlier = timezone.localtime() - dt.timedelta(hours=3)
+    response = client.post(url, {"screening_status": "unchanged", "clean_technique": "on",
+                                 "performed_at": earlier.strftime("%Y-%m-%dT%H:%M")})  # fmt: skip
+    assert "after the session began: needling needs consent first" in response.content.decode()
+    assert not NeedlingSession.objects.exists()
+    now = _local_now()
+    response = client.post(url, {"screening_status": "unchanged", "clean_technique": "on",
+                                 "performed_at": now})  # fmt: skip
+    started = NeedlingSession.objects.get()
+    assert response.url == reverse("charting:session", args=[started.pk])
+    assert timezone.localtime(started.performed_at).strftime("%Y-%m-%dT%H:%M") == now
+
+
+def test_start_from_last_session_on_the_page_copies_the_muscles(world):
+    built = charts.build(world.practitioner, world.episode_a, signed=True)
+    response = client_for(world.practitioner).post(
+        reverse("charting:session_new", args=[world.episode_a.pk]),
+        {"screening_status": "unchanged", "clean_technique": "on", "from_last": "on",
+         "performed_at": _local_now()},
+    )  # fmt: skip
+    newest = NeedlingSession.objects.filter(episode=world.episode_a).order_by("-id").first()
+    assert response.url == reverse("charting:session", args=[newest.pk])
+    assert [(r.muscle, r.side) for r in newest.insertions.all()] == [
+        (r.muscle, r.side) for r in built.signed_session.insertions.all()
+    ]
+
+
+# Queries on the busiest pages, pinned: they do not grow with a patient's history.
+SESSION_PAGE_QUERIES = 26
+TIMELINE_QUERIES = 14
+
+
+def _count(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as context:
+        assert client.get(url).status_code == 200
+    return len(context.captured_queries)
+
+
+def test_the_session_page_costs_the_same_queries_however_many_rows_and_events(world):
+    built = charts.build(world.practitioner, world.episode_a, signed=True)
+    client = client_for(world.practitioner)
+    url = reverse("charting:session", args=[built.session.pk])
+    assert _count(client, url) == SESSION_PAGE_QUERIES
+    for muscle in ("soleus", "tibialis-anterior", "fibularis-longus", "popliteus"):
+        services.insertion_add(
+            actor=world.practitioner, session=built.session, **row(built.needle, muscle, "left")
+        )
+        services.adverse_event_record(
+            actor=world.practitioner, session=built.session, event_type="bruising", onset="during",
+            severity="mild", action_taken="none", outcome="resolved", muscles=[f"{muscle}:left"],
+        )  # fmt: skip
+    assert _count(client, url) == SESSION_PAGE_QUERIES
+
+
+def test_the_timeline_costs_the_same_queries_for_years_of_history(world):
+    charts.build(world.practitioner, world.episode_a, signed=True)
+    client = client_for(world.assistant)
+    url = reverse("charting:timeline", args=[world.patient_a.pk])
+    assert _count(client, url) == TIMELINE_QUERIES
+    for _ in range(5):
+        charts.build(world.practitioner, world.episode_a, signed=True)
+    assert _count(client, url) == TIMELINE_QUERIES
+    page = client.get(url, {"kind": "session"})
+    assert {e.kind for e in page.context["entries"]} == {"session"}
+    assert len(page.context["entries"]) == 12
+
+
+def test_the_aftercare_sheet_names_the_patient_date_muscles_and_clinic(world):
+    built = charts.build(world.practitioner, world.episode_a, signed=True)
+    world.clinic_a.phone = "+1 555 0199"
+    world.clinic_a.save()
+    page = client_for(world.assistant).get(
+        reverse("charting:aftercare", args=[built.signed_session.pk])
+    )
+    html = page.content.decode()
+    assert "Ann Smith" in html and "Soleus (left)" in html and "+1 555 0199" in html
+    assert "Avoid intense physical activity for 24 to 48 hours." in html
+    assert built.signed_session.performed_at.strftime("%Y") in html
+
+
+def test_a_new_consent_version_needs_a_new_signature_before_signing_a_session(ready, world):
+    client_for(world.admin).post(
+        reverse("charting:clinic_document", args=["consent"]),
+        {"title": "Consent to dry needling", "body": "Revised text. " * 30},
+    )
+    response = sign(client_for(world.practitioner), ready)
+    assert any("needs to sign again" in m for m in messages_of(response))
+    assert not NeedlingSession.objects.get(pk=ready.pk).is_signed
+
+
+def test_bad_row_input_is_shown_by_the_fields(session, needle, world):
+    response = client_for(world.practitioner).post(
+        reverse("charting:session_row", args=[session.pk]),
+        _row_post(needle, muscle="wing", needles=0, technique="static"),
+    )
+    errors = response.context["row_form"].errors
+    assert "muscle" in errors and "needles" in errors
+    assert not Insertion.objects.filter(session=session).exists()
+
+
+def test_removing_an_unknown_region_is_a_message_not_a_server_error(world, consented):
+    assessment = services.assessment_start(actor=world.practitioner, episode=world.episode_a)
+    client = client_for(world.practitioner)
+    for region in ["no-such-region", "calf\x00left", "calf-right"]:
+        response = client.post(
+            reverse("charting:assessment_pain", args=[assessment.pk]),
+            {"remove": region},
+            follow=True,
+        )
+        assert response.status_code == 200
+        assert messages_of(response), region
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/phish", "//evil.example/x", "javascript:alert(1)"]
+)
+def test_after_a_form_the_next_link_never_leaves_the_site(world, target):
+    response = client_for(world.practitioner).post(
+        reverse("charting:screening", args=[world.episode_a.pk]) + f"?next={target}", {}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("patients:episode", args=[world.episode_a.pk])
+
+
+def test_after_a_form_next_returns_to_a_page_of_the_site(world):
+    back = reverse("patients:detail", args=[world.patient_a.pk])
+    response = client_for(world.practitioner).post(
+        reverse("charting:screening", args=[world.episode_a.pk]) + f"?next={back}", {}
+    )
+    assert response["Location"] == back
+
+
+def test_posting_to_another_clinics_session_pages_is_not_found_for_every_role(world):
+    other = charts.build(world.other_practitioner, world.episode_b, signed=False)
+    event = other.event
+    for user in [world.front_desk, world.assistant, world.practitioner]:
+        client = client_for(user)
+        for url in [
+            reverse("charting:aftercare", args=[other.session.pk]),
+            reverse("charting:adverse_event_edit", args=[event.pk]),
+        ]:
+            assert client.post(url, {}).status_code == 404, (user, url)
+
+
+def test_a_draft_row_shows_a_contraindication_from_a_newer_screening_at_once(
+    session, needle, world
+):
+    services.insertion_add(
+        actor=world.practitioner, session=session, **row(needle, "gastrocnemius")
+    )
+    services.screening_record(actor=world.practitioner, episode=world.episode_a,
+                              factors=[{"code": "local-infection", "regions": ["calf-left"]}])  # fmt: skip
+    page = client_for(world.practitioner).get(reverse("charting:session", args=[session.pk]))
+    html = page.content.decode()
+    assert 'class="row--contraindicated"' in html
+    assert "Remove this row: the current screening forbids it." in html
+    # The stored verdict is only changed by a write, never by viewing the page.
+    assert Insertion.objects.get(session=session).safety_verdict == "allowed"
+
+
+def test_an_invalid_timeline_filter_is_reported_and_the_valid_ones_still_apply(world):
+    charts.build(world.practitioner, world.episode_a, signed=True)
+    page = client_for(world.assistant).get(
+        reverse("charting:timeline", args=[world.patient_a.pk]),
+        {"kind": "session", "date_from": "not-a-date"},
+    )
+    assert page.status_code == 400
+    assert "Enter a valid date." in page.content.decode()
+    assert {e.kind for e in page.context["entries"]} == {"session"}
+
+
+def test_referred_regions_of_a_finding_read_as_body_regions(world, consented):
+    assessment = services.assessment_start(actor=world.practitioner, episode=world.episode_a)
+    services.finding_add(
+        actor=world.practitioner, assessment=assessment, muscle="gastrocnemius", side="left",
+        referred_sensation="deep-ache", referred_regions=["calf-left", "heel-left"],
+    )  # fmt: skip
+    html = (
+        client_for(world.practitioner)
+        .get(reverse("charting:assessment", args=[assessment.pk]))
+        .content.decode()
+    )
+    assert "Calf (left), Heel (left)" in html and "calf-left, heel-left" not in html

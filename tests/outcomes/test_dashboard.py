@@ -1,0 +1,239 @@
+"""The dashboard's SQL agrees with a plain recomputation from every patient's chart JSON."""
+
+import datetime as dt
+import io
+import json
+import statistics
+from collections import Counter, defaultdict
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from needlechart import knowledge
+from needlechart.accounts.models import Clinic, Practitioner
+from needlechart.charting.export import charts
+from needlechart.outcomes import dashboard
+from needlechart.patients.models import Patient
+
+TODAY = dt.date(2026, 11, 24)
+COURSE = ("baseline", "before", "reassessment", "discharge")
+
+
+@pytest.fixture
+def demo(db):
+    call_command("demo", "--patients", "60", "--seed", "3", "--today", TODAY.isoformat(),
+                 stdout=io.StringIO(), stderr=io.StringIO())  # fmt: skip
+    clinic = Clinic.objects.get(name__startswith="Riverside")
+    records = [chart for _, chart in charts(Patient.objects.filter(clinic=clinic))]
+    return clinic, records
+
+
+def _when(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def _in_range(session: dict, filters: dashboard.Filters, tz: dt.tzinfo) -> bool:
+    day = _when(session["performed_at"]).astimezone(tz).date()
+    return (
+        (filters.date_from is None or day >= filters.date_from)
+        and (filters.date_to is None or day <= filters.date_to)
+        and (filters.practitioner is None or session["practitioner"] == str(filters.practitioner))
+    )
+
+
+def _pain(episode: dict) -> tuple[dict | None, dict | None]:
+    course = [m for m in episode["measurements"]
+              if m["code"] == "nprs" and m["timing"] in COURSE and not m["entered_in_error"]]  # fmt: skip
+    course.sort(key=lambda m: (_when(m["taken_at"]), m["id"]))
+    if not course:
+        return None, None
+    baseline = next((m for m in course if m["timing"] == "baseline"), course[0])
+    latest = course[-1] if course[-1] is not baseline else None
+    return baseline, latest
+
+
+def recompute(records: list[dict], filters: dashboard.Filters, review_after: int) -> dict:
+    import zoneinfo
+
+    tz = zoneinfo.ZoneInfo(filters.clinic.timezone)
+    sessions = episodes = minor = major = 0
+    by_condition: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    muscles: Counter = Counter()
+    until = []
+    review = set()
+    for record in records:
+        for episode in record["episodes"]:
+            signed = [
+                s for s in episode["sessions"] if s["signed_at"] and not s["entered_in_error"]
+            ]
+            chosen = [s for s in signed if _in_range(s, filters, tz)]
+            baseline, latest = _pain(episode)
+            code = episode["condition"]["code"]
+            improved = (
+                bool(baseline and latest)
+                and knowledge.classify_change(
+                    "nprs", baseline["value"], latest["value"], condition=code
+                ).classification
+                == "improved"
+            )
+            mine = filters.practitioner is None or episode["practitioner_in_charge"] == str(
+                filters.practitioner
+            )
+            if episode["status"] == "active" and mine:
+                plan = episode["plan"]
+                overdue = plan is not None and dt.date.fromisoformat(plan["review_on"]) < TODAY
+                if (len(signed) >= review_after and not improved) or overdue:
+                    review.add(episode["id"])
+            if not chosen:
+                continue
+            sessions += len(chosen)
+            episodes += 1
+            for s in chosen:
+                for event in s["adverse_events"]:
+                    if not event["entered_in_error"]:
+                        minor += event["severity"] == "mild"
+                        major += event["severity"] != "mild"
+                muscles.update(i["muscle"] for i in s["insertions"])
+            if baseline and latest:
+                by_condition[code][0] += 1
+                by_condition[code][1] += improved
+                if improved:
+                    follow = [m for m in episode["measurements"]
+                              if m["code"] == "nprs" and m["timing"] in COURSE[1:]
+                              and not m["entered_in_error"] and m["id"] != baseline["id"]]  # fmt: skip
+                    follow.sort(key=lambda m: (_when(m["taken_at"]), m["id"]))
+                    first = next(m for m in follow if knowledge.classify_change(
+                        "nprs", baseline["value"], m["value"], condition=code
+                    ).classification == "improved")  # fmt: skip
+                    until.append(
+                        sum(
+                            1 for s in signed if _when(s["performed_at"]) < _when(first["taken_at"])
+                        )
+                    )
+    return {
+        "sessions": sessions,
+        "episodes": episodes,
+        "minor": minor,
+        "major": major,
+        "responders": {code: tuple(v) for code, v in by_condition.items()},
+        "median_until": statistics.median(until) if until else None,
+        "muscles": muscles,
+        "review": review,
+    }
+
+
+def _compare(figures: dict, expected: dict) -> None:
+    assert figures["sessions"] == expected["sessions"]
+    assert figures["episodes"] == expected["episodes"]
+    assert (figures["adverse_events"]["minor"], figures["adverse_events"]["major"]) == (
+        expected["minor"],
+        expected["major"],
+    )
+    assert {
+        code: (r["episodes"], r["responders"])
+        for code, r in figures["responders_by_condition"].items()
+    } == expected["responders"]
+    assert figures["median_sessions_to_improvement"] == expected["median_until"]
+    for row in figures["most_needled_muscles"]:
+        assert row["rows"] == expected["muscles"][row["muscle"]]
+    assert {r["episode"] for r in figures["review_due"]} == expected["review"]
+
+
+def test_the_dashboard_agrees_with_a_recomputation_from_every_chart(demo):
+    clinic, records = demo
+    filters = dashboard.Filters(clinic=clinic)
+    figures = dashboard.figures(filters, today=TODAY)
+    assert figures["sessions"] > 100 and figures["responders_by_condition"]
+    _compare(figures, recompute(records, filters, clinic.review_after_sessions))
+
+
+def test_the_dashboard_agrees_for_a_period_and_one_practitioner(demo):
+    clinic, records = demo
+    someone = Practitioner.objects.get(user__username="demo-practitioner")
+    filters = dashboard.Filters(clinic=clinic, date_from=TODAY - dt.timedelta(days=60),
+                                date_to=TODAY - dt.timedelta(days=10), practitioner=someone)  # fmt: skip
+    figures = dashboard.figures(filters, today=TODAY)
+    assert (
+        0
+        < figures["sessions"]
+        < dashboard.figures(dashboard.Filters(clinic=clinic), today=TODAY)["sessions"]
+    )
+    _compare(figures, recompute(records, filters, clinic.review_after_sessions))
+
+
+def test_the_command_prints_the_same_figures_as_json(demo):
+    clinic, _ = demo
+    out = io.StringIO()
+    call_command("dashboard", "--clinic", str(clinic.pk), "--json", stdout=out)
+    printed = json.loads(out.getvalue())
+    assert set(printed) >= {"sessions", "episodes", "adverse_events", "literature",
+                            "responders_by_condition", "review_due"}  # fmt: skip
+    assert printed["sessions"] == dashboard.figures(dashboard.Filters(clinic=clinic))["sessions"]
+    assert set(printed["adverse_events"]) >= {
+        "minor_per_100",
+        "major_per_100",
+        "minor_ci",
+        "major_ci",
+    }
+    first = next(iter(printed["responders_by_condition"].values()))
+    assert set(first) >= {"episodes", "responders", "rate", "ci"}
+
+
+def test_the_published_rates_sit_beside_the_clinics_with_wilson_intervals():
+    literature = dashboard.literature()
+    brady, boyce = literature["brady-2014"], literature["boyce-2020"]
+    assert brady["minor_per_100"] == 19.18 and brady["major_per_100"] == 0.0
+    assert brady["minor_ci"][0] < 19.18 < brady["minor_ci"][1]
+    assert 0 < brady["major_ci"][1] < 0.1  # none in 7629: the upper bound stays small
+    assert boyce["major_per_100"] == 0.1 and boyce["treatments"] == 20464
+
+
+def test_the_dashboard_costs_the_same_queries_whatever_the_size_of_the_clinic(db):
+    def queries(patients: int) -> int:
+        call_command("demo", "--patients", str(patients), "--today", TODAY.isoformat(),
+                     stdout=io.StringIO(), stderr=io.StringIO())  # fmt: skip
+        clinic = Clinic.objects.get(name__startswith="Riverside")
+        with CaptureQueriesContext(connection) as context:
+            dashboard.figures(dashboard.Filters(clinic=clinic), today=TODAY)
+        return len(context.captured_queries)
+
+    assert queries(10) == queries(80) == DASHBOARD_QUERIES
+
+
+# session count, episodes, weeks, adverse events, responders, sessions until, muscles, review
+DASHBOARD_QUERIES = 8
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--from", "2026-02-30"], "must be a date"), (["--clinic", "999"], "no clinic 999"),
+     (["--from", "2026-05-01", "--to", "2026-04-01", "--clinic", "1"], "--to is before --from")],
+)  # fmt: skip
+def test_bad_dashboard_arguments_are_one_line_errors(tmp_path, args, message):
+    assert _command(tmp_path, "migrate", "-v0").returncode == 0
+    result = _command(tmp_path, "dashboard", *args)
+    assert result.returncode in (1, 2)
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr
+
+
+def test_a_command_on_an_unmigrated_database_says_so_in_one_line(tmp_path):
+    result = _command(tmp_path, "dashboard", "--clinic", "1")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "CommandError: the database is not ready (no such table: accounts_clinic); "
+        "run `needlechart migrate`"
+    ]
+
+
+def _command(data_dir, *args: str):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "needlechart"), *args],
+        capture_output=True, text=True, check=False,
+        env={"DEBUG": "1", "PATH": "/usr/bin:/bin", "NEEDLECHART_DATA_DIR": str(data_dir)},
+    )  # fmt: skip

@@ -1,0 +1,297 @@
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from needlechart.audit.models import AuditEvent
+from needlechart.patients.models import EpisodeOfCare, Patient
+from needlechart.patients.selectors import PAGE_SIZE
+from tests import factories
+from tests.conftest import client_for
+
+
+def _names(response) -> list[str]:
+    return [p.family_name for p in response.context["page"].object_list]
+
+
+@pytest.fixture
+def registry(world):
+    factories.patient(world.clinic_a, given_name="Ann", family_name="Smith-Jones",
+                      birth_date=dt.date(1990, 2, 3), mrn="X-77")  # fmt: skip
+    factories.patient(world.clinic_a, given_name="Anton", family_name="Kowalski",
+                      birth_date=dt.date(1990, 2, 3), mrn="X-78")  # fmt: skip
+    factories.patient(world.clinic_a, given_name="Zoe", family_name="Byrne",
+                      birth_date=dt.date(1971, 11, 30), mrn="Y-1")  # fmt: skip
+    return world
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"name": "smith"}, ["Smith", "Smith-Jones"]),
+        ({"name": "ann smith"}, ["Smith", "Smith-Jones"]),
+        ({"name": "Smith, Ann"}, ["Smith", "Smith-Jones"]),
+        ({"name": "jones"}, ["Smith-Jones"]),
+        ({"birth_date": "1990-02-03"}, ["Kowalski", "Smith-Jones"]),
+        ({"mrn": "x-7"}, ["Kowalski", "Smith-Jones"]),
+        ({"mrn": "Y-1"}, ["Byrne"]),
+        ({"name": "an", "birth_date": "1990-02-03", "mrn": "X-78"}, ["Kowalski"]),
+        ({"name": "ben"}, []),  # Ben Jones is clinic B's
+    ],
+)
+def test_the_patient_list_finds_by_name_date_of_birth_and_record_number(registry, query, expected):
+    response = client_for(registry.front_desk).get(reverse("patients:list"), query)
+    assert _names(response) == expected
+
+
+def test_an_invalid_date_in_the_search_shows_a_field_error_not_a_crash(registry):
+    response = client_for(registry.front_desk).get(
+        reverse("patients:list"), {"birth_date": "1990-13-45"}
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["birth_date"] == ["Enter a valid date."]
+
+
+def test_the_patient_list_is_paginated_and_keeps_the_search_across_pages(world):
+    for number in range(PAGE_SIZE + 5):
+        factories.patient(world.clinic_a, family_name=f"Walsh{number:02d}")
+    client = client_for(world.assistant)
+    first = client.get(reverse("patients:list"), {"name": "walsh"})
+    assert len(first.context["page"].object_list) == PAGE_SIZE
+    assert "name=walsh&amp;page=2" in first.content.decode()
+    second = client.get(reverse("patients:list"), {"name": "walsh", "page": 2})
+    assert _names(second) == [f"Walsh{n:02d}" for n in range(PAGE_SIZE, PAGE_SIZE + 5)]
+
+
+def test_listing_audits_each_patient_shown_and_no_other(registry):
+    since = max(AuditEvent.objects.values_list("pk", flat=True), default=0)
+    client_for(registry.front_desk).get(reverse("patients:list"), {"mrn": "X-7"})
+    listed = AuditEvent.objects.filter(pk__gt=since, action="list")
+    assert sorted(e.patient.mrn for e in listed) == ["X-77", "X-78"]
+
+
+def _queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as context:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(context.captured_queries)
+
+
+# Queries per page, pinned: session, user, the page's own reads and its audit writes
+# (the patient page writes two: the patient viewed, the episodes listed; and reads the
+# portal account and the health answers waiting for review).
+PATIENT_LIST_QUERIES = 5
+PATIENT_DETAIL_QUERIES = 8
+# The episode page also reads the screening, consent, the episode's records, the plan
+# and the measurements behind its progress.
+EPISODE_DETAIL_QUERIES = 17
+
+
+def test_the_patient_list_costs_the_same_queries_however_many_patients(world):
+    client, url = client_for(world.front_desk), reverse("patients:list")
+    assert _queries(client, url) == PATIENT_LIST_QUERIES
+    for _ in range(PAGE_SIZE + 10):
+        factories.patient(world.clinic_a)
+    assert _queries(client, url) == PATIENT_LIST_QUERIES
+
+
+def test_the_patient_page_costs_the_same_queries_however_long_the_history(world):
+    client = client_for(world.practitioner)
+    url = reverse("patients:detail", args=[world.patient_a.pk])
+    assert _queries(client, url) == PATIENT_DETAIL_QUERIES
+    other = factories.practitioner(world.clinic_a, "olga")
+    for number in range(20):
+        factories.episode(world.patient_a, other if number % 2 else world.practitioner_a)
+    assert _queries(client, url) == PATIENT_DETAIL_QUERIES
+
+
+def test_the_episode_page_costs_the_same_queries_however_many_sessions(world):
+    from tests import charts
+
+    charts.build(world.practitioner, world.episode_a, signed=True)
+    client = client_for(world.assistant)
+    url = reverse("patients:episode", args=[world.episode_a.pk])
+    assert _queries(client, url) == EPISODE_DETAIL_QUERIES
+    for _ in range(4):
+        charts.build(world.practitioner, world.episode_a, signed=True)
+    assert _queries(client, url) == EPISODE_DETAIL_QUERIES
+
+
+# --- forms -------------------------------------------------------------------------------
+
+
+def _patient_form(**changes) -> dict:
+    data = {"given_name": "Nora", "family_name": "Quinn", "birth_date": "1975-03-02",
+            "sex": "female", "mrn": "", "phone": "", "email": "", "address": ""}  # fmt: skip
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"birth_date": "2999-01-01"}, "birth_date", "The date of birth cannot be in the future."),
+        ({"birth_date": "1850-06-01"}, "birth_date", "The date of birth is more than 125 years ago; check it."),
+        ({"birth_date": "1975-02-30"}, "birth_date", "Enter a valid date."),
+        ({"given_name": ""}, "given_name", "This field is required."),
+        ({"sex": "robot"}, "sex", "Select a valid choice. robot is not one of the available choices."),
+        ({"email": "not-an-address"}, "email", "Enter a valid email address."),
+        ({"mrn": "no spaces"}, "mrn", "Use letters, digits and hyphens only, starting with a letter or digit."),
+        ({"mrn": "t-1"}, "mrn", "Another patient in this clinic already has this record number."),
+    ],
+)  # fmt: skip
+def test_bad_patient_details_are_refused_by_the_field_and_nothing_is_saved(
+    world, changes, field, message
+):
+    factories.patient(world.clinic_a, mrn="T-1")
+    before = Patient.objects.count()
+    response = client_for(world.front_desk).post(
+        reverse("patients:create"), _patient_form(**changes)
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors[field] == [message]
+    assert Patient.objects.count() == before
+
+
+def test_a_record_number_used_by_another_clinic_is_free_in_this_one(world):
+    response = client_for(world.front_desk).post(
+        reverse("patients:create"), _patient_form(mrn=world.patient_b.mrn)
+    )
+    assert response.status_code == 302
+    assert Patient.objects.filter(mrn=world.patient_b.mrn).count() == 2
+
+
+def test_an_empty_record_number_gets_the_clinics_next_free_number(world):
+    factories.patient(world.clinic_a, mrn="000002")
+    client = client_for(world.front_desk)
+    client.post(reverse("patients:create"), _patient_form(family_name="First"))
+    client.post(reverse("patients:create"), _patient_form(family_name="Second"))
+    assert Patient.objects.get(family_name="First").mrn == "000001"
+    assert Patient.objects.get(family_name="Second").mrn == "000003"
+
+
+def test_editing_keeps_the_record_number_required(world):
+    response = client_for(world.front_desk).post(
+        reverse("patients:edit", args=[world.patient_a.pk]), _patient_form(mrn="")
+    )
+    assert response.context["form"].errors["mrn"] == ["This field is required."]
+
+
+def _episode_form(world, **changes) -> dict:
+    data = {"condition_code": "M54.50", "body_area": "low-back", "onset_date": "2026-01-02",
+            "referral_source": "physician", "referral_detail": "",
+            "care_manager": world.practitioner_a.pk, "status": "active",
+            "period_start": "2026-02-01"}  # fmt: skip
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"condition_code": "M54.5"}, "condition_code", "M54.5 is not an ICD-10-CM code in the needlechart catalogue; choose one from the list."),
+        ({"condition_code": "Z99.9"}, "condition_code", "Z99.9 is not an ICD-10-CM code in the needlechart catalogue; choose one from the list."),
+        ({"onset_date": "2999-01-01"}, "onset_date", "The onset date cannot be in the future."),
+        ({"onset_date": "1950-01-01"}, "onset_date", "The onset date is before the patient's date of birth."),
+        ({"period_start": "2999-01-01"}, "period_start", "An episode cannot open in the future."),
+        ({"body_area": "tail"}, "body_area", "Select a valid choice. tail is not one of the available choices."),
+        ({"care_manager": ""}, "care_manager", "This field is required."),
+    ],
+)  # fmt: skip
+def test_bad_episode_details_are_refused_by_the_field_and_nothing_is_saved(
+    world, changes, field, message
+):
+    before = EpisodeOfCare.objects.count()
+    response = client_for(world.practitioner).post(
+        reverse("patients:episode_create", args=[world.patient_a.pk]),
+        _episode_form(world, **changes),
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors[field] == [message]
+    assert EpisodeOfCare.objects.count() == before
+
+
+def test_the_episode_form_offers_no_discharge_status_which_has_its_own_page(world):
+    client = client_for(world.practitioner)
+    url = reverse("patients:episode_edit", args=[world.episode_a.pk])
+    form = client.get(url).context["form"]
+    assert "finished" not in dict(form.fields["status"].choices)
+    response = client.post(url, _episode_form(world, status="finished"))
+    assert "status" in response.context["form"].errors
+    world.episode_a.refresh_from_db()
+    assert world.episode_a.status == "active"
+
+
+def test_putting_an_episode_on_hold_and_back_is_recorded(world):
+    client = client_for(world.practitioner)
+    url = reverse("patients:episode_edit", args=[world.episode_a.pk])
+    client.post(url, _episode_form(world, status="onhold"))
+    world.episode_a.refresh_from_db()
+    assert world.episode_a.status == "onhold" and world.episode_a.period_end is None
+
+
+def test_an_update_records_which_fields_changed(world):
+    client_for(world.front_desk).post(
+        reverse("patients:edit", args=[world.patient_a.pk]),
+        _patient_form(given_name="Ann", family_name="Smith", birth_date="1980-05-17",
+                      phone="+1 555 0100", mrn=world.patient_a.mrn, email="ann@example.org"),
+    )  # fmt: skip
+    update = AuditEvent.objects.get(action="update", patient=world.patient_a)
+    assert update.detail == {"changed": ["phone"]}
+
+
+def test_a_refused_edit_shows_the_saved_details_in_the_header_not_the_refused_ones(world):
+    response = client_for(world.front_desk).post(
+        reverse("patients:edit", args=[world.patient_a.pk]),
+        _patient_form(given_name="Zed", family_name="Unsaved", birth_date="2999-01-01",
+                      mrn=world.patient_a.mrn),
+    )  # fmt: skip
+    assert response.status_code == 200
+    header = (
+        response.content.decode().split('<header class="patient-header"')[1].split("</header>")[0]
+    )
+    assert "Ann Smith" in header and "Unsaved" not in header and "2999" not in header
+    # The form keeps what was typed, for correction.
+    assert response.context["form"]["family_name"].value() == "Unsaved"
+
+
+def test_typing_the_record_number_in_lower_case_is_not_a_change(world):
+    client_for(world.front_desk).post(
+        reverse("patients:edit", args=[world.patient_a.pk]),
+        _patient_form(given_name="Ann", family_name="Smith", birth_date="1980-05-17",
+                      mrn=world.patient_a.mrn.lower(), email="ann@example.org"),
+    )  # fmt: skip
+    assert AuditEvent.objects.get(action="update").detail == {"changed": []}
+
+
+def test_an_episode_cannot_open_after_its_discharge_date(world):
+    world.episode_a.status = "finished"
+    world.episode_a.period_end = dt.date(2026, 3, 1)
+    world.episode_a.save()
+    response = client_for(world.practitioner).post(
+        reverse("patients:episode_edit", args=[world.episode_a.pk]),
+        _episode_form(world, status="finished", period_start="2026-04-01"),
+    )
+    assert response.context["form"].errors["period_start"] == [
+        "An episode cannot open after its discharge date (2026-03-01)."
+    ]
+
+
+def test_a_retired_code_is_refused_for_a_new_episode_but_an_old_episode_keeps_it(world):
+    client = client_for(world.practitioner)
+    response = client.post(
+        reverse("patients:episode_create", args=[world.patient_a.pk]),
+        _episode_form(world, condition_code="M54.5"),
+    )
+    assert "condition_code" in response.context["form"].errors
+    old = factories.episode(world.patient_a, world.practitioner_a, condition_code="M54.5",
+                            period_start=dt.date(2021, 5, 1))  # fmt: skip
+    url = reverse("patients:episode_edit", args=[old.pk])
+    assert 'value="M54.5" selected' in client.get(url).content.decode()
+    kept = client.post(url, _episode_form(world, condition_code="M54.5", period_start="2021-05-01",
+                                          onset_date="2021-04-01", status="onhold"))  # fmt: skip
+    assert kept.status_code == 302
+    old.refresh_from_db()
+    assert old.condition_code == "M54.5" and old.status == "onhold"

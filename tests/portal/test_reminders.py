@@ -1,0 +1,136 @@
+"""`needlechart send-reminders`: what is due when, and that nothing is ever sent twice,
+however often the command runs and whatever `--now` it is given."""
+
+import datetime as dt
+import io
+import json
+
+import pytest
+from django.core import mail
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from needlechart.outcomes import services as outcome_services
+from needlechart.portal import services
+from needlechart.portal.models import PortalAccount, Reminder
+from tests import factories
+
+
+def run(*args: str) -> dict:
+    out = io.StringIO()
+    call_command("send_reminders", *args, "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def at(session, hours: float) -> str:
+    return (session.performed_at + dt.timedelta(hours=hours)).isoformat()
+
+
+def keys(result: dict, kind: str = "") -> list[str]:
+    return [r["key"] for r in result["reminders"] if r["kind"].startswith(kind)]
+
+
+def check_ins(result: dict) -> list[str]:
+    return keys(result, "check-in")
+
+
+def test_each_check_in_is_emailed_once_when_it_opens(session_26h, world):
+    s = session_26h
+    assert check_ins(run("--now", at(s, 23))) == []
+    first = run("--now", at(s, 24.2))
+    assert check_ins(first) == [f"check-in:{s.pk}:24"]
+    assert first["reminders"][0]["email"] == "ann@example.org"
+    [message] = mail.outbox
+    assert (
+        message.to == ["ann@example.org"]
+        and f"/portal/sessions/{s.pk}/check-in/24/" in message.body
+    )
+    # The same run again, later the same day, and back in time: nothing more.
+    for hours in (24.2, 30, 25):
+        assert check_ins(run("--now", at(s, hours))) == [], hours
+    assert check_ins(run("--now", at(s, 48.1))) == [f"check-in:{s.pk}:48"]
+    assert check_ins(run("--now", at(s, 48.5))) == []
+    assert len(mail.outbox) == 2 and Reminder.objects.count() == 2
+
+
+def test_a_check_in_whose_window_passed_unsent_is_not_sent_late(session_26h, world):
+    # The command did not run for two days: the 24-hour check-in has closed meanwhile.
+    assert check_ins(run("--now", at(session_26h, 48.1))) == [f"check-in:{session_26h.pk}:48"]
+    assert check_ins(run("--now", at(session_26h, 80))) == []
+
+
+def test_an_answered_check_in_is_not_reminded(session_26h, world):
+    services.checkin_answer(actor=world.patient_user, session=session_26h, hours=24, soreness=1,
+                            symptoms=[], now=session_26h.performed_at + dt.timedelta(hours=24.1))  # fmt: skip
+    assert check_ins(run("--now", at(session_26h, 24.5))) == []
+
+
+def test_the_72_hour_check_in_is_reminded_only_when_soreness_has_not_settled(session_26h, world):
+    services.checkin_answer(actor=world.patient_user, session=session_26h, hours=48, soreness=4,
+                            symptoms=[], now=session_26h.performed_at + dt.timedelta(hours=48.1))  # fmt: skip
+    assert check_ins(run("--now", at(session_26h, 72.1))) == [f"check-in:{session_26h.pk}:72"]
+
+
+def test_a_dry_run_lists_what_is_due_and_sends_and_records_nothing(session_26h, world):
+    result = run("--dry-run", "--now", at(session_26h, 24.2))
+    assert result["dry_run"] is True and keys(result) == [f"check-in:{session_26h.pk}:24"]
+    assert set(result["reminders"][0]) == {
+        "key", "kind", "patient", "clinic", "email", "due_at", "subject",
+    }  # fmt: skip
+    assert mail.outbox == [] and not Reminder.objects.exists()
+    assert keys(run("--now", at(session_26h, 24.2))) == [f"check-in:{session_26h.pk}:24"]
+
+
+def test_a_reminder_that_fails_to_send_is_not_recorded_and_goes_next_time(
+    session_26h, world, settings
+):
+    settings.EMAIL_BACKEND = "tests.portal.failing_mail.Backend"
+    failed = run("--now", at(session_26h, 24.2))
+    assert check_ins(failed) == [] and [f["key"] for f in failed["failed"]] == [
+        f"check-in:{session_26h.pk}:24"
+    ]
+    assert not Reminder.objects.exists()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert check_ins(run("--now", at(session_26h, 25))) == [f"check-in:{session_26h.pk}:24"]
+
+
+def test_patients_without_an_active_portal_account_get_nothing(session_26h, world):
+    account = PortalAccount.objects.get(patient=world.patient_a)
+    account.user.is_active = False
+    account.user.save()
+    assert check_ins(run("--now", at(session_26h, 24.2))) == []
+
+
+def test_the_health_questions_are_reminded_once_a_day_after_the_account_opens(world):
+    opened = PortalAccount.objects.get(patient=world.patient_a).created_at
+    moment = lambda hours: (opened + dt.timedelta(hours=hours)).isoformat()  # noqa: E731
+    assert keys(run("--now", moment(23))) == []
+    assert keys(run("--now", moment(25))) == [f"health-questionnaire:{world.patient_a.pk}"]
+    assert keys(run("--now", moment(200))) == []
+    # A patient who has answered is not asked again.
+    cara = factories.patient(world.clinic_a, email="cara@example.org")
+    user = factories.portal_account(cara).user
+    services.questionnaire_submit(actor=user, factors=[])
+    assert keys(run("--now", moment(300))) == []
+
+
+def test_the_review_questions_are_reminded_before_the_plans_review(world, consented):
+    services.questionnaire_submit(actor=world.patient_user, factors=[])  # no questionnaire noise
+    review_on = timezone.localdate() + dt.timedelta(days=10)
+    plan = outcome_services.plan_create(
+        actor=world.practitioner, episode=world.episode_a, planned_sessions=4,
+        frequency="weekly", review_on=review_on, therapies=[],
+        goals=[{"description": "Less pain", "code": "nprs", "target": 2,
+                "target_date": review_on + dt.timedelta(days=20)}],
+    )  # fmt: skip
+    day = lambda d: f"{review_on + dt.timedelta(days=d)}T12:00:00+00:00"  # noqa: E731
+    assert keys(run("--now", day(-4))) == []
+    assert keys(run("--now", day(-3))) == [f"review:{plan.pk}:{review_on}"]
+    assert keys(run("--now", day(-1))) == []
+    assert "/portal/review/" in mail.outbox[-1].body
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2026-13-01T00:00"])
+def test_a_bad_time_is_refused_in_one_line(world, value):
+    with pytest.raises(CommandError, match="ISO date and time"):
+        call_command("send_reminders", "--now", value, stdout=io.StringIO())
