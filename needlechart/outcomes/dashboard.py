@@ -203,9 +203,7 @@ def _sessions_until_improvement(rows: QuerySet[EpisodeOfCare]) -> QuerySet[Episo
         .annotate(given=Subquery(given_before))
         .order_by("at", "id")
     )
-    return rows.annotate(
-        sessions_until=Coalesce(Subquery(first_met.values("given")[:1]), Value(0))
-    )
+    return rows.annotate(sessions_until=Coalesce(Subquery(first_met.values("given")[:1]), Value(0)))
 
 
 def _per_100(events: int, total: int) -> tuple[float, list[float]]:
