@@ -18,25 +18,24 @@ import statistics
 import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
+from django.db import connection
 from django.db.models import (
     Case,
     Count,
     DecimalField,
     Exists,
-    ExpressionWrapper,
     F,
-    IntegerField,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
-    Sum,
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, TruncWeek
+from django.db.models.expressions import RawSQL, Window
+from django.db.models.functions import Coalesce, FirstValue, RowNumber, TruncWeek
 from django.utils import timezone
 
 from needlechart import knowledge
@@ -84,11 +83,23 @@ def episodes(filters: Filters) -> QuerySet[EpisodeOfCare]:
     return EpisodeOfCare.objects.filter(Exists(sessions(filters).filter(episode=OuterRef("pk"))))
 
 
-def _course(timings: tuple[str, ...]) -> QuerySet[Observation]:
-    """The episode's valid NPRS measures of the given timings, with their effective time."""
+def _course(episodes: QuerySet[EpisodeOfCare]) -> QuerySet[Observation]:
+    """Every valid NPRS course measure of the episodes, each with its episode's baseline
+    (value and id), the important change for its condition and its rank from the latest.
+    Window functions over one scan, as subqueries per episode cost seconds on a large
+    clinic."""
+    baseline_first = {
+        "partition_by": [F("episode_id")],
+        "order_by": [
+            Case(When(timing="baseline", then=Value(0)), default=Value(1)).asc(),
+            F("at").asc(),
+            F("id").asc(),
+        ],
+    }
+    absolute, relative = _threshold_cases("episode__condition_code")
     return (
         Observation.objects.filter(
-            episode=OuterRef("pk"), code="nprs", timing__in=timings, entered_in_error_reason=""
+            episode__in=episodes, code="nprs", timing__in=COURSE, entered_in_error_reason=""
         )
         .exclude(
             Exists(Addendum.objects.filter(session=OuterRef("session_id"), kind="entered-in-error"))
@@ -100,11 +111,30 @@ def _course(timings: tuple[str, ...]) -> QuerySet[Observation]:
                 )
             )
         )
-        .annotate(at=Coalesce("session__performed_at", "assessment__performed_at", "recorded_at"))
-    )
+        .annotate(
+            at=Coalesce("session__performed_at", "assessment__performed_at", "recorded_at"),
+            condition=F("episode__condition_code"),
+            abs_needed=absolute,
+            rel_needed=relative,
+        )
+        .annotate(
+            baseline_id=Window(FirstValue("id"), **baseline_first),
+            baseline_value=Window(FirstValue("value"), **baseline_first),
+            from_latest=Window(
+                RowNumber(),
+                partition_by=[F("episode_id")],
+                order_by=[F("at").desc(), F("id").desc()],
+            ),
+        )
+        .order_by()
+        .values(
+            "episode_id", "condition", "timing", "id", "at", "value", "abs_needed", "rel_needed",
+            "baseline_id", "baseline_value", "from_latest",
+        )
+    )  # fmt: skip
 
 
-def _threshold_cases() -> tuple[Case, Case]:
+def _threshold_cases(condition_field: str) -> tuple[Case, Case]:
     """The NPRS important change for each episode's condition, as SQL: (absolute, relative)."""
     nprs = knowledge.instrument("nprs")
     base = nprs.important_change
@@ -113,7 +143,7 @@ def _threshold_cases() -> tuple[Case, Case]:
     for override in nprs.condition_overrides:
         match = Q()
         for code in override.conditions:
-            match |= Q(condition_code__startswith=code)
+            match |= Q(**{f"{condition_field}__startswith": code})
         absolute_when.append(When(match, then=Value(Decimal(str(override.absolute or 0)))))
         relative_when.append(When(match, then=Value(Decimal(str(override.relative or 0)))))
     absolute = Case(
@@ -125,85 +155,81 @@ def _threshold_cases() -> tuple[Case, Case]:
     return absolute, relative
 
 
-def with_pain_change(rows: QuerySet[EpisodeOfCare]) -> QuerySet[EpisodeOfCare]:
-    """Episodes annotated with their NPRS baseline, latest value, and whether they responded."""
-    first = lambda timings: _course(timings).order_by("at", "id")  # noqa: E731
-    baseline = Coalesce(
-        Subquery(first(("baseline",)).values("id")[:1]), Subquery(first(COURSE).values("id")[:1])
-    )
-    latest = _course(COURSE).order_by("-at", "-id")
-    absolute, relative = _threshold_cases()
-    rows = rows.annotate(
-        baseline_id=baseline,
-        latest_id=Subquery(latest.values("id")[:1]),
-        abs_needed=absolute,
-        rel_needed=relative,
-    ).annotate(
-        baseline_value=Subquery(
-            Observation.objects.filter(pk=OuterRef("baseline_id")).values("value")[:1]
-        ),
-        latest_value=Subquery(
-            Observation.objects.filter(pk=OuterRef("latest_id")).values("value")[:1]
-        ),
-    )
-    rows = rows.annotate(
-        improvement=ExpressionWrapper(
-            F("baseline_value") - F("latest_value"), output_field=DECIMAL
-        ),
-        evaluable=Case(
-            When(
-                Q(baseline_id__isnull=False, latest_id__isnull=False)
-                & ~Q(latest_id=F("baseline_id")),
-                then=1,
-            ),
-            default=0,
-            output_field=IntegerField(),
-        ),
-    )
-    met = (
-        Q(improvement__gt=0)
-        & Q(improvement__gte=F("abs_needed") - EPSILON)
-        & Q(improvement__gte=F("rel_needed") * F("baseline_value") - EPSILON)
-    )
-    return rows.annotate(
-        responder=Case(When(Q(evaluable=1) & met, then=1), default=0, output_field=IntegerField())
-    )
+# A course measure that met its condition's important change against the baseline.
+_MET = (
+    f"(c.baseline_value - c.value > 0 AND c.baseline_value - c.value >= c.abs_needed - {EPSILON}"
+    f" AND c.baseline_value - c.value >= c.rel_needed * c.baseline_value - {EPSILON})"
+)
 
 
-def _sessions_until_improvement(rows: QuerySet[EpisodeOfCare]) -> QuerySet[EpisodeOfCare]:
-    gain = ExpressionWrapper(OuterRef("baseline_value") - F("value"), output_field=DECIMAL)
-    # Signed sessions of the episode given before the measure: counted from the measure's
-    # own row, as a subquery on an outer annotation would repeat the whole annotation for
-    # every session (seconds on a large clinic).
-    given_before = (
-        NeedlingSession.objects.filter(
-            episode=OuterRef(OuterRef("pk")),
-            signed_at__isnull=False,
-            performed_at__lt=OuterRef("at"),
+@dataclass(frozen=True)
+class PainChange:
+    """One row per episode with NPRS measures, as SQL to select from: `episode_id`,
+    `condition`, `evaluable` (a later measure than the baseline), `responder` (the latest
+    met the important change) and `improved_at` (when a measure first met it).
+
+    The baseline is the episode's first "baseline" measure, else its first measure of the
+    course; the latest is its last course measure."""
+
+    # Built only from the ORM's compiled SQL (values passed as parameters) and constants
+    # of this module, never from input.
+    sql: str
+    params: tuple[Any, ...]
+
+    @classmethod
+    def of(cls, episodes: QuerySet[EpisodeOfCare]) -> "PainChange":
+        course, params = _course(episodes).query.sql_with_params()
+        sql = (
+            "SELECT c.episode_id, c.condition,"
+            " MAX(CASE WHEN c.from_latest = 1 AND c.id <> c.baseline_id THEN 1 ELSE 0 END)"
+            " AS evaluable,"
+            f" MAX(CASE WHEN c.from_latest = 1 AND c.id <> c.baseline_id AND {_MET}"
+            " THEN 1 ELSE 0 END) AS responder,"
+            f" MIN(CASE WHEN c.timing <> 'baseline' AND c.id <> c.baseline_id AND {_MET}"
+            " THEN c.at END) AS improved_at"
+            f" FROM ({course}) c GROUP BY c.episode_id, c.condition"
         )
+        return cls(sql, tuple(params))
+
+    def episode_ids(self, which: Literal["evaluable", "responder"]) -> RawSQL:
+        """The ids of the evaluable or responding episodes, for `pk__in`."""
+        assert which in ("evaluable", "responder")
+        sql = f"SELECT p.episode_id FROM ({self.sql}) p WHERE p.{which} = 1"
+        return RawSQL(sql, self.params)
+
+
+def _fetch(sql: str, params: tuple[Any, ...]) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _responders_by_condition(change: PainChange) -> list[tuple]:
+    return _fetch(
+        "SELECT p.condition, SUM(p.evaluable), SUM(p.responder)"
+        f" FROM ({change.sql}) p GROUP BY p.condition ORDER BY p.condition",
+        change.params,
+    )
+
+
+def _sessions_until_improvement(change: PainChange, episodes: QuerySet[EpisodeOfCare]) -> list[int]:
+    """For each responder, the signed sessions given before its first measure that met the
+    important change (sessions of the whole episode, whatever the date range)."""
+    given, given_params = (
+        NeedlingSession.objects.filter(episode__in=episodes, signed_at__isnull=False)
         .exclude(_not_in_error())
         .order_by()
-        .values("episode")
-        .annotate(n=Count("id"))
-        .values("n")
+        .values("id", "episode_id", "performed_at")
+        .query.sql_with_params()
     )
-    first_met = (
-        _course(("before", "reassessment", "discharge"))
-        .exclude(pk=OuterRef("baseline_id"))
-        .annotate(gain=gain)
-        .filter(
-            gain__gt=0,
-            gain__gte=OuterRef("abs_needed") - EPSILON,
-        )
-        .filter(
-            gain__gte=ExpressionWrapper(
-                OuterRef("rel_needed") * OuterRef("baseline_value") - EPSILON, output_field=DECIMAL
-            )
-        )
-        .annotate(given=Subquery(given_before))
-        .order_by("at", "id")
+    rows = _fetch(
+        "SELECT COUNT(s.id) FROM"
+        f" ({change.sql}) p LEFT JOIN ({given}) s"
+        " ON s.episode_id = p.episode_id AND s.performed_at < p.improved_at"
+        " WHERE p.responder = 1 GROUP BY p.episode_id",
+        (*change.params, *given_params),
     )
-    return rows.annotate(sessions_until=Coalesce(Subquery(first_met.values("given")[:1]), Value(0)))
+    return [n for (n,) in rows]
 
 
 def _per_100(events: int, total: int) -> tuple[float, list[float]]:
@@ -249,10 +275,11 @@ def review_due(filters: Filters, today: dt.date) -> QuerySet[EpisodeOfCare]:
     )
     if filters.practitioner:
         rows = rows.filter(care_manager=filters.practitioner)
-    rows = with_pain_change(rows).annotate(
+    responders = PainChange.of(rows).episode_ids("responder")
+    rows = rows.annotate(
         signed=Coalesce(Subquery(signed), Value(0)), plan_review_on=Subquery(plan_review)
     )
-    no_gain = Q(signed__gte=filters.clinic.review_after_sessions) & Q(responder=0)
+    no_gain = Q(signed__gte=filters.clinic.review_after_sessions) & ~Q(pk__in=responders)
     return (
         rows.filter(no_gain | Q(plan_review_on__lt=today))
         .select_related("patient")
@@ -284,31 +311,21 @@ def figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
     )
     minor, minor_ci = _per_100(events["minor"], session_count)
     major, major_ci = _per_100(events["major"], session_count)
-    by_condition = (
-        with_pain_change(scoped)
-        .order_by()
-        .values("condition_code")
-        .annotate(evaluated=Sum("evaluable"), responders=Sum("responder"))
-        .order_by("condition_code")
-    )
+    change = PainChange.of(scoped)
     responders = {}
-    for row in by_condition:
-        evaluated, count = row["evaluated"] or 0, row["responders"] or 0
+    for condition, evaluated, count in _responders_by_condition(change):
+        evaluated, count = int(evaluated or 0), int(count or 0)
         if not evaluated:
             continue
         low, high = knowledge.wilson_interval(count, evaluated)
-        responders[row["condition_code"]] = {
-            "display": knowledge.condition(row["condition_code"]).display,
+        responders[condition] = {
+            "display": knowledge.condition(condition).display,
             "episodes": evaluated,
             "responders": count,
             "rate": round(count / evaluated, 3),
             "ci": [round(low, 3), round(high, 3)],
         }
-    until = list(
-        _sessions_until_improvement(with_pain_change(scoped).filter(responder=1)).values_list(
-            "sessions_until", flat=True
-        )
-    )
+    until = _sessions_until_improvement(change, scoped)
     muscles = (
         Insertion.objects.filter(session__in=in_range)
         .values("muscle")
@@ -377,9 +394,8 @@ def drilldown(
     elif figure == "active":
         rows = scoped.filter(status=EpisodeOfCare.Status.ACTIVE)
     elif figure in ("evaluated", "responders"):
-        rows = with_pain_change(scoped).filter(evaluable=1)
-        if figure == "responders":
-            rows = rows.filter(responder=1)
+        which = "evaluable" if figure == "evaluated" else "responder"
+        rows = scoped.filter(pk__in=PainChange.of(scoped).episode_ids(which))
     elif figure == "adverse-events":
         events = AdverseEvent.objects.filter(session__in=in_range, entered_in_error_reason="")
         rows = scoped.filter(Exists(events.filter(session__episode=OuterRef("pk"))))
