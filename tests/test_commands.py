@@ -1,5 +1,6 @@
 import datetime as dt
 import io
+import json
 import os
 import subprocess
 import sys
@@ -200,3 +201,17 @@ def test_the_console_command_runs_django_and_our_commands_with_one_line_errors(t
     far = _run(tmp_path, "demo", "--today", "0001-06-01")
     assert far.returncode == 2 and len(far.stderr.splitlines()) == 1
     assert "from 1950 to 2900" in far.stderr
+
+
+def test_every_command_the_docs_name_runs_under_its_name(tmp_path):
+    """The commands the README and the issues name, by the names people type (cron runs
+    `needlechart send-reminders`)."""
+    assert _run(tmp_path, "migrate", "-v0").returncode == 0
+    for command in ("send-reminders", "create-clinic", "demo", "chart", "dashboard", "muscles",
+                    "regions", "referral", "screen"):  # fmt: skip
+        shown = _run(tmp_path, command, "--help")
+        assert shown.returncode == 0, (command, shown.stderr)
+        assert f"needlechart {command}" in shown.stdout
+    due = _run(tmp_path, "send-reminders", "--dry-run", "--json")
+    assert due.returncode == 0, due.stderr
+    assert json.loads(due.stdout)["reminders"] == []

@@ -105,7 +105,7 @@ def test_invite_register_answer_sign_check_in_with_a_red_flag_and_the_alert_is_h
 
     # A day later the reminder goes out; Nora follows it and reports breathlessness.
     with time_machine.travel(timezone.now() + dt.timedelta(hours=25), tick=True):
-        call_command("send_reminders")
+        call_command("send-reminders")
         reminder = mail.outbox[-1]
         assert reminder.to == ["nora@example.org"]
         patient.goto(link_in(reminder, "/portal/sessions/"))

@@ -143,7 +143,7 @@ def test_an_alert_email_that_failed_is_sent_by_the_next_reminder_run(session_26h
     check_in.refresh_from_db()
     assert check_in.alert_emailed_at is None
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    call_command("send_reminders", "--json", stdout=io.StringIO())
+    call_command("send-reminders", "--json", stdout=io.StringIO())
     check_in.refresh_from_db()
     assert check_in.alert_emailed_at is not None
     assert [m.subject for m in mail.outbox if "Urgent" in m.subject]

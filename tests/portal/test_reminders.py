@@ -18,7 +18,7 @@ from tests import factories
 
 def run(*args: str) -> dict:
     out = io.StringIO()
-    call_command("send_reminders", *args, "--json", stdout=out)
+    call_command("send-reminders", *args, "--json", stdout=out)
     return json.loads(out.getvalue())
 
 
@@ -133,4 +133,4 @@ def test_the_review_questions_are_reminded_before_the_plans_review(world, consen
 @pytest.mark.parametrize("value", ["yesterday", "2026-13-01T00:00"])
 def test_a_bad_time_is_refused_in_one_line(world, value):
     with pytest.raises(CommandError, match="ISO date and time"):
-        call_command("send_reminders", "--now", value, stdout=io.StringIO())
+        call_command("send-reminders", "--now", value, stdout=io.StringIO())
