@@ -30,6 +30,22 @@ def fits_the_phone(page: Page) -> None:
     assert width[0] <= width[1], f"{page.url} scrolls sideways: {width}"
 
 
+def follow(page: Page, link: str, heading: str) -> None:
+    """Tab to a link, open it with Enter, and check the page it leads to fits the phone."""
+    tab_to(page, page.get_by_role("link", name=link))
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    fits_the_phone(page)
+
+
+def choose_on_scale(page: Page, field: str, value: int) -> None:
+    """A 0-10 scale: Tab lands on the row of choices, the arrow keys move along it."""
+    tab_to(page, page.locator(f"#id_{field}_0"))
+    for _ in range(value):
+        page.keyboard.press("ArrowRight")
+    expect(page.locator(f"#id_{field}_{value}")).to_be_checked()
+
+
 def test_a_patient_answers_a_check_in_and_the_diary_by_keyboard_on_a_phone(
     browser: Browser, live_server, transactional_db, consented_long_ago, needle
 ):
@@ -47,15 +63,8 @@ def test_a_patient_answers_a_check_in_and_the_diary_by_keyboard_on_a_phone(
     expect(patient.get_by_role("heading", name="Hello, Ann")).to_be_visible()
     fits_the_phone(patient)
 
-    tab_to(patient, patient.get_by_role("link", name="Answer the 24-hour check-in"))
-    patient.keyboard.press("Enter")
-    expect(patient.get_by_role("heading", name="24 hours after")).to_be_visible()
-    fits_the_phone(patient)
-    # The 0-10 scale: Tab lands on the row of choices, the arrow keys move along it.
-    tab_to(patient, patient.locator("#id_soreness_0"))
-    for _ in range(3):
-        patient.keyboard.press("ArrowRight")
-    expect(patient.locator("#id_soreness_3")).to_be_checked()
+    follow(patient, "Answer the 24-hour check-in", "24 hours after")
+    choose_on_scale(patient, "soreness", 3)
     tab_to(patient, patient.get_by_label(knowledge.symptom("bruising").label))
     patient.keyboard.press("Space")
     tab_to(patient, patient.get_by_role("button", name="Send my answers"))
@@ -65,13 +74,8 @@ def test_a_patient_answers_a_check_in_and_the_diary_by_keyboard_on_a_phone(
     assert (check_in.hours, check_in.soreness, check_in.symptoms) == (24, 3, ["bruising"])
 
     patient.goto("/portal/")
-    tab_to(patient, patient.get_by_role("link", name="Add today's pain to your diary"))
-    patient.keyboard.press("Enter")
-    expect(patient.get_by_role("heading", name="Pain diary")).to_be_visible()
-    fits_the_phone(patient)
-    tab_to(patient, patient.locator("#id_pain_0"))
-    for _ in range(2):
-        patient.keyboard.press("ArrowRight")
+    follow(patient, "Add today's pain to your diary", "Pain diary")
+    choose_on_scale(patient, "pain", 2)
     tab_to(patient, patient.get_by_role("button", name="Add to my diary"))
     patient.keyboard.press("Enter")
     expect(patient.locator("table").get_by_role("cell", name="Pain")).to_be_visible()
