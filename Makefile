@@ -69,6 +69,7 @@ test: lint test-sqlite test-postgres
 # Page timings on a large demo clinic (not part of the tests).
 bench: install
 	$(BIN)/python benchmarks/pages.py
+	$(BIN)/python benchmarks/charting_flow.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache staticfiles

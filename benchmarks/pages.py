@@ -69,7 +69,9 @@ def main() -> None:
     last_session = longest.sessions.order_by("-performed_at").first()
     assert isinstance(last_session, NeedlingSession)
     staff = {
+        "home page": "/",
         "patient list": "/patients/",
+        "my patients in care": "/patients/?mine=on&in_care=on",
         "patient list, last page": f"/patients/?page={args.patients // 25}",
         "search by name": "/patients/?name=smi",
         "search by record number": "/patients/?mrn=0042",

@@ -879,6 +879,7 @@ class EpisodeCharter:
         if rng.random() < 0.15:
             row.depth, row.depth_mm = Insertion.Depth.SUPERFICIAL, rng.randint(3, 8)
         else:
+            row.depth = Insertion.Depth.DEEP
             row.depth_mm = rng.randint(size.length_mm // 3, size.length_mm * 2 // 3)
         if technique == Technique.PISTONING:
             row.twitch_responses = rng.choices(range(7), weights=[3, 4, 4, 3, 2, 1, 1])[0]

@@ -1,7 +1,10 @@
 """Template helpers available in every template (registered as a builtin library)."""
 
+from typing import Any
+
 from django import template
 from django.forms import BoundField
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -66,3 +69,63 @@ def symptom_name(code: str) -> str:
 @register.filter
 def event_type_name(code: str) -> str:
     return knowledge.adverse_event_types().get(code, code)
+
+
+@register.simple_tag(takes_context=True)
+def safety_signals(context: template.Context, patient: object) -> list:
+    """The patient's safety signals for the signed-in clinician (none for other roles)."""
+    from needlechart.charting.selectors import safety_signals as signals
+
+    request = context.get("request")
+    if request is None or patient is None:
+        return []
+    return signals(user=request.user, patient=patient)
+
+
+@register.filter
+def rom_name(component: str) -> str:
+    """A range-of-motion movement in words ("cervical-rotation" -> "Cervical rotation")."""
+    return knowledge.component_label("rom", component)
+
+
+@register.filter
+def measure_what(measure: object) -> str:
+    """What a measurement or plan goal measured, in words, with its side:
+    "Cervical rotation (left)". Takes a record or a dict with code, component and side."""
+
+    def field(name: str) -> str:
+        value = measure.get(name) if isinstance(measure, dict) else getattr(measure, name, "")
+        return str(value or "")
+
+    words = knowledge.component_label(field("code"), field("component"))
+    side = field("side")
+    if side:
+        return f"{words} ({side})" if words else side.capitalize()
+    return words
+
+
+@register.simple_tag
+def rom_movement_list() -> tuple:
+    """Every range-of-motion movement, head to foot, for the movement field's list."""
+    return knowledge.rom_movements()
+
+
+@register.filter
+def latest_rating(series: Any) -> str:
+    """A global rating's latest value as the clinician reads it, with its words and date:
+    "+4 Somewhat better (2026-11-30)". Empty for a series without points."""
+    points = getattr(series, "points", None)
+    if not points:
+        return ""
+    last = points[-1]
+    try:
+        instrument = knowledge.instrument(series.code)
+    except knowledge.UnknownCode:
+        instrument = None
+    # A scale running through zero (GROC, -7 to +7) shows its sign.
+    number = f"{last.value:+g}" if instrument and instrument.minimum < 0 else f"{last.value:g}"
+    words = next(
+        (lv.label for lv in (instrument.levels if instrument else []) if lv.value == last.value), ""
+    )
+    day = f"({timezone.localtime(last.when):%Y-%m-%d})"
+    return " ".join(part for part in (number, words, day) if part)

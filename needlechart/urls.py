@@ -1,11 +1,11 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from needlechart.accounts.forms import SignInForm, StaffPasswordResetForm
+from needlechart.patients.views import home
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="patients:list"), name="home"),
+    path("", home, name="home"),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(authentication_form=SignInForm),

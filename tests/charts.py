@@ -31,7 +31,10 @@ def build(actor: User, episode: EpisodeOfCare, *, signed: bool) -> SimpleNamespa
     finding = services.finding_add(
         actor=actor, assessment=assessment, muscle="gastrocnemius", side="left", taut_band=True
     )
-    row = {"needle_size": needle, "technique": "pistoning", "needles": 1}
+    row = {
+        "needle_size": needle, "technique": "pistoning", "needles": 1, "depth": "deep",
+        "twitch_responses": 1, "familiar_pain": True, "tolerance": "good",
+    }  # fmt: skip
     signed_session = None
     if signed:
         signed_session, _ = services.session_start(
@@ -105,3 +108,55 @@ def row(needle, muscle="gastrocnemius", side="left", technique="pistoning", need
     }
     values.update(extra)
     return values
+
+
+FOLLOW_UP_MUSCLES = [
+    ("upper-trapezius", "right", 2),
+    ("levator-scapulae", "right", 1),
+    ("splenius-capitis", "right", 1),
+    ("infraspinatus", "right", 2),
+]
+
+
+def follow_up_ready(actor: User, episode: EpisodeOfCare, *, days_ago: int = 7) -> SimpleNamespace:
+    """A patient back for a follow-up: screened, consented, and needled `days_ago` in four
+    muscles with a range of motion measured, all signed."""
+    import time_machine
+    from django.utils import timezone
+
+    clinic = episode.patient.clinic
+    with time_machine.travel(timezone.now() - dt.timedelta(days=days_ago), tick=False):
+        services.needle_sizes(clinic)
+        needle = NeedleSize.objects.filter(clinic=clinic, length_mm=40).first()
+        services.screening_record(actor=actor, episode=episode, factors=[])
+        consent = services.consent_sign(
+            actor=actor, patient=episode.patient,
+            template=services.current_template(clinic=clinic, kind="consent"),
+            signed_name=episode.patient.full_name, confirmed=True,
+        )  # fmt: skip
+    with time_machine.travel(
+        timezone.now() - dt.timedelta(days=days_ago) + dt.timedelta(minutes=5)
+    ):
+        last, _ = services.session_start(
+            actor=actor, episode=episode, screening_status="unchanged", clean_technique=True
+        )
+        for muscle, side, needles in FOLLOW_UP_MUSCLES:
+            services.insertion_add(
+                actor=actor, session=last, muscle=muscle, side=side, needles=needles,
+                needle_size=needle, depth="superficial" if muscle == "upper-trapezius" else "deep",
+                depth_mm=12, technique="pistoning", twitch_responses=2, familiar_pain=True,
+                tolerance="good",
+            )  # fmt: skip
+        services.observation_add(
+            actor=actor, episode=episode, session=last, code="rom",
+            component="cervical-rotation", side="right", value=55, timing="before",
+        )  # fmt: skip
+        services.observation_add(
+            actor=actor, episode=episode, session=last, code="nprs", value=7, timing="before"
+        )
+        total = sum(n for _, _, n in FOLLOW_UP_MUSCLES)
+        services.session_update(
+            actor=actor, session=last, needles_opened=total, needles_removed=total
+        )
+        services.session_sign(actor=actor, session=last)
+    return SimpleNamespace(consent=consent, last=last, needle=needle)

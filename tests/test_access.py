@@ -99,6 +99,10 @@ def charted(world) -> World:
     world.chart_a.admin_session, _ = services.session_start(
         actor=world.admin, episode=world.episode_a, screening_status="unchanged"
     )
+    world.chart_a.admin_row = services.insertion_add(
+        actor=world.admin, session=world.chart_a.admin_session, muscle="soleus", side="right",
+        needles=1, needle_size=world.chart_a.needle, depth="deep", technique="pistoning",
+    )  # fmt: skip
     world.chart_b.discharge = charts.discharged(world.other_practitioner, world.clinic_b)
     world.patient_b.email = "ben@example.org"
     world.patient_b.save()
@@ -152,6 +156,10 @@ def _needled_by_actor(world: World) -> NeedlingSession:
     return world.chart_a.admin_session if world.actor == world.admin else world.chart_a.session
 
 
+def _row_by_actor(world: World) -> Insertion:
+    return world.chart_a.admin_row if world.actor == world.admin else world.chart_a.insertion
+
+
 def _expected_status(cell: str) -> int:
     return {"login": 302, "200": 200, "302": 302, "403": 403, "404": 404, "405": 405,
             "410": 410}[cell]  # fmt: skip
@@ -175,10 +183,16 @@ def _shown(response) -> dict[str, int]:
     """How many records of each type the page listed, for the `*` rows of the matrix."""
     context = response.context or {}
     attention = context.get("attention") or {}
+    day = context.get("day")  # the home page
+    visits = [*day.seen_today, *day.unsigned] if day else []
     return {
         "Patient": len(context["page"].object_list) if "page" in context else 0,
         "EpisodeOfCare": len(context.get("episodes") or [])
-        + len((context.get("figures") or {}).get("review_due") or []),
+        + len((context.get("figures") or {}).get("review_due") or [])
+        + (len(day.reviews) if day else 0),
+        # A draft seen today is listed once.
+        "Encounter": len({v.record.pk for v in visits if v.kind == "session"}),
+        "ClinicalImpression": len({v.record.pk for v in visits if v.kind == "assessment"}),
         # Red-flag check-ins, health answers and effects waiting on the dashboard.
         "QuestionnaireResponse/CheckIn": len(attention.get("alerts") or []),
         "QuestionnaireResponse": len(attention.get("questionnaires") or []),
@@ -374,7 +388,8 @@ WRITE_ACTIONS.update(
     {
         "record a screening": (
             lambda c, w: c.post(
-                reverse("charting:screening", args=[w.episode_a.pk]), {"note": "ok"}
+                reverse("charting:screening", args=[w.episode_a.pk]),
+                {"note": "ok", "none_apply": "on"},
             ),
             lambda w: Screening.objects.filter(episode=w.episode_a).count(),
         ),
@@ -425,6 +440,28 @@ WRITE_ACTIONS.update(
                 reverse("charting:session_row", args=[_needled_by_actor(w).pk]), _row_form(w)
             ),
             lambda w: Insertion.objects.filter(session=_needled_by_actor(w)).count(),
+        ),
+        "edit a needled muscle": (
+            lambda c, w: c.post(
+                reverse(
+                    "charting:session_row_update",
+                    args=[_needled_by_actor(w).pk, _row_by_actor(w).pk],
+                ),
+                {f"row{_row_by_actor(w).pk}-{k}": v for k, v in _row_form(w).items()},
+            ),
+            lambda w: (
+                Insertion.objects.filter(pk=_row_by_actor(w).pk).values_list("muscle", "side").get()
+            ),
+        ),
+        "record today's findings of a needled muscle": (
+            lambda c, w: c.post(
+                reverse(
+                    "charting:session_row_findings",
+                    args=[_needled_by_actor(w).pk, _row_by_actor(w).pk],
+                ),
+                {"response": "3:yes:fair"},
+            ),
+            lambda w: Insertion.objects.get(pk=_row_by_actor(w).pk).tolerance,
         ),
         "record an adverse event": (
             lambda c, w: c.post(

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from needlechart.accounts.models import User
 from needlechart.audit.models import AuditEvent
+from needlechart.audit.names import name_events
 from needlechart.patients.models import Patient
 
 
@@ -56,13 +57,39 @@ CSV_HEADER = [
     "object_id",
     "client_address",
     "detail",
+    # The record in words, with the patient's name: "Needling session of 2026-11-30, Ann Smith".
+    "record",
 ]
+CSV_CHUNK = 2000
+
+
+def _chunks(events: QuerySet[AuditEvent]) -> Iterator[list[AuditEvent]]:
+    chunk: list[AuditEvent] = []
+    for event in events.iterator(chunk_size=CSV_CHUNK):
+        chunk.append(event)
+        if len(chunk) == CSV_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _record_in_words(event: AuditEvent) -> str:
+    if event.patient is not None and event.object_type != "Patient":
+        return f"{event.record_label}, {event.patient.full_name}"
+    return event.record_label
 
 
 def audit_csv_rows(events: QuerySet[AuditEvent]) -> Iterator[list[str]]:
-    """The header and one row per event, times in UTC, streamed in chunks."""
+    """The header and one row per event, times in UTC, streamed in chunks; each chunk's
+    records are named in words with one query per type of record."""
     yield CSV_HEADER
-    for event in events.iterator(chunk_size=2000):
+    for chunk in _chunks(events):
+        yield from _csv_rows(name_events(chunk))
+
+
+def _csv_rows(events: list[AuditEvent]) -> Iterator[list[str]]:
+    for event in events:
         row = [
             event.recorded_at.astimezone(dt.UTC).isoformat(),
             event.username,
@@ -74,6 +101,7 @@ def audit_csv_rows(events: QuerySet[AuditEvent]) -> Iterator[list[str]]:
             event.object_id,
             event.client_address or "",
             json.dumps(event.detail, sort_keys=True) if event.detail else "",
+            _record_in_words(event),
         ]
         yield [_inert(cell) for cell in row]
 

@@ -9,6 +9,7 @@ from needlechart.accounts import access
 from needlechart.audit import selectors
 from needlechart.audit import services as audit
 from needlechart.audit.forms import AuditFilterForm
+from needlechart.audit.names import name_events
 from needlechart.patients import selectors as patient_selectors
 
 PAGE_SIZE = 50
@@ -44,6 +45,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     )
     events = selectors.audit_events(user=request.user, filters=filters)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = name_events(page.object_list)
     return render(
         request,
         "audit/audit_list.html",
@@ -62,6 +64,7 @@ def patient_audit(request: HttpRequest, patient_id: int) -> HttpResponse:
         user=request.user, filters=selectors.AuditFilters(patient=patient)
     )
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = name_events(page.object_list)
     return render(
         request,
         "audit/patient_audit.html",

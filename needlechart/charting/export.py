@@ -16,7 +16,7 @@ from needlechart.charting.models import (
     NeedlingSession,
 )
 from needlechart.outcomes.models import CarePlan, Observation
-from needlechart.outcomes.progress import GLOBAL, effective_time, series_of
+from needlechart.outcomes.progress import GLOBAL, effective_time, measure_label, series_of
 from needlechart.patients.models import EpisodeOfCare, Patient
 
 
@@ -76,6 +76,7 @@ def _measurement(o: Observation) -> dict[str, Any]:
         "code": o.code,
         "component": o.component or None,
         "side": o.side or None,
+        "label": measure_label(o.code, o.component, o.side),
         "timing": o.timing,
         "value": _number(o.value),
         "recorded_at": _when(o.recorded_at),
@@ -185,6 +186,7 @@ def _plan(episode: EpisodeOfCare) -> dict[str, Any] | None:
         "note": plan.note,
         "goals": [
             {"description": g.description, "code": g.code, "component": g.component or None,
+             "label": measure_label(g.code, g.component),
              "target": _number(g.target), "target_date": g.target_date.isoformat()}
             for g in plan.goals.all()
         ],
@@ -232,12 +234,12 @@ def _measurements(episode: EpisodeOfCare) -> list[dict[str, Any]]:
                 change = knowledge.classify_change(series.code, None, point.value)
             elif point.timing == "after" and befores.get(point.session_id) is not None:
                 change = knowledge.classify_change(
-                    _measure_code(series), befores[point.session_id], point.value,
+                    series.measure_code, befores[point.session_id], point.value,
                     condition=episode.condition_code,
                 )  # fmt: skip
             elif baseline is not None and point.timing != "after" and point != baseline:
                 change = knowledge.classify_change(
-                    _measure_code(series), baseline.value, point.value,
+                    series.measure_code, baseline.value, point.value,
                     condition=episode.condition_code,
                 )  # fmt: skip
             else:
@@ -258,6 +260,7 @@ def _measurements(episode: EpisodeOfCare) -> list[dict[str, Any]]:
                 "code": o.code,
                 "component": o.component or None,
                 "side": o.side or None,
+                "label": measure_label(o.code, o.component, o.side),
                 "timing": o.timing,
                 "value": _number(o.value),
                 "taken_at": _when(effective_time(o)),
@@ -270,8 +273,50 @@ def _measurements(episode: EpisodeOfCare) -> list[dict[str, Any]]:
     return result
 
 
-def _measure_code(series: Any) -> str:
-    return f"rom:{series.component}" if series.code == "rom" else series.code
+def _unit(code: str) -> str:
+    try:
+        return knowledge.instrument(code).unit
+    except knowledge.UnknownCode:
+        return ""
+
+
+def _course_lines(episode: dict[str, Any]) -> list[str]:
+    """Each measure's first and latest course value (not right after needling, not the
+    patient's diary), in words."""
+    course: dict[tuple, list[dict[str, Any]]] = {}
+    for m in episode["measurements"]:
+        if not m["entered_in_error"] and m["timing"] not in ("after", "home"):
+            course.setdefault((m["code"], m["component"], m["side"]), []).append(m)
+    lines = []
+    for (code, _, _), values in course.items():
+        first, last = values[0], values[-1]
+        unit = f" {_unit(code)}".rstrip()
+        text = f"    {first['label']}: {first['value']:g}{unit}"
+        if len(values) > 1:
+            text = f"    {first['label']}: {first['value']:g} -> {last['value']:g}{unit}"
+            if last.get("classification"):
+                text += f" ({last['classification']})"
+        lines.append(text)
+    return lines
+
+
+def summary_lines(chart: dict[str, Any]) -> list[str]:
+    """The chart as a few lines of text for the `chart` command, measures in words."""
+    p = chart["patient"]
+    lines = [f"{p['family_name']}, {p['given_name']} ({p['mrn']}), born {p['birth_date']}"]
+    for e in chart["episodes"]:
+        signed = sum(1 for s in e["sessions"] if s["signed_at"])
+        lines.append(
+            f"  {e['condition']['code']} {e['condition']['display']} [{e['status']}]: "
+            f"{len(e['assessments'])} assessments, {signed} signed sessions"
+        )
+        for goal in (e["plan"] or {}).get("goals", []):
+            lines.append(
+                f"    Goal: {goal['description']} ({goal['label']}, {goal['target']:g} by "
+                f"{goal['target_date']})"
+            )
+        lines.extend(_course_lines(e))
+    return lines
 
 
 def _discharge(episode: EpisodeOfCare) -> dict[str, Any] | None:

@@ -1,5 +1,6 @@
 from django import forms
 from django.core.validators import MinValueValidator
+from django.db.models import Q
 from django.utils import timezone
 
 from needlechart import knowledge
@@ -11,7 +12,10 @@ from needlechart.charting.models import (
     NeedlingSession,
     PainQuality,
     ReferredSensation,
+    Technique,
     TriggerPointFinding,
+    parse_response,
+    response_choices,
 )
 from needlechart.forms import DateInput, FieldsOnlyModelForm
 
@@ -27,6 +31,10 @@ class ScreeningForm(forms.Form):
     """One checkbox per screening factor, with the details its rule needs."""
 
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    # Set by the "None of these apply" button: an empty screening is a statement, not a
+    # form saved before anything was ticked (the clinician's screening page asks for it).
+    none_apply = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    explicit_none = False
 
     def __init__(self, *args, initial_factors: list[dict] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -43,6 +51,19 @@ class ScreeningForm(forms.Form):
                 self.fields[name] = _param_field(param, given.get(param))
                 names.append(name)
             self.groups.append((rule, [self[name] for name in names]))
+
+    def clean(self) -> dict:
+        data = super().clean()
+        ticked = [rule.label for rule in knowledge.factor_rules() if data.get(f"f_{rule.code}")]
+        if not ticked and self.explicit_none and not data.get("none_apply"):
+            raise forms.ValidationError(
+                "Tick every factor that applies, or choose “None of these apply”."
+            )
+        if ticked and data.get("none_apply"):
+            raise forms.ValidationError(
+                f"You ticked {', '.join(ticked)}: untick them, or save the screening with them."
+            )
+        return data
 
     def factors(self) -> list[dict]:
         """The ticked factors with their details, as the safety engine reads them."""
@@ -87,6 +108,10 @@ def _param_field(param: str, initial: object) -> forms.Field:
     return forms.CharField(label=label, max_length=100, required=False, initial=initial)
 
 
+class ClinicianScreeningForm(ScreeningForm):
+    explicit_none = True
+
+
 class ConsentSignForm(forms.Form):
     template = forms.IntegerField(widget=forms.HiddenInput)
     signed_name = forms.CharField(label="Patient's full name, typed by the patient", max_length=200)
@@ -103,10 +128,14 @@ class ReasonForm(forms.Form):
 
 class PainMarkForm(forms.Form):
     region = forms.ChoiceField(label="Painful region", choices=_region_choices("Choose a region"))
+    # No intensity is preselected: each mark is the patient's own number.
     intensity = forms.TypedChoiceField(
-        label="Intensity (0-10)", choices=[(i, i) for i in range(11)], coerce=int, initial=5
+        label="Intensity (0-10)", choices=[("", "Choose"), *((i, i) for i in range(11))],
+        coerce=int, empty_value=None,
+    )  # fmt: skip
+    quality = forms.ChoiceField(
+        choices=[("", "Not described"), *PainQuality.choices], required=False
     )
-    quality = forms.ChoiceField(choices=PainQuality.choices)
 
 
 class FindingForm(FieldsOnlyModelForm):
@@ -162,6 +191,7 @@ class SessionStartForm(forms.Form):
     )
     performed_at = forms.DateTimeField(
         label="Session date and time",
+        required=False,
         help_text="Now, unless you are charting a session that took place earlier.",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
     )
@@ -171,7 +201,21 @@ class SessionStartForm(forms.Form):
         self.fields["performed_at"].initial = timezone.localtime().replace(second=0, microsecond=0)
 
 
+YES_NO = [("", "Not recorded"), ("yes", "Yes"), ("no", "No")]
+
+
+def _yes_no(value: str) -> bool | None:
+    return {"yes": True, "no": False}.get(value)
+
+
 class InsertionForm(FieldsOnlyModelForm):
+    """A needling row: where and how (the plan), and today's findings (which may wait)."""
+
+    familiar_pain = forms.TypedChoiceField(
+        label="Familiar pain reproduced", choices=YES_NO, coerce=_yes_no, empty_value=None,
+        required=False,
+    )  # fmt: skip
+
     class Meta:
         model = Insertion
         fields = [
@@ -182,12 +226,40 @@ class InsertionForm(FieldsOnlyModelForm):
 
     def __init__(self, *args, clinic, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["needle_size"].queryset = NeedleSize.objects.filter(clinic=clinic, active=True)
-        self.fields["needle_size"].empty_label = None
+        sizes = NeedleSize.objects.filter(clinic=clinic, active=True)
+        if self.instance.pk:
+            # A row keeps its needle even after the clinic retires the size.
+            sizes = NeedleSize.objects.filter(clinic=clinic).filter(
+                Q(active=True) | Q(pk=self.instance.needle_size_id)
+            )
+        self.fields["needle_size"].queryset = sizes
+        # Nothing preselected: needle, depth and technique are chosen for each muscle.
+        self.fields["needle_size"].empty_label = "Choose a needle"
+        self.fields["depth"].choices = [("", "Choose the depth"), *Insertion.Depth.choices]
+        self.fields["technique"].choices = [("", "Choose the technique"), *Technique.choices]
+        self.fields["tolerance"].choices = [("", "Not recorded"), *Insertion.Tolerance.choices]
         self.fields["needles"].min_value = 1
         self.fields["needles"].validators.append(MinValueValidator(1))
         self.fields["side"].choices = [("", "—"), *SIDE_CHOICES[1:]]
         self.fields["side"].required = False
+        if self.instance.pk and not self.is_bound:
+            self.initial["familiar_pain"] = {True: "yes", False: "no"}.get(
+                self.instance.familiar_pain, ""
+            )
+
+
+class RowResponseForm(forms.Form):
+    """Today's findings of a row in one pick: twitch responses, familiar pain, tolerance."""
+
+    response = forms.ChoiceField(label="Today's findings", choices=[])
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["response"].choices = [("", "Record today's findings…"), *response_choices()]
+
+    def findings(self) -> dict:
+        twitches, familiar, tolerance = parse_response(self.cleaned_data["response"])
+        return {"twitch_responses": twitches, "familiar_pain": familiar, "tolerance": tolerance}
 
 
 class SessionDetailsForm(FieldsOnlyModelForm):
@@ -195,6 +267,15 @@ class SessionDetailsForm(FieldsOnlyModelForm):
         choices=CoTreatment.choices, required=False, widget=forms.CheckboxSelectMultiple,
         label="Co-treatments in this visit",
     )  # fmt: skip
+
+    def __init__(self, *args, only: list[str] | None = None, **kwargs) -> None:
+        """With `only`, the form edits those fields and leaves the others as they are: the
+        page saves one part of the session at a time, in place."""
+        super().__init__(*args, **kwargs)
+        if only is not None:
+            for name in list(self.fields):
+                if name not in only:
+                    del self.fields[name]
 
     class Meta:
         model = NeedlingSession

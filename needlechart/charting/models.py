@@ -213,7 +213,7 @@ class PainMark(models.Model):
     assessment = models.ForeignKey(Assessment, on_delete=models.PROTECT, related_name="pain_marks")
     region = models.CharField(max_length=40, choices=region_choices)
     intensity = models.PositiveSmallIntegerField()
-    quality = models.CharField(max_length=10, choices=PainQuality.choices)
+    quality = models.CharField(max_length=10, choices=PainQuality.choices, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -340,6 +340,8 @@ class NeedlingSession(SignedRecord):
     needles_removed = models.PositiveSmallIntegerField(
         "needles removed and disposed of", null=True, blank=True
     )
+    # The count of needles opened follows the rows until the clinician types another number.
+    needles_opened_by_hand = models.BooleanField(default=False)
     co_treatments = models.JSONField(default=list, blank=True)
     co_treatment_note = models.CharField(max_length=300, blank=True)
     note = models.TextField("clinical note", blank=True)
@@ -370,6 +372,52 @@ class Technique(models.TextChoices):
     ELECTRICAL = "electrical-stimulation", "Electrical stimulation"
 
 
+# The quick pick of a row's findings covers this many twitch responses; more are entered
+# in the row's own editor.
+QUICK_TWITCHES = 5
+
+
+def response_value(twitches: int, familiar: bool, tolerance: str) -> str:
+    return f"{twitches}:{'yes' if familiar else 'no'}:{tolerance}"
+
+
+def response_label(twitches: int, familiar: bool, tolerance: str) -> str:
+    twitch = "no twitch" if twitches == 0 else f"{twitches} twitch{'es' if twitches > 1 else ''}"
+    pain = "familiar pain" if familiar else "pain not familiar"
+    tolerated = {"good": "tolerated well", "fair": "tolerated fairly", "poor": "tolerated poorly"}
+    return f"{twitch.capitalize()}, {pain}, {tolerated.get(tolerance, tolerance)}"
+
+
+def response_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """Today's findings of a row as one choice each, grouped by tolerance: a row is charted
+    with one pick, and typing its first letter or digit finds it."""
+    groups = []
+    for tolerance, heading in (
+        ("good", "Tolerated well"),
+        ("fair", "Tolerated fairly"),
+        ("poor", "Tolerated poorly"),
+    ):
+        options = [
+            (response_value(n, familiar, tolerance), response_label(n, familiar, tolerance))
+            for n in range(QUICK_TWITCHES + 1)
+            for familiar in (True, False)
+        ]
+        groups.append((heading, options))
+    return groups
+
+
+def parse_response(value: str) -> tuple[int, bool, str]:
+    """The quick-pick value back as (twitch responses, familiar pain, tolerance)."""
+    try:
+        twitches, familiar, tolerance = value.split(":")
+        parsed = int(twitches), {"yes": True, "no": False}[familiar], tolerance
+    except (ValueError, KeyError):
+        raise ValueError(value) from None
+    if not 0 <= parsed[0] <= QUICK_TWITCHES or tolerance not in ("good", "fair", "poor"):
+        raise ValueError(value)
+    return parsed
+
+
 class Insertion(models.Model):
     """Needling of one muscle on one side in a session (FHIR Procedure)."""
 
@@ -391,7 +439,8 @@ class Insertion(models.Model):
     side = models.CharField(max_length=5, choices=SIDES, blank=True)
     needles = models.PositiveSmallIntegerField(default=1)
     needle_size = models.ForeignKey(NeedleSize, on_delete=models.PROTECT, related_name="+")
-    depth = models.CharField(max_length=12, choices=Depth.choices, default=Depth.DEEP)
+    # No default: the depth is the clinician's decision for each muscle, never preselected.
+    depth = models.CharField(max_length=12, choices=Depth.choices)
     depth_mm = models.PositiveSmallIntegerField("depth (mm)", null=True, blank=True)
     technique = models.CharField(max_length=25, choices=Technique.choices)
     retention_minutes = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -401,9 +450,12 @@ class Insertion(models.Model):
     intensity_ma = models.DecimalField(
         "intensity (mA)", max_digits=4, decimal_places=1, null=True, blank=True
     )
-    twitch_responses = models.PositiveSmallIntegerField("twitch responses elicited", default=0)
-    familiar_pain = models.BooleanField("familiar pain reproduced", default=False)
-    tolerance = models.CharField(max_length=5, choices=Tolerance.choices, default=Tolerance.GOOD)
+    # Today's findings: empty (None, "") until the clinician records them; signing asks.
+    twitch_responses = models.PositiveSmallIntegerField(
+        "twitch responses elicited", null=True, blank=True
+    )
+    familiar_pain = models.BooleanField("familiar pain reproduced", null=True, blank=True)
+    tolerance = models.CharField(max_length=5, choices=Tolerance.choices, blank=True)
     # The safety engine's verdict when the row was added, with its reasons.
     safety_verdict = models.CharField(max_length=15, default="allowed")
     safety_reasons = models.JSONField(default=list, blank=True)
@@ -420,6 +472,27 @@ class Insertion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.muscle} {self.side} x{self.needles}".replace("  ", " ")
+
+    @property
+    def findings_recorded(self) -> bool:
+        return (
+            self.twitch_responses is not None
+            and self.familiar_pain is not None
+            and bool(self.tolerance)
+        )
+
+    @property
+    def response(self) -> str:
+        """Today's findings as one quick-pick value (see `response_choices`), or ""."""
+        if not self.findings_recorded:
+            return ""
+        return response_value(self.twitch_responses, self.familiar_pain, self.tolerance)
+
+    @property
+    def response_display(self) -> str:
+        if not self.findings_recorded:
+            return ""
+        return response_label(self.twitch_responses, self.familiar_pain, self.tolerance)
 
     @property
     def engine_technique(self) -> str:

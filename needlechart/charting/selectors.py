@@ -4,12 +4,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, Sum
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery, Sum
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 
 from needlechart import knowledge
+from needlechart.accounts import rules
 from needlechart.accounts.access import in_clinic
 from needlechart.accounts.models import User
 from needlechart.audit import services as audit
@@ -42,6 +43,8 @@ class Safety:
     reasons: tuple[Any, ...]
     consent: Consent | None
     consent_problem: str
+    # Red flags patients reported after a session that no clinician has acknowledged yet.
+    open_red_flags: int = 0
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,143 @@ def safety(episode: EpisodeOfCare) -> Safety:
         )
         for r in result.reasons
     )
+    from needlechart.portal.models import CheckIn
+
     consent, problem = services.consent_status(episode.patient)
-    return Safety(screening, result.verdict if screening else "missing", reasons, consent, problem)
+    red_flags = (
+        CheckIn.objects.filter(
+            session__episode__patient_id=episode.patient_id, alert_acknowledged_at__isnull=True
+        )
+        .exclude(red_flags=[])
+        .count()
+    )
+    return Safety(
+        screening, result.verdict if screening else "missing", reasons, consent, problem, red_flags
+    )
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A safety signal a clinician must see where needling is decided."""
+
+    level: str  # "danger": do not needle until dealt with; "warning": check first
+    text: str
+    url: str = ""
+    link_text: str = ""
+
+
+def _cannot_needle(status: rules.Qualification) -> str:
+    if status.status == rules.QualificationStatus.LAPSED:
+        return "the dry-needling credential has lapsed"
+    if status.status == rules.QualificationStatus.NONE:
+        return "no dry-needling credential is recorded"
+    return "the account may not needle"
+
+
+def safety_signals(
+    *, user: User, patient: Patient, episodes: list[EpisodeOfCare] | None = None
+) -> list[Signal]:
+    """Open red flags, effects and health answers waiting for review, the consent, and who
+    may needle: for the patient header, the episode banner and the start of a session.
+    A fixed number of queries, whatever the history. Clinical content: staff without
+    clinical access get none."""
+    from needlechart.portal.models import CheckIn, HealthQuestionnaire, ReportedEffect
+
+    if not rules.has_role(user, rules.CLINICAL_READ_ROLES):
+        return []
+    signals = []
+    red_flags = (
+        CheckIn.objects.filter(
+            session__episode__patient=patient, alert_acknowledged_at__isnull=True
+        )
+        .exclude(red_flags=[])
+        .select_related("session")
+        .order_by("answered_at")
+    )
+    for check_in in red_flags:
+        symptoms = "; ".join(_symptom(code) for code in check_in.red_flags)
+        signals.append(
+            Signal(
+                "danger",
+                f"Red flag reported {timezone.localtime(check_in.answered_at):%Y-%m-%d %H:%M} "
+                f"after the session of {check_in.session.performed_at:%Y-%m-%d}: {symptoms}. "
+                "Contact the patient and review before any further needling.",
+                reverse("charting:session", args=[check_in.session_id]) + "#reports",
+                "Review the report",
+            )
+        )
+    effects = ReportedEffect.objects.filter(
+        session__episode__patient=patient, status=ReportedEffect.Status.PENDING
+    ).select_related("session")
+    kinds = knowledge.adverse_event_types()
+    for effect in effects:
+        signals.append(
+            Signal(
+                "danger" if effect.red_flag else "warning",
+                f"Unconfirmed adverse event: {kinds.get(effect.event_type, effect.event_type)} "
+                f"reported after the session of {effect.session.performed_at:%Y-%m-%d}.",
+                reverse("portal:effect_confirm", args=[effect.pk]),
+                "Confirm or dismiss",
+            )
+        )
+    for questionnaire in HealthQuestionnaire.objects.filter(
+        patient=patient, status=HealthQuestionnaire.Status.PENDING
+    ):
+        signals.append(
+            Signal(
+                "warning",
+                "Health answers sent from the portal on "
+                f"{timezone.localtime(questionnaire.submitted_at):%Y-%m-%d} are not reviewed: "
+                "the screening may be out of date.",
+                reverse("portal:questionnaire_review", args=[questionnaire.pk]),
+                "Review them",
+            )
+        )
+    consent, problem = services.consent_status(patient)
+    if consent is None:
+        signals.append(
+            Signal("danger", f"No current consent: {problem}",
+                   reverse("charting:consent", args=[patient.pk]), "Consent")
+        )  # fmt: skip
+    today = timezone.localdate()
+    own = getattr(user, "practitioner", None)
+    if own is not None and rules.has_role(user, rules.NEEDLING_ROLES):
+        standing = _own_standing(user)
+        if not standing.is_current:
+            signals.append(
+                Signal("danger", f"You cannot needle today: {_cannot_needle(standing)}.")
+            )
+    if episodes is None:
+        episodes = list(
+            patient.episodes.exclude(status=EpisodeOfCare.Status.FINISHED)
+            .select_related("care_manager__user")
+            .prefetch_related("care_manager__credentials")
+        )
+    for episode in episodes:
+        manager = episode.care_manager
+        if manager is None or episode.status == EpisodeOfCare.Status.FINISHED:
+            continue
+        if own is not None and manager.pk == own.pk:
+            continue  # said above, in the reader's own words
+        standing = rules.needling_status(manager, today)
+        if not standing.is_current:
+            signals.append(
+                Signal(
+                    "warning",
+                    f"{episode.condition_code} is held by {manager}, who cannot needle: "
+                    f"{_cannot_needle(standing)}. Hand the episode over before needling.",
+                    reverse("patients:episode_edit", args=[episode.pk]),
+                    "Change the practitioner in charge",
+                )
+            )
+    return signals
+
+
+def _symptom(code: str) -> str:
+    try:
+        return knowledge.symptom(code).clinician_label
+    except knowledge.UnknownCode:
+        return code
 
 
 def episode_records(episode: EpisodeOfCare) -> dict[str, Any]:
@@ -79,13 +217,18 @@ def episode_records(episode: EpisodeOfCare) -> dict[str, Any]:
         .annotate(marks=Count("pain_marks", distinct=True), finds=Count("findings", distinct=True))
         .order_by("-performed_at", "-id")
     )
+    # Subqueries, not joins: a join of rows and events would multiply the needle sum.
+    rows = Insertion.objects.filter(session=OuterRef("pk")).values("session")
+    events_of = AdverseEvent.objects.filter(session=OuterRef("pk")).values("session")
     sessions = list(
         episode.sessions.select_related("practitioner__user")
         .prefetch_related(addenda)
         .annotate(
-            muscles=Count("insertions", distinct=True),
-            needles=Sum("insertions__needles"),
-            events=Count("adverse_events", distinct=True),
+            # Muscles as the CPT rule counts them: each muscle once, whatever the sides.
+            muscles=Subquery(rows.annotate(n=Count("muscle", distinct=True)).values("n")),
+            sides=Subquery(rows.annotate(n=Count("pk")).values("n")),
+            needles=Subquery(rows.annotate(n=Sum("needles")).values("n")),
+            events=Subquery(events_of.annotate(n=Count("pk")).values("n")),
         )
         .order_by("-performed_at", "-id")
     )
@@ -117,6 +260,14 @@ def assessment_get(*, user: User, assessment_id: int) -> Assessment:
     return _audited(user, assessment, assessment.episode.patient)
 
 
+def assessment_reload(assessment: Assessment) -> Assessment:
+    """The assessment read again after a change in a request that already audited the read."""
+    return Assessment.objects.prefetch_related(
+        "pain_marks", "findings", "observations",
+        Prefetch("addenda", queryset=Addendum.objects.select_related("author")),
+    ).select_related("episode__patient").get(pk=assessment.pk)  # fmt: skip
+
+
 def session_get(*, user: User, session_id: int) -> NeedlingSession:
     session = get_object_or_404(
         NeedlingSession.objects.select_related(
@@ -131,6 +282,115 @@ def session_get(*, user: User, session_id: int) -> NeedlingSession:
         episode__patient__clinic_id=user.clinic_id,
     )  # fmt: skip
     return _audited(user, session, session.episode.patient)
+
+
+def session_reload(session: NeedlingSession) -> NeedlingSession:
+    """The session read again after a change in the same request, which already audited
+    the read: the page parts it renders show what is stored now."""
+    return (
+        NeedlingSession.objects.select_related(
+            "episode__patient__clinic", "episode__care_manager__user", "practitioner__user",
+            "signed_by", "consent__template",
+        ).prefetch_related(
+            Prefetch("insertions", queryset=Insertion.objects.select_related("needle_size")),
+            "observations", "adverse_events", "aftercare_issues",
+            Prefetch("addenda", queryset=Addendum.objects.select_related("author")),
+        )
+    ).get(pk=session.pk)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether the signed-in practitioner can start a session in the episode now, and why not."""
+
+    safety: Safety
+    blockers: list[str]
+    last_session: NeedlingSession | None
+
+    @property
+    def can_start(self) -> bool:
+        return not self.blockers
+
+
+def start_readiness(*, user: User, episode: EpisodeOfCare, safety_now: Safety | None = None):
+    """What stops a session from starting (the service refuses the same), told before the
+    practitioner presses Start; and the last signed session, to start from."""
+    current = safety_now or safety(episode)
+    return _readiness(user, episode, current, _last_signed([episode]).get(episode.pk))
+
+
+def start_readiness_many(
+    *, user: User, patient: Patient, episodes: list[EpisodeOfCare]
+) -> list[tuple[EpisodeOfCare, Readiness]]:
+    """`start_readiness` for each of a patient's episodes, in a fixed number of queries."""
+    from needlechart.portal.models import CheckIn
+
+    if not episodes:
+        return []
+    latest: dict[int, Screening] = {}
+    for screening in Screening.objects.filter(episode__in=episodes).order_by(
+        "episode_id", "-recorded_at", "-id"
+    ):
+        latest.setdefault(screening.episode_id, screening)
+    consent, problem = services.consent_status(patient)
+    red_flags = (
+        CheckIn.objects.filter(
+            session__episode__patient=patient, alert_acknowledged_at__isnull=True
+        )
+        .exclude(red_flags=[])
+        .count()
+    )
+    lasts = _last_signed(episodes)
+    result = []
+    for episode in episodes:
+        screening = latest.get(episode.pk)
+        verdict = services.screen_plan(screening, []).patient.verdict if screening else "missing"
+        current = Safety(screening, verdict, (), consent, problem, red_flags)
+        result.append((episode, _readiness(user, episode, current, lasts.get(episode.pk))))
+    return result
+
+
+def _last_signed(episodes: list[EpisodeOfCare]) -> dict[int, NeedlingSession]:
+    """Each episode's last signed session (not entered in error), with its row count."""
+    last: dict[int, NeedlingSession] = {}
+    sessions = (
+        NeedlingSession.objects.filter(episode__in=episodes, signed_at__isnull=False)
+        .exclude(addenda__kind=Addendum.Kind.ENTERED_IN_ERROR)
+        .annotate(rows=Count("insertions"))
+        .order_by("episode_id", "-performed_at", "-id")
+        .only("pk", "episode_id", "performed_at")
+    )
+    for session in sessions:
+        last.setdefault(session.episode_id, session)
+    return last
+
+
+def _readiness(
+    user: User, episode: EpisodeOfCare, current: Safety, last: NeedlingSession | None
+) -> Readiness:
+    blockers = []
+    if episode.status == EpisodeOfCare.Status.FINISHED:
+        blockers.append("The episode is discharged.")
+    if current.screening is None:
+        blockers.append("Record the health screening first.")
+    if current.consent is None:
+        blockers.append(f"No current consent: {current.consent_problem}")
+    standing = _own_standing(user)
+    if standing is None:
+        blockers.append("Only staff with a practitioner profile can needle.")
+    elif not standing.is_current:
+        blockers.append(f"You cannot needle today: {_cannot_needle(standing)}.")
+    return Readiness(current, blockers, last)
+
+
+def _own_standing(user: User) -> rules.Qualification | None:
+    """The signed-in practitioner's standing for needling today, read once per request."""
+    practitioner = getattr(user, "practitioner", None)
+    if practitioner is None:
+        return None
+    if not hasattr(user, "_needling_today"):
+        user._needling_today = rules.needling_status(practitioner, timezone.localdate())
+    return user._needling_today
 
 
 def adverse_event_get(*, user: User, event_id: int) -> AdverseEvent:
@@ -291,13 +551,13 @@ def _sessions(patient: Patient) -> list[Entry]:
     rows = (
         NeedlingSession.objects.filter(episode__patient=patient)
         .prefetch_related("addenda")
-        .annotate(rows=Count("insertions"))
+        .annotate(muscles=Count("insertions__muscle", distinct=True))
     )
     return [
         Entry(
             s.performed_at,
             "session",
-            f"Needling session: {s.rows} muscle{'s' if s.rows != 1 else ''}",
+            f"Needling session: {s.muscles} muscle{'s' if s.muscles != 1 else ''}",
             f"signed, CPT {s.cpt_code}" if s.is_signed else "draft",
             reverse("charting:session", args=[s.pk]),
             is_in_error(s),

@@ -514,14 +514,31 @@ def observation_add(
         raise ValidationError({"value": f"{instrument.name} runs from {scale}."})
     component = component.strip()
     if code == "rom":
-        try:
-            knowledge.rom_movement(component)
-        except knowledge.UnknownCode:
-            raise ValidationError({"component": "Choose the movement measured."}) from None
+        component = _rom_code(component)
     if code in ("psfs-activity", "mmt", "ppt") and not component:
         raise ValidationError({"component": "Name the activity, muscle or site measured."})
     if timing not in Timing.values:
         raise ValidationError({"timing": "Choose when the measurement was taken."})
+    if assessment is not None or session is not None:
+        # One value per measure and moment of a draft record: measuring again corrects it.
+        same = Observation.objects.filter(
+            episode=episode, assessment=assessment, session=session, code=code,
+            component=component, side=side, timing=timing,
+        ).first()  # fmt: skip
+        if same is not None:
+            before = same.value
+            same.value = value
+            same.full_clean()
+            same.save(update_fields=["value"])
+            audit.record(
+                actor=actor,
+                action=audit.Action.UPDATE,
+                obj=same,
+                patient=episode.patient,
+                detail={"changed": ["value"], "before": {"value": str(before)},
+                        "after": {"value": str(same.value)}},
+            )  # fmt: skip
+            return same
     observation = Observation.objects.create(
         episode=episode,
         assessment=assessment,
@@ -535,6 +552,16 @@ def observation_add(
     )
     audit.record(actor=actor, action=audit.Action.CREATE, obj=observation, patient=episode.patient)
     return observation
+
+
+def _rom_code(text: str) -> str:
+    """The movement's code from what the clinician chose: its name in words, or its code."""
+    try:
+        return knowledge.rom_movement_lookup(text).code
+    except knowledge.UnknownCode:
+        raise ValidationError(
+            {"component": "Choose the movement measured from the list."}
+        ) from None
 
 
 @transaction.atomic
@@ -574,6 +601,7 @@ LIMITS = [
     ("twitch_responses", 100, "twitch responses"),
 ]
 
+FINDING_FIELDS_OF_ROW = ("twitch_responses", "familiar_pain", "tolerance")
 INSERTION_FIELDS = (
     "muscle", "side", "needles", "needle_size", "depth", "depth_mm", "technique",
     "retention_minutes", "frequency_hz", "intensity_ma", "twitch_responses", "familiar_pain",
@@ -583,11 +611,23 @@ INSERTION_FIELDS = (
 
 def _check_insertion(session: NeedlingSession, insertion: Insertion) -> knowledge.Screening:
     """Validate a row and screen it; a contraindicated row is refused with its reasons."""
+    entry = _check_row_values(session, insertion)
+    return _screen_row(session, insertion, entry)
+
+
+def _check_row_values(session: NeedlingSession, insertion: Insertion) -> Any:
+    """The row's values are complete and plausible; returns the muscle's catalogue entry."""
     entry = _muscle(insertion.muscle)
     errors: dict[str, str] = {}
+    if insertion.depth not in Insertion.Depth.values:
+        errors["depth"] = "Choose the depth: superficial or deep."
+    if insertion.technique not in Technique.values:
+        errors["technique"] = "Choose the technique."
     if entry.sided and insertion.side not in ("left", "right"):
         errors["side"] = "Choose the side for this muscle."
-    if insertion.needle_size.clinic_id != session.episode.patient.clinic_id:
+    if insertion.needle_size_id is None:
+        errors["needle_size"] = "Choose the needle size."
+    elif insertion.needle_size.clinic_id != session.episode.patient.clinic_id:
         errors["needle_size"] = "Choose a needle from the clinic's catalogue."
     if insertion.technique == Technique.STATIC and not insertion.retention_minutes:
         errors["retention_minutes"] = "Give the retention time for static needling."
@@ -600,8 +640,14 @@ def _check_insertion(session: NeedlingSession, insertion: Insertion) -> knowledg
             errors["frequency_hz"] = "Give the stimulation frequency."
         if not insertion.intensity_ma:
             errors["intensity_ma"] = "Give the stimulation intensity."
+    if insertion.tolerance and insertion.tolerance not in Insertion.Tolerance.values:
+        errors["tolerance"] = "Choose good, fair or poor."
     if errors:
         raise ValidationError(errors)
+    return entry
+
+
+def _screen_row(session: NeedlingSession, insertion: Insertion, entry: Any) -> knowledge.Screening:
     result = screen_plan(
         current_screening(session.episode),
         [
@@ -639,7 +685,13 @@ def _lock(record: Assessment | NeedlingSession) -> None:
     click on "Sign") see each other's writes instead of racing. Callers are atomic: the
     lock lasts until their transaction ends."""
     locked = type(record).objects.select_for_update().get(pk=record.pk)
-    for field in ("signed_at", "signed_by_id", "needles_opened", "needles_removed"):
+    for field in (
+        "signed_at",
+        "signed_by_id",
+        "needles_opened",
+        "needles_removed",
+        "needles_opened_by_hand",
+    ):
         if hasattr(locked, field):
             setattr(record, field, getattr(locked, field))
 
@@ -746,7 +798,8 @@ def _copy_last_rows(actor: User, session: NeedlingSession) -> list[str]:
         copy = Insertion(session=session)
         for field in INSERTION_FIELDS:
             setattr(copy, field, getattr(row, field))
-        copy.twitch_responses, copy.familiar_pain = 0, False
+        # Today's findings are today's: they start empty and signing asks for them.
+        copy.twitch_responses, copy.familiar_pain, copy.tolerance = None, None, ""
         if not copy.needle_size.active:
             skipped.append(f"{row.get_muscle_display()}: needle {row.needle_size} is retired.")
             continue
@@ -759,7 +812,30 @@ def _copy_last_rows(actor: User, session: NeedlingSession) -> list[str]:
         audit.record(
             actor=actor, action=audit.Action.CREATE, obj=copy, patient=session.episode.patient
         )
+    _follow_needle_count(session)
     return skipped
+
+
+def _follow_needle_count(session: NeedlingSession) -> None:
+    """Keep "needles opened" equal to the rows' needles until the clinician types a number."""
+    if session.needles_opened_by_hand:
+        return
+    total = sum(r.needles for r in Insertion.objects.filter(session=session))
+    opened = total or None
+    if session.needles_opened != opened:
+        session.needles_opened = opened
+        session.save(update_fields=["needles_opened"])
+
+
+def _audit_values(record: Any, fields: list[str]) -> dict[str, Any]:
+    """Field values as the audit trail keeps them: plain JSON, related records by id."""
+    values = {}
+    for field in fields:
+        value = getattr(record, f"{field}_id", None) if field == "needle_size" else None
+        if value is None:
+            value = getattr(record, field)
+        values[field] = value if isinstance(value, bool | int | str | list | None) else str(value)
+    return values
 
 
 @transaction.atomic
@@ -770,29 +846,81 @@ def insertion_add(*, actor: User, session: NeedlingSession, **values: Any) -> In
         raise ValidationError(f"No needling without a current consent: {why}")
     insertion = Insertion(session=session)
     apply_changes(insertion, INSERTION_FIELDS, values)
-    if insertion.technique != Technique.STATIC:
-        insertion.retention_minutes = None
-    if insertion.technique != Technique.ELECTRICAL:
-        insertion.frequency_hz = insertion.intensity_ma = None
+    _drop_unused_settings(insertion)
     _store_verdict(insertion, _check_insertion(session, insertion))
     insertion.full_clean()
     insertion.save()
+    _follow_needle_count(session)
     audit.record(
         actor=actor, action=audit.Action.CREATE, obj=insertion, patient=session.episode.patient
     )
     return insertion
 
 
+def _drop_unused_settings(insertion: Insertion) -> None:
+    """Settings of another technique are not kept (a retention time on pistoning, say)."""
+    if insertion.technique != Technique.STATIC:
+        insertion.retention_minutes = None
+    if insertion.technique != Technique.ELECTRICAL:
+        insertion.frequency_hz = insertion.intensity_ma = None
+
+
+ROW_GONE = "This muscle row is no longer in the session: it was removed, perhaps in another tab."
+
+
+def _current_row(session: NeedlingSession, insertion: Insertion) -> Insertion:
+    """The row as stored now, under the session's lock; refused if another tab removed it."""
+    current = (
+        Insertion.objects.select_related("needle_size")
+        .filter(pk=insertion.pk, session=session)
+        .first()
+    )
+    if current is None:
+        raise ValidationError(ROW_GONE)
+    return current
+
+
+@transaction.atomic
+def insertion_update(*, actor: User, insertion: Insertion, **values: Any) -> Insertion:
+    """Edit a draft row in place: any of its fields, or only today's findings."""
+    session = insertion.session
+    _session_write(actor, session)
+    row = _current_row(session, insertion)
+    before = _audit_values(row, list(INSERTION_FIELDS))
+    changed = apply_changes(row, INSERTION_FIELDS, values)
+    _drop_unused_settings(row)
+    entry = _check_row_values(session, row)
+    if {"muscle", "side", "technique"} & set(changed):
+        # The verdict depends on where and how the row needles, not on today's findings.
+        _store_verdict(row, _screen_row(session, row, entry))
+    row.full_clean()
+    row.save()
+    _follow_needle_count(session)
+    after = _audit_values(row, changed)
+    audit.record(
+        actor=actor,
+        action=audit.Action.UPDATE,
+        obj=row,
+        patient=session.episode.patient,
+        detail={"changed": changed, "before": {f: before[f] for f in changed}, "after": after},
+    )
+    return row
+
+
 @transaction.atomic
 def insertion_remove(*, actor: User, insertion: Insertion) -> None:
-    _session_write(actor, insertion.session)
+    session = insertion.session
+    _session_write(actor, session)
+    row = _current_row(session, insertion)
     audit.record(
         actor=actor,
         action=audit.Action.DELETE,
-        obj=insertion,
-        patient=insertion.session.episode.patient,
+        obj=row,
+        patient=session.episode.patient,
+        detail={"muscle": row.muscle, "side": row.side, "needles": row.needles},
     )
-    insertion.delete()
+    row.delete()
+    _follow_needle_count(session)
 
 
 SESSION_FIELDS = (
@@ -807,8 +935,16 @@ def session_update(*, actor: User, session: NeedlingSession, **values: Any) -> N
     unknown = set(values.get("co_treatments") or []) - set(CoTreatment.values)
     if unknown:
         raise ValidationError({"co_treatments": f"Unknown co-treatment: {sorted(unknown)[0]}"})
+    before = _audit_values(session, [f for f in SESSION_FIELDS if f in values])
     with unchanged_on_error(session), transaction.atomic():
         changed = apply_changes(session, SESSION_FIELDS, values)
+        if "needles_opened" in values:
+            # A number that differs from the rows is the clinician's own count, and stays;
+            # clearing it, or typing the rows' total, lets it follow the rows again.
+            rows_total = sum(r.needles for r in Insertion.objects.filter(session=session))
+            session.needles_opened_by_hand = values["needles_opened"] not in (None, rows_total)
+            if values["needles_opened"] is None:
+                session.needles_opened = rows_total or None
         session.full_clean()
         session.save()
         audit.record(
@@ -816,7 +952,11 @@ def session_update(*, actor: User, session: NeedlingSession, **values: Any) -> N
             action=audit.Action.UPDATE,
             obj=session,
             patient=session.episode.patient,
-            detail={"changed": changed},
+            detail={
+                "changed": changed,
+                "before": {f: before[f] for f in changed},
+                "after": _audit_values(session, changed),
+            },
         )
     return session
 
@@ -859,6 +999,12 @@ def sign_problems(actor: User, session: NeedlingSession) -> list[str]:
             f"Fewer needles opened ({session.needles_opened}) than recorded in the rows "
             f"({sum(row.needles for row in rows)})."
         )
+    for row in rows:
+        if not row.findings_recorded:
+            problems.append(
+                f"{row.get_muscle_display()}{f' ({row.side})' if row.side else ''}: record "
+                "today's findings (twitch responses, familiar pain, tolerance)."
+            )
     if rows:
         result = screen_plan(screening, [plan_item(r) for r in rows])
         for row, item in zip(rows, result.items, strict=True):
@@ -871,8 +1017,11 @@ def sign_problems(actor: User, session: NeedlingSession) -> list[str]:
 
 
 @transaction.atomic
-def session_sign(*, actor: User, session: NeedlingSession) -> NeedlingSession:
-    """Sign a session: every safety rule must hold, and the CPT code is fixed."""
+def session_sign(
+    *, actor: User, session: NeedlingSession, aftercare_given: bool = False
+) -> NeedlingSession:
+    """Sign a session: every safety rule must hold, and the CPT code is fixed. With
+    `aftercare_given`, the clinic's aftercare advice is recorded as given in the same step."""
     _session_write(actor, session)
     problems = sign_problems(actor, session)
     if problems:
@@ -895,6 +1044,8 @@ def session_sign(*, actor: User, session: NeedlingSession) -> NeedlingSession:
         patient=session.episode.patient,
         detail={"cpt": session.cpt_code},
     )
+    if aftercare_given and not _aftercare_given(session):
+        aftercare_issue(actor=actor, session=session)
     return session
 
 
@@ -1015,7 +1166,15 @@ def aftercare_issue(*, actor: User, session: NeedlingSession) -> AftercareIssue:
         raise ValidationError(IN_ERROR)
     if not session.insertions.exists():
         raise ValidationError("Record the needled muscles before issuing aftercare.")
+    # Locked, so a double click records the advice once and answers the second press.
+    NeedlingSession.objects.select_for_update().filter(pk=session.pk).first()
     template = current_template(clinic=actor.clinic, kind=DocumentTemplate.Kind.AFTERCARE)
+    given = _aftercare_given(session, template)
+    if given is not None:
+        raise ValidationError(
+            f"Aftercare was already recorded as given "
+            f"({timezone.localtime(given.issued_at):%Y-%m-%d %H:%M}); nothing new is recorded."
+        )
     issue = AftercareIssue.objects.create(session=session, template=template, issued_by=actor)
     audit.record(
         actor=actor,
@@ -1025,6 +1184,16 @@ def aftercare_issue(*, actor: User, session: NeedlingSession) -> AftercareIssue:
         detail={"template_version": template.version},
     )
     return issue
+
+
+def _aftercare_given(
+    session: NeedlingSession, template: DocumentTemplate | None = None
+) -> AftercareIssue | None:
+    """The record of this aftercare text (any version when None) given for the session."""
+    issues = AftercareIssue.objects.filter(session=session)
+    if template is not None:
+        issues = issues.filter(template=template)
+    return issues.order_by("issued_at").first()
 
 
 @transaction.atomic

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from needlechart.charting import views
+from needlechart.charting import session_views, views
 
 app_name = "charting"
 urlpatterns = [
@@ -30,12 +30,35 @@ urlpatterns = [
         views.observation_remove,
         name="observation_remove",
     ),
-    path("episodes/<int:episode_id>/sessions/new/", views.session_new, name="session_new"),
-    path("sessions/<int:session_id>/", views.session, name="session"),
-    path("sessions/<int:session_id>/rows/", views.session_row, name="session_row"),
-    path("rows/<int:insertion_id>/remove/", views.session_row_remove, name="session_row_remove"),
-    path("sessions/<int:session_id>/details/", views.session_details, name="session_details"),
-    path("sessions/<int:session_id>/sign/", views.session_sign, name="session_sign"),
+    path("episodes/<int:episode_id>/sessions/new/", session_views.session_new, name="session_new"),
+    path("sessions/<int:session_id>/", session_views.session, name="session"),
+    path("sessions/<int:session_id>/rows/", session_views.session_row, name="session_row"),
+    path(
+        "sessions/<int:session_id>/rows/<int:insertion_id>/",
+        session_views.session_row_update,
+        name="session_row_update",
+    ),
+    path(
+        "sessions/<int:session_id>/rows/<int:insertion_id>/edit/",
+        session_views.session_row_edit,
+        name="session_row_edit",
+    ),
+    path(
+        "sessions/<int:session_id>/rows/<int:insertion_id>/findings/",
+        session_views.session_row_findings,
+        name="session_row_findings",
+    ),
+    path(
+        "sessions/<int:session_id>/rows/<int:insertion_id>/remove/",
+        session_views.session_row_remove,
+        name="session_row_remove",
+    ),
+    path(
+        "sessions/<int:session_id>/details/",
+        session_views.session_details,
+        name="session_details",
+    ),
+    path("sessions/<int:session_id>/sign/", session_views.session_sign, name="session_sign"),
     path("sessions/<int:session_id>/addenda/new/", views.session_addendum, name="session_addendum"),
     path(
         "sessions/<int:session_id>/adverse-events/new/",

@@ -15,22 +15,19 @@ from django.views.decorators.http import require_POST
 from needlechart import knowledge
 from needlechart.accounts import access, rules
 from needlechart.accounts import services as account_services
-from needlechart.charting import selectors, services
+from needlechart.charting import selectors, services, session_views
 from needlechart.charting.forms import (
     AddendumForm,
     AdverseEventForm,
     ClinicForm,
+    ClinicianScreeningForm,
     ConsentSignForm,
     FindingForm,
-    InsertionForm,
     NeedleForm,
     NoteForm,
     ObservationForm,
     PainMarkForm,
     ReasonForm,
-    ScreeningForm,
-    SessionDetailsForm,
-    SessionStartForm,
     TemplateForm,
     TimelineFilterForm,
 )
@@ -88,7 +85,7 @@ def _next(request: HttpRequest, default: str) -> str:
 def screening(request: HttpRequest, episode_id: int) -> HttpResponse:
     episode = patient_selectors.episode_get(user=request.user, episode_id=episode_id)
     current = services.current_screening(episode)
-    form = ScreeningForm(
+    form = ClinicianScreeningForm(
         posted(request),
         initial_factors=current.factors if current else [],
     )
@@ -104,7 +101,7 @@ def screening(request: HttpRequest, episode_id: int) -> HttpResponse:
         )
         if recorded is not None:
             messages.success(request, "Health screening recorded.")
-            return redirect(_next(request, reverse("patients:episode", args=[episode.pk])))
+            return redirect(_next(request, _after_screening(episode)))
     history = list(episode.screenings.select_related("recorded_by"))
     return _episode_page(
         request,
@@ -114,6 +111,15 @@ def screening(request: HttpRequest, episode_id: int) -> HttpResponse:
         history=history,
         from_patient=portal_selectors.pending_questionnaires(episode.patient),
     )
+
+
+def _after_screening(episode: EpisodeOfCare) -> str:
+    """The next step of a first visit: the consent if it is not current, else the episode."""
+    episode_url = reverse("patients:episode", args=[episode.pk])
+    consent, _ = services.consent_status(episode.patient)
+    if consent is None and episode.status != EpisodeOfCare.Status.FINISHED:
+        return f"{reverse('charting:consent', args=[episode.patient_id])}?next={episode_url}"
+    return episode_url
 
 
 # --- consent -----------------------------------------------------------------------------
@@ -139,7 +145,7 @@ def consent(request: HttpRequest, patient_id: int) -> HttpResponse:
         )
         if signed is not None:
             messages.success(request, "Consent signed and witnessed.")
-            return redirect(_next(request, reverse("patients:detail", args=[patient.pk])))
+            return redirect(_next(request, _after_consent(patient)))
     current, problem = services.consent_status(patient)
     history = list(patient.consents.select_related("template", "witnessed_by", "withdrawal"))
     return render(
@@ -154,6 +160,16 @@ def consent(request: HttpRequest, patient_id: int) -> HttpResponse:
             "history": history,
         },
     )
+
+
+def _after_consent(patient: Any) -> str:
+    """Back to the episode being treated (the patient's page when there are several)."""
+    active = list(
+        patient.episodes.filter(status=EpisodeOfCare.Status.ACTIVE).values_list("pk", flat=True)[:2]
+    )
+    if len(active) == 1:
+        return reverse("patients:episode", args=[active[0]])
+    return reverse("patients:detail", args=[patient.pk])
 
 
 @access.clinical_write(selectors.consent_in_clinic)
@@ -200,31 +216,57 @@ def assessment_new(request: HttpRequest, episode_id: int) -> HttpResponse:
     return redirect("charting:assessment", assessment_id=assessment.pk)
 
 
+def _assessment_context(request: HttpRequest, assessment: Assessment, **forms: Any) -> dict:
+    """Everything the assessment page and its parts show."""
+    from needlechart.reference.chart import chart
+
+    marks = {m.region: m for m in assessment.pain_marks.all()}
+    ranking = knowledge.rank_muscles({r: m.intensity or 0.5 for r, m in marks.items()}, top=12)
+    shades = {region: f"is-pain-{(m.intensity + 1) // 2}" for region, m in marks.items()}
+    examine = {k: request.GET[k] for k in ("muscle", "side") if request.GET.get(k)}
+    forms.setdefault("pain_form", PainMarkForm())
+    forms.setdefault("finding_form", FindingForm(initial=examine or None))
+    forms.setdefault("note_form", NoteForm(initial={"note": assessment.note}))
+    in_error = selectors.is_in_error(assessment)
+    return {
+        "episode": assessment.episode,
+        "patient": assessment.episode.patient,
+        "assessment": assessment,
+        "chart": chart(shades, interactive=True),
+        "marks": [(knowledge.region(r).display, m) for r, m in marks.items()],
+        "candidates": [c.as_json() for c in ranking],
+        "editable": not assessment.is_signed and not in_error,
+        "in_error": in_error,
+        "examining": bool(examine),
+        "observations": list(assessment.observations.all()),
+        "can_write": rules.has_role(request.user, rules.CLINICAL_WRITE_ROLES),
+        **forms,
+    }
+
+
+def _assessment_parts(
+    request: HttpRequest,
+    assessment: Assessment,
+    *,
+    parts: tuple[str, ...] = ("observations",),
+    status: int = 200,
+    **extra: Any,
+) -> HttpResponse:
+    """After a change on a draft assessment: the parts it touched, swapped in place."""
+    record = selectors.assessment_reload(assessment)
+    forms = {k: extra.pop(k) for k in list(extra) if k.endswith("_form")}
+    context = _assessment_context(request, record, **forms)
+    context.update(extra, parts=parts)
+    return render(request, "charting/_assessment_parts.html", context, status=status)
+
+
 def _assessment_page(
     request: HttpRequest, assessment: Assessment, status: int = 200, **forms: Any
 ) -> HttpResponse:
-    marks = {m.region: m for m in assessment.pain_marks.all()}
-    ranking = knowledge.rank_muscles({r: m.intensity or 0.5 for r, m in marks.items()}, top=12)
-    from needlechart.reference.chart import chart
-
-    shades = {region: f"is-pain-{(m.intensity + 1) // 2}" for region, m in marks.items()}
-    forms.setdefault("pain_form", PainMarkForm())
-    forms.setdefault("finding_form", FindingForm())
-    forms.setdefault("note_form", NoteForm(initial={"note": assessment.note}))
-    forms.setdefault("observation_form", ObservationForm())
+    context = _assessment_context(request, assessment, **forms)
+    del context["episode"], context["patient"]  # the episode page adds them
     return _episode_page(
-        request,
-        "charting/assessment.html",
-        assessment.episode,
-        status=status,
-        assessment=assessment,
-        chart=chart(shades, interactive=True),
-        marks=[(knowledge.region(r).display, m) for r, m in marks.items()],
-        candidates=[c.as_json() for c in ranking],
-        editable=not assessment.is_signed and not selectors.is_in_error(assessment),
-        in_error=selectors.is_in_error(assessment),
-        rom_movements=knowledge.rom_movements(),
-        **forms,
+        request, "charting/assessment.html", assessment.episode, status=status, **context
     )
 
 
@@ -235,16 +277,36 @@ def assessment(request: HttpRequest, assessment_id: int) -> HttpResponse:
 
 
 def _assessment_action(
-    request: HttpRequest, assessment_id: int, form_name: str, form: Any, call: Any, done: str
+    request: HttpRequest,
+    assessment_id: int,
+    form_name: str,
+    form: Any,
+    call: Any,
+    done: str,
+    part: str,
 ) -> HttpResponse:
     record = selectors.assessment_get(user=request.user, assessment_id=assessment_id)
     locked = _locked(request, record, reverse("charting:assessment", args=[record.pk]))
     if locked:
         return locked
     if submit(form, lambda: call(record)) is None:
+        if request.htmx:
+            return _assessment_parts(
+                request, record, parts=(part,), status=400, toast=" ".join(
+                    str(e) for errors in form.errors.values() for e in errors
+                ), toast_level="error", **{form_name: form},
+            )  # fmt: skip
         return _assessment_page(request, record, status=400, **{form_name: form})
+    if request.htmx:
+        kept = {}
+        if form_name == "pain_form":
+            # The next region is often as painful: the intensity stays for the next click.
+            kept["pain_form"] = PainMarkForm(
+                initial={k: form.cleaned_data[k] for k in ("intensity", "quality")}
+            )
+        return _assessment_parts(request, record, parts=(part,), toast=done, **kept)
     messages.success(request, done)
-    return redirect("charting:assessment", assessment_id=record.pk)
+    return redirect(reverse("charting:assessment", args=[record.pk]) + f"#{part}")
 
 
 @access.clinical_write(selectors.assessment_in_clinic)
@@ -256,9 +318,17 @@ def assessment_pain(request: HttpRequest, assessment_id: int) -> HttpResponse:
             services.pain_mark_remove(
                 actor=request.user, assessment=record, region=request.POST["remove"]
             )
+            done, level = "Pain mark removed.", "success"
         except ValidationError as error:
-            refused(request, error)
-        return redirect("charting:assessment", assessment_id=assessment_id)
+            done, level = " ".join(error.messages), "error"
+            if not request.htmx:
+                refused(request, error)
+        if request.htmx:
+            return _assessment_parts(
+                request, record, parts=("pain",), toast=done, toast_level=level,
+                status=200 if level == "success" else 400,
+            )  # fmt: skip
+        return redirect(reverse("charting:assessment", args=[assessment_id]) + "#pain")
     form = PainMarkForm(request.POST)
     return _assessment_action(
         request,
@@ -269,13 +339,24 @@ def assessment_pain(request: HttpRequest, assessment_id: int) -> HttpResponse:
             actor=request.user, assessment=record, **form.cleaned_data
         ),
         "Pain marked.",
+        "pain",
     )
+
+
+ACTIVE_TRIGGER_POINT = {"taut_band": True, "hypersensitive_spot": True, "recognised": True}
 
 
 @access.clinical_write(selectors.assessment_in_clinic)
 @require_POST
 def assessment_finding(request: HttpRequest, assessment_id: int) -> HttpResponse:
-    form = FindingForm(request.POST)
+    data = request.POST.copy()
+    if data.get("preset") == "active":
+        # "Add as an active trigger point": the clinician states the essential criteria
+        # (taut band, tender spot, referred pain) and that the pain is their own.
+        for field in ACTIVE_TRIGGER_POINT:
+            data[field] = "on"
+        data["referred_sensation"] = data.get("referred_sensation") or "pain"
+    form = FindingForm(data)
     return _assessment_action(
         request,
         assessment_id,
@@ -285,6 +366,7 @@ def assessment_finding(request: HttpRequest, assessment_id: int) -> HttpResponse
             actor=request.user, assessment=record, **form.cleaned_data
         ),
         "Trigger-point finding recorded.",
+        "findings",
     )
 
 
@@ -294,9 +376,17 @@ def finding_remove(request: HttpRequest, finding_id: int) -> HttpResponse:
     finding = selectors.finding_get(user=request.user, finding_id=finding_id)
     try:
         services.finding_remove(actor=request.user, finding=finding)
+        done, level = "Finding removed.", "success"
     except ValidationError as error:
-        refused(request, error)
-    return redirect("charting:assessment", assessment_id=finding.assessment_id)
+        done, level = " ".join(error.messages), "error"
+        if not request.htmx:
+            refused(request, error)
+    if request.htmx:
+        return _assessment_parts(
+            request, finding.assessment, parts=("findings",), toast=done, toast_level=level,
+            status=200 if level == "success" else 400,
+        )  # fmt: skip
+    return redirect(reverse("charting:assessment", args=[finding.assessment_id]) + "#findings")
 
 
 @access.clinical_write(selectors.assessment_in_clinic)
@@ -312,6 +402,7 @@ def assessment_note(request: HttpRequest, assessment_id: int) -> HttpResponse:
             actor=request.user, assessment=record, note=form.cleaned_data["note"]
         ),
         "Note saved.",
+        "note",
     )
 
 
@@ -325,7 +416,7 @@ def assessment_sign(request: HttpRequest, assessment_id: int) -> HttpResponse:
         refused(request, error)
         return redirect("charting:assessment", assessment_id=record.pk)
     messages.success(request, "Assessment signed. It can now only be added to with addenda.")
-    return redirect("charting:assessment", assessment_id=record.pk)
+    return redirect("patients:episode", episode_id=record.episode_id)
 
 
 # --- measurements ------------------------------------------------------------------------
@@ -360,13 +451,48 @@ def observation_add(request: HttpRequest, episode_id: int) -> HttpResponse:
                 side=data["side"],
                 **parent,
             )
-            messages.success(request, "Measurement recorded.")
         except ValidationError as error:
-            refused(request, error)
-    else:
-        for field, errors in form.errors.items():
-            messages.error(request, f"{form.fields[field].label or field}: {' '.join(errors)}")
-    return redirect(back)
+            # A service's reasons name the measure already: no field label in front.
+            errors = {"": error.messages}
+            return _measure_refused(request, parent, form, back, errors)
+        return _measure_saved(request, parent, form, back)
+    return _measure_refused(request, {}, form, back, form.errors)
+
+
+def _measure_saved(request: HttpRequest, parent: dict, form: ObservationForm, back: str):
+    slot = form.data.get("slot", "")
+    if request.htmx and "session" in parent:
+        return session_views.measure_parts(
+            request, parent["session"], toast="Measurement saved.", cleared=slot
+        )
+    if request.htmx and "assessment" in parent:
+        return _assessment_parts(
+            request, parent["assessment"], toast="Measurement saved.", cleared=slot
+        )
+    messages.success(request, "Measurement recorded.")
+    return redirect(back + (f"#{slot}" if slot else ""))
+
+
+def _measure_refused(request: HttpRequest, parent: dict, form: Any, back: str, errors: dict):
+    """A measurement refused: the reason next to its field in place, or as a message."""
+    labels = {name: field.label for name, field in form.fields.items()}
+    text = " ".join(
+        f"{labels.get(field) or ''}: {' '.join(messages_)}".lstrip(": ")
+        for field, messages_ in errors.items()
+    )
+    slot = form.data.get("slot", "")
+    if request.htmx and "session" in parent:
+        return session_views.measure_parts(
+            request, parent["session"], status=400, toast=text, level="error",
+            slot_error=(slot, text),
+        )  # fmt: skip
+    if request.htmx and "assessment" in parent:
+        return _assessment_parts(
+            request, parent["assessment"], status=400, toast=text, toast_level="error",
+            slot_error=(slot, text),
+        )  # fmt: skip
+    messages.error(request, text)
+    return redirect(back + (f"#{slot}" if slot else ""))
 
 
 @access.clinical_read(selectors.observation_in_clinic)
@@ -375,157 +501,24 @@ def observation_remove(request: HttpRequest, observation_id: int) -> HttpRespons
     observation = selectors.observation_get(user=request.user, observation_id=observation_id)
     try:
         services.observation_remove(actor=request.user, observation=observation)
+        done, level = "Measurement removed.", "success"
     except ValidationError as error:
-        refused(request, error)
+        done, level = " ".join(error.messages), "error"
+        if not request.htmx:
+            refused(request, error)
+    if request.htmx and observation.session_id:
+        return session_views.measure_parts(
+            request, observation.session, toast=done, level=level,
+            status=200 if level == "success" else 400,
+        )  # fmt: skip
+    if request.htmx and observation.assessment_id:
+        return _assessment_parts(
+            request, observation.assessment, toast=done, toast_level=level,
+            status=200 if level == "success" else 400,
+        )  # fmt: skip
     if observation.session_id:
         return redirect("charting:session", session_id=observation.session_id)
     return redirect("charting:assessment", assessment_id=observation.assessment_id)
-
-
-# --- needling session --------------------------------------------------------------------
-
-
-@access.role_required(rules.NEEDLING_ROLES, episode_scope)
-def session_new(request: HttpRequest, episode_id: int) -> HttpResponse:
-    episode = patient_selectors.episode_get(user=request.user, episode_id=episode_id)
-    form = SessionStartForm(posted(request))
-    if request.method == "POST":
-        started = submit(
-            form,
-            lambda: services.session_start(
-                actor=request.user, episode=episode, **form.cleaned_data
-            ),
-        )
-        if started is not None:
-            session, skipped = started
-            for note in skipped:
-                messages.warning(request, f"Not copied: {note}")
-            return redirect("charting:session", session_id=session.pk)
-    last_exists = episode.sessions.filter(signed_at__isnull=False).exists()
-    return _episode_page(
-        request, "charting/session_new.html", episode, form=form, last_exists=last_exists
-    )
-
-
-def _session_page(
-    request: HttpRequest, session: NeedlingSession, status: int = 200, **forms: Any
-) -> HttpResponse:
-    clinic = session.episode.patient.clinic
-    services.needle_sizes(clinic)
-    rows = list(session.insertions.all())
-    in_error = selectors.is_in_error(session)
-    editable = not session.is_signed and not in_error
-    forms.setdefault("row_form", InsertionForm(clinic=clinic))
-    forms.setdefault(
-        "details_form",
-        SessionDetailsForm(instance=session, initial={"co_treatments": session.co_treatments}),
-    )
-    forms.setdefault("observation_form", ObservationForm())
-    observations = list(session.observations.all())
-    cpt = session.cpt_code if session.is_signed else knowledge.suggest_cpt([r.muscle for r in rows])
-    qualified = rules.is_qualified_to_needle(
-        session.practitioner, on=timezone.localdate(session.performed_at)
-    )
-    safety = selectors.safety(session.episode)
-    if editable and rows:
-        # A draft is re-screened on every view: a screening updated since a row was added
-        # shows here at once, not only when the session is signed.
-        live = services.screen_plan(safety.screening, [services.plan_item(r) for r in rows])
-        for r, item in zip(rows, live.items, strict=True):
-            r.safety_verdict = item.verdict
-            r.safety_reasons = [x.as_json() for x in item.reasons if x.verdict != "allowed"]
-    return _episode_page(
-        request,
-        "charting/session.html",
-        session.episode,
-        status=status,
-        safety=safety,
-        session=session,
-        rows=rows,
-        cpt=cpt,
-        editable=editable,
-        in_error=in_error,
-        sign_problems=services.sign_problems(request.user, session) if editable else [],
-        nprs={o.timing: o for o in observations if o.code == "nprs"},
-        observations=observations,
-        rom_movements=knowledge.rom_movements(),
-        total_needles=sum(r.needles for r in rows),
-        qualified=qualified,
-        reports=portal_selectors.session_reports(session),
-        **forms,
-    )
-
-
-@access.clinical_read(selectors.session_in_clinic)
-def session(request: HttpRequest, session_id: int) -> HttpResponse:
-    record = selectors.session_get(user=request.user, session_id=session_id)
-    return _session_page(request, record)
-
-
-@access.role_required(rules.NEEDLING_ROLES, selectors.session_in_clinic)
-@require_POST
-def session_row(request: HttpRequest, session_id: int) -> HttpResponse:
-    record = selectors.session_get(user=request.user, session_id=session_id)
-    locked = _locked(request, record, reverse("charting:session", args=[record.pk]))
-    if locked:
-        return locked
-    form = InsertionForm(request.POST, clinic=record.episode.patient.clinic)
-    added = submit(
-        form,
-        lambda: services.insertion_add(actor=request.user, session=record, **form.cleaned_data),
-    )
-    if added is None:
-        return _session_page(request, record, status=400, row_form=form)
-    if added.safety_verdict == "caution":
-        messages.warning(
-            request, f"{added.get_muscle_display()} added with a caution: see the row."
-        )
-    else:
-        messages.success(request, f"{added.get_muscle_display()} added.")
-    return redirect("charting:session", session_id=record.pk)
-
-
-@access.role_required(rules.NEEDLING_ROLES, selectors.insertion_in_clinic)
-@require_POST
-def session_row_remove(request: HttpRequest, insertion_id: int) -> HttpResponse:
-    insertion = selectors.insertion_get(user=request.user, insertion_id=insertion_id)
-    try:
-        services.insertion_remove(actor=request.user, insertion=insertion)
-    except ValidationError as error:
-        refused(request, error)
-    return redirect("charting:session", session_id=insertion.session_id)
-
-
-@access.role_required(rules.NEEDLING_ROLES, selectors.session_in_clinic)
-@require_POST
-def session_details(request: HttpRequest, session_id: int) -> HttpResponse:
-    record = selectors.session_get(user=request.user, session_id=session_id)
-    locked = _locked(request, record, reverse("charting:session", args=[record.pk]))
-    if locked:
-        return locked
-    form = SessionDetailsForm(request.POST, instance=record)
-    saved = submit(
-        form,
-        lambda: services.session_update(actor=request.user, session=record, **form.cleaned_data),
-    )
-    if saved is None:
-        return _session_page(request, record, status=400, details_form=form)
-    messages.success(request, "Session details saved.")
-    return redirect("charting:session", session_id=record.pk)
-
-
-@access.role_required(rules.NEEDLING_ROLES, selectors.session_in_clinic)
-@require_POST
-def session_sign(request: HttpRequest, session_id: int) -> HttpResponse:
-    record = selectors.session_get(user=request.user, session_id=session_id)
-    try:
-        services.session_sign(actor=request.user, session=record)
-    except ValidationError as error:
-        messages.error(request, "The session was not signed:")
-        refused(request, error)
-        return redirect("charting:session", session_id=record.pk)
-    messages.success(request, f"Session signed (CPT {record.cpt_code}).")
-    return redirect("charting:session", session_id=record.pk)
 
 
 # --- adverse events, aftercare, addenda --------------------------------------------------
@@ -603,10 +596,15 @@ def aftercare(request: HttpRequest, session_id: int) -> HttpResponse:
     if request.method == "POST":
         try:
             services.aftercare_issue(actor=request.user, session=record)
-            messages.success(request, "Aftercare marked as given to the patient.")
+            done, level = "Aftercare recorded as given to the patient.", "success"
         except ValidationError as error:
-            refused(request, error)
-        return redirect("charting:aftercare", session_id=record.pk)
+            done, level = " ".join(error.messages), "error"
+        if request.htmx:
+            return session_views.aftercare_parts(
+                request, record, toast=done, level=level, status=200 if level == "success" else 400
+            )
+        (messages.success if level == "success" else messages.error)(request, done)
+        return redirect(_next(request, reverse("charting:aftercare", args=[record.pk])))
     template = services.current_template(
         clinic=record.episode.patient.clinic, kind=DocumentTemplate.Kind.AFTERCARE
     )

@@ -164,3 +164,27 @@ def ensure(connection: Any) -> None:
             for statement in statements:
                 cursor.execute(_drop_statement(statement, connection.vendor))
                 cursor.execute(statement)
+
+
+def touching(tables: set[str]) -> list[Guard]:
+    """The guards on, or naming, any of `tables`."""
+    return [
+        guard
+        for guard in all_guards()
+        if any(table in statement for statement in guard.sqlite for table in tables)
+    ]
+
+
+def rebuilding(*tables: str) -> tuple[Any, Any]:
+    """Two migration steps around a change that SQLite makes by rebuilding `tables`: drop the
+    guards that name them (a trigger naming a table breaks its rebuild), then put them back.
+    """
+    chosen = set(tables)
+
+    def drop(apps: Any, schema_editor: Any) -> None:
+        uninstall(schema_editor, touching(chosen))
+
+    def restore(apps: Any, schema_editor: Any) -> None:
+        install(schema_editor, touching(chosen))
+
+    return drop, restore

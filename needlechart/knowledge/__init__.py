@@ -23,12 +23,15 @@ from needlechart.knowledge.errors import InvalidInput, KnowledgeDataError, Unkno
 from needlechart.knowledge.instruments import (
     Change,
     classify_change,
+    component_label,
     instrument,
     instruments,
     load_questionnaire,
     load_questionnaires,
     rom_movement,
+    rom_movement_lookup,
     rom_movements,
+    rom_regions,
     score_questionnaire,
 )
 from needlechart.knowledge.muscles import muscle, muscle_json, muscles
@@ -77,6 +80,7 @@ __all__ = [
     "body_areas",
     "checkin_plan",
     "classify_change",
+    "component_label",
     "condition",
     "conditions",
     "conditions_valid_on",
@@ -101,7 +105,9 @@ __all__ = [
     "region_ids_for",
     "regions",
     "rom_movement",
+    "rom_movement_lookup",
     "rom_movements",
+    "rom_regions",
     "score_questionnaire",
     "screen",
     "severity_class",

@@ -15,16 +15,21 @@ from typing import Any, Literal
 
 from needlechart.knowledge.errors import InvalidInput, KnowledgeDataError, UnknownCode
 from needlechart.knowledge.loader import load
+from needlechart.knowledge.muscles import muscle
 from needlechart.knowledge.schema import (
+    ROM_REGIONS,
     Instrument,
     InstrumentFile,
     RomMovement,
     Source,
     Threshold,
+    name_key,
 )
 
 Classification = Literal["improved", "unchanged", "worse"]
 SCORING_URL = "https://needlechart.org/fhir/StructureDefinition/scoring"
+# Measures whose component names a muscle (or a site) rather than an activity or movement.
+MUSCLE_MEASURES = ("mmt", "ppt", "dynamometry")
 # R5 names the weight extension itemWeight; R4 questionnaires used ordinalValue.
 WEIGHT_URLS = (
     "http://hl7.org/fhir/StructureDefinition/itemWeight",
@@ -72,6 +77,42 @@ def rom_movement(code: str) -> RomMovement:
         if movement.code == code:
             return movement
     raise UnknownCode("range-of-motion movement", code)
+
+
+@cache
+def _rom_names() -> dict[str, RomMovement]:
+    # The schema has checked that no name belongs to two movements.
+    return {name_key(n): m for m in _file().rom_movements for n in m.names()}
+
+
+def rom_movement_lookup(text: str) -> RomMovement:
+    """The movement a clinician typed or chose: its label in words ("Cervical rotation"),
+    another name for it ("Shoulder external rotation"), the option as listed, or its code;
+    case and surrounding spaces do not matter."""
+    found = _rom_names().get(name_key(text)) if isinstance(text, str) else None
+    if found is None:
+        raise UnknownCode("range-of-motion movement", text)
+    return found
+
+
+def component_label(code: str, component: str) -> str:
+    """What exactly a measure measured, in words: the movement's label for range of motion,
+    the muscle's name where a muscle's slug was recorded, else the text as recorded (a PSFS
+    activity, a site). Never an internal code, unless the catalogue no longer knows it."""
+    component = component or ""
+    try:
+        if code == "rom":
+            return rom_movement_lookup(component).label
+        if code in MUSCLE_MEASURES:
+            return muscle(component).name
+    except UnknownCode:
+        pass
+    return component
+
+
+def rom_regions() -> tuple[str, ...]:
+    """The body regions the movement list covers, head to foot."""
+    return ROM_REGIONS
 
 
 def source(key: str) -> Source:

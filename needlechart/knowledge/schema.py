@@ -7,7 +7,7 @@ checked by the modules that join the files.
 
 import datetime as dt
 from itertools import pairwise
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -310,13 +310,63 @@ class Instrument(MultiSourcedEntry):
         return self
 
 
+# The body regions whose range of motion clinicians measure, head to foot; the movement
+# list follows this order. The forearm's turning is listed under the elbow, the foot's
+# inversion and eversion under the ankle, as goniometry tables group them.
+RomRegion = Literal[
+    "cervical spine", "thoracic spine", "lumbar spine", "shoulder", "elbow", "wrist", "hip",
+    "knee", "ankle",
+]  # fmt: skip
+ROM_REGIONS: tuple[str, ...] = get_args(RomRegion)
+
+
+def name_key(text: str) -> str:
+    """A name as typed, made comparable: case and spacing do not matter."""
+    return " ".join(text.split()).casefold()
+
+
 class RomMovement(SourcedEntry):
+    """One movement measured with a goniometer, and its normal adult range."""
+
     code: str = Field(pattern=SLUG)
-    joint: str
-    label: str
-    reference: float
+    joint: RomRegion
+    label: str = Field(min_length=3)
+    # Other names clinicians use for the same movement ("Shoulder external rotation").
+    aliases: list[str] = []
+    # Degrees; where the source gives a range, its middle, rounded to a whole degree.
+    reference: float = Field(gt=0, le=360)
     reference_range: tuple[float, float] | None = None
+    # False where the norm was not checked against its source, or the sources disagree.
     confirmed: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RomMovement":
+        if self.reference_range is not None:
+            low, high = self.reference_range
+            if not 0 <= low < high <= 360:
+                raise ValueError(f"{self.code}: reference_range must rise within 0-360 degrees")
+            if not low <= self.reference <= high:
+                raise ValueError(f"{self.code}: reference lies outside its reference_range")
+        if any(not alias.strip() for alias in self.aliases):
+            raise ValueError(f"{self.code}: empty alias")
+        return self
+
+    @property
+    def reference_text(self) -> str:
+        """The normal range in words: "normal about 70° (60-80°)"."""
+        text = f"normal about {self.reference:g}°"
+        if self.reference_range is not None:
+            text += f" ({self.reference_range[0]:g}-{self.reference_range[1]:g}°)"
+        return text
+
+    @property
+    def option_label(self) -> str:
+        """How the movement reads in a list to choose from: "Cervical rotation — normal ..."."""
+        return f"{self.label} — {self.reference_text}"
+
+    def names(self) -> list[str]:
+        """Everything a clinician may type or choose for this movement."""
+        return [self.code, self.label, *self.aliases, self.option_label]
 
 
 class InstrumentFile(SourcedFile):
@@ -327,6 +377,15 @@ class InstrumentFile(SourcedFile):
     def _valid(self) -> "InstrumentFile":
         self._check(self.instruments, "code")
         self._check(self.rom_movements, "code")
+        named: dict[str, str] = {}
+        for movement in self.rom_movements:
+            for name in movement.names():
+                other = named.setdefault(name_key(name), movement.code)
+                if other != movement.code:
+                    raise ValueError(f"{name!r} names both {other} and {movement.code}")
+        regions = [m.joint for m in self.rom_movements]
+        if regions != sorted(regions, key=ROM_REGIONS.index):
+            raise ValueError("rom_movements must be listed by region, head to foot")
         for instrument in self.instruments:
             cited = [
                 t.source

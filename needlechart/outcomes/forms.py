@@ -2,6 +2,8 @@ import datetime as dt
 
 from django import forms
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from needlechart import knowledge
 from needlechart.accounts.models import Practitioner
@@ -11,6 +13,51 @@ from needlechart.outcomes.models import CarePlan, Discharge, PlanTherapy, Timing
 
 def measure_choices() -> list[tuple[str, str]]:
     return [(i.code, i.name) for i in knowledge.instruments()]
+
+
+COMPONENT_HELP = (
+    "Range of motion: type or choose the movement, e.g. Cervical rotation. PSFS: the "
+    "activity. Strength or pressure pain threshold: the muscle or site."
+)
+
+
+class MovementListInput(forms.TextInput):
+    """A text input that offers every range-of-motion movement in words (a datalist), each
+    with its normal value; other text (a PSFS activity, a muscle) can still be typed."""
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(attrs={"autocomplete": "off", **(attrs or {})})
+
+    def render(self, name, value, attrs=None, renderer=None) -> SafeString:
+        attrs = dict(attrs or {})
+        list_id = f"{attrs.get('id') or name}-movements"
+        attrs["list"] = list_id
+        options = format_html_join(
+            "",
+            '<option value="{}" label="{}"></option>',
+            ((m.label, m.option_label) for m in knowledge.rom_movements()),
+        )
+        return format_html(
+            '{}<datalist id="{}">{}</datalist>',
+            super().render(name, value, attrs, renderer),
+            list_id,
+            options,
+        )
+
+
+def movement_words(code: str | None, component: str | None) -> str:
+    """A stored component as the form shows it: a movement by its label, not its code."""
+    return knowledge.component_label("rom", component or "") if code == "rom" else component or ""
+
+
+def clean_movement(form: forms.Form, data: dict) -> None:
+    """A range-of-motion component given in words (or as a code) is stored as the code."""
+    if data.get("code") != "rom" or "component" in form.errors:
+        return
+    try:
+        data["component"] = knowledge.rom_movement_lookup(data.get("component") or "").code
+    except knowledge.UnknownCode:
+        form.add_error("component", "Choose the movement from the list, e.g. Cervical rotation.")
 
 
 class PlanForm(forms.Form):
@@ -30,7 +77,7 @@ class GoalForm(forms.Form):
     code = forms.ChoiceField(choices=[], label="Measure", required=False)
     component = forms.CharField(
         max_length=100, required=False, label="Activity, movement or muscle",
-        help_text="For PSFS the activity; for range of motion the movement code.",
+        help_text=COMPONENT_HELP, widget=MovementListInput(),
     )  # fmt: skip
     target = forms.DecimalField(max_digits=7, decimal_places=2, required=False)
     target_date = forms.DateField(required=False, widget=DateInput())
@@ -38,9 +85,15 @@ class GoalForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["code"].choices = [("", "—"), *measure_choices()]
+        if self.initial.get("component"):
+            self.initial = {
+                **self.initial,
+                "component": movement_words(self.initial.get("code"), self.initial["component"]),
+            }
 
     def clean(self) -> dict:
         data = super().clean()
+        clean_movement(self, data)
         filled = [
             data.get(k) not in (None, "") for k in ("description", "code", "target", "target_date")
         ]
@@ -102,7 +155,7 @@ class MeasurementForm(forms.Form):
     code = forms.ChoiceField(label="Measure", choices=[])
     component = forms.CharField(
         label="Activity, movement or muscle", required=False, max_length=100,
-        help_text="The PSFS activity, the movement (range of motion) or the muscle or site.",
+        help_text=COMPONENT_HELP, widget=MovementListInput(),
     )  # fmt: skip
     side = forms.ChoiceField(
         choices=[("", "—"), ("left", "Left"), ("right", "Right")], required=False
@@ -118,6 +171,11 @@ class MeasurementForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["code"].choices = measure_choices()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        clean_movement(self, data)
+        return data
 
 
 class DischargeForm(forms.Form):

@@ -75,7 +75,8 @@ class Observation(models.Model):
         ]
 
     def __str__(self) -> str:
-        what = f" {self.component}" if self.component else ""
+        words = knowledge.component_label(self.code, self.component)
+        what = f" {words}" if words else ""
         return f"{self.code}{what} {self.value:g}"
 
     @property

@@ -22,11 +22,14 @@ PAIN_LABEL = (
 )
 
 
-def _figure(title: str) -> tuple[Figure, object]:
-    figure = Figure(figsize=SIZE, dpi=100, layout="constrained")
+def _figure(
+    title: str, size: tuple[float, float] = SIZE, labelsize: float = 9
+) -> tuple[Figure, object]:
+    figure = Figure(figsize=size, dpi=100, layout="constrained")
     axes = figure.add_subplot()
-    axes.set_title(title, fontsize=11, color=INK, loc="left")
-    axes.tick_params(colors=INK, labelsize=9)
+    if title:
+        axes.set_title(title, fontsize=11, color=INK, loc="left")
+    axes.tick_params(colors=INK, labelsize=labelsize)
     axes.grid(axis="y", color="#e4e8ec", linewidth=0.8)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
@@ -141,6 +144,11 @@ def sessions_plot(weeks: list[dict]) -> str | None:
 
 
 OWN_PAIN_LABEL = "Your pain over time: at each session, before needling, and in your diary"
+# The patient's chart is read on a phone: a narrow figure, so that when it is scaled to a
+# phone's width (about 300 pixels inside the card) its text is at least 12 pixels high.
+# The stylesheet caps its width on larger screens (svg.plot--phone).
+PHONE_SIZE = (3.6, 3.3)  # inches
+PHONE_TEXT = 11  # points; 1 point is 1 unit of the SVG's viewBox
 
 
 def own_pain_plot(points: Sequence[tuple[object, float, str]]) -> str | None:
@@ -148,17 +156,25 @@ def own_pain_plot(points: Sequence[tuple[object, float, str]]) -> str | None:
     before needling) and from their diary, with 0-10 kept on the axis so it reads plainly."""
     if len(points) < 2:
         return None
-    figure, axes = _figure("Your pain over time")
+    figure, axes = _figure("", size=PHONE_SIZE, labelsize=PHONE_TEXT)
     clinic = [(when, value) for when, value, timing in points if timing != "home"]
     home = [(when, value) for when, value, timing in points if timing == "home"]
     if clinic:
-        axes.plot(*zip(*clinic, strict=True), "o-", color=BEFORE, label="At the clinic")
+        axes.plot(
+            *zip(*clinic, strict=True), "o-", color=BEFORE, markersize=7, label="At the clinic"
+        )
     if home:
-        axes.plot(*zip(*home, strict=True), "s", color=AFTER, label="Your diary")
-    axes.set_ylabel("Pain (0 = none, 10 = worst)", fontsize=9, color=INK)
+        axes.plot(*zip(*home, strict=True), "s", color=AFTER, markersize=7, label="Your diary")
+    axes.set_ylabel("Pain, 0 to 10", fontsize=PHONE_TEXT, color=INK)
     axes.set_ylim(-0.3, 10.3)
-    locator = AutoDateLocator(maxticks=6)
+    axes.set_yticks([0, 2, 4, 6, 8, 10])
+    locator = AutoDateLocator(minticks=2, maxticks=4)
     axes.xaxis.set_major_locator(locator)
-    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    axes.legend(fontsize=8, loc="upper right", frameon=False, ncols=2)
-    return _svg(figure, OWN_PAIN_LABEL)
+    # Under the dates, the month or year they fall in, in words: "November 2026".
+    offsets = ["", "%Y", "%B %Y", "%d %B %Y", "%d %B %Y", "%d %B %Y %H:%M"]
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator, offset_formats=offsets))
+    axes.xaxis.get_offset_text().set_fontsize(PHONE_TEXT)
+    # Below the plot, where it never covers a point.
+    figure.legend(loc="outside lower center", fontsize=PHONE_TEXT, frameon=False, ncols=2)
+    svg = _svg(figure, OWN_PAIN_LABEL)
+    return svg.replace('<svg class="plot"', '<svg class="plot plot--phone"', 1)

@@ -1,6 +1,7 @@
 """Where an episode stands: each measure's baseline, latest value and change, classified by
-the knowledge thresholds; the cumulative and the within-session change of pain kept apart;
-and the review prompt. The same rules run in SQL for the dashboard (dashboard.py)."""
+the knowledge thresholds; the cumulative change (the course) and the within-session change
+(before to right after needling) kept apart, for pain and every other measure; and the
+review prompt. The same rules run in SQL for the dashboard (dashboard.py)."""
 
 import datetime as dt
 from collections import defaultdict
@@ -11,9 +12,25 @@ from needlechart import knowledge
 from needlechart.outcomes.models import Observation, Timing
 
 # Measured within a session right after needling: the immediate effect, not the course.
+# Everything else, the measure taken at the start of a session included, is the course.
 IMMEDIATE = Timing.AFTER
 # Ratings of the whole course, classified on their own (no baseline).
 GLOBAL = ("groc", "pgic")
+
+
+def measure_label(code: str, component: str = "", side: str = "") -> str:
+    """What was measured, in words and never by an internal code: "Cervical rotation (left)",
+    "Patient-specific functional scale, one activity: Lifting my child"."""
+    try:
+        name = knowledge.instrument(code).name
+    except knowledge.UnknownCode:  # a clinic questionnaire not loaded in this process
+        name = code
+    words = knowledge.component_label(code, component)
+    if code == "rom" and words:
+        name = words
+    elif words:
+        name = f"{name}: {words}"
+    return f"{name} ({side})" if side else name
 
 
 @dataclass(frozen=True)
@@ -40,16 +57,30 @@ class Series:
 
     @property
     def label(self) -> str:
-        name = self.instrument.name
-        if self.code == "rom":
-            name = knowledge.rom_movement(self.component).label
-        elif self.component:
-            name = f"{name}: {self.component}"
-        return f"{name} ({self.side})" if self.side else name
+        """The measure in words, for tables and plots: "Cervical rotation (left)"."""
+        return measure_label(self.code, self.component, self.side)
+
+    @property
+    def movement(self) -> knowledge.schema.RomMovement | None:
+        if self.code != "rom":
+            return None
+        try:
+            return knowledge.rom_movement_lookup(self.component)
+        except knowledge.UnknownCode:
+            return None
 
     @property
     def reference(self) -> float | None:
-        return knowledge.rom_movement(self.component).reference if self.code == "rom" else None
+        movement = self.movement
+        return movement.reference if movement else None
+
+    @property
+    def measure_code(self) -> str:
+        """The code the knowledge thresholds know it by: "rom:cervical-rotation", "nprs"."""
+        movement = self.movement
+        if self.code == "rom":
+            return f"rom:{movement.code if movement else self.component}"
+        return self.code
 
     @property
     def course(self) -> list[Point]:
@@ -74,12 +105,29 @@ class Series:
         baseline, latest = self.baseline, self.latest
         if baseline is None or latest is None:
             return None
-        code = f"rom:{self.component}" if self.code == "rom" else self.code
-        return knowledge.classify_change(code, baseline.value, latest.value, condition=condition)
+        return knowledge.classify_change(
+            self.measure_code, baseline.value, latest.value, condition=condition
+        )
+
+    def by_session(self) -> list["SessionChange"]:
+        """Each session's value before and right after needling (the last of each), in order;
+        sessions with only one of them too."""
+        values: dict[int, dict[str, float]] = defaultdict(dict)
+        when: dict[int, dt.datetime] = {}
+        for point in self.points:
+            if point.session_id is not None and point.timing in (Timing.BEFORE, Timing.AFTER):
+                values[point.session_id][point.timing] = point.value
+                when.setdefault(point.session_id, point.when)
+        return [
+            SessionChange(sid, when[sid], pair.get(Timing.BEFORE), pair.get(Timing.AFTER))
+            for sid, pair in sorted(values.items(), key=lambda item: (when[item[0]], item[0]))
+        ]
 
 
 @dataclass(frozen=True)
-class SessionPain:
+class SessionChange:
+    """A measure in one session: before needling and right after."""
+
     session_id: int
     when: dt.datetime
     before: float | None
@@ -88,6 +136,44 @@ class SessionPain:
     @property
     def immediate(self) -> float | None:
         return None if self.before is None or self.after is None else self.after - self.before
+
+
+# Pain's before and after, session by session (the pain plot's name for it).
+SessionPain = SessionChange
+
+
+@dataclass(frozen=True)
+class WithinSession:
+    """One measure's change from before to right after needling, in each session that has
+    both, each classified by the measure's threshold against that session's value before."""
+
+    series: Series
+    rows: list[tuple[SessionChange, knowledge.Change]]
+
+    @property
+    def label(self) -> str:
+        return self.series.label
+
+    @property
+    def unit(self) -> str:
+        return self.series.instrument.unit
+
+    @property
+    def mean(self) -> float:
+        changes = [row.immediate for row, _ in self.rows if row.immediate is not None]
+        return round(sum(changes) / len(changes), 1)
+
+
+def within_session(series: Series, condition: str | None = None) -> WithinSession | None:
+    """The measure's within-session change, or None when no session has both values."""
+    rows = []
+    for row in series.by_session():
+        if row.before is not None and row.after is not None:
+            change = knowledge.classify_change(
+                series.measure_code, row.before, row.after, condition=condition
+            )
+            rows.append((row, change))
+    return WithinSession(series, rows) if rows else None
 
 
 @dataclass
@@ -100,6 +186,8 @@ class Progress:
     signed_sessions: int
     review_after: int
     review_prompt: str | None
+    # Every measure (pain first) with a value before and right after needling in a session.
+    within_session: list[WithinSession] = field(default_factory=list)
 
     @property
     def immediate_mean(self) -> float | None:
@@ -138,17 +226,9 @@ def progress(
     grouped = series_of(observations)
     pain = grouped.pop(("nprs", "", ""), None)
     pain_change = pain.change(condition) if pain else None
-    by_session: dict[int, dict[str, float]] = defaultdict(dict)
-    when: dict[int, dt.datetime] = {}
-    for point in pain.points if pain else []:
-        if point.session_id is not None and point.timing in (Timing.BEFORE, Timing.AFTER):
-            by_session[point.session_id][point.timing] = point.value
-            when[point.session_id] = point.when
-    sessions = [
-        SessionPain(sid, when[sid], values.get(Timing.BEFORE), values.get(Timing.AFTER))
-        for sid, values in sorted(by_session.items(), key=lambda item: when[item[0]])
-    ]
+    sessions = pain.by_session() if pain else []
     measures, ratings = [], []
+    immediate = [within_session(pain, condition)] if pain else []
     for key in sorted(grouped):
         series = grouped[key]
         if series.code in GLOBAL:
@@ -156,6 +236,7 @@ def progress(
             ratings.append((series, knowledge.classify_change(series.code, None, last.value)))
         else:
             measures.append((series, series.change(condition)))
+            immediate.append(within_session(series, condition))
     prompt = None
     if signed_sessions >= review_after and (
         pain_change is None or pain_change.classification != "improved"
@@ -165,5 +246,6 @@ def progress(
             f"{'s' if signed_sessions != 1 else ''}: review the plan and the diagnosis."
         )
     return Progress(
-        pain, pain_change, sessions, measures, ratings, signed_sessions, review_after, prompt
-    )
+        pain, pain_change, sessions, measures, ratings, signed_sessions, review_after, prompt,
+        [w for w in immediate if w is not None],
+    )  # fmt: skip

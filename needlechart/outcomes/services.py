@@ -18,7 +18,9 @@ from needlechart.outcomes.models import CarePlan, Discharge, Observation, PlanGo
 from needlechart.patients.models import EpisodeOfCare
 
 
-def _check_goal(goal: dict[str, Any], index: int) -> None:
+def _check_goal(goal: dict[str, Any], index: int) -> dict[str, Any]:
+    """The goal as stored, or the reason it is refused; a movement given in words is stored
+    by its code."""
     try:
         instrument = knowledge.instrument(goal["code"])
     except knowledge.UnknownCode as error:
@@ -30,11 +32,13 @@ def _check_goal(goal: dict[str, Any], index: int) -> None:
         )  # fmt: skip
     if goal["code"] == "rom":
         try:
-            knowledge.rom_movement(goal.get("component", ""))
+            movement = knowledge.rom_movement_lookup(goal.get("component") or "")
         except knowledge.UnknownCode:
             raise ValidationError({"goals": f"Goal {index}: choose the movement."}) from None
+        return {**goal, "component": movement.code}
     if goal["code"] == "psfs-activity" and not goal.get("component"):
         raise ValidationError({"goals": f"Goal {index}: name the activity."})
+    return goal
 
 
 @transaction.atomic
@@ -60,8 +64,7 @@ def plan_create(
         errors["goals"] = "Give at least one goal tied to a measure."
     if errors:
         raise ValidationError(errors)
-    for index, goal in enumerate(goals, start=1):
-        _check_goal(goal, index)
+    goals = [_check_goal(goal, index) for index, goal in enumerate(goals, start=1)]
     for index, therapy in enumerate(therapies, start=1):
         if therapy["kind"] not in PlanTherapy.Kind.values:
             raise ValidationError({"therapies": f"Therapy {index}: unknown kind."})

@@ -2,6 +2,7 @@
 
 import csv
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -144,7 +145,12 @@ def measurements(request: HttpRequest, episode_id: int) -> HttpResponse:
         )
     )
     return _episode_page(
-        request, "outcomes/measurements.html", episode, form=form, observations=rows
+        request,
+        "outcomes/measurements.html",
+        episode,
+        form=form,
+        observations=rows,
+        progress=selectors.episode_progress(episode),
     )
 
 
@@ -246,6 +252,15 @@ def _dashboard_filters(
     return form, dashboard.Filters(clinic=clinic, **form.cleaned_data)
 
 
+def _filter_query(form: DashboardFilterForm) -> str:
+    """The dashboard's own filters and nothing else, as a query string. Every link carries
+    exactly these and adds what it means itself, so a link opens the same list whatever
+    page it was followed from."""
+    if not form.is_bound or not form.is_valid():
+        return ""
+    return urlencode([(name, form.data[name]) for name in form.fields if form.data.get(name)])
+
+
 def _invalid(request: HttpRequest, form: DashboardFilterForm) -> HttpResponse:
     return render(request, "outcomes/dashboard.html", {"form": form, "figures": None}, status=400)
 
@@ -266,7 +281,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     # The review list names patients: record that they were listed.
     due = EpisodeOfCare.objects.filter(pk__in=[r["episode"] for r in figures["review_due"]])
     audit.record_each(actor=request.user, action=audit.Action.LIST, objects=list(due))
-    query = request.GET.urlencode()
+    query = _filter_query(form)
     return render(
         request,
         "outcomes/dashboard.html",
@@ -382,5 +397,5 @@ def dashboard_patients(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "outcomes/dashboard_patients.html",
-        {"title": DRILLDOWNS[figure], "episodes": episodes, "query": request.GET.urlencode()},
+        {"title": DRILLDOWNS[figure], "episodes": episodes, "query": _filter_query(form)},
     )

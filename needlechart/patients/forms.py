@@ -11,6 +11,16 @@ class PatientSearchForm(forms.Form):
     name = forms.CharField(required=False, max_length=100, label="Name")
     birth_date = forms.DateField(required=False, label="Date of birth", widget=DateInput())
     mrn = forms.CharField(required=False, max_length=32, label="Record number")
+    mine = forms.BooleanField(required=False, label="My patients")
+    in_care = forms.BooleanField(required=False, label="In care")
+
+    def __init__(self, *args, care: bool, mine: bool, **kwargs) -> None:
+        """`care`: the user may see who is in care; `mine`: they may be in charge of care."""
+        super().__init__(*args, **kwargs)
+        if not care:
+            del self.fields["in_care"]
+        if not (care and mine):
+            del self.fields["mine"]
 
 
 class PatientForm(FieldsOnlyModelForm):
@@ -49,6 +59,9 @@ class EpisodeForm(FieldsOnlyModelForm):
     def __init__(self, *args, practitioners, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["condition_code"].choices = self._conditions()
+        if not self.instance.pk:
+            self.fields["body_area"].required = False
+            self.fields["body_area"].help_text = "Leave empty to use the condition's body area."
         if self.instance.status != EpisodeOfCare.Status.FINISHED:
             # Discharge goes through its own page, with a summary.
             self.fields["status"].choices = [

@@ -137,19 +137,21 @@ def episode_create(
     actor: User,
     patient: Patient,
     condition_code: str,
-    body_area: str,
     referral_source: str,
     care_manager: Practitioner,
+    body_area: str = "",
     onset_date: dt.date | None = None,
     referral_detail: str = "",
     status: str = EpisodeOfCare.Status.ACTIVE,
     period_start: dt.date | None = None,
 ) -> EpisodeOfCare:
-    """Open an episode of care for one complaint of a patient of the actor's clinic."""
+    """Open an episode of care for one complaint of a patient of the actor's clinic; the body
+    area defaults to the condition's."""
     if patient.clinic_id != actor.clinic_id:
         raise ValidationError("This patient is not in your clinic.")
     period_start = period_start or timezone.localdate()
     _check_condition(condition_code, period_start)
+    body_area = body_area or knowledge.condition(condition_code).body_area or ""
     _check_care_manager(care_manager, patient)
     episode = EpisodeOfCare(
         patient=patient,

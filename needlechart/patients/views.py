@@ -10,12 +10,33 @@ from needlechart.forms import posted, submit
 from needlechart.outcomes import views as outcome_views
 from needlechart.patients import selectors, services
 from needlechart.patients.forms import EpisodeForm, PatientForm, PatientSearchForm
+from needlechart.patients.models import EpisodeOfCare
 from needlechart.portal import selectors as portal_selectors
 
 
 @access.staff()
+def home(request: HttpRequest) -> HttpResponse:
+    """A clinician's day; the front desk starts at the patient list."""
+    if not rules.has_role(request.user, rules.CLINICAL_READ_ROLES):
+        return redirect("patients:list")
+    can_write = rules.has_role(request.user, rules.CLINICAL_WRITE_ROLES)
+    day = selectors.working_day(user=request.user)
+    # What patients reported from the portal, as on the dashboard, for those who act on it.
+    attention = portal_selectors.clinic_attention(request.user) if can_write else {}
+    return render(
+        request,
+        "patients/home.html",
+        {"day": day, "attention": attention, "can_write": can_write},
+    )
+
+
+@access.staff()
 def patient_list(request: HttpRequest) -> HttpResponse:
-    form = PatientSearchForm(request.GET or None)
+    form = PatientSearchForm(
+        request.GET or None,
+        care=rules.has_role(request.user, rules.CLINICAL_READ_ROLES),
+        mine=rules.has_role(request.user, rules.CLINICAL_WRITE_ROLES),
+    )
     filters = selectors.PatientFilters()
     if form.is_valid():
         filters = selectors.PatientFilters(**form.cleaned_data)
@@ -40,11 +61,24 @@ def patient_create(request: HttpRequest) -> HttpResponse:
         )
         if patient is not None:
             messages.success(request, f"{patient.full_name} was registered.")
+            if request.POST.get("then") == "episode" and rules.has_role(
+                request.user, rules.CLINICAL_WRITE_ROLES
+            ):
+                return redirect("patients:episode_create", patient_id=patient.pk)
             return redirect("patients:detail", patient_id=patient.pk)
+    extra = []
+    if rules.has_role(request.user, rules.CLINICAL_WRITE_ROLES):
+        # A first visit goes straight on to the episode of care.
+        extra = [("then", "episode", "Save and open an episode of care")]
     return render(
         request,
         "form_page.html",
-        {"form": form, "title": "New patient", "cancel_url": reverse("patients:list")},
+        {
+            "form": form,
+            "title": "New patient",
+            "cancel_url": reverse("patients:list"),
+            "extra_buttons": extra,
+        },
     )
 
 
@@ -53,10 +87,18 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = selectors.patient_get(user=request.user, patient_id=patient_id)
     episodes = selectors.patient_episodes(user=request.user, patient=patient)
     portal = portal_selectors.portal_standing(user=request.user, patient=patient)
+    starts = []
+    if rules.has_role(request.user, rules.NEEDLING_ROLES):
+        # The routine visit starts here: one step from the patient to a session.
+        starts = chart_selectors.start_readiness_many(
+            user=request.user,
+            patient=patient,
+            episodes=[e for e in episodes if e.status == EpisodeOfCare.Status.ACTIVE],
+        )
     return render(
         request,
         "patients/patient_detail.html",
-        {"patient": patient, "episodes": episodes, "portal": portal},
+        {"patient": patient, "episodes": episodes, "portal": portal, "starts": starts},
     )
 
 
@@ -104,8 +146,9 @@ def episode_create(request: HttpRequest, patient_id: int) -> HttpResponse:
             ),
         )
         if episode is not None:
-            messages.success(request, f"Episode of care opened: {episode}.")
-            return redirect("patients:episode", episode_id=episode.pk)
+            # The first step of care in the episode is the health screening.
+            messages.success(request, f"Episode of care opened: {episode}. Next: the screening.")
+            return redirect("charting:screening", episode_id=episode.pk)
     return render(
         request,
         "form_page.html",
@@ -121,13 +164,23 @@ def episode_create(request: HttpRequest, patient_id: int) -> HttpResponse:
 @access.clinical_read(selectors.episode_in_clinic)
 def episode_detail(request: HttpRequest, episode_id: int) -> HttpResponse:
     episode = selectors.episode_get(user=request.user, episode_id=episode_id)
+    safety = chart_selectors.safety(episode)
+    readiness = None
+    if (
+        rules.has_role(request.user, rules.NEEDLING_ROLES)
+        and episode.status == EpisodeOfCare.Status.ACTIVE
+    ):
+        readiness = chart_selectors.start_readiness(
+            user=request.user, episode=episode, safety_now=safety
+        )
     return render(
         request,
         "patients/episode_detail.html",
         {
             "episode": episode,
             "patient": episode.patient,
-            "safety": chart_selectors.safety(episode),
+            "safety": safety,
+            "readiness": readiness,
             "can_write": rules.has_role(request.user, rules.CLINICAL_WRITE_ROLES),
             "can_needle": rules.has_role(request.user, rules.NEEDLING_ROLES),
             **chart_selectors.episode_records(episode),

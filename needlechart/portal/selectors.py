@@ -68,6 +68,8 @@ class Home:
     plan: CarePlan | None
     review_open: bool
     to_do: list[str] = field(default_factory=list)
+    # Today's latest pain diary entry, if the patient added one (today in the clinic's zone).
+    pain_today: Observation | None = None
 
 
 def home(*, user: User, now: dt.datetime | None = None) -> Home:
@@ -88,7 +90,27 @@ def home(*, user: User, now: dt.datetime | None = None) -> Home:
     )
     audit.record(actor=user, action=audit.Action.VIEW, object_type="PortalHome", patient=patient)
     return Home(
-        patient, episode, consent, problem, questionnaire, open_slots, sessions, plan, review_open
+        patient, episode, consent, problem, questionnaire, open_slots, sessions, plan, review_open,
+        pain_today=_pain_today(patient, now),
+    )  # fmt: skip
+
+
+def _pain_today(patient: Patient, now: dt.datetime) -> Observation | None:
+    """The patient's latest diary pain of the day `now` falls on, in the clinic's time zone."""
+    today = timezone.localdate(now)
+    start = timezone.make_aware(dt.datetime.combine(today, dt.time.min))
+    end = timezone.make_aware(dt.datetime.combine(today + dt.timedelta(days=1), dt.time.min))
+    return (
+        Observation.objects.filter(
+            episode__patient=patient,
+            code="nprs",
+            timing=Timing.HOME,
+            entered_in_error_reason="",
+            recorded_at__gte=start,
+            recorded_at__lt=end,
+        )
+        .order_by("-recorded_at", "-id")
+        .first()
     )
 
 

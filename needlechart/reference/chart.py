@@ -22,7 +22,8 @@ def _svg() -> str:
 def chart(marks: Mapping[str, str] | None = None, *, interactive: bool = False) -> SafeString:
     """The atlas with extra classes on regions (e.g. {"temple-left": "is-primary"}).
 
-    Interactive charts make each region a keyboard-operable toggle button.
+    Interactive charts make each region a keyboard-operable toggle button, and the chart
+    a group of them: an image may hold no controls (axe: nested-interactive).
     """
     marks = marks or {}
 
@@ -32,8 +33,11 @@ def chart(marks: Mapping[str, str] | None = None, *, interactive: bool = False) 
         extra = ' tabindex="0" role="button" aria-pressed="false"' if interactive else ""
         return f'<path id="{region_id}" class="{classes}"{extra}'
 
+    svg = REGION_PATH.sub(mark, _svg())
+    if interactive:
+        svg = svg.replace(' role="img"', ' role="group"', 1)
     # The SVG is a file shipped with the package, not user input.
-    return mark_safe(REGION_PATH.sub(mark, _svg()))  # noqa: S308
+    return mark_safe(svg)  # noqa: S308
 
 
 def muscle_marks(slug: str, side: str | None) -> dict[str, str]:

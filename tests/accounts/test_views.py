@@ -87,7 +87,7 @@ def test_a_new_staff_member_sets_a_password_from_the_emailed_link_and_signs_in(w
     signed_in = anonymous.post(
         reverse("login"), {"username": "nina", "password": "a-long-safe-passphrase"}
     )
-    assert signed_in.status_code == 302 and signed_in.url == reverse("patients:list")
+    assert signed_in.status_code == 302 and signed_in.url == reverse("home")
 
 
 def test_a_weak_password_is_refused_with_the_validators_reason(world):

@@ -5,6 +5,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, sync_playwright
 
 # Playwright's own browser download does not work here; the system Chromium does.
@@ -44,3 +45,15 @@ def page(browser: Browser, live_server) -> Iterator[Page]:
     page = context.new_page()
     yield page
     context.close()
+
+
+_AXE = Axe()
+
+
+def axe_violations(page: Page) -> list[str]:
+    """axe-core's accessibility violations on the page as it stands, one line each."""
+    results = _AXE.run(page)
+    return [
+        f"{v['id']}: {v['help']} at {', '.join(str(n['target']) for n in v['nodes'])}"
+        for v in results.response["violations"]
+    ]

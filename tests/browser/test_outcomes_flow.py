@@ -9,31 +9,41 @@ from playwright.sync_api import Page, expect
 from needlechart.charting import services as chart_services
 from needlechart.outcomes.models import CarePlan, Discharge
 from tests import factories
-from tests.browser.test_patient_flow import sign_in
+from tests.browser.flows import settle
+from tests.browser.flows import sign_in as sign_in_as
+
+
+def sign_in(page: Page, username: str) -> None:
+    sign_in_as(page, username, factories.PASSWORD)
 
 
 def chart_session(page: Page, episode_id: int, first: bool, before: str, after: str) -> None:
     page.goto(f"/episodes/{episode_id}/sessions/new/")
     page.get_by_label("Unchanged since the last screening").check()
     page.get_by_label(re.compile("Clean technique")).check()
-    if not first:
-        page.get_by_label(re.compile("Start from the last session")).check()
-    page.get_by_role("button", name="Start session").click()
+    start = "Start session" if first else "Start from the last session"
+    page.get_by_role("button", name=start).click()
     if first:
         page.locator("#id_muscle").select_option("upper-trapezius")
         page.locator("#id_side").select_option("right")
         page.locator("#id_needles").fill("2")
+        page.locator("#id_needle_size").select_option(label="0.25 x 40 mm")
+        page.locator("#id_depth").select_option("superficial")
         page.locator("#id_technique").select_option("pistoning")
         page.get_by_role("button", name="Add muscle").click()
-    expect(page.locator("table.rows tbody tr")).to_have_count(1)
-    page.get_by_label("Pain now, NPRS 0-10 (before needling)").fill(before)
-    page.get_by_role("button", name="Record").first.click()
-    page.get_by_label("Pain after needling, NPRS 0-10").fill(after)
-    page.get_by_role("button", name="Record").nth(1).click()
-    page.get_by_label("Needles opened").fill("2")
-    page.get_by_label("Needles removed and disposed of").fill("2")
-    page.get_by_role("button", name="Save details").click()
-    page.get_by_role("button", name="Sign session").click()
+    expect(page.locator("table.rows tbody")).to_have_count(1)
+    page.get_by_label(re.compile("^Today's findings")).select_option(
+        label="1 twitch, familiar pain, tolerated well"
+    )
+    settle(page)
+    for label, value in [("Pain before needling, NPRS 0-10", before),
+                         ("Pain after needling, NPRS 0-10", after)]:  # fmt: skip
+        page.get_by_label(label).fill(value)
+        page.get_by_label(label).blur()
+        settle(page)
+    page.get_by_role("button", name="All 2 removed and disposed of").click()
+    settle(page)
+    page.get_by_role("button", name="Sign without aftercare").click()
     expect(page.get_by_text(re.compile(r"Session signed \(CPT 20560\)"))).to_be_visible()
 
 

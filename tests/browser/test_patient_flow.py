@@ -8,7 +8,8 @@ from tests import factories
 
 
 def sign_in(page: Page, username: str) -> None:
-    page.goto("/")
+    """Sign in on the way to the patient list (clinicians' own start page is their day)."""
+    page.goto("/patients/")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(factories.PASSWORD)
@@ -31,7 +32,7 @@ def test_a_practitioner_registers_a_patient_opens_an_episode_and_finds_them(
     page.get_by_label("Date of birth").fill("1984-07-09")
     page.get_by_label("Sex").select_option("female")
     page.get_by_label("Phone").fill("+353 1 555 0101")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
 
     expect(page.get_by_role("heading", name="Maeve Doyle")).to_be_visible()
     expect(page.get_by_text("Maeve Doyle was registered.")).to_be_visible()
@@ -46,7 +47,9 @@ def test_a_practitioner_registers_a_patient_opens_an_episode_and_finds_them(
     expect(page.get_by_label("Practitioner in charge")).to_have_value(str(paula.pk))
     page.get_by_role("button", name="Save").click()
 
-    expect(page.get_by_role("heading", name="M54.2 Cervicalgia (neck pain)")).to_be_visible()
+    # Opening an episode goes on to its first step: the health screening.
+    expect(page.get_by_role("heading", name="Health screening")).to_be_visible()
+    expect(page.get_by_role("link", name="M54.2 Cervicalgia (neck pain)")).to_be_visible()
     episode = EpisodeOfCare.objects.get(patient=patient)
     assert episode.care_manager == paula and episode.status == "active"
 

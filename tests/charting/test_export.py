@@ -40,7 +40,7 @@ def test_chart_json_has_the_patient_episodes_and_every_session_detail(charted):
     assert signed["needles_opened"] == signed["needles_removed"] == 1
     assert signed["insertions"] == [{
         "muscle": "soleus", "side": "left", "needles": 1, "needle_size": "0.16 x 15 mm",
-        "depth": "deep", "technique": "pistoning", "twitch_responses": 0, "familiar_pain": False,
+        "depth": "deep", "technique": "pistoning", "twitch_responses": 1, "familiar_pain": True,
         "tolerance": "good", "safety_verdict": "allowed",
     }]  # fmt: skip
     assert draft["signed_at"] is None and draft["nprs_before"] == 6

@@ -320,8 +320,22 @@ def test_start_from_last_session_copies_its_muscles(signed, world):
         from_last=True,
     )
     assert skipped == []
-    assert [(r.muscle, r.side) for r in second.insertions.all()] == [("gastrocnemius", "left")]
-    assert second.insertions.get().twitch_responses == 0
+    last = world.episode_a.sessions.filter(signed_at__isnull=False).get().insertions.get()
+    copy = second.insertions.get()
+    plan = ("muscle", "side", "needles", "needle_size_id", "depth", "depth_mm", "technique",
+            "retention_minutes", "frequency_hz", "intensity_ma")  # fmt: skip
+    assert [getattr(copy, f) for f in plan] == [getattr(last, f) for f in plan]
+    # Today's findings are today's: empty, and signing asks for them.
+    assert (copy.twitch_responses, copy.familiar_pain, copy.tolerance) == (None, None, "")
+    assert last.findings_recorded
+    problems = services.sign_problems(world.practitioner, second)
+    assert (
+        "Gastrocnemius (left): record today's findings (twitch responses, familiar pain, "
+        "tolerance)." in problems
+    )
+    # The needle count follows the copied rows.
+    second.refresh_from_db()
+    assert second.needles_opened == last.needles and not second.needles_opened_by_hand
 
 
 # --- each rule that guards signing, on its own -------------------------------------------

@@ -83,10 +83,10 @@ def _queries(client, url: str) -> int:
 # (the patient page writes two: the patient viewed, the episodes listed; and reads the
 # portal account and the health answers waiting for review).
 PATIENT_LIST_QUERIES = 5
-PATIENT_DETAIL_QUERIES = 8
+PATIENT_DETAIL_QUERIES = 20
 # The episode page also reads the screening, consent, the episode's records, the plan
 # and the measurements behind its progress.
-EPISODE_DETAIL_QUERIES = 17
+EPISODE_DETAIL_QUERIES = 26
 
 
 def test_the_patient_list_costs_the_same_queries_however_many_patients(world):

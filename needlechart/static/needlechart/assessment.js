@@ -1,24 +1,45 @@
-// Assessment chart: clicking (or Enter on) a region chooses it in the pain form below.
+// Assessment page. Pain: choose the intensity, then click (or press Enter on) a region of
+// the chart and it is marked at once; the other order works too. "Record a finding" next to
+// a muscle to examine fills the finding form with that muscle and side.
 (function () {
   "use strict";
-  const layout = document.querySelector("[data-assessment]");
-  const select = document.getElementById("id_region");
-  if (!layout || !select) return;
-  function choose(path) {
-    select.value = path.id;
-    layout.querySelectorAll(".region.is-chosen").forEach((p) => p.classList.remove("is-chosen"));
-    path.classList.add("is-chosen");
-    document.getElementById("id_intensity")?.focus();
+  function painForm() { return document.getElementById("pain-form"); }
+  function mark(form) {
+    if (form.region.value && form.intensity.value) form.requestSubmit();
   }
-  layout.addEventListener("click", (event) => {
-    const path = event.target.closest(".region");
-    if (path) choose(path);
+  function choose(path) {
+    const form = painForm();
+    if (!form) return;
+    form.region.value = path.id;
+    document.querySelectorAll(".region.is-chosen").forEach((p) => p.classList.remove("is-chosen"));
+    path.classList.add("is-chosen");
+    if (form.intensity.value) mark(form);
+    else form.intensity.focus();
+  }
+  document.addEventListener("click", (event) => {
+    const path = event.target.closest("[data-assessment] .region");
+    if (path) { choose(path); return; }
+    const examine = event.target.closest("[data-examine-muscle]");
+    if (!examine) return;
+    const details = document.getElementById("add-finding");
+    const form = details && details.querySelector("form");
+    if (!form) return;
+    event.preventDefault();
+    details.open = true;
+    form.muscle.value = examine.dataset.examineMuscle;
+    if (form.side) form.side.value = examine.dataset.examineSide || "";
+    details.scrollIntoView({ block: "start" });
+    (form.querySelector("[name=location]") || form.muscle).focus();
   });
-  layout.addEventListener("keydown", (event) => {
-    const path = event.target.closest(".region");
+  document.addEventListener("keydown", (event) => {
+    const path = event.target.closest("[data-assessment] .region");
     if (path && (event.key === "Enter" || event.key === " ")) {
       event.preventDefault();
       choose(path);
     }
+  });
+  document.addEventListener("change", (event) => {
+    const form = painForm();
+    if (form && event.target === form.intensity) mark(form);
   });
 })();

@@ -3,7 +3,7 @@ import json
 from django.core.management.base import CommandError, CommandParser
 
 from needlechart.audit import services as audit
-from needlechart.charting.export import charts, patient_chart, with_chart
+from needlechart.charting.export import charts, patient_chart, summary_lines, with_chart
 from needlechart.commands import Command as NeedlechartCommand
 from needlechart.patients.models import Patient
 
@@ -55,12 +55,5 @@ class Command(NeedlechartCommand):
                 self._summary(chart)
 
     def _summary(self, chart: dict) -> None:
-        p = chart["patient"]
-        name = f"{p['family_name']}, {p['given_name']}"
-        self.stdout.write(f"{name} ({p['mrn']}), born {p['birth_date']}")
-        for e in chart["episodes"]:
-            signed = sum(1 for s in e["sessions"] if s["signed_at"])
-            self.stdout.write(
-                f"  {e['condition']['code']} {e['condition']['display']} [{e['status']}]: "
-                f"{len(e['assessments'])} assessments, {signed} signed sessions"
-            )
+        for line in summary_lines(chart):
+            self.stdout.write(line)

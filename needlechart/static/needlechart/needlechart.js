@@ -1,0 +1,23 @@
+// Marks the page as scripted (fallback "Save" buttons hide), and reports a change that
+// could not be saved in place instead of failing silently.
+document.documentElement.classList.add("js");
+
+document.addEventListener("htmx:responseError", function (event) {
+  var toast = document.getElementById("toast");
+  if (!toast) return;
+  var status = event.detail.xhr ? event.detail.xhr.status : 0;
+  var text = status === 404
+    ? "Not saved: this record is no longer there. Reload the page to see it as it is now."
+    : "Not saved: something went wrong. Reload the page and try again.";
+  toast.innerHTML = "";
+  var p = document.createElement("p");
+  p.className = "toast-message toast-message--error";
+  p.textContent = text;
+  toast.appendChild(p);
+});
+
+document.addEventListener("htmx:sendError", function () {
+  var toast = document.getElementById("toast");
+  if (!toast) return;
+  toast.innerHTML = '<p class="toast-message toast-message--error">Not saved: the server did not answer. Check the connection and try again.</p>';
+});

@@ -1,0 +1,79 @@
+"""Dashboard links carry exactly the filters they mean, whatever page they were followed from."""
+
+import html
+import re
+from urllib.parse import parse_qs, urlsplit
+
+from django.urls import reverse
+
+from tests.conftest import client_for
+
+FILTERS = {"date_from": "2026-01-01", "date_to": "2026-12-31"}
+
+
+def _links(response, name: str) -> list[tuple[str, dict[str, list[str]]]]:
+    """The links on the page to the named view, as (path, query with every value kept)."""
+    target = reverse(name)
+    links = []
+    for href in re.findall(r'href="([^"]*)"', response.content.decode()):
+        url = urlsplit(html.unescape(href))
+        if url.path == target:
+            links.append((url.path, parse_qs(url.query)))
+    return links
+
+
+def _drilldown(response, figure: str) -> str:
+    for href in re.findall(r'href="([^"]*)"', response.content.decode()):
+        url = urlsplit(html.unescape(href))
+        if url.path == reverse("outcomes:dashboard_patients") and parse_qs(url.query).get(
+            "figure"
+        ) == [figure]:
+            return html.unescape(href)
+    raise AssertionError(f"no link to the {figure} list")
+
+
+def test_every_drilldown_link_carries_one_figure_and_exactly_the_dashboard_filters(world):
+    client = client_for(world.practitioner)
+    # Arriving with a drill-down's own parameters left in the address, as the back link did.
+    response = client.get(
+        reverse("outcomes:dashboard"), {**FILTERS, "figure": "responders", "condition": "M54.2"}
+    )
+    links = _links(response, "outcomes:dashboard_patients")
+    assert len(links) >= 5
+    for _, query in links:
+        assert len(query["figure"]) == 1, query
+        assert "condition" not in query or query["figure"] in (["evaluated"], ["responders"])
+        assert {k: v for k, v in query.items() if k in FILTERS} == {
+            k: [v] for k, v in FILTERS.items()
+        }
+        assert all(len(values) == 1 for values in query.values()), query
+
+
+def test_going_back_to_the_dashboard_and_down_again_opens_the_list_clicked(world):
+    client = client_for(world.practitioner)
+    dashboard = client.get(reverse("outcomes:dashboard"), FILTERS)
+    sessions = client.get(_drilldown(dashboard, "sessions"))
+    assert sessions.context["title"] == "Patients with a signed session in the period"
+    back = re.search(r'href="([^"]*)">Back to the dashboard', sessions.content.decode()).group(1)
+    assert parse_qs(urlsplit(html.unescape(back)).query) == {k: [v] for k, v in FILTERS.items()}
+    again = client.get(html.unescape(back))
+    active = client.get(_drilldown(again, "active"))
+    assert active.context["title"] == "Active episodes with a signed session in the period"
+    review = client.get(_drilldown(client.get(html.unescape(back)), "review"))
+    assert review.context["title"] == "Episodes due for review"
+
+
+def test_csv_links_carry_the_filters_alone(world):
+    response = client_for(world.practitioner).get(
+        reverse("outcomes:dashboard"), {**FILTERS, "figure": "muscle", "muscle": "soleus"}
+    )
+    csv_links = re.findall(r'href="(/dashboard/[a-z-]+\.csv[^"]*)"', response.content.decode())
+    assert len(csv_links) == 5
+    for href in csv_links:
+        assert parse_qs(urlsplit(html.unescape(href)).query) == {k: [v] for k, v in FILTERS.items()}
+
+
+def test_without_filters_the_links_have_no_stray_separator(world):
+    response = client_for(world.practitioner).get(reverse("outcomes:dashboard"))
+    page = response.content.decode()
+    assert '&amp;"' not in page and '?"' not in page
