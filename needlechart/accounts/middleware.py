@@ -65,3 +65,21 @@ class PortalBoundaryMiddleware:
             if not user.is_patient and in_portal and not request.path.startswith(PORTAL_PUBLIC):
                 raise Http404
         return self.get_response(request)
+
+
+class InPlaceSignInMiddleware:
+    """A change saved in place after the sign-in expired is sent to the sign-in page as a
+    whole page: htmx would otherwise follow the redirect and drop (or swap in) the form."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.headers.get("HX-Request") == "true" and response.status_code == 302:
+            user = getattr(request, "user", None)
+            if user is None or not user.is_authenticated:
+                answer = HttpResponse(status=204)
+                answer["HX-Redirect"] = response["Location"]
+                return answer
+        return response

@@ -63,6 +63,15 @@ class ScreeningForm(forms.Form):
             raise forms.ValidationError(
                 f"You ticked {', '.join(ticked)}: untick them, or save the screening with them."
             )
+        details = [
+            name for name, value in data.items()
+            if "__" in name and value not in (None, "", [])
+        ]  # fmt: skip
+        if data.get("none_apply") and details:
+            raise forms.ValidationError(
+                "Details are filled in for a factor that is not ticked: tick it and save the "
+                "screening, or clear the details."
+            )
         return data
 
     def factors(self) -> list[dict]:

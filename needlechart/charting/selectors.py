@@ -128,7 +128,7 @@ def safety_signals(
             Signal(
                 "danger",
                 f"Red flag reported {timezone.localtime(check_in.answered_at):%Y-%m-%d %H:%M} "
-                f"after the session of {check_in.session.performed_at:%Y-%m-%d}: {symptoms}. "
+                f"after the session of {_day(check_in.session.performed_at)}: {symptoms}. "
                 "Contact the patient and review before any further needling.",
                 reverse("charting:session", args=[check_in.session_id]) + "#reports",
                 "Review the report",
@@ -143,7 +143,7 @@ def safety_signals(
             Signal(
                 "danger" if effect.red_flag else "warning",
                 f"Unconfirmed adverse event: {kinds.get(effect.event_type, effect.event_type)} "
-                f"reported after the session of {effect.session.performed_at:%Y-%m-%d}.",
+                f"reported after the session of {_day(effect.session.performed_at)}.",
                 reverse("portal:effect_confirm", args=[effect.pk]),
                 "Confirm or dismiss",
             )
@@ -199,6 +199,10 @@ def safety_signals(
                 )
             )
     return signals
+
+
+def _day(moment: dt.datetime) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d}"
 
 
 def _symptom(code: str) -> str:

@@ -683,17 +683,11 @@ def _store_verdict(insertion: Insertion, result: knowledge.Screening) -> None:
 def _lock(record: Assessment | NeedlingSession) -> None:
     """Take the record's row lock and reload its state, so two requests at once (a double
     click on "Sign") see each other's writes instead of racing. Callers are atomic: the
-    lock lasts until their transaction ends."""
+    lock lasts until their transaction ends. Every column is reloaded: the page saves one
+    part at a time, and a save must not write back another part's older value."""
     locked = type(record).objects.select_for_update().get(pk=record.pk)
-    for field in (
-        "signed_at",
-        "signed_by_id",
-        "needles_opened",
-        "needles_removed",
-        "needles_opened_by_hand",
-    ):
-        if hasattr(locked, field):
-            setattr(record, field, getattr(locked, field))
+    for field in record._meta.concrete_fields:
+        setattr(record, field.attname, getattr(locked, field.attname))
 
 
 def _check_needler(actor: User, session: NeedlingSession) -> None:
@@ -716,7 +710,6 @@ def _session_write(actor: User, session: NeedlingSession) -> None:
     _check_needler(actor, session)
 
 
-@transaction.atomic
 def _consent_after(consent: Consent, performed_at: dt.datetime) -> str:
     """Why the consent came too late for a session at `performed_at`, or "". Session times
     are entered to the minute, so a consent signed within that minute counts as before."""
@@ -728,6 +721,7 @@ def _consent_after(consent: Consent, performed_at: dt.datetime) -> str:
     )
 
 
+@transaction.atomic
 def session_start(
     *,
     actor: User,
@@ -812,19 +806,32 @@ def _copy_last_rows(actor: User, session: NeedlingSession) -> list[str]:
         audit.record(
             actor=actor, action=audit.Action.CREATE, obj=copy, patient=session.episode.patient
         )
-    _follow_needle_count(session)
+    _follow_and_audit(actor, session)
     return skipped
 
 
-def _follow_needle_count(session: NeedlingSession) -> None:
-    """Keep "needles opened" equal to the rows' needles until the clinician types a number."""
+def _follow_and_audit(actor: User, session: NeedlingSession) -> None:
+    """After rows were copied or removed: the needle count follows, in an audit row of its own."""
+    followed = _follow_needle_count(session)
+    if followed:
+        audit.record(
+            actor=actor, action=audit.Action.UPDATE, obj=session,
+            patient=session.episode.patient, detail={"changed": ["needles_opened"], **followed},
+        )  # fmt: skip
+
+
+def _follow_needle_count(session: NeedlingSession) -> dict[str, Any]:
+    """Keep "needles opened" equal to the rows' needles until the clinician types a number;
+    returns the change, for the audit row of the write that caused it."""
     if session.needles_opened_by_hand:
-        return
+        return {}
     total = sum(r.needles for r in Insertion.objects.filter(session=session))
     opened = total or None
-    if session.needles_opened != opened:
-        session.needles_opened = opened
-        session.save(update_fields=["needles_opened"])
+    if session.needles_opened == opened:
+        return {}
+    before, session.needles_opened = session.needles_opened, opened
+    session.save(update_fields=["needles_opened"])
+    return {"needles_opened": {"before": before, "after": opened}}
 
 
 def _audit_values(record: Any, fields: list[str]) -> dict[str, Any]:
@@ -850,9 +857,13 @@ def insertion_add(*, actor: User, session: NeedlingSession, **values: Any) -> In
     _store_verdict(insertion, _check_insertion(session, insertion))
     insertion.full_clean()
     insertion.save()
-    _follow_needle_count(session)
+    followed = _follow_needle_count(session)
     audit.record(
-        actor=actor, action=audit.Action.CREATE, obj=insertion, patient=session.episode.patient
+        actor=actor,
+        action=audit.Action.CREATE,
+        obj=insertion,
+        patient=session.episode.patient,
+        detail={"session": followed} if followed else None,
     )
     return insertion
 
@@ -895,15 +906,15 @@ def insertion_update(*, actor: User, insertion: Insertion, **values: Any) -> Ins
         _store_verdict(row, _screen_row(session, row, entry))
     row.full_clean()
     row.save()
-    _follow_needle_count(session)
+    followed = _follow_needle_count(session)
     after = _audit_values(row, changed)
+    detail = {"changed": changed, "before": {f: before[f] for f in changed}, "after": after}
+    if followed:
+        detail["session"] = followed
     audit.record(
-        actor=actor,
-        action=audit.Action.UPDATE,
-        obj=row,
-        patient=session.episode.patient,
-        detail={"changed": changed, "before": {f: before[f] for f in changed}, "after": after},
-    )
+        actor=actor, action=audit.Action.UPDATE, obj=row, patient=session.episode.patient,
+        detail=detail,
+    )  # fmt: skip
     return row
 
 
@@ -920,7 +931,7 @@ def insertion_remove(*, actor: User, insertion: Insertion) -> None:
         detail={"muscle": row.muscle, "side": row.side, "needles": row.needles},
     )
     row.delete()
-    _follow_needle_count(session)
+    _follow_and_audit(actor, session)
 
 
 SESSION_FIELDS = (

@@ -56,12 +56,23 @@ def muscle_advice() -> dict[str, dict[str, Any]]:
 
 
 def _row_form(
-    session: NeedlingSession, data: Any = None, initial: dict | None = None, **kwargs: Any
+    session: NeedlingSession,
+    data: Any = None,
+    initial: dict | None = None,
+    *,
+    focus: bool = False,
 ) -> InsertionForm:
-    form = InsertionForm(data, clinic=session.episode.patient.clinic, initial=initial, **kwargs)
-    if data is None:
-        # Keyboard users add row after row: the muscle list takes the focus each time.
+    form = InsertionForm(data, clinic=session.episode.patient.clinic, initial=initial)
+    if focus:
+        # After a row is added the muscle list takes the focus, for the next row; never on
+        # the page's first view, which starts at the top with the safety signals.
         form.fields["muscle"].widget.attrs["autofocus"] = True
+    return form
+
+
+def _edit_form_focused(row: Insertion, data: Any = None) -> InsertionForm:
+    form = _edit_form(row, data)
+    form.fields["muscle"].widget.attrs["autofocus"] = True
     return form
 
 
@@ -312,11 +323,12 @@ def _answer(
     *,
     anchor: str,
     level: str = "success",
+    **extra: Any,
 ) -> HttpResponse:
     """Say what happened: in place with htmx, else as a message back at the same place."""
     if request.htmx:
         status = 400 if level == "error" else 200
-        return _parts(request, session, parts, status=status, toast=text, level=level)
+        return _parts(request, session, parts, status=status, toast=text, level=level, **extra)
     {"success": messages.success, "warning": messages.warning, "error": messages.error}[level](
         request, text
     )
@@ -349,15 +361,13 @@ def session_row(request: HttpRequest, session_id: int) -> HttpResponse:
             return _parts(request, record, ["rows"], status=400, row_form=form)
         return _page(request, record, status=400, row_form=form)
     caution = added.safety_verdict == "caution"
-    text = f"{added.get_muscle_display()} added" + (
-        " with a caution: see the row." if caution else "."
-    )
-    if request.htmx:
-        return _parts(
-            request, record, ["rows", "sign"], toast=text, level="warning" if caution else "success"
-        )
-    (messages.warning if caution else messages.success)(request, text)
-    return _back(record, "rows")
+    text = f"{added.get_muscle_display()} added"
+    text += " with a caution: see the row." if caution else "."
+    level = "warning" if caution else "success"
+    return _answer(
+        request, record, ["rows", "sign"], text, anchor="rows", level=level,
+        row_form=_row_form(record, focus=True),
+    )  # fmt: skip
 
 
 @access.role_required(rules.NEEDLING_ROLES, selectors.session_in_clinic)
@@ -368,10 +378,15 @@ def session_row_edit(request: HttpRequest, session_id: int, insertion_id: int) -
     if row is None:
         return _gone(request, record)
     editing = "cancel" not in request.GET and not record.is_signed
+    editing = editing and not selectors.is_in_error(record)
     if not request.htmx:
-        return _page(request, record, edit_row=row.pk if editing else None)
+        if not editing:
+            return _back(record, f"row-{row.pk}")
+        return _page(request, record, edit_row=row.pk, edit_form=_edit_form(row))
     context = session_context(request, record, edit_row=row.pk if editing else None)
-    context.update(r=next(r for r in context["rows"] if r.pk == row.pk), edit_form=_edit_form(row))
+    context.update(
+        r=next(r for r in context["rows"] if r.pk == row.pk), edit_form=_edit_form_focused(row)
+    )
     template = "charting/_session_row_edit.html" if editing else "charting/_session_row.html"
     return render(request, template, context)
 
@@ -421,7 +436,8 @@ def session_row_findings(request: HttpRequest, session_id: int, insertion_id: in
         return _answer(request, record, ["rows"], _refusal(refusal), anchor=anchor, level="error")
     name = f"{row.get_muscle_display()}{f' ({row.side})' if row.side else ''}"
     return _answer(
-        request, record, [anchor, "rows-summary", "sign"], f"Findings saved for {name}.",
+        # The pick itself is not swapped: keyboard users may still be moving through it.
+        request, record, ["rows-summary", "sign"], f"Findings saved for {name}.",
         anchor=anchor,
     )  # fmt: skip
 
@@ -472,12 +488,13 @@ def session_details(request: HttpRequest, session_id: int) -> HttpResponse:
             f"{form.fields[f].label if f in form.fields else ''}: {' '.join(e)}".lstrip(": ")
             for f, e in form.errors.items()
         )
+        extra = {"details_form": form} if anchor == "details" else {}
         if request.htmx:
-            return _parts(
-                request, record, parts, status=400, toast=errors, level="error",
-                details_form=form if anchor == "details" else None,
-            )  # fmt: skip
-        return _page(request, record, status=400, details_form=form)
+            return _parts(request, record, parts, status=400, toast=errors, level="error", **extra)
+        # Without scripts: the reason as a message, and the details form as it was posted
+        # only when it is the one that was refused (a needle count keeps the note intact).
+        messages.error(request, errors)
+        return _page(request, record, status=400, **extra)
     if request.htmx:
         return _parts(request, record, parts, toast="Saved.")
     messages.success(request, "Session details saved.")

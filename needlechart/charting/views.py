@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -61,11 +62,18 @@ def _episode_page(
 
 
 def _locked(request: HttpRequest, record: Assessment | NeedlingSession, url: str) -> Any:
-    """A redirect with the reason when the record is signed or entered in error, else None."""
-    if record.is_signed or selectors.is_in_error(record):
-        messages.error(request, services.SIGNED if record.is_signed else services.IN_ERROR)
-        return redirect(url)
-    return None
+    """The answer when the record is signed or entered in error (a stale tab), else None:
+    in place with htmx, else a redirect with the reason."""
+    if not record.is_signed and not selectors.is_in_error(record):
+        return None
+    reason = services.SIGNED if record.is_signed else services.IN_ERROR
+    if request.htmx:
+        toast = render_to_string(
+            "includes/toast.html", {"toast": reason, "toast_level": "error"}, request
+        )
+        return HttpResponse(toast, status=409)
+    messages.error(request, reason)
+    return redirect(url)
 
 
 def _next(request: HttpRequest, default: str) -> str:
@@ -291,20 +299,18 @@ def _assessment_action(
         return locked
     if submit(form, lambda: call(record)) is None:
         if request.htmx:
+            reasons = " ".join(
+                f"{form.fields[field].label if field in form.fields else ''}: {error}".lstrip(": ")
+                for field, errors in form.errors.items()
+                for error in errors
+            )
             return _assessment_parts(
-                request, record, parts=(part,), status=400, toast=" ".join(
-                    str(e) for errors in form.errors.values() for e in errors
-                ), toast_level="error", **{form_name: form},
+                request, record, parts=(part,), status=400, toast=reasons,
+                toast_level="error", **{form_name: form},
             )  # fmt: skip
         return _assessment_page(request, record, status=400, **{form_name: form})
     if request.htmx:
-        kept = {}
-        if form_name == "pain_form":
-            # The next region is often as painful: the intensity stays for the next click.
-            kept["pain_form"] = PainMarkForm(
-                initial={k: form.cleaned_data[k] for k in ("intensity", "quality")}
-            )
-        return _assessment_parts(request, record, parts=(part,), toast=done, **kept)
+        return _assessment_parts(request, record, parts=(part,), toast=done)
     messages.success(request, done)
     return redirect(reverse("charting:assessment", args=[record.pk]) + f"#{part}")
 
@@ -427,19 +433,24 @@ def assessment_sign(request: HttpRequest, assessment_id: int) -> HttpResponse:
 def observation_add(request: HttpRequest, episode_id: int) -> HttpResponse:
     episode = patient_selectors.episode_get(user=request.user, episode_id=episode_id)
     form = ObservationForm(request.POST)
+    # The record the measure belongs to, read before the form is checked, so that a refused
+    # value is answered on that record's page (in place), not somewhere else.
+    parent: dict[str, Any] = {}
     back = reverse("patients:episode", args=[episode.pk])
+    for field, records, page in (
+        ("assessment", episode.assessments, "charting:assessment"),
+        ("session", episode.sessions, "charting:session"),
+    ):
+        raw = request.POST.get(field, "")
+        if raw:
+            parent[field] = records.filter(pk=int(raw)).first() if raw.isdigit() else None
+            back = reverse(page, args=[raw]) if parent[field] else back
+            break
+    if None in parent.values():
+        messages.error(request, "That record is not part of this episode.")
+        return redirect(back)
     if form.is_valid():
         data = form.cleaned_data
-        parent: dict[str, Any] = {}
-        if data["assessment"]:
-            parent["assessment"] = episode.assessments.filter(pk=data["assessment"]).first()
-            back = reverse("charting:assessment", args=[data["assessment"]])
-        elif data["session"]:
-            parent["session"] = episode.sessions.filter(pk=data["session"]).first()
-            back = reverse("charting:session", args=[data["session"]])
-        if None in parent.values():
-            messages.error(request, "That record is not part of this episode.")
-            return redirect(back)
         try:
             services.observation_add(
                 actor=request.user,
@@ -456,7 +467,7 @@ def observation_add(request: HttpRequest, episode_id: int) -> HttpResponse:
             errors = {"": error.messages}
             return _measure_refused(request, parent, form, back, errors)
         return _measure_saved(request, parent, form, back)
-    return _measure_refused(request, {}, form, back, form.errors)
+    return _measure_refused(request, parent, form, back, form.errors)
 
 
 def _measure_saved(request: HttpRequest, parent: dict, form: ObservationForm, back: str):

@@ -39,11 +39,11 @@ def test_a_new_patient_from_screening_to_a_signed_session_with_an_addendum(
 
     # 1. Screening with a caution: an anticoagulant. Saving goes on to the consent.
     page.get_by_role("link", name="Record the screening").first.click()
-    page.get_by_role("button", name="Save screening").click()
+    page.get_by_role("button", name="Save screening").first.click()
     expect(page.get_by_text("or choose “None of these apply”")).to_be_visible()
     page.get_by_label("Anticoagulant or antiplatelet medicine").check()
     page.get_by_label("Medicine", exact=True).fill("apixaban")
-    page.get_by_role("button", name="Save screening").click()
+    page.get_by_role("button", name="Save screening").first.click()
 
     # 2. Consent, typed and confirmed by the patient, witnessed by Paula; back to the episode.
     expect(page.get_by_text("What dry needling is")).to_be_visible()

@@ -42,8 +42,9 @@ def test_a_row_s_findings_save_in_place_and_the_signing_card_follows(copied, wor
     response = client.post(url, {"response": "3:yes:fair"}, **HTMX)
     assert response.status_code == 200
     page = response.content.decode()
-    # The row and the signing card come back to be swapped in place, not a whole page.
-    assert f'id="row-{first.pk}"' in page and 'id="sign" hx-swap-oob="true"' in page
+    # The signing card comes back to be swapped in place, not a whole page; the pick itself
+    # stays where the clinician is.
+    assert 'id="sign" hx-swap-oob="true"' in page and f'id="row-{first.pk}"' not in page
     assert "<html" not in page
     assert "Gastrocnemius (left): record today" not in page
     assert "Soleus (left): record today" in page
@@ -241,3 +242,87 @@ def test_copied_rows_keep_no_findings_and_a_contraindicated_copy_is_skipped(copi
     assert all(s.startswith(("Gastrocnemius", "Soleus")) for s in skipped)
     for copy in again.insertions.all():
         assert not copy.findings_recorded
+
+
+def test_two_parts_saved_at_once_do_not_undo_each_other(session, world):
+    from needlechart.charting.models import NeedlingSession
+
+    first_tab = NeedlingSession.objects.get(pk=session.pk)
+    second_tab = NeedlingSession.objects.get(pk=session.pk)
+    services.session_update(actor=world.practitioner, session=first_tab, clean_technique=False)
+    services.session_update(actor=world.practitioner, session=second_tab, note="Tolerated well")
+    session.refresh_from_db()
+    assert session.note == "Tolerated well" and session.clean_technique is False
+
+
+@pytest.mark.parametrize("value", ["", "4.567", "ten"])
+def test_a_refused_measurement_in_place_is_answered_next_to_its_field(session, world, value):
+    client = client_for(world.practitioner)
+    response = client.post(
+        reverse("charting:observation_add", args=[world.episode_a.pk]),
+        {"code": "nprs", "timing": "before", "session": session.pk, "slot": "nprs-before",
+         "value": value},
+        **HTMX,
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert 'id="slot-error-nprs-before"' in response.content.decode()
+    assert not session.observations.exists()
+
+
+def test_a_change_to_a_signed_assessment_from_a_stale_tab_is_told_in_place(world):
+    assessment = services.assessment_start(actor=world.practitioner, episode=world.episode_a)
+    services.pain_mark_set(actor=world.practitioner, assessment=assessment,
+                           region="calf-left", intensity=5, quality="")  # fmt: skip
+    services.assessment_sign(actor=world.practitioner, assessment=assessment)
+    response = client_for(world.practitioner).post(
+        reverse("charting:assessment_pain", args=[assessment.pk]),
+        {"region": "calf-right", "intensity": 4},
+        **HTMX,
+    )
+    assert response.status_code == 409
+    assert "signed and cannot be changed" in response.content.decode()
+    assert assessment.pain_marks.count() == 1
+
+
+def test_an_in_place_save_after_the_sign_in_expired_goes_to_the_sign_in_page(session):
+    response = client_for(None).post(
+        reverse("charting:session_details", args=[session.pk]),
+        {"_fields": "note", "note": "x"},
+        **HTMX,
+    )
+    assert response.status_code == 204
+    assert response["HX-Redirect"].startswith(reverse("login"))
+
+
+def test_without_scripts_a_row_opens_in_its_editor_with_its_values(copied, world):
+    session, first, _ = copied
+    response = client_for(world.practitioner).get(
+        reverse("charting:session_row_edit", args=[session.pk, first.pk])
+    )
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert f'name="row{first.pk}-muscle"' in page and "Save row" in page
+
+
+def test_without_scripts_a_refused_needle_count_says_why_and_keeps_the_note(session, world):
+    services.session_update(actor=world.practitioner, session=session, note="Kept")
+    response = client_for(world.practitioner).post(
+        reverse("charting:session_details", args=[session.pk]),
+        {"_fields": "needles_opened", "needles_opened": "-3"},
+    )
+    assert response.status_code == 400
+    assert any("Needles opened" in m for m in messages_of(response))
+    assert "Kept" in response.content.decode()
+    session.refresh_from_db()
+    assert session.note == "Kept" and session.needles_opened is None
+
+
+def test_none_of_these_apply_is_refused_with_a_factor_s_details_filled_in(world):
+    response = client_for(world.practitioner).post(
+        reverse("charting:screening", args=[world.episode_a.pk]),
+        {"none_apply": "on", "anticoagulant__drug": "apixaban"},
+    )
+    assert "Details are filled in for a factor that is not ticked" in html.unescape(
+        response.content.decode()
+    )
+    assert not Screening.objects.filter(episode=world.episode_a).exists()

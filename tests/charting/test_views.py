@@ -259,7 +259,7 @@ def test_start_from_last_session_on_the_page_copies_the_muscles(world):
 
 
 # Queries on the busiest pages, pinned: they do not grow with a patient's history.
-SESSION_PAGE_QUERIES = 36
+SESSION_PAGE_QUERIES = 34
 TIMELINE_QUERIES = 23
 
 

@@ -4,6 +4,18 @@ from django.db import migrations, models
 
 from needlechart.db import guards
 
+
+
+def mark_counts_typed_by_hand(apps, schema_editor):
+    """Drafts whose count of needles opened differs from their rows' keep it as typed."""
+    Session = apps.get_model("charting", "NeedlingSession")
+    for session in Session.objects.filter(signed_at__isnull=True, needles_opened__isnull=False):
+        total = sum(session.insertions.values_list("needles", flat=True))
+        if session.needles_opened != total:
+            session.needles_opened_by_hand = True
+            session.save(update_fields=["needles_opened_by_hand"])
+
+
 DROP, RESTORE = guards.rebuilding(
     "charting_needlingsession", "charting_insertion", "charting_painmark"
 )
@@ -26,6 +38,7 @@ class Migration(migrations.Migration):
             name='needles_opened_by_hand',
             field=models.BooleanField(default=False),
         ),
+        migrations.RunPython(mark_counts_typed_by_hand, migrations.RunPython.noop),
         migrations.AlterField(
             model_name='insertion',
             name='depth',

@@ -1,6 +1,8 @@
 // Assessment page. Pain: choose the intensity, then click (or press Enter on) a region of
-// the chart and it is marked at once; the other order works too. "Record a finding" next to
-// a muscle to examine fills the finding form with that muscle and side.
+// the chart and it is marked at once. Choosing the region first leaves the intensity to be
+// chosen and "Mark pain" pressed: an arrow key in the intensity list must not save 0, 1, 2.
+// "Record a finding" next to a muscle to examine fills the finding form with that muscle
+// and side.
 (function () {
   "use strict";
   function painForm() { return document.getElementById("pain-form"); }
@@ -38,8 +40,12 @@
       choose(path);
     }
   });
-  document.addEventListener("change", (event) => {
-    const form = painForm();
-    if (form && event.target === form.intensity) mark(form);
-  });
 })();
+
+// A mark saved: the region is cleared for the next click; intensity and quality stay.
+document.addEventListener("htmx:afterRequest", (event) => {
+  const form = event.detail.elt;
+  if (form && form.id === "pain-form" && event.detail.successful && form.region) {
+    form.region.value = "";
+  }
+});

@@ -21,3 +21,19 @@ document.addEventListener("htmx:sendError", function () {
   if (!toast) return;
   toast.innerHTML = '<p class="toast-message toast-message--error">Not saved: the server did not answer. Check the connection and try again.</p>';
 });
+
+// Forms that create a record send once: a double click does not open two sessions.
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (!form.matches || !form.matches("form[data-submit-once]")) return;
+  if (form.dataset.sent) { event.preventDefault(); return; }
+  form.dataset.sent = "1";
+});
+
+// Coming back to a page from the browser's history lets its forms send again.
+window.addEventListener("pageshow", function (event) {
+  if (!event.persisted) return;
+  document.querySelectorAll("form[data-sent]").forEach(function (form) {
+    delete form.dataset.sent;
+  });
+});

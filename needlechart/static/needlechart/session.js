@@ -39,3 +39,9 @@ document.addEventListener("click", function (event) {
   var size = form.querySelector("select[name=needle_size]");
   if (size) size.focus();
 });
+
+// A row's findings, once picked, no longer stand out as missing.
+document.addEventListener("change", function (event) {
+  var pick = event.target;
+  if (pick.name === "response") pick.classList.toggle("needs-value", !pick.value);
+});
