@@ -48,6 +48,7 @@ def main() -> None:
         "screen, 4 factors x 8 items": lambda: knowledge.screen(factors, plan),
         "classify_change NPRS": lambda: knowledge.classify_change("nprs", 7, 4),
         "suggest_cpt, 5 muscles": lambda: knowledge.suggest_cpt(muscles[:5]),
+        "condition_search, 3 words": lambda: knowledge.condition_search("right shoulder pain"),
     }
     print(f"{args.repeat} calls each")
     for name, call in cases.items():

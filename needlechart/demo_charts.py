@@ -777,6 +777,9 @@ class EpisodeCharter:
     ) -> Given | None:
         rng, out = self.rng, self.out
         user = performer.user
+        # The note's details come from their own stream, so the main draws (who reports
+        # what, and when) stay as they were before these details existed.
+        detail = random.Random(int(at.timestamp()))
         session = NeedlingSession(
             episode=self.episode,
             practitioner=performer,
@@ -784,6 +787,13 @@ class EpisodeCharter:
             screening=self.screening,
             screening_status=NeedlingSession.ScreeningStatus.UNCHANGED,
             clean_technique=True,
+            consent_confirmed=True,
+            gloves=True,
+            antisepsis=detail.choice(["alcohol", "alcohol", "chlorhexidine"]),
+            guide_tube=True,
+            needle_brand="Demo Needles",
+            needle_lot=f"LOT-{at:%Y%m}",
+            patient_position=detail.choice(["prone", "prone", "supine", "side-lying"]),
             co_treatments=_favour_first(rng, CO_TREATMENTS, rng.choice([0, 1, 1, 2])),
             created_by=user,
             created_at=at,
@@ -803,6 +813,10 @@ class EpisodeCharter:
                       session=session)  # fmt: skip
         needles = sum(row.needles for row in rows)
         session.needles_opened = session.needles_removed = needles
+        session.sharps_disposed = True
+        session.soreness_after = random.Random(int(at.timestamp()) + 1).choices(
+            range(6), weights=[2, 4, 4, 3, 1, 1]
+        )[0]
         muscles = ", ".join(dict.fromkeys(knowledge.muscle(r.muscle).name for r in rows))
         session.note = f"Needled: {muscles}. Pain {before}/10 before, {after}/10 after."
         if draft:
@@ -892,6 +906,10 @@ class EpisodeCharter:
             row.needles = max(row.needles, 2)
             row.frequency_hz = Decimal(rng.choice(["2.0", "2.0", "4.0", "10.0"]))
             row.intensity_ma = Decimal(rng.randint(10, 60)) / 10
+            # Both needles of the pair in the same muscle: the current stays local.
+            row.lead_to_muscle, row.lead_to_side = muscle, side or ""
+            row.waveform = "biphasic-symmetric"
+            row.pulse_width_us, row.stimulation_minutes = 250, 15
         result = self.safety.screen(self.factors, muscle, side, row.engine_technique)
         if result.items[0].verdict == "contraindicated":
             if technique == Technique.ELECTRICAL:

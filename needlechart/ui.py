@@ -113,7 +113,7 @@ def rom_movement_list() -> tuple:
 @register.filter
 def latest_rating(series: Any) -> str:
     """A global rating's latest value as the clinician reads it, with its words and date:
-    "+4 Somewhat better (2026-11-30)". Empty for a series without points."""
+    "+4 Moderately better (2026-11-30)". Empty for a series without points."""
     points = getattr(series, "points", None)
     if not points:
         return ""

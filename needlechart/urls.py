@@ -1,11 +1,24 @@
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 
 from needlechart.accounts.forms import SignInForm, StaffPasswordResetForm
 from needlechart.patients.views import home
 
+
+@login_not_required
+def favicon(request: HttpRequest) -> HttpResponse:
+    # Resolved per request: the static manifest names the file only once collected.
+    return redirect(static("needlechart/favicon.svg"))
+
+
 urlpatterns = [
     path("", home, name="home"),
+    # Browsers ask for /favicon.ico on pages that name no icon (a JSON file, say).
+    path("favicon.ico", favicon),
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(authentication_form=SignInForm),

@@ -38,17 +38,29 @@ def build(actor: User, episode: EpisodeOfCare, *, signed: bool) -> SimpleNamespa
     signed_session = None
     if signed:
         signed_session, _ = services.session_start(
-            actor=actor, episode=episode, screening_status="unchanged", clean_technique=True
+            actor=actor,
+            episode=episode,
+            screening_status="unchanged",
+            consent_confirmed=True,
+            clean_technique=True,
         )
         services.insertion_add(
             actor=actor, session=signed_session, muscle="soleus", side="left", **row
         )
         services.session_update(
-            actor=actor, session=signed_session, needles_opened=1, needles_removed=1
+            actor=actor,
+            session=signed_session,
+            needles_opened=1,
+            needles_removed=1,
+            sharps_disposed=True,
         )
         services.session_sign(actor=actor, session=signed_session)
     session, _ = services.session_start(
-        actor=actor, episode=episode, screening_status="unchanged", clean_technique=True
+        actor=actor,
+        episode=episode,
+        screening_status="unchanged",
+        consent_confirmed=True,
+        clean_technique=True,
     )
     insertion = services.insertion_add(
         actor=actor, session=session, muscle="gastrocnemius", side="left", **row
@@ -138,7 +150,11 @@ def follow_up_ready(actor: User, episode: EpisodeOfCare, *, days_ago: int = 7) -
         timezone.now() - dt.timedelta(days=days_ago) + dt.timedelta(minutes=5)
     ):
         last, _ = services.session_start(
-            actor=actor, episode=episode, screening_status="unchanged", clean_technique=True
+            actor=actor,
+            episode=episode,
+            screening_status="unchanged",
+            consent_confirmed=True,
+            clean_technique=True,
         )
         for muscle, side, needles in FOLLOW_UP_MUSCLES:
             services.insertion_add(
@@ -156,7 +172,11 @@ def follow_up_ready(actor: User, episode: EpisodeOfCare, *, days_ago: int = 7) -
         )
         total = sum(n for _, _, n in FOLLOW_UP_MUSCLES)
         services.session_update(
-            actor=actor, session=last, needles_opened=total, needles_removed=total
+            actor=actor,
+            session=last,
+            needles_opened=total,
+            needles_removed=total,
+            sharps_disposed=True,
         )
         services.session_sign(actor=actor, session=last)
     return SimpleNamespace(consent=consent, last=last, needle=needle)

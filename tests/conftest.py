@@ -143,6 +143,7 @@ def session(consented, needle):
         actor=consented.practitioner,
         episode=consented.episode_a,
         screening_status="unchanged",
+        consent_confirmed=True,
         clean_technique=True,
     )
     return session

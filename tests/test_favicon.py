@@ -30,3 +30,8 @@ def test_staff_and_portal_pages_name_the_icon_and_it_is_served(world):
     svg = ET.fromstring(b"".join(response.streaming_content))
     assert svg.tag == "{http://www.w3.org/2000/svg}svg"
     assert svg.get("viewBox") == "0 0 32 32"
+
+
+def test_the_icon_is_found_where_browsers_look_without_a_link(db):
+    response = Client().get("/favicon.ico")
+    assert response.status_code == 302 and response["Location"].endswith("favicon.svg")

@@ -32,6 +32,12 @@ class Clinic(models.Model):
     review_after_sessions = models.PositiveSmallIntegerField(
         "sessions before a review prompt", default=3, validators=[MinValueValidator(1)]
     )
+    # Some jurisdictions ask that the consent states the practitioner's dry-needling training.
+    consent_states_training = models.BooleanField(
+        "the consent states the practitioner's dry-needling training",
+        default=False,
+        help_text="Shown above the consent text and kept with each signature.",
+    )
     # Counter for generated medical record numbers; taken under a row lock.
     next_mrn = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -122,14 +128,23 @@ class DryNeedlingCredential(models.Model):
     """Completed dry-needling training (FHIR Practitioner.qualification)."""
 
     FHIR_TYPE = "PractitionerQualification"
-    EDITABLE = ("course", "provider", "hours", "completed_on", "expires_on", "evidence_note")
+    EDITABLE = (
+        "course", "provider", "hours", "jurisdiction", "completed_on", "expires_on",
+        "evidence_note",
+    )  # fmt: skip
 
     practitioner = models.ForeignKey(
         Practitioner, on_delete=models.PROTECT, related_name="credentials"
     )
     course = models.CharField(max_length=200)
     provider = models.CharField(max_length=200)
-    hours = models.DecimalField(max_digits=5, decimal_places=1, validators=[MinValueValidator(0.5)])
+    hours = models.DecimalField(
+        "training hours", max_digits=5, decimal_places=1, validators=[MinValueValidator(0.5)]
+    )
+    # Boards set their own minimum hours and rules: where the credential counts.
+    jurisdiction = models.CharField(
+        max_length=100, blank=True, help_text="The state, province or country whose rules it meets."
+    )
     completed_on = models.DateField()
     expires_on = models.DateField(
         null=True, blank=True, help_text="Leave empty if the credential does not expire."

@@ -196,6 +196,7 @@ def credential_create(
     completed_on: dt.date,
     expires_on: dt.date | None,
     evidence_note: str = "",
+    jurisdiction: str = "",
     today: dt.date,
 ) -> DryNeedlingCredential:
     credential = DryNeedlingCredential(practitioner=practitioner, recorded_by=actor)
@@ -209,6 +210,7 @@ def credential_create(
             "completed_on": completed_on,
             "expires_on": expires_on,
             "evidence_note": evidence_note,
+            "jurisdiction": jurisdiction,
         },
     )
     _credential_save(credential, today)
@@ -236,7 +238,9 @@ def credential_update(
     return credential
 
 
-CLINIC_EDITABLE = ("name", "phone", "email", "address", "review_after_sessions")
+CLINIC_EDITABLE = (
+    "name", "phone", "email", "address", "review_after_sessions", "consent_states_training",
+)  # fmt: skip
 
 
 def clinic_update(*, actor: User, **values: Any) -> Clinic:

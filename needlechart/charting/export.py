@@ -134,6 +134,18 @@ def _session(s: NeedlingSession, tz: zoneinfo.ZoneInfo) -> dict[str, Any]:
         "screening_status": s.screening_status or None,
         "needles_opened": s.needles_opened,
         "needles_removed": s.needles_removed,
+        "sharps_disposed": s.sharps_disposed,
+        "consent_confirmed": s.consent_confirmed,
+        "conduct": {
+            "patient_position": s.patient_position or None,
+            "gloves": s.gloves,
+            "antisepsis": s.antisepsis or None,
+            "guide_tube": s.guide_tube,
+            "needle_brand": s.needle_brand or None,
+            "needle_lot": s.needle_lot or None,
+            "haemostasis": s.haemostasis,
+            "soreness_after": s.soreness_after,
+        },
         "insertions": [
             {
                 "muscle": r.muscle,
@@ -146,6 +158,12 @@ def _session(s: NeedlingSession, tz: zoneinfo.ZoneInfo) -> dict[str, Any]:
                 "familiar_pain": r.familiar_pain,
                 "tolerance": r.tolerance,
                 "safety_verdict": r.safety_verdict,
+                "angle": r.angle or None,
+                "approach": r.approach or None,
+                "ultrasound_guided": r.ultrasound_guided,
+                "lead_to": {"muscle": r.lead_to_muscle, "side": r.lead_to_side or None}
+                if r.lead_to_muscle
+                else None,
             }
             for r in rows
         ],

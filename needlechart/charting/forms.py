@@ -35,6 +35,9 @@ class ScreeningForm(forms.Form):
     # form saved before anything was ticked (the clinician's screening page asks for it).
     none_apply = forms.BooleanField(required=False, widget=forms.HiddenInput)
     explicit_none = False
+    # The patient's own questionnaire asks only the details a patient knows (a rule's
+    # `patient_params`); the clinician fills in the rest when reviewing the answers.
+    patient_facing = False
 
     def __init__(self, *args, initial_factors: list[dict] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -46,11 +49,16 @@ class ScreeningForm(forms.Form):
                 label=rule.label, required=False, initial=rule.code in present
             )
             given = present.get(rule.code, {})
-            for param in rule.params:
+            for param in self._params(rule):
                 name = f"{rule.code}__{param}"
-                self.fields[name] = _param_field(param, given.get(param))
+                self.fields[name] = _param_field(param, given.get(param), rule)
                 names.append(name)
             self.groups.append((rule, [self[name] for name in names]))
+
+    def _params(self, rule) -> list[str]:
+        if self.patient_facing and rule.patient_params is not None:
+            return list(rule.patient_params)
+        return list(rule.params)
 
     def clean(self) -> dict:
         data = super().clean()
@@ -72,24 +80,41 @@ class ScreeningForm(forms.Form):
                 "Details are filled in for a factor that is not ticked: tick it and save the "
                 "screening, or clear the details."
             )
+        self._check_details(data)
         return data
 
-    def factors(self) -> list[dict]:
-        """The ticked factors with their details, as the safety engine reads them."""
+    def _check_details(self, data: dict) -> None:
+        """Details the safety engine refuses (an INR target the wrong way round, say) are
+        shown beside their field, in the engine's words, which name them."""
+        from needlechart.knowledge.safety import parse_factor
+
+        for factor in self._factors(data):
+            try:
+                parse_factor(factor)
+            except (knowledge.InvalidInput, knowledge.UnknownCode) as error:
+                name = f"{factor['code']}__{getattr(error, 'param', '')}"
+                self.add_error(name if name in self.fields else None, str(error))
+
+    def _factors(self, data: dict) -> list[dict]:
         chosen = []
         for rule in knowledge.factor_rules():
-            if not self.cleaned_data.get(f"f_{rule.code}"):
+            if not data.get(f"f_{rule.code}"):
                 continue
             factor: dict = {"code": rule.code}
-            for param in rule.params:
-                value = self.cleaned_data.get(f"{rule.code}__{param}")
+            for param in self._params(rule):
+                value = data.get(f"{rule.code}__{param}")
                 if value not in (None, "", []):
                     factor[param] = value
             chosen.append(factor)
         return chosen
 
+    def factors(self) -> list[dict]:
+        """The ticked factors with their details, as the safety engine reads them."""
+        return self._factors(self.cleaned_data)
 
-def _param_field(param: str, initial: object) -> forms.Field:
+
+def _param_field(param: str, initial: object, rule=None) -> forms.Field:
+    """The field for one detail of a factor; choices come from the rule's data."""
     if param == "limb":
         return forms.ChoiceField(
             label="Limb", choices=[("", "—"), ("arm", "Arm"), ("leg", "Leg")],
@@ -108,11 +133,39 @@ def _param_field(param: str, initial: object) -> forms.Field:
         return forms.TypedChoiceField(
             label="Trimester", choices=[("", "—"), (1, "First"), (2, "Second"), (3, "Third")],
             coerce=int, empty_value=None, required=False, initial=initial,
+            error_messages={"invalid_choice": "The trimester must be 1, 2 or 3."},
         )  # fmt: skip
     if param == "inr":
+        refused = "The INR must be a number from 0.5 to 15."
         return forms.FloatField(
-            label="Latest INR", min_value=0.5, max_value=15, required=False, initial=initial
-        )
+            label="Latest INR", min_value=0.5, max_value=15, required=False, initial=initial,
+            error_messages={"invalid": refused, "min_value": refused, "max_value": refused},
+        )  # fmt: skip
+    if param == "inr_target":
+        if isinstance(initial, list | tuple) and len(initial) == 2:
+            initial = f"{initial[0]:g}-{initial[1]:g}"
+        return forms.CharField(
+            label="INR target range", max_length=20, required=False, initial=initial,
+            help_text="As prescribed, for example 2.0-3.0; left empty, the usual 2.0-3.0 applies.",
+            widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "2.0-3.0"}),
+        )  # fmt: skip
+    if param == "platelets":
+        refused = "The platelet count must be a number from 0 to 1500 (\u00d710\u2079/L)."
+        return forms.FloatField(
+            label="Platelet count (\u00d710\u2079/L)", min_value=0, max_value=1500, required=False,
+            initial=initial,
+            error_messages={"invalid": refused, "min_value": refused, "max_value": refused},
+        )  # fmt: skip
+    if param in ("drug_class", "severity", "status"):
+        label = {"drug_class": "Kind of medicine", "severity": "Severity", "status": "Status"}
+        options = rule.choices[param] if rule is not None else {}
+        return forms.ChoiceField(
+            label=label[param], choices=[("", "—"), *options.items()], required=False,
+            initial=initial,
+            error_messages={
+                "invalid_choice": f"Choose one of the listed values of {label[param].lower()}."
+            },
+        )  # fmt: skip
     label = {"drug": "Medicine", "detail": "Details"}[param]
     return forms.CharField(label=label, max_length=100, required=False, initial=initial)
 
@@ -195,6 +248,10 @@ class SessionStartForm(forms.Form):
         label="Clean technique: hands cleaned, skin prepared, sterile single-use needles",
         required=False,
     )
+    consent_confirmed = forms.BooleanField(
+        label="The patient agrees to dry needling today (consent confirmed at this session)",
+        required=False,
+    )
     from_last = forms.BooleanField(
         label="Start from the last session (copy its muscles)", required=False
     )
@@ -229,9 +286,34 @@ class InsertionForm(FieldsOnlyModelForm):
         model = Insertion
         fields = [
             "muscle", "side", "needles", "needle_size", "depth", "depth_mm", "technique",
-            "retention_minutes", "frequency_hz", "intensity_ma", "twitch_responses",
-            "familiar_pain", "tolerance",
+            "retention_minutes", "twitch_responses", "familiar_pain", "tolerance",
+            "angle", "direction", "approach", "ultrasound_guided", "ultrasound_depth_mm",
+            "frequency_hz", "intensity_ma", "lead_to_muscle", "lead_to_side", "waveform",
+            "pulse_width_us", "stimulation_minutes",
         ]  # fmt: skip
+
+    # How the page groups the fields: the plan first, the rest folded until needed.
+    GROUPS = (
+        ("", ("muscle", "side", "needles", "needle_size", "depth", "depth_mm", "technique",
+              "retention_minutes")),
+        ("Today's findings", ("twitch_responses", "familiar_pain", "tolerance")),
+        ("Angle, approach and ultrasound", ("angle", "direction", "approach",
+                                            "ultrasound_guided", "ultrasound_depth_mm")),
+        ("Electrical stimulation", ("frequency_hz", "intensity_ma", "lead_to_muscle",
+                                    "lead_to_side", "waveform", "pulse_width_us",
+                                    "stimulation_minutes")),
+    )  # fmt: skip
+
+    def groups(self) -> list[tuple[str, list, bool]]:
+        """(heading, bound fields, open): a folded group opens when it holds a value or an
+        error, so nothing entered is hidden."""
+        result = []
+        for heading, names in self.GROUPS:
+            fields = [self[name] for name in names]
+            filled = any(f.errors or f.value() not in (None, "", False, []) for f in fields)
+            always = heading in ("", "Today's findings")
+            result.append((heading, fields, always or filled))
+        return result
 
     def __init__(self, *args, clinic, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -247,6 +329,17 @@ class InsertionForm(FieldsOnlyModelForm):
         self.fields["depth"].choices = [("", "Choose the depth"), *Insertion.Depth.choices]
         self.fields["technique"].choices = [("", "Choose the technique"), *Technique.choices]
         self.fields["tolerance"].choices = [("", "Not recorded"), *Insertion.Tolerance.choices]
+        for name, blank in (
+            ("angle", "Not recorded"),
+            ("approach", "Not recorded"),
+            ("waveform", "Choose the waveform"),
+            ("lead_to_side", "—"),
+        ):
+            self.fields[name].choices = [("", blank), *self.fields[name].choices[1:]]
+        self.fields["lead_to_muscle"].choices = [
+            ("", "Choose the muscle"),
+            *self.fields["lead_to_muscle"].choices[1:],
+        ]
         self.fields["needles"].min_value = 1
         self.fields["needles"].validators.append(MinValueValidator(1))
         self.fields["side"].choices = [("", "—"), *SIDE_CHOICES[1:]]
@@ -290,7 +383,9 @@ class SessionDetailsForm(FieldsOnlyModelForm):
         model = NeedlingSession
         fields = [
             "clean_technique", "needles_opened", "needles_removed", "co_treatments",
-            "co_treatment_note", "note",
+            "co_treatment_note", "note", "consent_confirmed", "patient_position", "gloves",
+            "antisepsis", "guide_tube", "needle_brand", "needle_lot", "sharps_disposed",
+            "haemostasis", "soreness_after", "stim_device",
         ]  # fmt: skip
         widgets = {"note": forms.Textarea(attrs={"rows": 4})}
         labels = {"co_treatment_note": "Co-treatment details"}
@@ -360,4 +455,10 @@ class ClinicForm(forms.Form):
         max_value=20,
         help_text="An episode without an important improvement in pain after this many "
         "sessions asks for a review.",
+    )
+    consent_states_training = forms.BooleanField(
+        label="The consent states the practitioner's dry-needling training",
+        required=False,
+        help_text="Where your jurisdiction asks for it: the course, provider, hours and "
+        "jurisdiction show above the consent text and are kept with each signature.",
     )

@@ -6,6 +6,7 @@ changed in place: services refuse, and database triggers (migration 0002) refuse
 """
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -108,6 +109,8 @@ class Consent(models.Model):
         PORTAL = "portal", "In the patient portal"
 
     signed_name = models.CharField("name typed by the patient", max_length=200)
+    # The practitioner's training as the patient read it, where the clinic states it.
+    practitioner_training = models.TextField(blank=True)
     signed_at = models.DateTimeField(default=timezone.now)
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.CLINIC)
     # The clinician who saw the patient sign; a consent signed in the portal has none.
@@ -306,6 +309,21 @@ class CoTreatment(models.TextChoices):
     OTHER = "other", "Other"
 
 
+class PatientPosition(models.TextChoices):
+    PRONE = "prone", "Lying face down (prone)"
+    SUPINE = "supine", "Lying on the back (supine)"
+    SIDE_LYING = "side-lying", "Lying on the side"
+    SITTING = "sitting", "Sitting"
+    HALF_LYING = "half-lying", "Half-lying, supported"
+
+
+class Antisepsis(models.TextChoices):
+    ALCOHOL = "alcohol", "Alcohol"
+    CHLORHEXIDINE = "chlorhexidine", "Chlorhexidine in alcohol"
+    IODINE = "iodine", "Povidone-iodine"
+    NONE = "none", "None (clean, visibly intact skin)"
+
+
 class NeedlingSession(SignedRecord):
     """One needling visit (FHIR Encounter with its Procedures)."""
 
@@ -342,6 +360,27 @@ class NeedlingSession(SignedRecord):
     )
     # The count of needles opened follows the rows until the clinician types another number.
     needles_opened_by_hand = models.BooleanField(default=False)
+    # What boards expect a dry-needling note to hold beyond the rows (clinical review, §6).
+    consent_confirmed = models.BooleanField(
+        "the patient agreed to needling at this session", default=False
+    )
+    patient_position = models.CharField(max_length=12, choices=PatientPosition.choices, blank=True)
+    gloves = models.BooleanField("gloves worn", default=False)
+    antisepsis = models.CharField(
+        "skin antisepsis", max_length=15, choices=Antisepsis.choices, blank=True
+    )
+    guide_tube = models.BooleanField("needles with guide tubes", default=False)
+    needle_brand = models.CharField("needle brand", max_length=100, blank=True)
+    needle_lot = models.CharField("needle lot number", max_length=50, blank=True)
+    sharps_disposed = models.BooleanField(
+        "needles disposed of in a sharps container", default=False
+    )
+    haemostasis = models.BooleanField("pressure applied for haemostasis", default=False)
+    soreness_after = models.PositiveSmallIntegerField(
+        "soreness right after needling (0-10)", null=True, blank=True,
+        validators=[MaxValueValidator(10)],
+    )  # fmt: skip
+    stim_device = models.CharField("stimulation device", max_length=100, blank=True)
     co_treatments = models.JSONField(default=list, blank=True)
     co_treatment_note = models.CharField(max_length=300, blank=True)
     note = models.TextField("clinical note", blank=True)
@@ -368,8 +407,33 @@ class NeedlingSession(SignedRecord):
 class Technique(models.TextChoices):
     STATIC = "static", "Static (needle retained)"
     PISTONING = "pistoning", "Fast-in fast-out (pistoning)"
+    SPARROW_PECKING = "sparrow-pecking", "Sparrow pecking (small up-down movements)"
     ROTATION = "rotation", "Rotation"
+    WINDING = "winding", "Winding (one-way rotation until the tissue grasps)"
     ELECTRICAL = "electrical-stimulation", "Electrical stimulation"
+
+
+class Angle(models.TextChoices):
+    PERPENDICULAR = "perpendicular", "Perpendicular to the skin"
+    OBLIQUE = "oblique", "Oblique"
+    TANGENTIAL = "tangential", "Tangential (nearly flat)"
+
+
+class Approach(models.TextChoices):
+    """How the needle was kept from the structure at risk."""
+
+    PINCER = "pincer", "Pincer grip, muscle lifted away"
+    ONTO_RIB = "onto-rib", "Flat palpation, aimed onto a rib"
+    ONTO_SCAPULA = "onto-scapula", "Aimed onto the scapula"
+    ONTO_LAMINA = "onto-lamina", "Aimed onto the lamina"
+    ONTO_BONE = "onto-bone", "Aimed onto other bone"
+    AWAY = "away", "Aimed away from the structure at risk"
+
+
+class Waveform(models.TextChoices):
+    BIPHASIC_SYMMETRIC = "biphasic-symmetric", "Biphasic, symmetric"
+    BIPHASIC_ASYMMETRIC = "biphasic-asymmetric", "Biphasic, asymmetric"
+    MONOPHASIC = "monophasic", "Monophasic"
 
 
 # The quick pick of a row's findings covers this many twitch responses; more are entered
@@ -451,6 +515,28 @@ class Insertion(models.Model):
         "intensity (mA)", max_digits=4, decimal_places=1, null=True, blank=True
     )
     # Today's findings: empty (None, "") until the clinician records them; signing asks.
+    angle = models.CharField("needle angle", max_length=15, choices=Angle.choices, blank=True)
+    direction = models.CharField(
+        "direction", max_length=120, blank=True, help_text="For example: medial to lateral."
+    )
+    approach = models.CharField(
+        "safety approach", max_length=15, choices=Approach.choices, blank=True
+    )
+    ultrasound_guided = models.BooleanField("ultrasound guidance", default=False)
+    ultrasound_depth_mm = models.DecimalField(
+        "depth to rib or pleura by ultrasound (mm)", max_digits=4, decimal_places=1,
+        null=True, blank=True,
+    )  # fmt: skip
+    # Electrical stimulation: the paired needle's muscle (the current's path) and the settings.
+    lead_to_muscle = models.CharField(
+        "paired needle in (muscle)", max_length=60, choices=muscle_choices, blank=True
+    )
+    lead_to_side = models.CharField("paired needle side", max_length=5, choices=SIDES, blank=True)
+    waveform = models.CharField(max_length=20, choices=Waveform.choices, blank=True)
+    pulse_width_us = models.PositiveSmallIntegerField("pulse width (µs)", null=True, blank=True)
+    stimulation_minutes = models.PositiveSmallIntegerField(
+        "stimulation time (minutes)", null=True, blank=True
+    )
     twitch_responses = models.PositiveSmallIntegerField(
         "twitch responses elicited", null=True, blank=True
     )

@@ -96,13 +96,8 @@ def _open_episode(episode: EpisodeOfCare) -> None:
 
 
 def _factor_json(factor: knowledge.Factor) -> dict[str, Any]:
-    data = {"code": factor.code}
-    for name in ("limb", "side", "trimester", "drug", "inr", "detail"):
-        if getattr(factor, name) not in (None, ""):
-            data[name] = getattr(factor, name)
-    if factor.regions:
-        data["regions"] = list(factor.regions)
-    return data
+    """A factor as stored with the screening: every detail the engine parsed."""
+    return factor.as_json()
 
 
 def clean_factors(factors: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -312,6 +307,9 @@ def consent_record(
         signed_name=clean_text(signed_name, "signed_name", max_length=200),
         channel=channel,
         witnessed_by=actor if channel == Consent.Channel.CLINIC else None,
+        practitioner_training=training_statement(
+            patient=patient, witness=actor if channel == Consent.Channel.CLINIC else None
+        ),
     )
     audit.record(
         actor=actor,
@@ -321,6 +319,42 @@ def consent_record(
         detail={"template_version": template.version, "channel": channel},
     )
     return consent
+
+
+def training_statement(*, patient: Patient, witness: User | None = None) -> str:
+    """Where the clinic states it on the consent: the dry-needling training of who will
+    needle (the witnessing practitioner, else the practitioners in charge of the patient's
+    open episodes), from their current credentials. Empty when the clinic does not."""
+    if not patient.clinic.consent_states_training:
+        return ""
+    if witness is not None and getattr(witness, "practitioner", None) is not None:
+        practitioners = [witness.practitioner]
+    else:
+        practitioners = [
+            e.care_manager
+            for e in patient.episodes.exclude(status=EpisodeOfCare.Status.FINISHED)
+            .select_related("care_manager__user")
+            .order_by("pk")
+            if e.care_manager is not None
+        ]
+    today = timezone.localdate()
+    lines = []
+    for practitioner in dict.fromkeys(practitioners):
+        current = [
+            c for c in practitioner.credentials.order_by("-completed_on")
+            if rules.credential_is_current(c, today)
+        ]  # fmt: skip
+        name = practitioner.user.get_full_name() or practitioner.user.get_username()
+        if not current:
+            lines.append(f"{name}: no current dry-needling credential is recorded.")
+            continue
+        c = current[0]
+        where = f"; it meets the requirements of {c.jurisdiction}" if c.jurisdiction else ""
+        lines.append(
+            f"{name} ({practitioner.get_profession_display()}) completed {c.course} with "
+            f"{c.provider} ({c.hours:g} hours of training) on {c.completed_on:%Y-%m-%d}{where}."
+        )
+    return "\n".join(lines)
 
 
 @transaction.atomic
@@ -599,13 +633,21 @@ LIMITS = [
     ("frequency_hz", 200, "Hz"),
     ("intensity_ma", 50, "mA"),
     ("twitch_responses", 100, "twitch responses"),
+    ("ultrasound_depth_mm", 150, "mm"),
+    ("pulse_width_us", 1000, "µs"),
+    ("stimulation_minutes", 60, "minutes"),
 ]
 
 FINDING_FIELDS_OF_ROW = ("twitch_responses", "familiar_pain", "tolerance")
 INSERTION_FIELDS = (
     "muscle", "side", "needles", "needle_size", "depth", "depth_mm", "technique",
     "retention_minutes", "frequency_hz", "intensity_ma", "twitch_responses", "familiar_pain",
-    "tolerance",
+    "tolerance", "angle", "direction", "approach", "ultrasound_guided", "ultrasound_depth_mm",
+    "lead_to_muscle", "lead_to_side", "waveform", "pulse_width_us", "stimulation_minutes",
+)  # fmt: skip
+STIMULATION_FIELDS = (
+    "frequency_hz", "intensity_ma", "lead_to_muscle", "lead_to_side", "waveform",
+    "pulse_width_us", "stimulation_minutes",
 )  # fmt: skip
 
 
@@ -640,6 +682,17 @@ def _check_row_values(session: NeedlingSession, insertion: Insertion) -> Any:
             errors["frequency_hz"] = "Give the stimulation frequency."
         if not insertion.intensity_ma:
             errors["intensity_ma"] = "Give the stimulation intensity."
+        # The current runs between the paired needles: its path is checked for safety.
+        if not insertion.lead_to_muscle:
+            errors["lead_to_muscle"] = "Name the muscle of the paired needle (the lead path)."
+        else:
+            try:
+                paired = knowledge.muscle(insertion.lead_to_muscle)
+            except knowledge.UnknownCode as error:
+                errors["lead_to_muscle"] = str(error)
+            else:
+                if paired.sided and insertion.lead_to_side not in ("left", "right"):
+                    errors["lead_to_side"] = "Choose the side of the paired needle."
     if insertion.tolerance and insertion.tolerance not in Insertion.Tolerance.values:
         errors["tolerance"] = "Choose good, fair or poor."
     if errors:
@@ -648,16 +701,7 @@ def _check_row_values(session: NeedlingSession, insertion: Insertion) -> Any:
 
 
 def _screen_row(session: NeedlingSession, insertion: Insertion, entry: Any) -> knowledge.Screening:
-    result = screen_plan(
-        current_screening(session.episode),
-        [
-            {
-                "muscle": entry.slug,
-                "side": insertion.side or None,
-                "technique": insertion.engine_technique,
-            }
-        ],
-    )
+    result = screen_plan(current_screening(session.episode), [plan_item(insertion)])
     item = result.items[0]
     if item.verdict == "contraindicated":
         refused = [r.text for r in item.reasons if r.verdict == "contraindicated"]
@@ -667,11 +711,18 @@ def _screen_row(session: NeedlingSession, insertion: Insertion, entry: Any) -> k
 
 def plan_item(insertion: Insertion) -> dict[str, Any]:
     """An insertion as the safety engine reads a plan item."""
-    return {
+    item: dict[str, Any] = {
         "muscle": insertion.muscle,
         "side": insertion.side or None,
         "technique": insertion.engine_technique,
     }
+    if insertion.technique == Technique.ELECTRICAL and insertion.lead_to_muscle:
+        # The paired needle: the engine checks the current's path between the two.
+        item["lead_to"] = {
+            "muscle": insertion.lead_to_muscle,
+            "side": insertion.lead_to_side or None,
+        }
+    return item
 
 
 def _store_verdict(insertion: Insertion, result: knowledge.Screening) -> None:
@@ -730,6 +781,7 @@ def session_start(
     clean_technique: bool = False,
     performed_at: dt.datetime | None = None,
     from_last: bool = False,
+    consent_confirmed: bool = False,
 ) -> tuple[NeedlingSession, list[str]]:
     """Open a draft session after re-confirming the screening; optionally copy the last
     session's rows. Returns the session and the rows that could not be copied, and why."""
@@ -770,6 +822,7 @@ def session_start(
         screening=screening,
         screening_status=screening_status,
         clean_technique=clean_technique,
+        consent_confirmed=consent_confirmed,
         created_by=actor,
     )
     audit.record(actor=actor, action=audit.Action.CREATE, obj=session, patient=episode.patient)
@@ -787,6 +840,9 @@ def _copy_last_rows(actor: User, session: NeedlingSession) -> list[str]:
     )
     if last is None:
         return ["There is no earlier signed session to start from."]
+    for field in SESSION_CARRIED:
+        setattr(session, field, getattr(last, field))
+    session.save(update_fields=list(SESSION_CARRIED))
     skipped = []
     for row in last.insertions.select_related("needle_size"):
         copy = Insertion(session=session)
@@ -794,6 +850,7 @@ def _copy_last_rows(actor: User, session: NeedlingSession) -> list[str]:
             setattr(copy, field, getattr(row, field))
         # Today's findings are today's: they start empty and signing asks for them.
         copy.twitch_responses, copy.familiar_pain, copy.tolerance = None, None, ""
+        copy.ultrasound_depth_mm = None  # measured again each time
         if not copy.needle_size.active:
             skipped.append(f"{row.get_muscle_display()}: needle {row.needle_size} is retired.")
             continue
@@ -873,7 +930,11 @@ def _drop_unused_settings(insertion: Insertion) -> None:
     if insertion.technique != Technique.STATIC:
         insertion.retention_minutes = None
     if insertion.technique != Technique.ELECTRICAL:
-        insertion.frequency_hz = insertion.intensity_ma = None
+        for field in STIMULATION_FIELDS:
+            setattr(insertion, field, "" if field in ("lead_to_muscle", "lead_to_side",
+                                                      "waveform") else None)  # fmt: skip
+    if not insertion.ultrasound_guided:
+        insertion.ultrasound_depth_mm = None
 
 
 ROW_GONE = "This muscle row is no longer in the session: it was removed, perhaps in another tab."
@@ -901,7 +962,7 @@ def insertion_update(*, actor: User, insertion: Insertion, **values: Any) -> Ins
     changed = apply_changes(row, INSERTION_FIELDS, values)
     _drop_unused_settings(row)
     entry = _check_row_values(session, row)
-    if {"muscle", "side", "technique"} & set(changed):
+    if {"muscle", "side", "technique", "lead_to_muscle", "lead_to_side"} & set(changed):
         # The verdict depends on where and how the row needles, not on today's findings.
         _store_verdict(row, _screen_row(session, row, entry))
     row.full_clean()
@@ -936,7 +997,14 @@ def insertion_remove(*, actor: User, insertion: Insertion) -> None:
 
 SESSION_FIELDS = (
     "performed_at", "screening_status", "clean_technique", "needles_opened", "needles_removed",
-    "co_treatments", "co_treatment_note", "note",
+    "co_treatments", "co_treatment_note", "note", "consent_confirmed", "patient_position",
+    "gloves", "antisepsis", "guide_tube", "needle_brand", "needle_lot", "sharps_disposed",
+    "haemostasis", "soreness_after", "stim_device",
+)  # fmt: skip
+# What a session started from the last one carries over: how the clinic works, not findings.
+SESSION_CARRIED = (
+    "patient_position", "gloves", "antisepsis", "guide_tube", "needle_brand", "needle_lot",
+    "stim_device",
 )  # fmt: skip
 
 
@@ -995,6 +1063,8 @@ def sign_problems(actor: User, session: NeedlingSession) -> list[str]:
         problems.append("Re-confirm the health screening for this session.")
     if not session.clean_technique:
         problems.append("Confirm clean technique in the pre-needling checklist.")
+    if not session.consent_confirmed:
+        problems.append("Confirm the patient agreed to needling at this session.")
     rows = list(session.insertions.select_related("needle_size"))
     if not rows:
         problems.append("Record at least one needled muscle.")
@@ -1005,6 +1075,8 @@ def sign_problems(actor: User, session: NeedlingSession) -> list[str]:
             f"Needle count does not match: {session.needles_opened} opened, "
             f"{session.needles_removed} removed and disposed of."
         )
+    elif not session.sharps_disposed:
+        problems.append("Confirm the needles went into a sharps container.")
     elif session.needles_opened < sum(row.needles for row in rows):
         problems.append(
             f"Fewer needles opened ({session.needles_opened}) than recorded in the rows "

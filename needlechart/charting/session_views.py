@@ -33,7 +33,7 @@ from needlechart.portal import selectors as portal_selectors
 
 episode_scope = patient_selectors.episode_in_clinic
 # Structures under a muscle for which the row form suggests the shallow approach.
-SHALLOW_STRUCTURES = {"lung-pleura", "major-vessel", "nerve"}
+SHALLOW_STRUCTURES = {"lung-pleura", "major-vessel", "nerve", "neuraxis"}
 
 
 def _back(session: NeedlingSession, part: str) -> HttpResponse:
@@ -150,6 +150,7 @@ def session_context(request: HttpRequest, session: NeedlingSession, **extra: Any
         "details_form": SessionDetailsForm(
             instance=session, initial={"co_treatments": session.co_treatments}
         ),
+        "conduct_fields": CONDUCT_FIELDS,
     }
     nprs = context["nprs"]
     if "before" in nprs and "after" in nprs:
@@ -464,9 +465,18 @@ def session_row_remove(request: HttpRequest, session_id: int, insertion_id: int)
 
 DETAIL_PARTS = {
     "clean_technique": ("checklist", ["checklist", "sign"]),
+    "consent_confirmed": ("checklist", ["checklist", "sign"]),
     "needles_opened": ("sign", ["sign"]),
     "needles_removed": ("sign", ["sign"]),
+    "sharps_disposed": ("sign", ["sign"]),
+    "patient_position": ("conduct", ["sign"]),
 }
+# The fields of "How the session was run" (the part that saves them is not swapped, so what
+# the clinician types next is never replaced).
+CONDUCT_FIELDS = (
+    "patient_position", "gloves", "antisepsis", "guide_tube", "needle_brand", "needle_lot",
+    "haemostasis", "soreness_after", "stim_device",
+)  # fmt: skip
 
 
 @access.role_required(rules.NEEDLING_ROLES, selectors.session_in_clinic)
@@ -482,15 +492,18 @@ def session_details(request: HttpRequest, session_id: int) -> HttpResponse:
         form,
         lambda: services.session_update(actor=request.user, session=record, **form.cleaned_data),
     )
-    anchor, parts = DETAIL_PARTS.get(only[0] if only else "", ("details", ["details", "sign"]))
+    anchor, parts = DETAIL_PARTS.get(only[0] if only else "", ("details", ["sign"]))
     if saved is None:
         errors = "; ".join(
             f"{form.fields[f].label if f in form.fields else ''}: {' '.join(e)}".lstrip(": ")
             for f, e in form.errors.items()
         )
-        extra = {"details_form": form} if anchor == "details" else {}
+        typed = anchor in ("details", "conduct")
+        extra = {"details_form": form} if typed else {}
         if request.htmx:
-            return _parts(request, record, parts, status=400, toast=errors, level="error", **extra)
+            # A refused form comes back as posted, with its field's message next to it.
+            shown = [*parts, anchor] if typed else parts
+            return _parts(request, record, shown, status=400, toast=errors, level="error", **extra)
         # Without scripts: the reason as a message, and the details form as it was posted
         # only when it is the one that was refused (a needle count keeps the note intact).
         messages.error(request, errors)

@@ -166,6 +166,7 @@ def consent(request: HttpRequest, patient_id: int) -> HttpResponse:
             "current": current,
             "problem": problem,
             "history": history,
+            "training": services.training_statement(patient=patient, witness=request.user),
         },
     )
 
@@ -728,10 +729,12 @@ def clinic_document(request: HttpRequest, kind: str) -> HttpResponse:
     if kind not in DocumentTemplate.Kind.values:
         raise Http404
     current = services.current_template(clinic=request.user.clinic, kind=kind)
-    form = TemplateForm(
-        posted(request),
-        initial={"title": current.title, "body": current.body},
-    )
+    # A newer edition of needlechart's default text is offered as the start of the next version.
+    shipped = knowledge.default_document(kind)
+    differs = (current.title, current.body.strip()) != (shipped.title, shipped.body.strip())
+    from_shipped = request.method == "GET" and request.GET.get("start") == "shipped"
+    start = shipped if from_shipped else current
+    form = TemplateForm(posted(request), initial={"title": start.title, "body": start.body})
     if request.method == "POST":
         created = submit(
             form,
@@ -756,6 +759,8 @@ def clinic_document(request: HttpRequest, kind: str) -> HttpResponse:
             "current": current,
             "versions": versions,
             "kind": DocumentTemplate.Kind(kind),
+            "shipped_edition": knowledge.default_documents_edition() if differs else None,
+            "from_shipped": from_shipped,
         },
     )
 

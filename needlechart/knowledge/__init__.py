@@ -15,19 +15,25 @@ from needlechart.knowledge.conditions import (
     body_area,
     body_areas,
     condition,
+    condition_lookup,
+    condition_search,
     conditions,
     conditions_valid_on,
 )
-from needlechart.knowledge.documents import default_document
+from needlechart.knowledge.documents import default_document, default_documents_edition
 from needlechart.knowledge.errors import InvalidInput, KnowledgeDataError, UnknownCode
 from needlechart.knowledge.instruments import (
     Change,
+    change_rule,
+    change_rules,
     classify_change,
     component_label,
     instrument,
     instruments,
     load_questionnaire,
     load_questionnaires,
+    meets,
+    required_change,
     rom_movement,
     rom_movement_lookup,
     rom_movements,
@@ -47,7 +53,7 @@ from needlechart.knowledge.portal import (
     symptoms,
     urgent_advice,
 )
-from needlechart.knowledge.referral import Candidate, rank_muscles
+from needlechart.knowledge.referral import Candidate, Ranking, rank_muscles
 from needlechart.knowledge.regions import Region, atlas_svg, region, region_ids_for, regions
 from needlechart.knowledge.safety import (
     Factor,
@@ -59,6 +65,7 @@ from needlechart.knowledge.safety import (
     techniques,
 )
 from needlechart.knowledge.schema import CheckinPlan, EducationPage, EducationSection, Symptom
+from needlechart.knowledge.screen_first import ScreenFirst, screen_first, screen_first_prompts
 
 __all__ = [
     "Candidate",
@@ -70,7 +77,9 @@ __all__ = [
     "InvalidInput",
     "KnowledgeDataError",
     "PlanItem",
+    "Ranking",
     "Region",
+    "ScreenFirst",
     "Screening",
     "Symptom",
     "UnknownCode",
@@ -78,13 +87,18 @@ __all__ = [
     "atlas_svg",
     "body_area",
     "body_areas",
+    "change_rule",
+    "change_rules",
     "checkin_plan",
     "classify_change",
     "component_label",
     "condition",
+    "condition_lookup",
+    "condition_search",
     "conditions",
     "conditions_valid_on",
     "default_document",
+    "default_documents_edition",
     "education_page",
     "education_pages",
     "factor_rule",
@@ -93,6 +107,7 @@ __all__ = [
     "instruments",
     "load_questionnaire",
     "load_questionnaires",
+    "meets",
     "muscle",
     "muscle_json",
     "muscles",
@@ -104,12 +119,15 @@ __all__ = [
     "region",
     "region_ids_for",
     "regions",
+    "required_change",
     "rom_movement",
     "rom_movement_lookup",
     "rom_movements",
     "rom_regions",
     "score_questionnaire",
     "screen",
+    "screen_first",
+    "screen_first_prompts",
     "severity_class",
     "soreness_effect_from",
     "suggest_cpt",

@@ -17,3 +17,9 @@ def default_document(kind: str) -> DocumentEntry:
         if entry.kind == kind:
             return entry
     raise UnknownCode("document kind", kind)
+
+
+def default_documents_edition() -> str:
+    """The edition of the shipped texts ("2026.2"), for a clinic page that offers a newer
+    default as the clinic's next version."""
+    return _file().version

@@ -134,6 +134,8 @@ class Change:
     threshold: str
     source: str
     confirmed: bool
+    # "important" or "detectable" (the PSFS values are detectable change, Stratford 1995).
+    kind: str = "important"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -145,6 +147,7 @@ class Change:
             "threshold": self.threshold,
             "source": self.source,
             "threshold_confirmed": self.confirmed,
+            "threshold_kind": self.kind,
         }
 
 
@@ -171,29 +174,67 @@ def _threshold(entry: Instrument, condition: str | None) -> Threshold:
     return entry.important_change
 
 
+def change_rules(instrument_code: str) -> list[tuple[tuple[str, ...], Threshold]]:
+    """Every threshold of a measure with the condition codes (prefixes) it applies to, the
+    condition-specific ones first and the default last with no codes: what the dashboard's SQL
+    is built from, so that it classifies exactly as `classify_change` does."""
+    entry, _ = _resolve(instrument_code)
+    if entry.important_change is None:
+        raise InvalidInput(f"{entry.code} is a global rating and has no change threshold")
+    rules: list[tuple[tuple[str, ...], Threshold]] = [
+        (tuple(o.conditions), o) for o in entry.condition_overrides
+    ]
+    return [*rules, ((), entry.important_change)]
+
+
+def change_rule(instrument_code: str, condition: str | None = None) -> Threshold:
+    """The threshold that classifies change of a measure for a condition (an ICD-10-CM code):
+    NPRS 2 points or 30% (Farrar 2001), 1.3 points for neck pain (Cleland 2008) ..."""
+    entry, _ = _resolve(instrument_code)
+    if entry.important_change is None:
+        raise InvalidInput(f"{entry.code} is a global rating and has no change threshold")
+    return _threshold(entry, condition)
+
+
+def required_change(rule: Threshold, baseline: float) -> float:
+    """The smallest change from `baseline` that meets the rule: the absolute amount, the
+    relative share of the baseline, or, when both are given, the smaller of the two if either
+    counts (Farrar 2001: 2 points or 30%) and the larger if both are needed."""
+    parts = []
+    if rule.absolute is not None:
+        parts.append(float(rule.absolute))
+    if rule.relative is not None:
+        parts.append(float(rule.relative) * abs(float(baseline)))
+    return min(parts) if rule.combine == "either" else max(parts)
+
+
+def meets(rule: Threshold, amount: float, baseline: float) -> bool:
+    """Whether a change of `amount` from `baseline`, counted in the direction being tested
+    (improvement, or worsening), reaches the rule."""
+    return amount > 0 and amount >= required_change(rule, baseline) - 1e-9
+
+
+def describe_threshold(threshold: Threshold, unit: str) -> str:
+    """A threshold in words: "at least 2 points or 30% of baseline"."""
+    return _describe(threshold, unit)
+
+
 def _describe(threshold: Threshold, unit: str) -> str:
     parts = []
     if threshold.absolute is not None:
         parts.append(f"{threshold.absolute:g} {unit}")
     if threshold.relative is not None:
         parts.append(f"{threshold.relative:.0%} of baseline")
-    return "at least " + " and ".join(parts)
+    joined = (" or " if threshold.combine == "either" else " and ").join(parts)
+    text = "at least " + joined
+    if threshold.kind == "detectable":
+        text += " (smallest detectable change, not an important change)"
+    return text
 
 
 def _short(key: str) -> str:
     entry = source(key)
     return entry.short or entry.citation
-
-
-def _meets(threshold: Threshold, amount: float, baseline: float) -> bool:
-    if threshold.absolute is not None and amount < threshold.absolute - 1e-9:
-        return False
-    if threshold.relative is not None:
-        if baseline == 0:
-            return amount > 0
-        if amount / abs(baseline) < threshold.relative - 1e-9:
-            return False
-    return amount > 0
 
 
 def classify_change(
@@ -224,24 +265,33 @@ def classify_change(
         mark = "{:+g}" if better_high else "level {:g}"
         improved, worse = mark.format(entry.improved_at), mark.format(entry.worse_at)
         text = f"improved at {improved} or better, worse at {worse} or worse"
+        if not entry.cutoff_confirmed:
+            text += " (cut-offs are a convention)"
+        cited = entry.cutoff_source or entry.sources[0]
         return Change(
-            instrument_code, None, follow_up, None, result, text, _short(entry.sources[0]), True
-        )
+            instrument_code, None, follow_up, None, result, text, _short(cited),
+            entry.cutoff_confirmed,
+        )  # fmt: skip
     if baseline is None:
         raise InvalidInput(f"{entry.code} needs a baseline to classify change")
     _check_range(entry, baseline, "baseline")
     rule = threshold or _threshold(entry, condition)
     change = round(follow_up - baseline, 4)
     gain = change if entry.higher_is == "better" else -change
-    if _meets(rule, gain, baseline):
+    if meets(rule, gain, baseline):
         result = "improved"
-    elif _meets(rule, -gain, baseline):
+    elif meets(rule, -gain, baseline):
         result = "worse"
     else:
         result = "unchanged"
     described = _describe(rule, entry.unit)
     if movement is not None:
         described += f" ({movement.label}; reference {movement.reference:g} degrees)"
+    confirmed = rule.confirmed
+    if result == "worse" and rule.worsening == "convention":
+        # The source sets the threshold for improvement; using it for worsening is ours.
+        described += " (for worsening, applied by convention)"
+        confirmed = False
     return Change(
         instrument_code,
         baseline,
@@ -250,7 +300,8 @@ def classify_change(
         result,
         described,
         _short(rule.source),
-        rule.confirmed,
+        confirmed,
+        rule.kind,
     )
 
 
@@ -332,6 +383,8 @@ def load_questionnaire(resource: Mapping[str, Any] | Path) -> Instrument:
             important_change=Threshold(
                 absolute=scoring.get("importantChange"),
                 relative=scoring.get("importantChangeRelative"),
+                # Published dual thresholds (ODI: 10 points or 30%) count either one.
+                combine=scoring.get("importantChangeCombine", "either"),
                 source=key,
                 confirmed=True,
             ),

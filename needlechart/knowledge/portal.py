@@ -11,7 +11,7 @@ reads cannot drift from the rates the clinic dashboard compares with:
 
     {percent:<study>:<type|minor>}    7.6%      a study's rate, 2 significant figures
     {one-in:<study>:<type|minor>}     1 in 5    the same rate as "1 in N"
-    {one-in:<rare event>}             1 in 8,000
+    {one-in:<rare event>}             1 in 5,300
     {serious:<study>}                 "none in 7,629 sessions", "20 in 20,464 sessions (...)"
     {treatments:<study|rare event>}   7,629, 5.4 million
     {per-million:<rare event>}        0.87 (and per-million-at-risk: 1.75)

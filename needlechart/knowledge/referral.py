@@ -12,13 +12,22 @@ from typing import Literal
 
 from needlechart.knowledge.errors import InvalidInput
 from needlechart.knowledge.muscles import Muscle, muscles
-from needlechart.knowledge.regions import SIDES, is_sided_base, region, region_ids_for
+from needlechart.knowledge.regions import SIDES, is_sided_base, region
 from needlechart.knowledge.schema import Side
+from needlechart.knowledge.screen_first import ScreenFirst, screen_first
 
 Kind = Literal["primary", "local", "spillover"]
-# How strongly a match points at a muscle: its essential zone, the site of its trigger
-# points (local pain), or the less constant spillover zone.
-WEIGHTS: dict[Kind, float] = {"primary": 1.0, "local": 0.7, "spillover": 0.4}
+# How strongly a match points at a muscle: its essential referral zone, its less constant
+# spillover zone, or only the place where it lies (its trigger points are there, but its
+# pattern is felt elsewhere). A muscle that refers pain to a region outweighs one that
+# merely lies beneath it, so remote sources are not buried under local muscles.
+WEIGHTS: dict[Kind, float] = {"primary": 1.0, "spillover": 0.4, "local": 0.3}
+Why = Literal["refers", "lies", "refers-and-lies"]
+WHY_LABELS: dict[Why, str] = {
+    "refers": "Refers pain there",
+    "lies": "Lies under the pain",
+    "refers-and-lies": "Refers pain there and lies under it",
+}
 NOTE = (
     "Typical referral patterns suggest which muscles to examine; they are not a diagnosis, "
     "and a patient's pattern may differ."
@@ -42,11 +51,28 @@ class Candidate:
     score: float
     matched: tuple[str, ...]
     reasons: tuple[str, ...]
-    # Tie-breakers: pain right over the muscle, then main-zone matches, then how much of
-    # the muscle's own zone the pain fills (a narrow zone that fits beats a wide one).
-    under_pain: int
+    # The matched regions in its referral zone (main or spillover), and those it lies under.
+    refers_to: tuple[str, ...]
+    lies_under: tuple[str, ...]
+    # Tie-breakers at an equal score: main-zone matches, regions for which the pain guides
+    # name it among the most frequent sources, a well-described pattern, how much
+    # of the muscle's main referral zone the pain fills (a narrow zone that fits beats a
+    # wide one), then remote sources before muscles lying under the pain.
     primary_matches: int
+    common_matches: int
+    well_described: bool
     precision: float
+
+    @property
+    def under_pain(self) -> int:
+        return len(self.lies_under)
+
+    @property
+    def why(self) -> Why:
+        """Why it is listed: it refers pain to the marked regions, lies under them, or both."""
+        if self.refers_to and self.lies_under:
+            return "refers-and-lies"
+        return "refers" if self.refers_to else "lies"
 
     def as_json(self) -> dict:
         return {
@@ -56,6 +82,31 @@ class Candidate:
             "score": self.score,
             "matched": list(self.matched),
             "reasons": list(self.reasons),
+            "why": self.why,
+            "why_label": WHY_LABELS[self.why],
+            "refers_to": list(self.refers_to),
+            "lies_under": list(self.lies_under),
+            "well_described": self.well_described,
+        }
+
+
+class Ranking(list[Candidate]):
+    """Candidates best first, with the screen-first warnings the marked regions raise.
+
+    A list, so callers that iterate, slice or compare it with a list keep working.
+    """
+
+    def __init__(
+        self, candidates: Iterable[Candidate] = (), warnings: Iterable[ScreenFirst] = ()
+    ) -> None:
+        super().__init__(candidates)
+        self.warnings: tuple[ScreenFirst, ...] = tuple(warnings)
+
+    def as_json(self) -> dict:
+        return {
+            "candidates": [c.as_json() for c in self],
+            "warnings": [w.as_json() for w in self.warnings],
+            "note": NOTE,
         }
 
 
@@ -89,25 +140,24 @@ def _pains(regions: Iterable[str] | Mapping[str, float]) -> list[Pain]:
     return list(pains.values())
 
 
-def warnings_for(regions: Iterable[str]) -> list[str]:
+def warnings_for(regions: Iterable[str]) -> tuple[ScreenFirst, ...]:
     """Causes to rule out before treating pain in these regions as muscular."""
-    found: dict[str, None] = {}
-    for name in regions:
-        ids = region_ids_for(name)
-        if region(ids[0]).screen_first:
-            found[region(ids[0]).screen_first] = None
-    return list(found)
+    return screen_first(regions)
 
 
 @cache
 def _zones(slug: str) -> dict[str, Kind]:
-    """Each region base of a muscle with the strongest way it relates to the muscle."""
+    """Each region base of a muscle with the strongest way it relates to the muscle.
+
+    Referral outranks location: a region where the muscle lies that is also in its
+    spillover zone counts as spillover.
+    """
     entry = next(m for m in muscles() if m.slug == slug)
     zones: dict[str, Kind] = {}
-    for base in entry.referral.spillover:
-        zones[base] = "spillover"
     for base in entry.needling_regions:
         zones[base] = "local"
+    for base in entry.referral.spillover:
+        zones[base] = "spillover"
     for base in entry.referral.primary:
         zones[base] = "primary"
     return zones
@@ -133,7 +183,12 @@ def _reason(pain: Pain, entry: Muscle, side: Side | None, kind: Kind) -> str:
         if kind != "local" and entry.referral.bilateral
         else ""
     )
-    return f"{pain.label} {what} {who}{both}."
+    there = (
+        ", and its trigger points lie there"
+        if kind != "local" and pain.base in entry.needling_regions
+        else ""
+    )
+    return f"{pain.label} {what} {who}{both}{there}."
 
 
 def _candidate(
@@ -144,7 +199,7 @@ def _candidate(
     `mirror` names, in each reason, the side of the pain: the muscle on both sides.
     """
     zones = _zones(entry.slug)
-    matched, reasons, score, primary, under = [], [], 0.0, 0, 0
+    matched, reasons, refers, lies, score, primary, common = [], [], [], [], 0.0, 0, 0
     for pain in pains:
         kind = zones.get(pain.base)
         if kind is None or not _side_fits(pain, entry, side, kind):
@@ -153,11 +208,15 @@ def _candidate(
         reasons.append(_reason(pain, entry, pain.side if mirror else side, kind))
         score += WEIGHTS[kind] * pain.weight
         primary += kind == "primary"
-        under += pain.base in entry.needling_regions
+        if kind != "local":
+            refers.append(pain.name)
+            common += pain.base in entry.referral.common_source_for
+        if pain.base in entry.needling_regions:
+            lies.append(pain.name)
     if not matched:
         return None
-    own_zone = set(entry.referral.primary) | set(entry.needling_regions)
-    precision = len({p.base for p in pains if p.name in matched} & own_zone) / len(own_zone)
+    main_zone = set(entry.referral.primary)
+    precision = len({p.base for p in pains if p.name in matched} & main_zone) / len(main_zone)
     return Candidate(
         muscle=entry.slug,
         name=entry.name,
@@ -165,8 +224,11 @@ def _candidate(
         score=round(score / total, 3),
         matched=tuple(matched),
         reasons=tuple(reasons),
-        under_pain=under,
+        refers_to=tuple(refers),
+        lies_under=tuple(lies),
         primary_matches=primary,
+        common_matches=common,
+        well_described=entry.referral.well_described,
         precision=round(precision, 3),
     )
 
@@ -175,22 +237,21 @@ def _bases(candidate: Candidate, pains: list[Pain]) -> set[str]:
     return {p.base for p in pains if p.name in candidate.matched}
 
 
-def rank_muscles(
-    regions: Iterable[str] | Mapping[str, float], top: int | None = 10
-) -> list[Candidate]:
+def rank_muscles(regions: Iterable[str] | Mapping[str, float], top: int | None = 10) -> Ranking:
     """Muscles whose typical zones cover the painful regions, best first.
 
     `regions` is a list of region ids (e.g. "temple-right"), or a mapping of region id to
     pain intensity 0-10 that weights each region. A sided base without its side ("temple")
     means the side was not stated and matches either side. The score is the weighted share
-    of the pain the muscle's zones cover (1.0: every region in its main zone).
+    of the pain the muscle's zones cover (1.0: every region in its main zone). The result
+    also carries the screen-first `warnings` of the painful regions.
     """
     if top is not None and top < 1:
         raise InvalidInput("top must be at least 1")
     pains = _pains(regions)
     total = sum(p.weight for p in pains)
     if not pains:
-        return []
+        return Ranking()
     candidates: list[Candidate] = []
     for entry in muscles():
         if not entry.sided:
@@ -212,14 +273,17 @@ def rank_muscles(
     candidates.sort(
         key=lambda c: (
             -c.score,
-            -c.under_pain,
             -c.primary_matches,
+            -c.common_matches,
+            not c.well_described,
             -c.precision,
+            c.under_pain,
             c.muscle,
             c.side or "",
         )
     )
-    return candidates[:top] if top else candidates
+    warnings = screen_first(p.name for p in pains)
+    return Ranking(candidates[:top] if top else candidates, warnings)
 
 
 def _either_side(entry: Muscle, pains: list[Pain], total: float) -> Candidate:

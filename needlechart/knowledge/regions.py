@@ -23,7 +23,6 @@ class Region:
     limb: Literal["arm", "leg"] | None
     limb_root: Literal["arm", "leg"] | None = None
     joint: str | None = None
-    screen_first: str | None = None
 
     @property
     def display(self) -> str:
@@ -50,7 +49,6 @@ def regions() -> tuple[Region, ...]:
                     limb=entry.limb,
                     limb_root=entry.limb_root,
                     joint=entry.joint,
-                    screen_first=entry.screen_first,
                 )
             )
     return tuple(result)

@@ -13,7 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Side = Literal["left", "right"]
 Verdict = Literal["allowed", "caution", "contraindicated"]
-Structure = Literal["lung-pleura", "major-vessel", "nerve", "viscera", "joint-capsule"]
+# "neuraxis": the spinal canal; "non-compressible": a deep muscle where bleeding cannot be
+# stopped by pressing on the site.
+Structure = Literal[
+    "lung-pleura", "major-vessel", "nerve", "viscera", "joint-capsule", "neuraxis",
+    "non-compressible",
+]  # fmt: skip
 MuscleArea = Literal[
     "head-neck", "shoulder-girdle", "arm", "forearm-hand", "trunk", "hip", "thigh", "leg-foot"
 ]  # fmt: skip
@@ -85,9 +90,12 @@ class BodyAreaFile(SourcedFile):
 
 class Condition(SourcedEntry):
     code: str = Field(pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$")
-    display: str
+    # The code's meaning in needlechart's words; the official title where it is short.
+    display: str = Field(min_length=3)
     body_area: str
-    laterality: Side | None
+    laterality: Side | Literal["bilateral"] | None
+    # Other words clinicians search by ("tennis elbow", "whiplash"); never a second meaning.
+    terms: list[str] = []
     # The code is valid for dates of service from `valid_from` to `valid_to` inclusive.
     valid_from: dt.date | None = None
     valid_to: dt.date | None = None
@@ -96,6 +104,11 @@ class Condition(SourcedEntry):
         return (self.valid_from is None or self.valid_from <= day) and (
             self.valid_to is None or day <= self.valid_to
         )
+
+    @property
+    def option_label(self) -> str:
+        """How the code reads in a list to choose from: "M54.2 Cervicalgia (neck pain)"."""
+        return f"{self.code} {self.display}"
 
 
 class ConditionFile(SourcedFile):
@@ -122,8 +135,6 @@ class RegionEntry(SourcedEntry):
     # The lymph-node area at the root of a limb (axilla, groin), for lymphedema.
     limb_root: Literal["arm", "leg"] | None = None
     joint: Joint | None = None
-    # A warning shown whenever pain is marked here: causes to rule out first.
-    screen_first: str | None = None
 
 
 class RegionFile(SourcedFile):
@@ -143,18 +154,33 @@ class Referral(Frozen):
     spillover: list[str] = []
     # True when the typical pattern is felt on both sides, not only the muscle's own.
     bilateral: bool = False
+    # False for patterns described only briefly or by analogy with a neighbour; at an equal
+    # fit the ranking puts well-described patterns first.
+    well_described: bool = True
+    # Regions of its zones for which the pain guides of the trigger-point manual name this
+    # muscle among the first, most frequent sources; at an equal fit these come first.
+    common_source_for: list[str] = []
 
     @model_validator(mode="after")
     def _disjoint(self) -> "Referral":
         both = set(self.primary) & set(self.spillover)
         if both:
             raise ValueError(f"regions both primary and spillover: {sorted(both)}")
+        outside = set(self.common_source_for) - set(self.primary) - set(self.spillover)
+        if outside:
+            raise ValueError(f"common_source_for outside the referral zones: {sorted(outside)}")
         return self
 
 
 class StructureAtRisk(Frozen):
     structure: Structure
     detail: str = Field(min_length=10)
+    # For this muscle only, instead of the structure rule's verdict: e.g. the lung behind
+    # the scapula is a note, a caution only with a lung risk factor.
+    verdict: Literal["note", "caution"] | None = None
+    # Sources of this entry beyond the muscle's own, as keys of safety.json's sources
+    # (checked when the safety rules load).
+    sources: list[str] = []
 
 
 class MuscleEntry(MultiSourcedEntry):
@@ -178,6 +204,27 @@ class MuscleFile(SourcedFile):
         return self
 
 
+class ScreenFirstPrompt(MultiSourcedEntry):
+    """Causes other than muscle to rule out before treating pain in some regions."""
+
+    code: str = Field(pattern=SLUG)
+    label: str
+    # Region bases whose pain raises the prompt.
+    regions: list[str] = Field(min_length=1)
+    text: str = Field(min_length=20)
+    # What to ask and look for, each with what to do when it is present.
+    signs: list[str] = Field(min_length=1)
+
+
+class ScreenFirstFile(SourcedFile):
+    prompts: list[ScreenFirstPrompt]
+
+    @model_validator(mode="after")
+    def _valid(self) -> "ScreenFirstFile":
+        self._check(self.prompts, "code")
+        return self
+
+
 # --- safety screening ----------------------------------------------------------------------
 
 
@@ -186,28 +233,73 @@ class Technique(Frozen):
     label: str
 
 
+CautionLevel = Literal["standard", "high"]
+FactorParam = Literal[
+    "limb", "side", "regions", "trimester", "drug", "drug_class", "inr", "inr_target",
+    "platelets", "severity", "status", "detail",
+]  # fmt: skip
+
+
+class EstimRule(Frozen):
+    """What a factor means for electrical stimulation: wherever the factor's rule applies,
+    and more strongly where either needle of a pair lies in `regions`."""
+
+    verdict: Literal["caution", "contraindicated"]
+    text: str
+    level: CautionLevel = "standard"
+    regions: list[str] = []
+    regions_verdict: Literal["caution", "contraindicated"] = "contraindicated"
+    regions_text: str | None = None
+
+    @model_validator(mode="after")
+    def _regions_said(self) -> "EstimRule":
+        if bool(self.regions) != bool(self.regions_text):
+            raise ValueError("electrical-stimulation regions need their text, and the reverse")
+        return self
+
+
 class FactorRule(MultiSourcedEntry):
     code: str = Field(pattern=SLUG)
     label: str
     # The same factor asked in plain language, for the patient's own questionnaire.
     question: str
     # patient: the whole patient; limb: one limb; region: named regions; technique: one
-    # technique; structure: muscles over one structure at risk.
-    scope: Literal["patient", "limb", "region", "technique", "structure"]
+    # technique; structure: muscles over one structure at risk; site: the rule's own
+    # `regions` only (on the factor's side when it gives one), e.g. a breast implant.
+    scope: Literal["patient", "limb", "region", "technique", "structure", "site"]
     verdict: Literal["caution", "contraindicated"]
     text: str
-    params: list[Literal["limb", "side", "regions", "trimester", "drug", "inr", "detail"]] = []
+    params: list[FactorParam] = []
+    # The values a choice parameter takes (drug_class, severity, status), with labels.
+    choices: dict[str, dict[str, str]] = {}
+    # The parameters the patient's own questionnaire asks (None: all of them).
+    patient_params: list[FactorParam] | None = None
     technique: str | None = None
     structure: Structure | None = None
-    # Regions where a whole-patient caution is stronger (pregnancy: abdomen, low back),
-    # and what to say there, in general and in the first trimester.
+    # Regions where the rule says more (pregnancy: abdomen, low back; a pacemaker: its
+    # pocket, on the factor's side when given), what to say there, in general and in the
+    # first trimester, with what verdict and level.
     regions: list[str] = []
     regions_text: str | None = None
     regions_text_first_trimester: str | None = None
+    regions_verdict: Literal["caution", "contraindicated"] = "caution"
+    regions_level: CautionLevel = "standard"
+    # Named sites as muscles (pregnancy: the points guidelines list), and what to say there.
+    muscles: list[str] = []
+    muscles_text: str | None = None
     # Lymphedema: what to say for muscles at the root of the limb (axilla, groin).
     root_text: str | None = None
+    # What the factor means for electrical stimulation, beyond the rule itself.
+    estim: EstimRule | None = None
+    # Texts for the states the engine derives from the parameters ("inr-above",
+    # "inr-unknown", "medicine-unknown", "severe", "suspected"), and the numbers they use
+    # ("inr_target_low", "inr_target_high", "platelets_below"); safety.py says which.
+    texts: dict[str, str] = {}
+    limits: dict[str, float] = {}
+    # Medicine names recognised in `drug`, by drug_class, when the class is not given.
+    known_names: dict[str, list[str]] = {}
     # "high" marks the stronger cautions a reader must not miss.
-    level: Literal["standard", "high"] = "standard"
+    level: CautionLevel = "standard"
     clinic_may_block: bool = False
 
     @model_validator(mode="after")
@@ -220,6 +312,23 @@ class FactorRule(MultiSourcedEntry):
             raise ValueError(f"{self.code}: a limb rule takes the limb as a parameter")
         if self.scope == "region" and "regions" not in self.params:
             raise ValueError(f"{self.code}: a region rule takes regions as a parameter")
+        if self.scope == "site" and not self.regions:
+            raise ValueError(f"{self.code}: a site rule names its regions")
+        if bool(self.regions) != bool(self.regions_text):
+            raise ValueError(f"{self.code}: regions need their text, and the reverse")
+        if bool(self.muscles) != bool(self.muscles_text):
+            raise ValueError(f"{self.code}: muscles need their text, and the reverse")
+        for param, values in self.choices.items():
+            if param not in self.params or not values:
+                raise ValueError(f"{self.code}: choices for {param!r}, which it does not take")
+        for param in ("drug_class", "severity", "status"):
+            if param in self.params and param not in self.choices:
+                raise ValueError(f"{self.code}: {param} needs its choices")
+        unknown = set(self.known_names) - set(self.choices.get("drug_class", {}))
+        if unknown:
+            raise ValueError(f"{self.code}: known_names for unknown classes {sorted(unknown)}")
+        if self.patient_params is not None and set(self.patient_params) - set(self.params):
+            raise ValueError(f"{self.code}: patient_params must be among its params")
         return self
 
 
@@ -227,8 +336,32 @@ class StructureRule(MultiSourcedEntry):
     structure: Structure
     # "note": something to watch that does not change the verdict on its own.
     verdict: Literal["note", "caution"]
-    # Factors that turn a note into a caution, e.g. a vessel when the patient bleeds easily.
+    # Factors that turn a note into a caution, e.g. a vessel when the patient bleeds easily,
+    # and how strong that caution is.
     escalate_with: list[str] = []
+    escalated_level: CautionLevel = "standard"
+    # The verdict when a bleeding factor among escalate_with is severe: an INR above its
+    # target range or not known, a severe bleeding disorder or a low platelet count.
+    severe_verdict: Literal["caution", "contraindicated"] | None = None
+    text: str
+
+
+# Coarse parts of the body, for the path electrical current takes between paired needles.
+BodyZone = Literal[
+    "head", "neck-front", "neck-side", "neck-back", "chest-front", "chest-side",
+    "chest-back", "abdomen", "low-back", "pelvis", "arm", "leg",
+]  # fmt: skip
+CurrentPath = Literal["chest", "front-of-neck", "spinal-cord", "head", "side-unknown", "no-lead"]
+CURRENT_PATHS: tuple[str, ...] = get_args(CurrentPath)
+
+
+class CurrentPathRule(MultiSourcedEntry):
+    """What the engine says when the current between paired needles takes this path."""
+
+    crosses: CurrentPath
+    label: str
+    # "note" for reminders that do not change the verdict (no lead path recorded).
+    verdict: Literal["note", "caution", "contraindicated"]
     text: str
 
 
@@ -236,11 +369,15 @@ class SafetyFile(SourcedFile):
     techniques: list[Technique]
     factors: list[FactorRule]
     structures: list[StructureRule]
+    # Region bases in each zone; a base belongs to one zone at most.
+    body_zones: dict[BodyZone, list[str]] = {}
+    current_paths: list[CurrentPathRule] = []
 
     @model_validator(mode="after")
     def _valid(self) -> "SafetyFile":
         self._check(self.factors, "code")
         self._check(self.structures, "structure")
+        self._check(self.current_paths, "crosses")
         techniques = {t.code for t in self.techniques}
         codes = {f.code for f in self.factors}
         for rule in self.structures:
@@ -250,6 +387,15 @@ class SafetyFile(SourcedFile):
         for factor in self.factors:
             if factor.technique and factor.technique not in techniques:
                 raise ValueError(f"{factor.code} names unknown technique {factor.technique!r}")
+        missing = set(CURRENT_PATHS) - {p.crosses for p in self.current_paths}
+        if missing:
+            raise ValueError(f"current_paths lacks {sorted(missing)}")
+        zoned: dict[str, str] = {}
+        for zone, bases in self.body_zones.items():
+            for base in bases:
+                other = zoned.setdefault(base, zone)
+                if other != zone:
+                    raise ValueError(f"region {base!r} is in both zones {other} and {zone}")
         return self
 
 
@@ -257,10 +403,18 @@ class SafetyFile(SourcedFile):
 
 
 class Threshold(Frozen):
-    """An important change: at least `absolute` units and/or `relative` of the baseline."""
+    """A change that counts: at least `absolute` units, `relative` of the baseline, or, when
+    both are given, either of them (as Farrar 2001 states the NPRS rule) or both."""
 
     absolute: float | None = None
     relative: float | None = Field(default=None, gt=0, le=1)
+    combine: Literal["either", "both"] = "either"
+    # "important": the smallest change that matters to patients; "detectable": the smallest
+    # change larger than measurement error (PSFS, Stratford 1995), a different claim.
+    kind: Literal["important", "detectable"] = "important"
+    # "convention" where the source gives the threshold for improvement only and needlechart
+    # applies it to worsening too.
+    worsening: Literal["source", "convention"] = "source"
     source: str
     # False for conventions a clinic may change (no study behind the number).
     confirmed: bool = True
@@ -293,9 +447,12 @@ class Instrument(MultiSourcedEntry):
     prompt: str
     important_change: Threshold | None = None
     condition_overrides: list[ConditionThreshold] = []
-    # Global ratings (GROC, PGIC) classify the follow-up value itself.
+    # Global ratings (GROC, PGIC) classify the follow-up value itself, at cut-offs taken
+    # from `cutoff_source` (a convention when not confirmed by a study).
     improved_at: float | None = None
     worse_at: float | None = None
+    cutoff_source: str | None = None
+    cutoff_confirmed: bool = True
     levels: list[Level] = []
     loinc: str | None = None
 
@@ -392,6 +549,8 @@ class InstrumentFile(SourcedFile):
                 for t in [instrument.important_change, *instrument.condition_overrides]
                 if t
             ]
+            if instrument.cutoff_source:
+                cited.append(instrument.cutoff_source)
             for source in cited:
                 if source not in self.sources:
                     raise ValueError(f"{instrument.code} threshold cites unknown source {source!r}")
@@ -410,6 +569,8 @@ class AdverseEventStudy(SourcedEntry):
     major_events: int = Field(ge=0)
     major_rate_upper_bound: float | None = None
     by_type: dict[str, float]
+    # Where the paper's own figures disagree, or a count is not as published.
+    note: str | None = None
 
 
 class RareEvent(SourcedEntry):

@@ -8,12 +8,15 @@ Definitions (docs/outcomes.md):
 - pain change: the episode's NPRS baseline (its first "baseline" measure, else its first
   measure of the course) against its latest course measure (any NPRS but the ones taken
   right after needling); a responder's change is "improved" by the NPRS threshold for its
-  condition;
+  condition. The thresholds come from the knowledge package (`knowledge.change_rules`), and
+  the SQL below is built from them with the same arithmetic as `knowledge.required_change`:
+  2 points or 30% of the baseline, whichever is smaller (Farrar 2001);
 - sessions until improvement: signed sessions given before the first course measure that
   met the threshold.
 """
 
 import datetime as dt
+import math
 import statistics
 import zoneinfo
 from dataclasses import dataclass
@@ -24,9 +27,9 @@ from django.db import connection
 from django.db.models import (
     Case,
     Count,
-    DecimalField,
     Exists,
     F,
+    IntegerField,
     OuterRef,
     Q,
     QuerySet,
@@ -41,12 +44,13 @@ from django.utils import timezone
 from needlechart import knowledge
 from needlechart.accounts.models import Clinic, Practitioner
 from needlechart.charting.models import Addendum, AdverseEvent, Insertion, NeedlingSession
+from needlechart.knowledge.instruments import describe_threshold
+from needlechart.knowledge.instruments import source as threshold_source
 from needlechart.outcomes.models import CarePlan, Observation
 from needlechart.patients.models import EpisodeOfCare
 
 COURSE = ("baseline", "before", "reassessment", "discharge")
 EPSILON = Decimal("0.000001")
-DECIMAL = DecimalField(max_digits=12, decimal_places=6)
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,8 @@ def episodes(filters: Filters) -> QuerySet[EpisodeOfCare]:
 
 def _course(episodes: QuerySet[EpisodeOfCare]) -> QuerySet[Observation]:
     """Every valid NPRS course measure of the episodes, each with its episode's baseline
-    (value and id), the important change for its condition and its rank from the latest.
+    (value and id), the index of its condition's NPRS rule (`_rules()`) and its rank from the
+    latest.
     Window functions over one scan, as subqueries per episode cost seconds on a large
     clinic."""
     baseline_first = {
@@ -96,7 +101,7 @@ def _course(episodes: QuerySet[EpisodeOfCare]) -> QuerySet[Observation]:
             F("id").asc(),
         ],
     }
-    absolute, relative = _threshold_cases("episode__condition_code")
+    rule = _rule_case("episode__condition_code")
     return (
         Observation.objects.filter(
             episode__in=episodes, code="nprs", timing__in=COURSE, entered_in_error_reason=""
@@ -114,8 +119,7 @@ def _course(episodes: QuerySet[EpisodeOfCare]) -> QuerySet[Observation]:
         .annotate(
             at=Coalesce("session__performed_at", "assessment__performed_at", "recorded_at"),
             condition=F("episode__condition_code"),
-            abs_needed=absolute,
-            rel_needed=relative,
+            rule=rule,
         )
         .annotate(
             baseline_id=Window(FirstValue("id"), **baseline_first),
@@ -128,38 +132,72 @@ def _course(episodes: QuerySet[EpisodeOfCare]) -> QuerySet[Observation]:
         )
         .order_by()
         .values(
-            "episode_id", "condition", "timing", "id", "at", "value", "abs_needed", "rel_needed",
+            "episode_id", "condition", "timing", "id", "at", "value", "rule",
             "baseline_id", "baseline_value", "from_latest",
         )
     )  # fmt: skip
 
 
-def _threshold_cases(condition_field: str) -> tuple[Case, Case]:
-    """The NPRS important change for each episode's condition, as SQL: (absolute, relative)."""
-    nprs = knowledge.instrument("nprs")
-    base = nprs.important_change
-    assert base is not None
-    absolute_when, relative_when = [], []
-    for override in nprs.condition_overrides:
+def _rules() -> list[tuple[tuple[str, ...], knowledge.schema.Threshold]]:
+    """The NPRS rules by condition, the default last (knowledge.change_rules)."""
+    return knowledge.change_rules("nprs")
+
+
+def _rule_case(condition_field: str) -> Case:
+    """The index into `_rules()` of each episode's NPRS rule, as SQL."""
+    rules = _rules()
+    whens = []
+    for index, (codes, _) in enumerate(rules[:-1]):
         match = Q()
-        for code in override.conditions:
+        for code in codes:
             match |= Q(**{f"{condition_field}__startswith": code})
-        absolute_when.append(When(match, then=Value(Decimal(str(override.absolute or 0)))))
-        relative_when.append(When(match, then=Value(Decimal(str(override.relative or 0)))))
-    absolute = Case(
-        *absolute_when, default=Value(Decimal(str(base.absolute or 0))), output_field=DECIMAL
-    )
-    relative = Case(
-        *relative_when, default=Value(Decimal(str(base.relative or 0))), output_field=DECIMAL
-    )
-    return absolute, relative
+        whens.append(When(match, then=Value(index)))
+    return Case(*whens, default=Value(len(rules) - 1), output_field=IntegerField())
 
 
-# A course measure that met its condition's important change against the baseline.
-_MET = (
-    f"(c.baseline_value - c.value > 0 AND c.baseline_value - c.value >= c.abs_needed - {EPSILON}"
-    f" AND c.baseline_value - c.value >= c.rel_needed * c.baseline_value - {EPSILON})"
-)
+def responder_rule() -> str:
+    """The rule a responder met, in words, from the same knowledge rules as the SQL."""
+    nprs = knowledge.instrument("nprs")
+    parts = []
+    for codes, rule in _rules():
+        cited = threshold_source(rule.source)
+        text = f"{describe_threshold(rule, nprs.unit)} ({cited.short or cited.citation})"
+        parts.append(f"{text} for {', '.join(codes)}" if codes else text)
+    return "pain (NPRS) down from baseline by " + "; ".join(reversed(parts))
+
+
+def _number(value: float) -> str:
+    # Shipped, validated data (a finite float), never input: safe to write into the SQL.
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"threshold {value!r} is not a finite number")
+    return repr(number)
+
+
+def _needed_sql(rule: knowledge.schema.Threshold, baseline: str) -> str:
+    """knowledge.required_change in SQL: the smallest drop from the baseline that counts."""
+    parts = []
+    if rule.absolute is not None:
+        parts.append(_number(rule.absolute))
+    if rule.relative is not None:
+        parts.append(f"({_number(rule.relative)} * ABS({baseline}))")
+    if len(parts) == 1:
+        return parts[0]
+    a, b = parts
+    pick = "<=" if rule.combine == "either" else ">="
+    return f"(CASE WHEN {a} {pick} {b} THEN {a} ELSE {b} END)"
+
+
+def _met_sql() -> str:
+    """SQL for: a course measure that met its condition's NPRS rule against the baseline (pain
+    fell by more than nothing and by at least the amount the rule needs), as
+    knowledge.meets."""
+    drop = "(c.baseline_value - c.value)"
+    needed = " ".join(
+        f"WHEN {index} THEN {_needed_sql(rule, 'c.baseline_value')}"
+        for index, (_, rule) in enumerate(_rules())
+    )
+    return f"({drop} > 0 AND {drop} >= (CASE c.rule {needed} END) - {EPSILON})"
 
 
 @dataclass(frozen=True)
@@ -179,13 +217,14 @@ class PainChange:
     @classmethod
     def of(cls, episodes: QuerySet[EpisodeOfCare]) -> "PainChange":
         course, params = _course(episodes).query.sql_with_params()
+        met = _met_sql()
         sql = (
             "SELECT c.episode_id, c.condition,"
             " MAX(CASE WHEN c.from_latest = 1 AND c.id <> c.baseline_id THEN 1 ELSE 0 END)"
             " AS evaluable,"
-            f" MAX(CASE WHEN c.from_latest = 1 AND c.id <> c.baseline_id AND {_MET}"
+            f" MAX(CASE WHEN c.from_latest = 1 AND c.id <> c.baseline_id AND {met}"
             " THEN 1 ELSE 0 END) AS responder,"
-            f" MIN(CASE WHEN c.timing <> 'baseline' AND c.id <> c.baseline_id AND {_MET}"
+            f" MIN(CASE WHEN c.timing <> 'baseline' AND c.id <> c.baseline_id AND {met}"
             " THEN c.at END) AS improved_at"
             f" FROM ({course}) c GROUP BY c.episode_id, c.condition"
         )
@@ -240,10 +279,13 @@ def _per_100(events: int, total: int) -> tuple[float, list[float]]:
 
 
 def literature() -> dict[str, Any]:
-    """Brady 2014 and Boyce 2020 per 100 treatments, with Wilson intervals."""
+    """Brady 2014 and Boyce 2020 per 100 treatments, with Wilson intervals. The minor rate is
+    the one each paper states (Boyce: 36.7%, though 7,531 of 20,464 is 36.8%: the paper also
+    counts 20,494 treatments); the intervals come from the published counts."""
     result = {}
     for study in knowledge.published_rates().studies:
-        minor, minor_ci = _per_100(study.minor_events, study.treatments)
+        _, minor_ci = _per_100(study.minor_events, study.treatments)
+        minor = round(study.minor_rate * 100, 2)
         major, major_ci = _per_100(study.major_events, study.treatments)
         result[study.key] = {
             "label": study.label,
@@ -252,6 +294,7 @@ def literature() -> dict[str, Any]:
             "major_per_100": major,
             "minor_ci": minor_ci,
             "major_ci": major_ci,
+            "note": study.note,
         }
     return result
 
@@ -356,6 +399,7 @@ def figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
         },
         "literature": literature(),
         "responders_by_condition": responders,
+        "responder_rule": responder_rule(),
         "median_sessions_to_improvement": statistics.median(until) if until else None,
         "most_needled_muscles": [
             {

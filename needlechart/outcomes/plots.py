@@ -53,17 +53,20 @@ def _svg(figure: Figure, label: str) -> str:
 def improvement_band(
     baseline: float, code: str, condition: str | None, higher_is_better: bool
 ) -> tuple[float, float]:
-    """The values that would count as an important improvement from `baseline`."""
+    """The values that would count as an improvement from `baseline`, by the same rule that
+    classifies change (knowledge.change_rule): NPRS 2 points or 30%, whichever is smaller."""
     instrument = knowledge.instrument(code)
-    rule = instrument.important_change
-    for override in instrument.condition_overrides:
-        if condition and any(condition.startswith(c) for c in override.conditions):
-            rule = override
-    assert rule is not None
-    step = max(rule.absolute or 0, (rule.relative or 0) * abs(baseline))
+    step = knowledge.required_change(knowledge.change_rule(code, condition), baseline)
     if higher_is_better:
         return (min(instrument.maximum, baseline + step), instrument.maximum)
     return (instrument.minimum, max(instrument.minimum, baseline - step))
+
+
+def band_label(code: str, condition: str | None) -> str:
+    """The band's name: "Detectable improvement" where the threshold is a smallest detectable
+    change (PSFS, Stratford 1995) rather than an important one, else "Important improvement"."""
+    kind = knowledge.change_rule(code, condition).kind
+    return "Detectable improvement" if kind == "detectable" else "Important improvement"
 
 
 def pain_plot(series: Series | None, sessions: Sequence[SessionPain], condition: str) -> str | None:
@@ -105,7 +108,7 @@ def measure_plot(series: Series, condition: str) -> str | None:
     higher_better = instrument.higher_is == "better"
     if series.baseline is not None and instrument.important_change is not None:
         low, high = improvement_band(series.baseline.value, series.code, condition, higher_better)
-        axes.axhspan(low, high, color=BAND, zorder=0, label="Important improvement")
+        axes.axhspan(low, high, color=BAND, zorder=0, label=band_label(series.code, condition))
     if series.reference is not None:
         axes.axhline(
             series.reference,

@@ -98,7 +98,7 @@ class Patient(models.Model):
 
 def condition_choices() -> list[tuple[str, str]]:
     # A callable keeps catalogue updates out of the migrations.
-    return [(c.code, f"{c.code} {c.display}") for c in knowledge.conditions()]
+    return [(c.code, c.option_label) for c in knowledge.conditions()]
 
 
 def body_area_choices() -> list[tuple[str, str]]:

@@ -54,6 +54,9 @@ class AccountOpenForm(forms.Form):
 class HealthQuestionsForm(ScreeningForm):
     """The clinician's screening factors, asked as the patient's own questions."""
 
+    # Patients are not asked what only the clinic knows (the INR target, platelet count).
+    patient_facing = True
+
     note = forms.CharField(
         label="Anything else you would like us to know about your health?",
         widget=forms.Textarea(attrs={"rows": 3}),

@@ -178,7 +178,13 @@ def consent(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/consent.html",
-        {"form": form, "template": template, "current": current, "problem": problem},
+        {
+            "form": form,
+            "template": template,
+            "current": current,
+            "problem": problem,
+            "training": charting.training_statement(patient=patient),
+        },
     )
 
 

@@ -30,6 +30,8 @@ STRUCTURE_LABELS = {
     "nerve": "Nerve",
     "viscera": "Internal organ",
     "joint-capsule": "Joint capsule",
+    "neuraxis": "Spinal canal",
+    "non-compressible": "Deep site that cannot be compressed",
 }
 
 
@@ -40,8 +42,9 @@ def _selected(request: HttpRequest) -> tuple[list[str], list[str]]:
     return [r for r in asked if r in known], [r for r in asked if r not in known]
 
 
-def _ranking(selected: list[str]) -> list[dict]:
-    return [c.as_json() for c in knowledge.rank_muscles(selected, top=15)] if selected else []
+def _ranking(selected: list[str]) -> dict:
+    """The ranked muscles and the screen-first warnings, as the page and the endpoint use them."""
+    return knowledge.rank_muscles(selected, top=15).as_json()
 
 
 @access.staff()
@@ -50,6 +53,7 @@ def body_chart(request: HttpRequest) -> HttpResponse:
     views = defaultdict(list)
     for region in knowledge.regions():
         views[region.view].append(region)
+    ranking = _ranking(selected)
     return render(
         request,
         "reference/body_chart.html",
@@ -57,7 +61,8 @@ def body_chart(request: HttpRequest) -> HttpResponse:
             "chart": chart(dict.fromkeys(selected, "is-selected"), interactive=True),
             "selected": selected,
             "unknown": unknown,
-            "candidates": _ranking(selected),
+            "candidates": ranking["candidates"],
+            "screen_first": ranking["warnings"],
             "regions_by_view": [("Front", views["front"]), ("Back", views["back"])],
             "note": NOTE,
         },
@@ -70,7 +75,7 @@ def referral_json(request: HttpRequest) -> JsonResponse:
     selected, unknown = _selected(request)
     if unknown:
         return JsonResponse({"error": f"unknown region: {unknown[0]}"}, status=400)
-    return JsonResponse({"candidates": _ranking(selected), "note": NOTE})
+    return JsonResponse(_ranking(selected))
 
 
 @access.staff()
@@ -106,6 +111,7 @@ def muscle_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "local": labels(entry.needling_regions),
             "primary": labels(entry.referral.primary),
             "spillover": labels(entry.referral.spillover),
+            "common": labels(entry.referral.common_source_for),
             "risks": [(STRUCTURE_LABELS[s.structure], s.detail) for s in entry.structures_at_risk],
             "sources": knowledge.muscle_json(entry)["sources"],
             "note": NOTE,

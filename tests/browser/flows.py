@@ -69,7 +69,11 @@ def chart_follow_up(actions: Actions, patient_id: int, visit: FollowUp) -> int:
     """From the patient's page to a signed follow-up session; returns the session's id."""
     page = actions.page
     page.goto(f"/patients/{patient_id}/")
-    actions.click(page.get_by_role("button", name="Health unchanged: start from the last session"))
+    actions.click(
+        page.get_by_role(
+            "button", name="Health unchanged, patient agrees: start from the last session"
+        )
+    )
     expect(page.get_by_role("heading", name="Muscles needled")).to_be_visible()
     session_id = int(re.search(r"/sessions/(\d+)/", page.url).group(1))
     actions.check(page.get_by_label(re.compile("^Clean technique")))
@@ -108,7 +112,7 @@ class FirstVisit:
     family_name: str
     birth_date: str  # YYYY-MM-DD
     sex: str  # the option's label
-    condition: str  # the condition option's label, e.g. "M54.2 Cervicalgia (neck pain)"
+    condition: str  # the condition as the list shows it, e.g. "M54.2 Cervicalgia (neck pain)"
     referral: str  # the referral option's label
     pain: tuple[tuple[str, str], ...]  # (region id on the chart, intensity)
     findings: int  # trigger points recorded from the muscles to examine, best first
@@ -131,7 +135,8 @@ def chart_first_visit(actions: Actions, visit: FirstVisit) -> int:
     actions.choose(page.get_by_label("Sex"), label=visit.sex)
     actions.click(page.get_by_role("button", name="Save and open an episode of care"))
 
-    actions.choose(page.get_by_label("Condition (ICD-10-CM)"), label=visit.condition)
+    # A text field with a list to choose from: typing the option as listed chooses it.
+    actions.fill(page.get_by_label("Condition (ICD-10-CM)"), visit.condition)
     actions.choose(page.get_by_label("Referral source"), label=visit.referral)
     actions.click(page.get_by_role("button", name="Save", exact=True))
 
@@ -164,7 +169,9 @@ def chart_first_visit(actions: Actions, visit: FirstVisit) -> int:
     settle(page)
     actions.click(page.get_by_role("button", name="Sign assessment"))
 
-    actions.click(page.get_by_role("button", name="Health unchanged: start the session"))
+    actions.click(
+        page.get_by_role("button", name="Health unchanged, patient agrees: start the session")
+    )
     expect(page.get_by_role("heading", name="Muscles needled")).to_be_visible()
     session_id = int(re.search(r"/sessions/(\d+)/", page.url).group(1))
     actions.check(page.get_by_label(re.compile("^Clean technique")))

@@ -82,7 +82,7 @@ def test_a_new_patient_from_screening_to_a_signed_session_with_an_addendum(
     )
 
     # 4. A session of three muscles, one with a caution (lung under the upper trapezius).
-    page.get_by_role("button", name="Health unchanged: start the session").click()
+    page.get_by_role("button", name="Health unchanged, patient agrees: start the session").click()
     page.get_by_label(re.compile("^Clean technique")).check()
     for muscle, side in [
         ("upper-trapezius", "right"),

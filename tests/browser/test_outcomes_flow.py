@@ -21,6 +21,7 @@ def chart_session(page: Page, episode_id: int, first: bool, before: str, after: 
     page.goto(f"/episodes/{episode_id}/sessions/new/")
     page.get_by_label("Unchanged since the last screening").check()
     page.get_by_label(re.compile("Clean technique")).check()
+    page.get_by_label(re.compile("The patient agrees to dry needling today")).check()
     start = "Start session" if first else "Start from the last session"
     page.get_by_role("button", name=start).click()
     if first:

@@ -88,7 +88,9 @@ def test_a_follow_up_is_charted_in_place_in_a_dozen_actions(page: Page, follow_u
 def test_in_place_saves_keep_the_page_and_its_scroll_position(page: Page, follow_up):
     sign_in(page, "paula")
     page.goto(f"/patients/{follow_up['patient'].pk}/")
-    page.get_by_role("button", name="Health unchanged: start from the last session").click()
+    page.get_by_role(
+        "button", name="Health unchanged, patient agrees: start from the last session"
+    ).click()
     expect(page.get_by_role("heading", name="Muscles needled")).to_be_visible()
     page.evaluate("window.stillThisPage = true")
     pain = page.get_by_label("Pain after needling, NPRS 0-10")
@@ -107,7 +109,9 @@ def test_in_place_saves_keep_the_page_and_its_scroll_position(page: Page, follow
 def test_the_needle_count_follows_the_rows_until_the_clinician_changes_it(page: Page, follow_up):
     sign_in(page, "paula")
     page.goto(f"/patients/{follow_up['patient'].pk}/")
-    page.get_by_role("button", name="Health unchanged: start from the last session").click()
+    page.get_by_role(
+        "button", name="Health unchanged, patient agrees: start from the last session"
+    ).click()
     opened = page.get_by_label("Needles opened")
     expect(opened).to_have_value("6")
     page.get_by_role("button", name="Remove Infraspinatus (right)").click()
@@ -169,7 +173,9 @@ def test_the_session_form_works_from_the_keyboard_alone(page: Page, follow_up):
 def test_a_copied_row_is_edited_in_place_and_a_row_gone_elsewhere_is_said_so(page: Page, follow_up):
     sign_in(page, "paula")
     page.goto(f"/patients/{follow_up['patient'].pk}/")
-    page.get_by_role("button", name="Health unchanged: start from the last session").click()
+    page.get_by_role(
+        "button", name="Health unchanged, patient agrees: start from the last session"
+    ).click()
     page.evaluate("window.stillThisPage = true")
     page.get_by_role("link", name="Edit Levator scapulae (right)").click()
     editor = page.get_by_role("form", name="Edit Levator scapulae (right)")
@@ -211,7 +217,9 @@ def test_a_copied_row_is_edited_in_place_and_a_row_gone_elsewhere_is_said_so(pag
 def test_bad_measurements_in_place_say_why_next_to_the_field(page: Page, follow_up):
     sign_in(page, "paula")
     page.goto(f"/patients/{follow_up['patient'].pk}/")
-    page.get_by_role("button", name="Health unchanged: start from the last session").click()
+    page.get_by_role(
+        "button", name="Health unchanged, patient agrees: start from the last session"
+    ).click()
     pain = page.get_by_label("Pain before needling, NPRS 0-10")
     pain.fill("11")
     pain.blur()
@@ -234,7 +242,9 @@ def test_the_follow_up_pages_pass_axe(page: Page, follow_up):
         page.goto(url)
         assert axe_violations(page) == [], url
     page.goto(f"/patients/{follow_up['patient'].pk}/")
-    page.get_by_role("button", name="Health unchanged: start from the last session").click()
+    page.get_by_role(
+        "button", name="Health unchanged, patient agrees: start from the last session"
+    ).click()
     expect(page.get_by_role("heading", name="Muscles needled")).to_be_visible()
     assert axe_violations(page) == []
     page.get_by_role("link", name="Edit Upper trapezius (right)").click()

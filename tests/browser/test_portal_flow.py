@@ -40,14 +40,16 @@ def phone(browser: Browser, live_server) -> Page:
 def sign_the_session(world) -> None:
     """The practitioner charts and signs a session (the charting flow has its own test)."""
     session, _ = charting.session_start(
-        actor=world.user, episode=world.episode, screening_status="unchanged",
+        actor=world.user, episode=world.episode, screening_status="unchanged", consent_confirmed=True,
         clean_technique=True,
     )  # fmt: skip
     needle = NeedleSize.objects.filter(clinic=world.clinic).first()
     charting.insertion_add(
         actor=world.user, session=session, **row(needle, "upper-trapezius", "right")
     )
-    charting.session_update(actor=world.user, session=session, needles_opened=1, needles_removed=1)
+    charting.session_update(
+        actor=world.user, session=session, needles_opened=1, needles_removed=1, sharps_disposed=True
+    )
     world.session = charting.session_sign(actor=world.user, session=session)
 
 

@@ -41,8 +41,10 @@ def test_chart_json_has_the_patient_episodes_and_every_session_detail(charted):
     assert signed["insertions"] == [{
         "muscle": "soleus", "side": "left", "needles": 1, "needle_size": "0.16 x 15 mm",
         "depth": "deep", "technique": "pistoning", "twitch_responses": 1, "familiar_pain": True,
-        "tolerance": "good", "safety_verdict": "allowed",
+        "tolerance": "good", "safety_verdict": "allowed", "angle": None, "approach": None,
+        "ultrasound_guided": False, "lead_to": None,
     }]  # fmt: skip
+    assert signed["consent_confirmed"] and signed["sharps_disposed"]
     assert draft["signed_at"] is None and draft["nprs_before"] == 6
     assert draft["adverse_events"] == [{
         "type": "bruising", "severity": "mild", "onset": "during", "duration": None,

@@ -162,7 +162,9 @@ def ready_to_sign(copied, world):
             actor=world.practitioner, insertion=insertion, twitch_responses=1,
             familiar_pain=True, tolerance="good",
         )  # fmt: skip
-    services.session_update(actor=world.practitioner, session=session, needles_removed=3)
+    services.session_update(
+        actor=world.practitioner, session=session, needles_removed=3, sharps_disposed=True
+    )
     return session
 
 
@@ -229,14 +231,16 @@ def test_copied_rows_keep_no_findings_and_a_contraindicated_copy_is_skipped(copi
         actor=world.practitioner, insertion=second, twitch_responses=0, familiar_pain=False,
         tolerance="fair",
     )  # fmt: skip
-    services.session_update(actor=world.practitioner, session=session, needles_removed=3)
+    services.session_update(
+        actor=world.practitioner, session=session, needles_removed=3, sharps_disposed=True
+    )
     services.session_sign(actor=world.practitioner, session=session)
     services.screening_record(
         actor=world.practitioner, episode=world.episode_a,
         factors=[{"code": "lymphedema", "limb": "leg", "side": "left"}],
     )  # fmt: skip
     again, skipped = services.session_start(
-        actor=world.practitioner, episode=world.episode_a, screening_status="changed",
+        actor=world.practitioner, episode=world.episode_a, screening_status="changed", consent_confirmed=True,
         from_last=True,
     )  # fmt: skip
     assert all(s.startswith(("Gastrocnemius", "Soleus")) for s in skipped)

@@ -23,7 +23,11 @@ def ready(session, world, needle, rows=(("gastrocnemius", "left"),), opened=None
         )
     count = opened if opened is not None else len(rows)
     services.session_update(
-        actor=world.practitioner, session=session, needles_opened=count, needles_removed=count
+        actor=world.practitioner,
+        session=session,
+        needles_opened=count,
+        needles_removed=count,
+        sharps_disposed=True,
     )
     return session
 
@@ -129,11 +133,36 @@ def test_a_caution_is_stored_on_the_row_with_its_reasons(session, needle, world)
     assert any("pneumothorax" in r["text"] for r in insertion.safety_reasons)
 
 
-def test_electrical_stimulation_needs_frequency_and_intensity(session, needle, world):
+def test_electrical_stimulation_needs_frequency_intensity_and_the_lead_path(session, needle, world):
     with pytest.raises(ValidationError) as refused:
         services.insertion_add(actor=world.practitioner, session=session,
                                **row(needle, technique="electrical-stimulation"))  # fmt: skip
-    assert set(refused.value.message_dict) == {"frequency_hz", "intensity_ma"}
+    assert set(refused.value.message_dict) == {"frequency_hz", "intensity_ma", "lead_to_muscle"}
+    with pytest.raises(ValidationError) as refused:
+        services.insertion_add(
+            actor=world.practitioner, session=session,
+            **row(needle, technique="electrical-stimulation", frequency_hz=2, intensity_ma=5,
+                  lead_to_muscle="soleus"),
+        )  # fmt: skip
+    assert set(refused.value.message_dict) == {"lead_to_side"}
+    paired = services.insertion_add(
+        actor=world.practitioner, session=session,
+        **row(needle, technique="electrical-stimulation", frequency_hz=2, intensity_ma=5,
+              lead_to_muscle="gastrocnemius", lead_to_side="left", waveform="biphasic-symmetric",
+              pulse_width_us=250, stimulation_minutes=15),
+    )  # fmt: skip
+    assert (paired.lead_to_muscle, paired.pulse_width_us) == ("gastrocnemius", 250)
+
+
+def test_a_row_of_another_technique_keeps_no_stimulation_settings(session, needle, world):
+    plain = services.insertion_add(
+        actor=world.practitioner, session=session,
+        **row(needle, technique="sparrow-pecking", frequency_hz=2, lead_to_muscle="soleus",
+              pulse_width_us=250, ultrasound_depth_mm=12),
+    )  # fmt: skip
+    assert plain.technique == "sparrow-pecking"
+    assert (plain.frequency_hz, plain.lead_to_muscle, plain.pulse_width_us) == (None, "", None)
+    assert plain.ultrasound_depth_mm is None  # no ultrasound guidance, no depth from it
 
 
 def test_an_assistant_records_measurements_but_cannot_needle_or_sign(session, needle, world):
@@ -176,7 +205,11 @@ def test_two_muscles_give_20560(session, needle, world):
 def test_a_mismatched_needle_count_blocks_signing(session, needle, world):
     ready(session, world, needle)
     services.session_update(
-        actor=world.practitioner, session=session, needles_opened=3, needles_removed=2
+        actor=world.practitioner,
+        session=session,
+        needles_opened=3,
+        needles_removed=2,
+        sharps_disposed=True,
     )
     with pytest.raises(ValidationError) as refused:
         sign(session, world.practitioner)
@@ -189,7 +222,7 @@ def test_a_missing_consent_blocks_starting_a_session(world, needle):
     services.screening_record(actor=world.practitioner, episode=world.episode_a, factors=[])
     with pytest.raises(ValidationError) as refused:
         services.session_start(actor=world.practitioner, episode=world.episode_a,
-                               screening_status="unchanged", clean_technique=True)  # fmt: skip
+                               screening_status="unchanged", consent_confirmed=True, clean_technique=True)  # fmt: skip
     assert refused.value.messages == [
         "No needling without a current consent: No consent to dry needling has been signed."
     ]
@@ -317,6 +350,7 @@ def test_start_from_last_session_copies_its_muscles(signed, world):
         actor=world.practitioner,
         episode=world.episode_a,
         screening_status="unchanged",
+        consent_confirmed=True,
         from_last=True,
     )
     assert skipped == []
@@ -353,7 +387,7 @@ def test_signing_needs_at_least_as_many_needles_opened_as_the_rows_used(session,
     services.insertion_add(actor=world.practitioner, session=session,
                            **row(needle, "gastrocnemius", needles=3))  # fmt: skip
     services.session_update(actor=world.practitioner, session=session, needles_opened=2,
-                            needles_removed=2)  # fmt: skip
+                            needles_removed=2, sharps_disposed=True)  # fmt: skip
     with pytest.raises(ValidationError) as refused:
         sign(session, world.practitioner)
     assert refused.value.messages == ["Fewer needles opened (2) than recorded in the rows (3)."]
@@ -361,7 +395,7 @@ def test_signing_needs_at_least_as_many_needles_opened_as_the_rows_used(session,
 
 def test_signing_needs_a_row(session, world):
     services.session_update(actor=world.practitioner, session=session, needles_opened=0,
-                            needles_removed=0)  # fmt: skip
+                            needles_removed=0, sharps_disposed=True)  # fmt: skip
     with pytest.raises(ValidationError) as refused:
         sign(session, world.practitioner)
     assert refused.value.messages == ["Record at least one needled muscle."]
@@ -400,7 +434,7 @@ def test_a_practitioner_whose_credential_lapsed_cannot_start_or_add_rows(session
         services.insertion_add(actor=world.practitioner, session=session, **row(needle))
     with pytest.raises(ValidationError, match="credential is missing or has lapsed"):
         services.session_start(actor=world.practitioner, episode=world.episode_a,
-                               screening_status="unchanged")  # fmt: skip
+                               screening_status="unchanged", consent_confirmed=True)  # fmt: skip
     assert NeedlingSession.objects.count() == 1 and not session.insertions.exists()
 
 
@@ -432,7 +466,7 @@ def test_copying_the_last_session_skips_muscles_a_new_screening_forbids(signed, 
     services.screening_record(actor=world.practitioner, episode=world.episode_a,
                               factors=[{"code": "local-infection", "regions": ["calf-left"]}])  # fmt: skip
     second, skipped = services.session_start(actor=world.practitioner, episode=world.episode_a,
-                                             screening_status="changed", from_last=True)  # fmt: skip
+                                             screening_status="changed", consent_confirmed=True, from_last=True)  # fmt: skip
     assert not second.insertions.exists()
     assert len(skipped) == 1 and skipped[0].startswith("Gastrocnemius")
 
@@ -524,7 +558,7 @@ def test_every_charting_write_runs_in_its_own_transaction(world, needle):
                              value=5, timing="baseline")  # fmt: skip
     services.assessment_sign(actor=actor, assessment=assessment)
     session, _ = services.session_start(actor=actor, episode=episode,
-                                        screening_status="unchanged", clean_technique=True)  # fmt: skip
+                                        screening_status="unchanged", consent_confirmed=True, clean_technique=True)  # fmt: skip
     extra = services.insertion_add(actor=actor, session=session, **row(needle, "soleus"))
     services.insertion_remove(actor=actor, insertion=extra)
     ready(session, world, needle)

@@ -33,7 +33,11 @@ def ready(session, needle, world):
     """A draft session with one row and a matching needle count."""
     services.insertion_add(actor=world.practitioner, session=session, **row(needle))
     services.session_update(
-        actor=world.practitioner, session=session, needles_opened=1, needles_removed=1
+        actor=world.practitioner,
+        session=session,
+        needles_opened=1,
+        needles_removed=1,
+        sharps_disposed=True,
     )
     return session
 
@@ -53,7 +57,9 @@ def sign(client, session):
 )
 def test_each_rule_blocks_signing_on_the_page_with_a_clear_message(ready, world, breakage, message):
     if breakage == "needles":
-        services.session_update(actor=world.practitioner, session=ready, needles_removed=0)
+        services.session_update(
+            actor=world.practitioner, session=ready, needles_removed=0, sharps_disposed=True
+        )
     elif breakage == "consent":
         consent, _ = services.consent_status(world.patient_a)
         services.consent_withdraw(actor=world.practitioner, consent=consent, reason="Changed mind")
@@ -76,7 +82,14 @@ def test_a_contraindicated_row_is_refused_on_the_page_with_its_reason(session, n
                               factors=[{"code": "pacemaker"}])  # fmt: skip
     response = client_for(world.practitioner).post(
         reverse("charting:session_row", args=[session.pk]),
-        _row_post(needle, technique="electrical-stimulation", frequency_hz="2", intensity_ma="5"),
+        _row_post(
+            needle,
+            technique="electrical-stimulation",
+            frequency_hz="2",
+            intensity_ma="5",
+            lead_to_muscle="soleus",
+            lead_to_side="left",
+        ),
     )
     assert response.status_code == 400
     errors = response.context["row_form"].errors["muscle"]

@@ -11,19 +11,68 @@ module = importlib.import_module("needlechart.knowledge.instruments")
 @pytest.mark.parametrize(
     ("baseline", "follow_up", "expected"),
     [(7, 4, "improved"), (7, 6, "unchanged"), (3, 6, "worse"), (4, 2, "improved"),
-     (3, 1, "improved"), (2, 1, "unchanged"), (0, 0, "unchanged"), (0, 3, "worse")],
+     (3, 1, "improved"), (0, 0, "unchanged"), (0, 3, "worse"),
+     # Farrar 2001: "about two points or about 30%": either one is enough.
+     (8, 6, "improved"),  # 2 points, only 25%
+     (5, 3.5, "improved"),  # 30%, only 1.5 points
+     (2, 1, "improved"),  # 50%, only 1 point
+     (10, 8.5, "unchanged"),  # 1.5 points and 15%: neither
+     (9, 7.5, "unchanged")],  # 1.5 points and 17%: neither
 )  # fmt: skip
-def test_nprs_change_needs_two_points_and_thirty_percent(baseline, follow_up, expected):
+def test_nprs_change_needs_two_points_or_thirty_percent(baseline, follow_up, expected):
     result = knowledge.classify_change("nprs", baseline, follow_up)
     assert result.classification == expected
-    assert result.threshold == "at least 2 points and 30% of baseline"
+    assert result.threshold.startswith("at least 2 points or 30% of baseline")
     assert result.source == "Farrar 2001"
 
 
+def test_worsening_by_the_farrar_threshold_is_marked_a_convention():
+    # Farrar gives the threshold for improvement; applying it to worsening is ours.
+    worse = knowledge.classify_change("nprs", 3, 6)
+    assert worse.classification == "worse" and worse.confirmed is False
+    assert "convention" in worse.threshold
+    assert knowledge.classify_change("nprs", 6, 3).confirmed is True
+
+
 def test_neck_pain_uses_its_own_smaller_nprs_threshold():
-    assert knowledge.classify_change("nprs", 5, 3.5).classification == "unchanged"
-    neck = knowledge.classify_change("nprs", 5, 3.5, condition="M54.2")
-    assert neck.classification == "improved" and neck.source == "Cleland 2008"
+    # 1.3 points: neither 2 points nor 30% of 7, but Cleland's neck-pain threshold.
+    assert knowledge.classify_change("nprs", 7, 5.7).classification == "unchanged"
+    for code in ("M54.2", "M79.12"):
+        neck = knowledge.classify_change("nprs", 7, 5.7, condition=code)
+        assert neck.classification == "improved" and neck.source == "Cleland 2008"
+    assert knowledge.classify_change("nprs", 7, 5.8, condition="M54.2").classification == (
+        "unchanged"
+    )
+
+
+def test_the_rule_gives_the_smallest_change_that_counts():
+    farrar = knowledge.change_rule("nprs")
+    assert (farrar.absolute, farrar.relative, farrar.combine) == (2, 0.3, "either")
+    assert knowledge.required_change(farrar, 8) == 2  # 30% of 8 is 2.4
+    assert knowledge.required_change(farrar, 5) == pytest.approx(1.5)  # 30% of 5
+    assert knowledge.change_rule("nprs", "M79.12").absolute == 1.3
+    both = module.Threshold(absolute=2, relative=0.3, combine="both", source="convention")
+    assert knowledge.required_change(both, 5) == 2 and knowledge.required_change(both, 8) == 2.4
+    assert knowledge.classify_change("nprs", 5, 3.5, threshold=both).classification == ("unchanged")
+
+
+def test_the_rules_list_the_condition_thresholds_first_and_the_default_last():
+    rules = knowledge.change_rules("nprs")
+    assert rules[-1] == ((), knowledge.instrument("nprs").important_change)
+    assert rules[0][0] == ("M54.2", "M79.12") and rules[0][1].absolute == 1.3
+    with pytest.raises(knowledge.InvalidInput, match="global rating"):
+        knowledge.change_rules("groc")
+
+
+def test_psfs_thresholds_are_labelled_detectable_change_not_important_change():
+    # Stratford 1995: 2 points (mean) and 3 (one activity) are minimum detectable changes.
+    for code, points in (("psfs", 2), ("psfs-activity", 3)):
+        rule = knowledge.change_rule(code)
+        assert (rule.absolute, rule.kind) == (points, "detectable")
+        change = knowledge.classify_change(code, 3, 3 + points)
+        assert change.kind == "detectable" and "detectable" in change.threshold
+        assert change.as_json()["threshold_kind"] == "detectable"
+    assert knowledge.classify_change("nprs", 7, 4).kind == "important"
 
 
 @pytest.mark.parametrize(
@@ -50,6 +99,30 @@ def test_unconfirmed_thresholds_say_so():
 )  # fmt: skip
 def test_global_ratings_classify_the_rating_itself(code, rating, expected):
     assert knowledge.classify_change(code, None, rating).classification == expected
+
+
+def test_the_same_words_mean_the_same_on_both_global_ratings():
+    """A label that GROC and PGIC share ("A little better", "Much worse" ...) is classified
+    the same way on both scales."""
+    meaning: dict[str, set[str]] = {}
+    for code in ("groc", "pgic"):
+        for level in knowledge.instrument(code).levels:
+            result = knowledge.classify_change(code, None, level.value).classification
+            meaning.setdefault(level.label.casefold(), set()).add(result)
+    shared = {"a little better", "much better", "very much better", "a little worse",
+              "much worse", "very much worse"}  # fmt: skip
+    assert shared <= set(meaning)
+    for label, results in meaning.items():
+        assert len(results) == 1, (label, results)
+    assert meaning["a little better"] == {"unchanged"}
+
+
+def test_the_groc_cut_off_is_a_convention_and_pgic_follows_farrar():
+    groc = knowledge.classify_change("groc", None, 3)
+    assert groc.confirmed is False and "convention" in groc.threshold
+    assert groc.source == "Clinic convention"
+    pgic = knowledge.classify_change("pgic", None, 2)
+    assert pgic.confirmed is True and pgic.source == "Farrar 2001"
 
 
 def test_a_clinic_may_set_its_own_threshold():

@@ -30,6 +30,55 @@ def test_vignettes_bring_up_the_muscles_the_literature_points_to(pain, expected)
     assert expected <= set(names(ranked))
 
 
+# Classic presentations, both ways: the published source muscle ranks near the top, and a
+# neighbouring presentation does not bring it up. After the pain guides of the trigger-point
+# manual (Donnelly 2019), re-expressed in our regions.
+@pytest.mark.parametrize(
+    ("pain", "top", "expected"),
+    [
+        (["elbow-lateral-right"], 3, {"supinator", "extensor-carpi-radialis-longus", "brachioradialis"}),
+        (["shoulder-anterior-right"], 3, {"infraspinatus"}),
+        (["buttock-left", "thigh-posterior-left", "calf-left"], 3, {"gluteus-minimus"}),
+        (["buttock-left", "thigh-posterior-left", "calf-left"], 5, {"piriformis"}),
+        (["buttock-left", "thigh-posterior-left"], 5, {"gluteus-minimus", "piriformis"}),
+        (["buttock-right", "thigh-lateral-right", "leg-lateral-right", "ankle-lateral-right"], 1, {"gluteus-minimus"}),
+        (["temple-left"], 3, {"temporalis", "upper-trapezius"}),
+        (["heel-right"], 3, {"soleus", "quadratus-plantae"}),
+        (["hip-lateral-right", "thigh-lateral-right"], 3, {"gluteus-minimus", "tensor-fasciae-latae", "vastus-lateralis"}),
+        (["knee-anterior-left"], 3, {"rectus-femoris", "vastus-medialis"}),
+        (["knee-posterior-left"], 3, {"gastrocnemius", "popliteus"}),
+        (["chest-right"], 3, {"pectoralis-major", "pectoralis-minor"}),
+        (["ankle-anterior-left"], 3, {"tibialis-anterior", "fibularis-tertius"}),
+        (["shoulder-anterior-right", "arm-anterior-right", "thumb-right"], 1, {"scalenes"}),
+        (["shoulder-lateral-left", "arm-lateral-left", "elbow-lateral-left"], 1, {"supraspinatus"}),
+        (["low-back-right"], 5, {"quadratus-lumborum"}),
+        (["calf-right"], 3, {"soleus", "gastrocnemius"}),
+        (["vertex"], 2, {"splenius-capitis", "sternocleidomastoid"}),
+    ],
+)  # fmt: skip
+def test_classic_presentations_rank_the_published_source_muscles_near_the_top(pain, top, expected):
+    assert expected <= set(names(knowledge.rank_muscles(pain, top=top)))
+
+
+@pytest.mark.parametrize(
+    ("pain", "top", "absent"),
+    [
+        (["elbow-medial-right"], 5, "supinator"),
+        (["shoulder-posterior-right"], 5, "infraspinatus"),
+        (["low-back-left"], 5, "gluteus-minimus"),
+        (["forehead-left"], 5, "temporalis"),
+        (["big-toe-right"], 5, "soleus"),
+        (["thigh-medial-right"], 5, "tensor-fasciae-latae"),
+        (["knee-lateral-left"], 5, "vastus-medialis"),
+        (["chest-lateral-right"], 5, "pectoralis-major"),
+        (["ankle-medial-left"], 5, "fibularis-tertius"),
+        (["thoracic-right"], 5, "quadratus-lumborum"),
+    ],
+)  # fmt: skip
+def test_a_neighbouring_presentation_does_not_bring_the_muscle_up(pain, top, absent):
+    assert absent not in names(knowledge.rank_muscles(pain, top=top))
+
+
 def test_pain_on_one_side_points_to_muscles_of_that_side():
     ranked = knowledge.rank_muscles(["temple-right"])
     assert {c.side for c in ranked} == {"right"}
@@ -130,10 +179,65 @@ def test_the_same_pain_on_both_sides_lists_each_muscle_once_for_both_sides():
     assert any("right quadratus" in r for r in quadratus.reasons)
 
 
-def test_at_equal_scores_muscles_lying_under_the_pain_come_first():
-    ranked = knowledge.rank_muscles(["low-back-left"], top=4)
-    assert all("low-back" in knowledge.muscle(c.muscle).needling_regions for c in ranked)
-    assert "quadratus-lumborum" in names(ranked)
+def test_a_muscle_that_refers_to_the_pain_outranks_one_that_merely_lies_under_it():
+    # Infraspinatus lies at the back of the shoulder and refers to its front; deltoid lies
+    # over both and refers to both; the latissimus spillover reaches the back of the shoulder.
+    front = names(knowledge.rank_muscles(["shoulder-anterior-right"], top=None))
+    back = knowledge.rank_muscles(["shoulder-posterior-right"], top=None)
+    assert front.index("infraspinatus") < front.index("coracobrachialis")
+    infraspinatus = next(c for c in back if c.muscle == "infraspinatus")
+    latissimus = next(c for c in back if c.muscle == "latissimus-dorsi")
+    assert infraspinatus.why == "lies" and latissimus.why == "refers"
+    assert latissimus.score > infraspinatus.score
+    assert names(back).index("latissimus-dorsi") < names(back).index("infraspinatus")
+
+
+def test_every_muscle_that_refers_to_the_pain_ranks_above_every_one_that_only_lies_there():
+    for region_id in ("shoulder-posterior-left", "scapula-right", "forearm-posterior-left",
+                      "buttock-right", "calf-left", "neck-lateral-right"):  # fmt: skip
+        ranked = knowledge.rank_muscles([region_id], top=None)
+        whys = [c.why for c in ranked]
+        if "lies" in whys:
+            assert "refers" not in whys[whys.index("lies") :], region_id
+            assert "refers-and-lies" not in whys[whys.index("lies") :], region_id
+
+
+def test_each_candidate_says_whether_it_refers_there_lies_there_or_both():
+    ranked = knowledge.rank_muscles(["shoulder-anterior-left", "scapula-left"], top=None)
+    by_name = {c.muscle: c.as_json() for c in ranked}
+    infraspinatus = by_name["infraspinatus"]
+    assert infraspinatus["why"] == "refers-and-lies"
+    assert infraspinatus["refers_to"] == ["shoulder-anterior-left"]
+    assert infraspinatus["lies_under"] == ["scapula-left"]
+    assert infraspinatus["why_label"] == "Refers pain there and lies under it"
+    assert by_name["biceps-brachii"]["why"] == "refers"
+    assert by_name["biceps-brachii"]["why_label"] == "Refers pain there"
+    lying = [c for c in by_name.values() if c["why"] == "lies"]
+    assert lying and all(c["why_label"] == "Lies under the pain" for c in lying)
+    assert all(not c["refers_to"] and c["lies_under"] for c in lying)
+
+
+def test_the_reasons_say_when_the_muscle_also_lies_under_the_pain_it_refers_to():
+    ranked = knowledge.rank_muscles(["shoulder-anterior-right", "shoulder-posterior-right"])
+    deltoid = next(c for c in ranked if c.muscle == "deltoid")
+    assert deltoid.reasons[0] == (
+        "Front of the shoulder (right) lies in the typical main referral zone of the right "
+        "deltoid, and its trigger points lie there."
+    )
+    infraspinatus = next(c for c in ranked if c.muscle == "infraspinatus")
+    assert infraspinatus.reasons == (
+        "Front of the shoulder (right) lies in the typical main referral zone of the right "
+        "infraspinatus.",
+        "Back of the shoulder (right) is where trigger points lie in the right infraspinatus.",
+    )
+
+
+def test_a_well_described_pattern_comes_before_a_sparse_one_at_an_equal_fit():
+    ranked = knowledge.rank_muscles(["jaw-left"], top=None)
+    # Platysma's pattern (jaw only) fits as well as any, but is sparsely described.
+    assert not knowledge.muscle("platysma").referral.well_described
+    assert names(ranked).index("masseter") < names(ranked).index("platysma")
+    assert next(c for c in ranked if c.muscle == "platysma").as_json()["well_described"] is False
 
 
 def test_a_region_given_with_and_without_its_side_is_refused_as_overlapping():
@@ -141,11 +245,17 @@ def test_a_region_given_with_and_without_its_side_is_refused_as_overlapping():
         knowledge.rank_muscles(["temple", "temple-right"])
 
 
-def test_chest_pain_carries_a_warning_to_rule_out_other_causes_first():
-    from needlechart.knowledge.referral import warnings_for
+def test_the_ranking_carries_the_screen_first_warnings_of_the_painful_regions():
+    ranked = knowledge.rank_muscles({"chest-left": 6, "calf-right": 3})
+    assert [w.code for w in ranked.warnings] == ["chest", "calf"]
+    assert ranked.warnings[0].text.startswith("Chest pain can come from the heart, lungs")
+    data = ranked.as_json()
+    assert set(data) == {"candidates", "warnings", "note"}
+    assert [w["regions"] for w in data["warnings"]] == [["chest-left"], ["calf-right"]]
+    assert knowledge.rank_muscles(["leg-anterior-left"]).warnings == ()
 
-    assert warnings_for(["chest-left"]) == [
-        "Chest pain can come from the heart, lungs or other organs: rule these out before "
-        "treating it as muscular."
-    ]
-    assert warnings_for(["calf-left"]) == []
+
+def test_a_region_marked_without_pain_raises_no_warning():
+    ranked = knowledge.rank_muscles({"chest-left": 0, "calf-left": 4})
+    assert [w.code for w in ranked.warnings] == ["calf"]
+    assert knowledge.rank_muscles({"chest-left": 0}).warnings == ()

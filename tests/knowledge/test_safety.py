@@ -106,7 +106,7 @@ def test_anticoagulants_are_a_caution_that_records_the_drug_and_inr():
     result = knowledge.screen([{"code": "anticoagulant", "drug": "warfarin", "inr": 2.6}], [])
     assert result.patient.verdict == "caution"
     assert "warfarin; INR 2.6" in result.patient.reasons[0].text
-    assert result.patient.reasons[0].source == "Pain Res Manag 2022"
+    assert result.patient.reasons[0].source.startswith("Muñoz 2022")
 
 
 def test_pregnancy_is_stronger_over_the_abdomen_and_low_back():
@@ -159,14 +159,30 @@ FACTOR_CHOICES = [
     {"code": "local-infection", "regions": ["calf-left", "shoulder-top"]},
     {"code": "joint-surgery", "regions": ["knee-anterior-right"]},
     {"code": "systemic-infection"}, {"code": "epilepsy"}, {"code": "child"},
+    {"code": "bleeding-disorder", "platelets": 30}, {"code": "low-body-mass"},
+    {"code": "lymphedema-risk", "limb": "leg", "side": "right"},
+    {"code": "malignancy", "regions": ["thigh-anterior-left"]},
+    {"code": "impaired-sensation", "regions": ["calf"]}, {"code": "fainting-history"},
+    {"code": "dvt", "limb": "arm", "status": "treated"},
+    {"code": "breast-implant", "side": "left"},
 ]  # fmt: skip
 MUSCLES = sorted(m.slug for m in knowledge.muscles())
+
+
+def _item_with_lead(muscle, side, technique, lead) -> dict:
+    data = item(muscle, side, technique)
+    if technique == "electrical-stimulation" and lead is not None:
+        data["lead_to"] = {"muscle": lead[0], "side": lead[1]}
+    return data
+
+
 plans = st.lists(
     st.builds(
-        item,
+        _item_with_lead,
         st.sampled_from(MUSCLES),
         st.sampled_from(["left", "right"]),
         st.sampled_from(["dry-needling", "electrical-stimulation"]),
+        st.none() | st.tuples(st.sampled_from(MUSCLES), st.sampled_from(["left", "right", None])),
     ),
     max_size=5,
 )
@@ -192,13 +208,13 @@ def test_removing_a_factor_never_makes_a_verdict_stricter(chosen, plan, data):
 def test_lymphedema_of_the_arm_is_a_caution_for_muscles_needled_at_its_root():
     result = knowledge.screen(
         [{"code": "lymphedema", "limb": "arm", "side": "left"}],
-        [item("deltoid"), item("pectoralis-minor"), item("deltoid", "right")],
+        [item("latissimus-dorsi"), item("serratus-anterior"), item("latissimus-dorsi", "right")],
     )
-    deltoid, pec_minor, other_side = result.items
-    assert {r.code for r in deltoid.reasons} >= {"lymphedema-root"}
-    assert "lymphedema-root" in {r.code for r in pec_minor.reasons}
+    latissimus, serratus, other_side = result.items
+    assert {r.code for r in latissimus.reasons} >= {"lymphedema-root"}
+    assert "lymphedema-root" in {r.code for r in serratus.reasons}
     assert "lymphedema-root" not in {r.code for r in other_side.reasons}
-    assert deltoid.verdict == "caution"
+    assert latissimus.verdict == "caution"
 
 
 def test_knee_surgery_is_a_caution_for_the_muscles_that_cross_the_knee():

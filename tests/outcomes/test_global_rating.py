@@ -35,7 +35,7 @@ def rated(world):
 def test_the_latest_global_rating_reads_as_a_number_in_words_with_its_date(rated):
     shown = Template(RATING_ROW).render(Context(progress_context(rated.episode_a)))
     assert "Point(" not in shown
-    assert "[Global rating of change (GROC): +4 Somewhat better (2026-11-24)]" in shown
+    assert "[Global rating of change (GROC): +4 Moderately better (2026-11-24)]" in shown
     assert "[Patient global impression of change (PGIC): 2 Much better (2026-11-29)]" in shown
 
 
@@ -49,4 +49,4 @@ def test_the_episode_page_shows_the_latest_global_rating_in_words(rated):
     )
     html = page.content.decode()
     assert "Point(" not in html
-    assert "+4 Somewhat better (2026-11-24)" in html
+    assert "+4 Moderately better (2026-11-24)" in html

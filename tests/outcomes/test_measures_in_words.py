@@ -33,7 +33,7 @@ def measure(world, code, value, timing, *, session=None, component="", side=""):
 
 def draft_session(world, days_ago: int):
     session, _ = chart_services.session_start(
-        actor=world.practitioner, episode=world.episode_a, screening_status="unchanged",
+        actor=world.practitioner, episode=world.episode_a, screening_status="unchanged", consent_confirmed=True,
         clean_technique=True, performed_at=timezone.now() - dt.timedelta(days=days_ago),
     )  # fmt: skip
     return session

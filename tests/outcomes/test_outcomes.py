@@ -35,7 +35,7 @@ def plan(world, **changes):
 
 def session_with_pain(world, needle, before: int, after: int, days_ago: int):
     session, _ = chart_services.session_start(
-        actor=world.practitioner, episode=world.episode_a, screening_status="unchanged",
+        actor=world.practitioner, episode=world.episode_a, screening_status="unchanged", consent_confirmed=True,
         clean_technique=True, performed_at=timezone.now() - dt.timedelta(days=days_ago),
     )  # fmt: skip
     chart_services.insertion_add(actor=world.practitioner, session=session, **row(needle))
@@ -43,7 +43,11 @@ def session_with_pain(world, needle, before: int, after: int, days_ago: int):
         chart_services.observation_add(actor=world.practitioner, episode=world.episode_a,
                                        session=session, code="nprs", value=value, timing=timing)  # fmt: skip
     chart_services.session_update(
-        actor=world.practitioner, session=session, needles_opened=1, needles_removed=1
+        actor=world.practitioner,
+        session=session,
+        needles_opened=1,
+        needles_removed=1,
+        sharps_disposed=True,
     )
     return chart_services.session_sign(actor=world.practitioner, session=session)
 
@@ -180,7 +184,8 @@ def test_a_measurement_entered_in_error_leaves_the_figures(consented_long_ago, n
 
 
 def test_the_improvement_band_follows_the_thresholds():
-    assert improvement_band(8, "nprs", None, higher_is_better=False) == (0, 5.6)
+    # Farrar 2001: 2 points or 30% (2.4 from 8), whichever is reached first.
+    assert improvement_band(8, "nprs", None, higher_is_better=False) == (0, 6)
     assert improvement_band(8, "nprs", "M54.2", higher_is_better=False) == (0, 6.7)
     assert improvement_band(4, "psfs", None, higher_is_better=True) == (6, 10)
 
@@ -200,7 +205,7 @@ def test_discharge_summarises_and_makes_the_episode_read_only(consented_long_ago
     assert record.snapshot["measures"][0]["classification"] == "improved"
     refused = [
         lambda: chart_services.session_start(actor=world.practitioner, episode=world.episode_a,
-                                             screening_status="unchanged"),
+                                             screening_status="unchanged", consent_confirmed=True),
         lambda: chart_services.assessment_start(actor=world.practitioner, episode=world.episode_a),
         lambda: chart_services.observation_add(actor=world.practitioner, episode=world.episode_a,
                                                code="nprs", value=1, timing="reassessment"),

@@ -191,7 +191,7 @@ def _episode_form(world, **changes) -> dict:
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
-        ({"condition_code": "M54.5"}, "condition_code", "M54.5 is not an ICD-10-CM code in the needlechart catalogue; choose one from the list."),
+        ({"condition_code": "M54.5"}, "condition_code", "M54.5 Low back pain (code retired; use M54.50, M54.51 or M54.59): not valid for an episode opened on 2026-02-01; it was retired after 2021-09-30. Choose a current code from the list."),
         ({"condition_code": "Z99.9"}, "condition_code", "Z99.9 is not an ICD-10-CM code in the needlechart catalogue; choose one from the list."),
         ({"onset_date": "2999-01-01"}, "onset_date", "The onset date cannot be in the future."),
         ({"onset_date": "1950-01-01"}, "onset_date", "The onset date is before the patient's date of birth."),
@@ -289,7 +289,9 @@ def test_a_retired_code_is_refused_for_a_new_episode_but_an_old_episode_keeps_it
     old = factories.episode(world.patient_a, world.practitioner_a, condition_code="M54.5",
                             period_start=dt.date(2021, 5, 1))  # fmt: skip
     url = reverse("patients:episode_edit", args=[old.pk])
-    assert 'value="M54.5" selected' in client.get(url).content.decode()
+    assert 'value="M54.5 Low back pain (code retired; use M54.50, M54.51 or M54.59)"' in (
+        client.get(url).content.decode()
+    )
     kept = client.post(url, _episode_form(world, condition_code="M54.5", period_start="2021-05-01",
                                           onset_date="2021-04-01", status="onhold"))  # fmt: skip
     assert kept.status_code == 302

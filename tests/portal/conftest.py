@@ -15,12 +15,16 @@ def signed_session(
 ) -> NeedlingSession:
     """A session of Paula's (on episode A unless told), performed `hours_ago` and signed."""
     session, _ = charting.session_start(
-        actor=world.practitioner, episode=episode or world.episode_a, screening_status="unchanged",
+        actor=world.practitioner, episode=episode or world.episode_a, screening_status="unchanged", consent_confirmed=True,
         clean_technique=True, performed_at=timezone.now() - dt.timedelta(hours=hours_ago),
     )  # fmt: skip
     charting.insertion_add(actor=world.practitioner, session=session, **row(needle, muscle))
     charting.session_update(
-        actor=world.practitioner, session=session, needles_opened=1, needles_removed=1
+        actor=world.practitioner,
+        session=session,
+        needles_opened=1,
+        needles_removed=1,
+        sharps_disposed=True,
     )
     return charting.session_sign(actor=world.practitioner, session=session)
 

@@ -55,7 +55,7 @@ def test_the_progress_chart_plots_clinic_and_diary_pain(session_26h, world):
 
 def test_a_draft_sessions_pain_is_not_on_the_patients_chart(consented, world):
     draft, _ = charting.session_start(actor=world.practitioner, episode=world.episode_a,
-                                      screening_status="unchanged")  # fmt: skip
+                                      screening_status="unchanged", consent_confirmed=True)  # fmt: skip
     observation_add(actor=world.practitioner, episode=world.episode_a, session=draft,
                     code="nprs", value=9, timing="before")  # fmt: skip
     page = client_for(world.patient_user).get(reverse("portal:progress")).content.decode()

@@ -212,7 +212,7 @@ def test_the_assistant_sees_reports_but_cannot_review_them(session_26h, world):
 def test_drafts_and_sessions_entered_in_error_are_not_the_patients(consented_long_ago, needle):
     world = consented_long_ago
     draft, _ = charting.session_start(actor=world.practitioner, episode=world.episode_a,
-                                      screening_status="unchanged")  # fmt: skip
+                                      screening_status="unchanged", consent_confirmed=True)  # fmt: skip
     wrong = signed_session(world, needle, 30)
     charting.addendum_add(actor=world.practitioner, record=wrong, reason="Wrong patient",
                           kind="entered-in-error")  # fmt: skip

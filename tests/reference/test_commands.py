@@ -36,6 +36,19 @@ def test_muscles_json_lists_the_catalogue_with_sources_spelled_out():
     assert trapezius["sources"][0]["citation"].startswith("Donnelly")
 
 
+def test_muscles_json_lists_the_new_muscles_with_their_data():
+    muscles = {m["slug"]: m for m in json.loads(run("muscles", "--json").stdout)}
+    for slug in ("sternalis", "subclavius", "fibularis-tertius", "extensor-pollicis-longus",
+                 "abductor-pollicis-longus", "plantaris", "longus-colli"):  # fmt: skip
+        entry = muscles[slug]
+        assert entry["needling_regions"] and entry["referral"]["primary"]
+        assert entry["structures_at_risk"] and entry["sources"]
+    sternalis = muscles["sternalis"]
+    assert sternalis["referral"]["common_source_for"] == ["chest"]
+    assert any(s["key"] == "yekeler-2006" and "AJR" in s["citation"] for s in sternalis["sources"])
+    assert muscles["longus-colli"]["referral"]["well_described"] is False
+
+
 def test_referral_json_ranks_candidates_best_first():
     result = run("referral", "temple-right", "shoulder-top-right", "--top", "5", "--json")
     assert result.returncode == 0, result.stderr
@@ -55,25 +68,57 @@ def test_referral_json_ranks_candidates_best_first():
 
 
 def test_referral_takes_intensities_and_prints_a_readable_list_without_json():
-    result = run("referral", "heel-right:8", "calf-right:2")
+    result = run("referral", "heel-right:8", "foot-plantar-right:2")
     assert result.returncode == 0
-    assert result.stdout.splitlines()[0].startswith(" 1. ")
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(" 1. ")
+    assert "[refers pain there" in lines[0] or "[lies under the pain]" in lines[0]
     assert "not a diagnosis" in result.stdout
+
+
+def test_referral_json_carries_the_screen_first_warnings_with_their_sources():
+    result = run("referral", "chest-left", "calf-right:4", "--top", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"candidates", "warnings", "note"}
+    chest, calf = data["warnings"]
+    assert chest["code"] == "chest" and chest["regions"] == ["chest-left"]
+    assert "heart" in chest["text"] and chest["signs"]
+    assert calf["code"] == "calf" and "deep vein thrombosis" in calf["text"]
+    assert calf["sources"][0]["key"] == "nice-ng158-2020"
+    assert calf["sources"][0]["citation"].startswith("National Institute for Health")
+    assert all(c["why"] in ("refers", "lies", "refers-and-lies") for c in data["candidates"])
+    quiet = json.loads(run("referral", "elbow-lateral-left", "--json").stdout)
+    assert quiet["warnings"] == []
+
+
+def test_referral_prints_the_warnings_before_the_muscles():
+    lines = run("referral", "low-back-left", "--top", "2").stdout.splitlines()
+    assert lines[0].startswith("SCREEN FIRST (Low back pain): ")
+    assert any("cauda equina" in line for line in lines)
+    assert any(line.startswith("  Source: Finucane 2020") for line in lines)
+    first = next(i for i, line in enumerate(lines) if line.startswith(" 1. "))
+    assert all(not line.startswith(" 1. ") for line in lines[:first])
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["referral", "temple-left", "nose-left"], "CommandError: unknown region: 'nose-left'"),
+        (["referral", "nose-left", "--json"], "CommandError: unknown region: 'nose-left'"),
         (["referral", "temple-left:loud"], "CommandError: pain intensity for temple-left must be a number 0-10, not 'loud'"),
         (["referral", "temple-left:12"], "CommandError: pain intensity for temple-left must be 0-10, not 12.0"),
+        (["referral", "chest-left:-1", "--json"], "CommandError: pain intensity for chest-left must be 0-10, not -1.0"),
         (["referral", "temple-left", "--top", "0"], "CommandError: top must be at least 1"),
+        (["referral", "calf-left", "calf-left"], "CommandError: region calf-left is given more than once"),
+        (["referral", "temple", "temple-right"], "CommandError: temple (either side) overlaps a region of the same name with a side; give each region once"),
     ],
 )  # fmt: skip
-def test_referral_errors_are_one_line_naming_the_problem(args, message):
+def test_referral_refuses_bad_input_by_name_with_exit_code_2_and_prints_nothing(args, message):
     result = run(*args)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.splitlines() == [message]
+    assert result.stdout == ""
 
 
 def write(tmp_path: Path, name: str, data: object) -> str:
@@ -84,10 +129,11 @@ def write(tmp_path: Path, name: str, data: object) -> str:
 
 def test_screen_json_gives_the_patient_and_each_item_a_verdict_with_reasons(tmp_path):
     factors = write(tmp_path, "factors.json", {"factors": [
-        {"code": "lymphedema", "limb": "arm", "side": "left"}, {"code": "anticoagulant"},
+        {"code": "lymphedema", "limb": "arm", "side": "left"},
+        {"code": "anticoagulant", "drug": "apixaban"},
     ]})  # fmt: skip
     plan = write(tmp_path, "plan.json", {"items": [
-        {"muscle": "infraspinatus", "side": "left", "technique": "dry-needling"},
+        {"muscle": "infraspinatus", "side": "right", "technique": "dry-needling"},
         {"muscle": "extensor-digitorum", "side": "left", "technique": "dry-needling"},
         {"muscle": "gastrocnemius", "side": "right", "technique": "electrical-stimulation"},
     ]})  # fmt: skip
@@ -120,9 +166,10 @@ def test_screen_errors_are_one_line_naming_the_problem(tmp_path, factors, plan, 
         "screen", "--factors", write(tmp_path, "f.json", factors),
         "--plan", write(tmp_path, "p.json", plan), "--json",
     )  # fmt: skip
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1
     assert result.stderr.startswith(message)
+    assert result.stdout == ""
 
 
 def test_screen_reports_a_missing_file_in_one_line(tmp_path):

@@ -1,4 +1,5 @@
-// Body chart: toggle regions on the SVG and refresh the ranked muscles without a reload.
+// Body chart: toggle regions on the SVG and refresh the ranked muscles, and the screen-first
+// warnings of the marked regions, without a reload.
 // The page works without this script through the region checkboxes and a normal GET.
 (function () {
   "use strict";
@@ -7,6 +8,7 @@
   if (!layout || !form) return;
   const url = layout.dataset.referralUrl;
   const list = document.getElementById("candidates");
+  const warnings = document.getElementById("screen-first");
   const summary = document.getElementById("selected-regions");
   const boxes = new Map();
   form.querySelectorAll('input[name="region"]').forEach((box) => boxes.set(box.value, box));
@@ -30,6 +32,28 @@
     return node;
   }
 
+  function renderWarnings(items) {
+    if (!warnings) return;
+    warnings.replaceChildren();
+    for (const w of items) {
+      const section = document.createElement("div");
+      section.className = "screen-first-item";
+      section.setAttribute("role", "note");
+      section.setAttribute("aria-label", `Screen first: ${w.label}`);
+      const title = document.createElement("p");
+      title.className = "screen-first-title";
+      title.append(text("strong", `Screen first: ${w.label}`), " ",
+        text("span", `(${w.region_labels.join(", ")})`, "screen-first-regions"));
+      const signs = document.createElement("ul");
+      signs.className = "screen-first-signs";
+      w.signs.forEach((sign) => signs.append(text("li", sign)));
+      const cited = w.sources.map((s) => s.short || s.citation).join("; ");
+      section.append(title, text("p", w.text), signs,
+        text("p", `Source: ${cited}`, "screen-first-source"));
+      warnings.append(section);
+    }
+  }
+
   function render(candidates, regions) {
     list.replaceChildren();
     summary.textContent = regions.length
@@ -48,7 +72,8 @@
       const reasons = document.createElement("ul");
       reasons.className = "reasons";
       c.reasons.forEach((r) => reasons.append(text("li", r)));
-      item.append(link, " ", text("span", c.score.toFixed(2), "score"), reasons);
+      item.append(link, " ", text("span", c.score.toFixed(2), "score"), " ",
+        text("span", c.why_label, `why why--${c.why}`), reasons);
       list.append(item);
     }
   }
@@ -60,6 +85,7 @@
     const response = await fetch(`${url}?${query}`, { headers: { Accept: "application/json" } });
     if (!response.ok) return;
     const data = await response.json();
+    renderWarnings(data.warnings);
     render(data.candidates, regions);
   }
 
