@@ -41,7 +41,7 @@ def main() -> None:
 
     from needlechart.accounts.models import User
     from needlechart.charting.models import NeedlingSession
-    from needlechart.demo_portal import SHOWCASE_EMAIL
+    from needlechart.demo.clinics import SHOWCASE_EMAIL
     from needlechart.patients.models import EpisodeOfCare, Patient
     from needlechart.portal import reminders
 

@@ -6,9 +6,17 @@ import sys
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "needlechart.settings")
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(argv if argv is not None else sys.argv)
+    argv = argv if argv is not None else sys.argv
+    try:
+        execute_from_command_line(argv)
+    except ImproperlyConfigured as error:
+        if "--traceback" in argv:
+            raise
+        # A setting the environment gets wrong (SECURE_COOKIES=ture): one line naming it.
+        sys.exit(f"ImproperlyConfigured: {error}")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,19 @@ class FieldsOnlyModelForm(forms.ModelForm):
 
     Services own the write: they validate the whole record and audit what changed,
     which they could not see if the form had already copied its values onto the instance.
+    Editing a saved record, the form also carries `was`: the values it showed, so that the
+    service refuses the edit if someone changed them meanwhile (see records.snapshot).
     """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            from needlechart.records import snapshot
+
+            shown = [name for name in self.fields if name in self._meta.fields]
+            self.fields["was"] = forms.CharField(
+                required=False, widget=forms.HiddenInput, initial=snapshot(self.instance, shown)
+            )
 
     def _post_clean(self) -> None:
         pass

@@ -1,10 +1,12 @@
 """Helpers the services share for changing a record field by field."""
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core import signing
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
 
 
@@ -45,3 +47,101 @@ def unchanged_on_error(record: models.Model) -> Iterator[None]:
         if record.pk is not None:
             record.refresh_from_db()
         raise
+
+
+# --- edits made from a page that may be out of date -------------------------------------------
+
+WAS_SALT = "needlechart.was"
+STALE = "Someone saved this record after you opened it"
+MISSING = object()
+
+
+def _plain(value: Any) -> Any:
+    """A value as compared between what a page showed and what is stored now."""
+    if isinstance(value, models.Model):
+        value = value.pk
+    return json.loads(json.dumps(value, default=str, sort_keys=True))
+
+
+def snapshot(record: models.Model, fields: Iterable[str]) -> str:
+    """The values of `fields` as a page shows them, signed: the page sends them back with
+    the edit, so the service can tell whether someone changed them in between."""
+    values = {
+        name: _plain(record._meta.get_field(name).value_from_object(record)) for name in fields
+    }
+    return signing.dumps(values, salt=WAS_SALT)
+
+
+def refuse_if_changed(record: models.Model, was: str | None, values: dict[str, Any]) -> None:
+    """Refuse an edit made from a page that showed other values than are stored now, naming
+    what changed (optimistic concurrency). `record` must be read under its row lock. A field
+    someone else changed to exactly what this edit sets is not a conflict."""
+    if not was:
+        return  # a command or a test: no page, nothing to be out of date
+    try:
+        shown = signing.loads(was, salt=WAS_SALT)
+    except signing.BadSignature:
+        raise ValidationError("This form is damaged; reload the page and try again.") from None
+    changed = []
+    for name, before in shown.items():
+        field = record._meta.get_field(name)
+        now = _plain(field.value_from_object(record))
+        if now == before:
+            continue
+        mine = values.get(name, MISSING)
+        if mine is not MISSING and _plain(mine) == now:
+            continue
+        shown_now = getattr(
+            record, f"get_{name}_display", lambda f=field: f.value_from_object(record)
+        )()
+        changed.append(
+            f"{field.verbose_name} is now “{shown_now if shown_now not in ('', None) else 'empty'}”"
+        )
+    if changed:
+        raise ValidationError(
+            f"{STALE}: "
+            + "; ".join(changed)
+            + ". Nothing of yours was saved: reload to see it as it is now, then make your "
+            "change again."
+        )
+
+
+# --- locks and the audit trail's record of a change --------------------------------------
+
+
+def lock(record: models.Model) -> None:
+    """Take the record's row lock and reload every column, so two requests at once (a double
+    click on "Sign", two tabs) see each other's writes instead of racing, and a save never
+    writes back another edit's older value. Callers are atomic: the lock lasts until their
+    transaction ends."""
+    locked = type(record)._default_manager.select_for_update().get(pk=record.pk)
+    for field in record._meta.concrete_fields:
+        setattr(record, field.attname, getattr(locked, field.attname))
+
+
+def audit_values(record: models.Model, fields: Iterable[str]) -> dict[str, Any]:
+    """Field values as the audit trail keeps them: plain JSON, related records by id."""
+    values = {}
+    for name in fields:
+        field = record._meta.get_field(name)
+        values[name] = _plain(field.value_from_object(record))
+    return values
+
+
+# Fields whose values the audit trail never keeps, only that they changed.
+SECRET_WORDS = ("password", "token", "secret", "key")
+
+
+def _kept(name: str) -> bool:
+    return not any(word in name for word in SECRET_WORDS)
+
+
+def change_detail(before: dict[str, Any], record: models.Model, changed: list[str]) -> dict:
+    """The audit detail of a change: which fields, and each one's old and new value (a
+    secret's name only)."""
+    kept = [name for name in changed if _kept(name)]
+    return {
+        "changed": changed,
+        "before": {name: before[name] for name in kept},
+        "after": audit_values(record, kept),
+    }

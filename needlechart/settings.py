@@ -1,23 +1,64 @@
 """Settings for needlechart, read from environment variables with safe defaults."""
 
+import math
 import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off")
+
+
+def _any_of(words: tuple[str, ...]) -> str:
+    return f"{', '.join(words[:-1])} or {words[-1]}"
+
 
 def envbool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
+    """A yes/no variable. Anything else stops the app: a typo must never silently turn a
+    protection off."""
+    value = os.environ.get(name, "").strip()
+    if not value:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value.lower() in TRUE:
+        return True
+    if value.lower() in FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={value!r} is not a yes/no value: use {_any_of(TRUE)} to turn it on, "
+        f"{_any_of(FALSE)} to turn it off, or leave it unset for the default"
+    )
 
 
-def envint(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return int(value) if value else default
+def envint(
+    name: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """A whole-number variable within its bounds; anything else stops the app."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    low = minimum if minimum is not None else -math.inf
+    high = maximum if maximum is not None else math.inf
+    if number is None or not low <= number <= high:
+        if minimum is not None and maximum is not None:
+            accepted = f"a whole number from {minimum} to {maximum}"
+        elif minimum is not None:
+            accepted = f"a whole number of {minimum} or more"
+        elif maximum is not None:
+            accepted = f"a whole number of {maximum} or less"
+        else:
+            accepted = "a whole number"
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not {accepted}; leave it unset for the default ({default})"
+        )
+    return number
 
 
 def envlist(name: str, default: list[str]) -> list[str]:
@@ -52,6 +93,8 @@ INSTALLED_APPS = [
     "needlechart.outcomes",
     "needlechart.reference",
     "needlechart.portal",
+    # On top of every app above and imported by none: `needlechart demo`.
+    "needlechart.demo",
 ]
 
 MIDDLEWARE = [
@@ -97,7 +140,7 @@ DATA_DIR = Path(os.environ.get("NEEDLECHART_DATA_DIR", BASE_DIR / "var"))
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{DATA_DIR / 'needlechart.sqlite3'}",
-        conn_max_age=envint("CONN_MAX_AGE", 0),
+        conn_max_age=envint("CONN_MAX_AGE", 0, minimum=0),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -132,12 +175,12 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 # Lock an account and address out after repeated failures (django-axes).
-AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5)
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 
-SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 8 * 3600)
+SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 8 * 3600, minimum=1)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -147,7 +190,7 @@ SECURE = envbool("SECURE_COOKIES", not DEBUG)
 SESSION_COOKIE_SECURE = SECURE
 CSRF_COOKIE_SECURE = SECURE
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", SECURE)
-SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000 if SECURE else 0)
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000 if SECURE else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
 SECURE_HSTS_PRELOAD = SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -157,7 +200,7 @@ if envbool("BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Number of trusted reverse proxies in front of the app; the audit trail takes the
 # client address from X-Forwarded-For only when this is set.
-TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0, minimum=0)
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
@@ -184,16 +227,19 @@ EMAIL_BACKEND = os.environ.get(
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = envint("EMAIL_PORT", 25)
+EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1, maximum=65535)
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+# Seconds to wait for the mail server: one that does not answer fails the send (and
+# `send-reminders` says so) instead of holding a request or the command for ever.
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 30, minimum=1)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "needlechart <noreply@localhost>")
-PASSWORD_RESET_TIMEOUT = envint("PASSWORD_RESET_TIMEOUT", 72 * 3600)
+PASSWORD_RESET_TIMEOUT = envint("PASSWORD_RESET_TIMEOUT", 72 * 3600, minimum=1)
 # Where the app is reached, for links in emails sent outside a request (reminders, alerts).
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # A portal invitation link works once, for this many hours.
-PORTAL_INVITATION_HOURS = envint("PORTAL_INVITATION_HOURS", 72)
+PORTAL_INVITATION_HOURS = envint("PORTAL_INVITATION_HOURS", 72, minimum=1, maximum=24 * 365)
 
 LOGGING = {
     "version": 1,

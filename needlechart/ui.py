@@ -73,13 +73,45 @@ def event_type_name(code: str) -> str:
 
 @register.simple_tag(takes_context=True)
 def safety_signals(context: template.Context, patient: object) -> list:
-    """The patient's safety signals for the signed-in clinician (none for other roles)."""
-    from needlechart.charting.selectors import safety_signals as signals
+    """The patient's safety signals for the signed-in clinician (none for other roles): what
+    the patient reported from the portal first, then the consent and who may needle.
+
+    The page layer joins the two apps here, so that charting need not read the portal."""
+    from needlechart.charting.selectors import safety_signals as chart_signals
+    from needlechart.portal.selectors import portal_signals
 
     request = context.get("request")
     if request is None or patient is None:
         return []
-    return signals(user=request.user, patient=patient)
+    return [
+        *portal_signals(user=request.user, patient=patient),
+        *chart_signals(user=request.user, patient=patient),
+    ]
+
+
+@register.simple_tag
+def open_red_flags(patient: object) -> int:
+    """Red flags the patient reported after a session that no clinician has acknowledged:
+    the banner and the start of a session show them above the screening verdict."""
+    from needlechart.portal.selectors import open_red_flags as red_flags
+
+    return red_flags(patient) if patient is not None else 0
+
+
+@register.simple_tag
+def session_reports(session: object) -> dict:
+    """What the patient reported after this session from the portal (check-ins, effects)."""
+    from needlechart.portal.selectors import session_reports as reports
+
+    return reports(session) if session is not None else {}
+
+
+@register.simple_tag
+def answers_waiting(patient: object) -> list:
+    """Health answers the patient sent from the portal that no clinician has reviewed."""
+    from needlechart.portal.selectors import pending_questionnaires
+
+    return pending_questionnaires(patient) if patient is not None else []
 
 
 @register.filter
@@ -129,3 +161,29 @@ def latest_rating(series: Any) -> str:
     )
     day = f"({timezone.localtime(last.when):%Y-%m-%d})"
     return " ".join(part for part in (number, words, day) if part)
+
+
+@register.simple_tag
+def form_token() -> SafeString:
+    """A create form's one-time token: sent twice, the form still creates one record."""
+    import secrets
+
+    return format_html(
+        '<input type="hidden" name="form_token" value="{}">', secrets.token_urlsafe(24)
+    )
+
+
+@register.simple_tag
+def was_input(
+    record: object, fields: str, element_id: str, suffix: object = "", oob: bool = False
+) -> SafeString:
+    """The values an in-place form shows, signed, sent back with its edit so that a change
+    made meanwhile by someone else is refused rather than overwritten."""
+    from needlechart.records import snapshot
+
+    return format_html(
+        '<input type="hidden" name="was" id="{}" value="{}"{}>',
+        f"{element_id}-{suffix}" if suffix != "" else element_id,
+        snapshot(record, [f for f in fields.split(",") if f]),
+        format_html(' hx-swap-oob="true"') if oob else "",
+    )

@@ -6,7 +6,6 @@ from django.templatetags.static import static
 from django.urls import include, path
 
 from needlechart.accounts.forms import SignInForm, StaffPasswordResetForm
-from needlechart.patients.views import home
 
 
 @login_not_required
@@ -16,7 +15,6 @@ def favicon(request: HttpRequest) -> HttpResponse:
 
 
 urlpatterns = [
-    path("", home, name="home"),
     # Browsers ask for /favicon.ico on pages that name no icon (a JSON file, say).
     path("favicon.ico", favicon),
     path(
@@ -58,11 +56,9 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
-    path("", include("needlechart.patients.urls")),
+    path("", include("needlechart.pages.urls")),
     path("", include("needlechart.accounts.urls")),
-    path("", include("needlechart.audit.urls")),
     path("", include("needlechart.reference.urls")),
     path("", include("needlechart.charting.urls")),
-    path("", include("needlechart.outcomes.urls")),
     path("", include("needlechart.portal.urls")),
 ]

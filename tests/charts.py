@@ -7,6 +7,7 @@ from typing import Any
 from needlechart.accounts.models import User
 from needlechart.charting import services
 from needlechart.charting.models import NeedleSize
+from needlechart.outcomes import measurements
 from needlechart.patients.models import EpisodeOfCare
 
 
@@ -65,7 +66,7 @@ def build(actor: User, episode: EpisodeOfCare, *, signed: bool) -> SimpleNamespa
     insertion = services.insertion_add(
         actor=actor, session=session, muscle="gastrocnemius", side="left", **row
     )
-    observation = services.observation_add(
+    observation = measurements.observation_add(
         actor=actor, episode=episode, session=session, code="nprs", value=6, timing="before"
     )
     event = services.adverse_event_record(
@@ -163,11 +164,11 @@ def follow_up_ready(actor: User, episode: EpisodeOfCare, *, days_ago: int = 7) -
                 depth_mm=12, technique="pistoning", twitch_responses=2, familiar_pain=True,
                 tolerance="good",
             )  # fmt: skip
-        services.observation_add(
+        measurements.observation_add(
             actor=actor, episode=episode, session=last, code="rom",
             component="cervical-rotation", side="right", value=55, timing="before",
         )  # fmt: skip
-        services.observation_add(
+        measurements.observation_add(
             actor=actor, episode=episode, session=last, code="nprs", value=7, timing="before"
         )
         total = sum(n for _, _, n in FOLLOW_UP_MUSCLES)

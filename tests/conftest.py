@@ -4,6 +4,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
@@ -85,6 +86,12 @@ def world(db) -> World:
         episode_b=factories.episode(patient_b, bob),
         patient_user=factories.portal_account(patient_a).user,
     )
+
+
+@pytest.fixture(autouse=True, scope="session")
+def mail_only_after_commit(django_test_environment) -> None:
+    """Every test's outbox refuses an email sent while a transaction is open (tests/mail.py)."""
+    settings.EMAIL_BACKEND = "tests.mail.Backend"
 
 
 def client_for(user: User | None) -> Client:

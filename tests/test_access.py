@@ -419,7 +419,7 @@ WRITE_ACTIONS.update(
         ),
         "record a measurement": (
             lambda c, w: c.post(
-                reverse("charting:observation_add", args=[w.episode_a.pk]),
+                reverse("outcomes:observation_add", args=[w.episode_a.pk]),
                 {"code": "nprs", "value": 3, "timing": "after", "session": w.chart_a.session.pk},
             ),
             lambda w: Observation.objects.filter(session=w.chart_a.session).count(),

@@ -1,10 +1,17 @@
 """Production settings, read in a fresh process as a server would read them."""
 
 import os
+import runpy
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
+
+from needlechart import settings as settings_module
+from needlechart.settings import envbool, envint
 
 PRINT = (
     "import django; django.setup(); from django.conf import settings as s; "
@@ -67,3 +74,135 @@ def test_the_deployment_checklist_passes_in_production(tmp_path):
 def test_models_and_migrations_agree(db):
     # Raises SystemExit(1) when a model change has no migration.
     call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+# --- values from the environment that cannot be read stop the app -------------------------
+
+NEEDLECHART = Path(sys.executable).parent / "needlechart"
+# Every boolean and number settings.py reads, so a test can start from none of them set.
+READ = ("DEBUG", "SECURE_COOKIES", "SECURE_SSL_REDIRECT", "BEHIND_PROXY", "EMAIL_USE_TLS",
+        "CONN_MAX_AGE", "AXES_FAILURE_LIMIT", "SESSION_COOKIE_AGE", "SECURE_HSTS_SECONDS",
+        "TRUSTED_PROXY_COUNT", "EMAIL_PORT", "EMAIL_TIMEOUT", "PASSWORD_RESET_TIMEOUT",
+        "PORTAL_INVITATION_HOURS")  # fmt: skip
+
+
+def _settings(monkeypatch, tmp_path, **env: str) -> dict:
+    """settings.py evaluated afresh with these variables, beside the running settings."""
+    for name in READ:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NEEDLECHART_DATA_DIR", str(tmp_path))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(settings_module.__file__)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1", True), ("true", True), (" Yes ", True), ("ON", True),
+     ("0", False), ("false", False), ("No", False), ("off", False)],
+)  # fmt: skip
+def test_a_yes_no_variable_reads_the_usual_spellings(monkeypatch, value, expected):
+    monkeypatch.setenv("SECURE_COOKIES", value)
+    assert envbool("SECURE_COOKIES", not expected) is expected
+
+
+def test_an_unset_or_empty_variable_keeps_its_default(monkeypatch):
+    monkeypatch.delenv("BEHIND_PROXY", raising=False)
+    assert envbool("BEHIND_PROXY", True) is True
+    monkeypatch.setenv("BEHIND_PROXY", "")
+    assert envbool("BEHIND_PROXY", False) is False
+    monkeypatch.setenv("AXES_FAILURE_LIMIT", " ")
+    assert envint("AXES_FAILURE_LIMIT", 5, minimum=1) == 5
+
+
+@pytest.mark.parametrize("value", ["ture", "maybe", "2", "enabled", "y"])
+def test_a_yes_no_variable_that_cannot_be_read_stops_the_app(monkeypatch, value):
+    monkeypatch.setenv("SECURE_COOKIES", value)
+    with pytest.raises(ImproperlyConfigured) as refused:
+        envbool("SECURE_COOKIES", True)
+    assert str(refused.value) == (
+        f"SECURE_COOKIES={value!r} is not a yes/no value: use 1, true, yes or on to turn it "
+        "on, 0, false, no or off to turn it off, or leave it unset for the default"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("five", "a whole number of 1 or more"), ("4.5", "a whole number of 1 or more"),
+     ("0", "a whole number of 1 or more"), ("-3", "a whole number of 1 or more")],
+)  # fmt: skip
+def test_a_number_that_cannot_be_read_or_is_out_of_bounds_stops_the_app(
+    monkeypatch, value, message
+):
+    monkeypatch.setenv("AXES_FAILURE_LIMIT", value)
+    with pytest.raises(ImproperlyConfigured) as refused:
+        envint("AXES_FAILURE_LIMIT", 5, minimum=1)
+    assert str(refused.value) == (
+        f"AXES_FAILURE_LIMIT={value!r} is not {message}; leave it unset for the default (5)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "accepted"),
+    [
+        ("DEBUG", "ture", "is not a yes/no value"),
+        ("SECURE_COOKIES", "ture", "is not a yes/no value"),
+        ("SECURE_SSL_REDIRECT", "yes please", "is not a yes/no value"),
+        ("BEHIND_PROXY", "si", "is not a yes/no value"),
+        ("EMAIL_USE_TLS", "tls", "is not a yes/no value"),
+        ("AXES_FAILURE_LIMIT", "five", "is not a whole number of 1 or more"),
+        ("PORTAL_INVITATION_HOURS", "-3", "is not a whole number from 1 to 8760"),
+        ("PORTAL_INVITATION_HOURS", "100000", "is not a whole number from 1 to 8760"),
+        ("EMAIL_PORT", "70000", "is not a whole number from 1 to 65535"),
+        ("EMAIL_TIMEOUT", "0", "is not a whole number of 1 or more"),
+        ("TRUSTED_PROXY_COUNT", "-1", "is not a whole number of 0 or more"),
+        ("SECURE_HSTS_SECONDS", "1y", "is not a whole number of 0 or more"),
+        ("SESSION_COOKIE_AGE", "0", "is not a whole number of 1 or more"),
+        ("PASSWORD_RESET_TIMEOUT", "3 days", "is not a whole number of 1 or more"),
+        ("CONN_MAX_AGE", "forever", "is not a whole number of 0 or more"),
+    ],
+)
+def test_every_setting_read_from_the_environment_refuses_nonsense(
+    monkeypatch, tmp_path, name, value, accepted
+):
+    with pytest.raises(ImproperlyConfigured, match=f"^{name}={value!r} {accepted}"):
+        _settings(monkeypatch, tmp_path, SECRET_KEY="s" * 50, **{name: value})
+
+
+def test_unset_variables_keep_the_defaults_the_readme_documents(monkeypatch, tmp_path):
+    production = _settings(monkeypatch, tmp_path, SECRET_KEY="s" * 50)
+    assert production["DEBUG"] is False
+    assert production["SESSION_COOKIE_SECURE"] is production["SECURE_SSL_REDIRECT"] is True
+    assert "SECURE_PROXY_SSL_HEADER" not in production
+    assert production["SECURE_HSTS_SECONDS"] == 31536000
+    assert production["AXES_FAILURE_LIMIT"] == 5
+    assert production["TRUSTED_PROXY_COUNT"] == 0
+    assert production["PORTAL_INVITATION_HOURS"] == 72
+    assert production["EMAIL_PORT"] == 25 and production["EMAIL_USE_TLS"] is False
+    assert production["EMAIL_TIMEOUT"] == 30
+    development = _settings(monkeypatch, tmp_path, DEBUG="1")
+    assert development["SESSION_COOKIE_SECURE"] is False
+    assert development["SECURE_HSTS_SECONDS"] == 0
+
+
+def test_needlechart_check_stops_in_one_line_naming_a_setting_it_cannot_read(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in UNSET + READ}
+    env.update(DEBUG="1", NEEDLECHART_DATA_DIR=str(tmp_path), SECURE_COOKIES="ture")
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run(
+        [str(NEEDLECHART), "check"], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0
+    assert result.stderr.splitlines() == [
+        "ImproperlyConfigured: SECURE_COOKIES='ture' is not a yes/no value: use 1, true, yes "
+        "or on to turn it on, 0, false, no or off to turn it off, or leave it unset for the "
+        "default"
+    ]
+    fixed = subprocess.run(
+        [str(NEEDLECHART), "check"],
+        env={**env, "SECURE_COOKIES": "true"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert fixed.returncode == 0, fixed.stderr

@@ -4,9 +4,14 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from django.apps import apps
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import Q
 
+from needlechart.accounts import rules
+from needlechart.accounts.guards import authorize
 from needlechart.accounts.models import (
     Clinic,
     DryNeedlingCredential,
@@ -16,7 +21,14 @@ from needlechart.accounts.models import (
     User,
 )
 from needlechart.audit import services as audit
-from needlechart.records import apply_changes, unchanged_on_error
+from needlechart.records import (
+    apply_changes,
+    audit_values,
+    change_detail,
+    lock,
+    refuse_if_changed,
+    unchanged_on_error,
+)
 
 
 @transaction.atomic
@@ -82,15 +94,17 @@ def _practitioner_save(
     profession: str | None,
     registration_number: str,
     registration_body: str,
-) -> list[str]:
-    """Create or update the user's practitioner profile; return the fields that changed."""
+) -> dict[str, Any]:
+    """Create or update the user's practitioner profile; return the change's audit detail
+    (the fields that changed, with their old and new values)."""
     existing = getattr(user, "practitioner", None)
     if not profession:
         if existing is not None:
             # Credentials and episodes refer to the profile, so it stays on record.
             raise ValidationError({"profession": PROFILE_STAYS})
-        return []
+        return change_detail({}, user, [])
     practitioner = existing or Practitioner(user=user)
+    before = audit_values(practitioner, PRACTITIONER_EDITABLE)
     changed = apply_changes(
         practitioner,
         PRACTITIONER_EDITABLE,
@@ -102,7 +116,7 @@ def _practitioner_save(
     )
     practitioner.full_clean()
     practitioner.save()
-    return changed
+    return change_detail(before, practitioner, changed)
 
 
 @transaction.atomic
@@ -119,6 +133,7 @@ def staff_create(
     registration_body: str = "",
 ) -> User:
     """A staff account in the actor's clinic, without a password until its owner sets one."""
+    authorize(actor, roles=rules.ADMIN_ROLES, what="manage staff")
     _check_profile(role=role, profession=profession)
     user = _user_create(
         clinic=actor.clinic,
@@ -141,6 +156,7 @@ def staff_create(
 USER_EDITABLE = ("email", "first_name", "last_name", "role", "is_active")
 
 
+@transaction.atomic
 def staff_update(
     *,
     actor: User,
@@ -155,26 +171,32 @@ def staff_update(
     registration_body: str = "",
 ) -> User:
     _check_profile(role=role, profession=profession)
+    authorize(actor, roles=rules.ADMIN_ROLES, clinic=staff.clinic, what="manage staff")
     if staff.pk == actor.pk and (role != Role.CLINIC_ADMIN or not is_active):
         raise ValidationError(
             {"role": "You cannot remove your own admin role or deactivate yourself."}
         )
     values = {"email": email, "first_name": first_name, "last_name": last_name}
+    before = audit_values(staff, USER_EDITABLE)
     with unchanged_on_error(staff), transaction.atomic():
         changed = apply_changes(
             staff, USER_EDITABLE, {**values, "role": role, "is_active": is_active}
         )
+        detail = change_detail(before, staff, changed)
         staff.full_clean(exclude=["password"])
         staff.save()
-        changed += _practitioner_save(
+        profile = _practitioner_save(
             user=staff,
             profession=profession,
             registration_number=registration_number,
             registration_body=registration_body,
         )
-        audit.record(
-            actor=actor, action=audit.Action.UPDATE, obj=staff, detail={"changed": changed}
-        )
+        # One row for the person: their account's and their practitioner profile's changes.
+        for key in ("changed", "before", "after"):
+            detail[key] = (
+                detail[key] + profile[key] if key == "changed" else {**detail[key], **profile[key]}
+            )
+        audit.record(actor=actor, action=audit.Action.UPDATE, obj=staff, detail=detail)
     return staff
 
 
@@ -199,6 +221,9 @@ def credential_create(
     jurisdiction: str = "",
     today: dt.date,
 ) -> DryNeedlingCredential:
+    authorize(
+        actor, roles=rules.ADMIN_ROLES, clinic=practitioner.user.clinic, what="record credentials"
+    )
     credential = DryNeedlingCredential(practitioner=practitioner, recorded_by=actor)
     apply_changes(
         credential,
@@ -223,17 +248,35 @@ def credential_create(
     return credential
 
 
+@transaction.atomic
 def credential_update(
-    *, actor: User, credential: DryNeedlingCredential, today: dt.date, **values: Any
+    *,
+    actor: User,
+    credential: DryNeedlingCredential,
+    today: dt.date,
+    was: str | None = None,
+    **values: Any,
 ) -> DryNeedlingCredential:
+    authorize(
+        actor,
+        roles=rules.ADMIN_ROLES,
+        clinic=credential.practitioner.user.clinic,
+        what="record credentials",
+    )
     with unchanged_on_error(credential), transaction.atomic():
+        lock(credential)
+        refuse_if_changed(credential, was, values)
+        before = audit_values(credential, DryNeedlingCredential.EDITABLE)
         changed = apply_changes(credential, DryNeedlingCredential.EDITABLE, values)
         _credential_save(credential, today)
         audit.record(
             actor=actor,
             action=audit.Action.UPDATE,
             obj=credential,
-            detail={"practitioner": credential.practitioner_id, "changed": changed},
+            detail={
+                "practitioner": credential.practitioner_id,
+                **change_detail(before, credential, changed),
+            },
         )
     return credential
 
@@ -243,16 +286,136 @@ CLINIC_EDITABLE = (
 )  # fmt: skip
 
 
+@transaction.atomic
 def clinic_update(*, actor: User, **values: Any) -> Clinic:
     """The clinic's name and contact details (shown to patients on aftercare sheets)."""
+    authorize(actor, roles=rules.ADMIN_ROLES, what="change the clinic's details")
     if actor.role != Role.CLINIC_ADMIN or actor.clinic is None:
         raise ValidationError("Only a clinic admin can change the clinic's details.")
     clinic = actor.clinic
+    before = audit_values(clinic, CLINIC_EDITABLE)
     with unchanged_on_error(clinic), transaction.atomic():
         changed = apply_changes(clinic, CLINIC_EDITABLE, values)
         clinic.full_clean()
         clinic.save()
         audit.record(
-            actor=actor, action=audit.Action.UPDATE, obj=clinic, detail={"changed": changed}
+            actor=actor,
+            action=audit.Action.UPDATE,
+            obj=clinic,
+            detail=change_detail(before, clinic, changed),
         )
     return clinic
+
+
+# --- demo clinics ------------------------------------------------------------------------------
+
+# Rows per DELETE, within SQLite's limit on query parameters.
+DELETE_BATCH = 500
+
+
+@transaction.atomic
+def demo_clinics_remove() -> int:
+    """Remove every clinic marked `is_demo` and everything that belongs to it; returns how
+    many clinics went. `needlechart demo` calls it to rebuild its clinics.
+
+    This is the one place that deletes clinical records and audit rows, which the rest of
+    the application never does, and it may because demo clinics hold generated data only:
+    no patient's record, rebuilt at will (README). A row belongs to a demo clinic when one
+    of its foreign keys leads to a row that does (a session through its episode, a patient
+    through the clinic), or when a demo row owns it one-to-one (a patient's portal sign-in,
+    which has no clinic of its own). Every row that points at a removed row is therefore
+    removed too, and nothing of another clinic is touched: a row that names a clinic not
+    marked as demo stops the removal. Rows go by id, children first, without being loaded
+    one by one: a demo can hold hundreds of thousands.
+    """
+    clinics = set(Clinic.objects.filter(is_demo=True).values_list("pk", flat=True))
+    if not clinics:
+        return 0
+    owned = _rows_of(clinics)
+    for model in reversed(_parents_first()):
+        ids = sorted(owned.get(model, ()))
+        for start in range(0, len(ids), DELETE_BATCH):
+            rows = model._base_manager.filter(pk__in=ids[start : start + DELETE_BATCH])
+            rows._raw_delete(rows.db)
+    return len(clinics)
+
+
+def _links(model: type[models.Model]) -> list[models.Field]:
+    """The foreign and one-to-one keys of `model` to other models."""
+    return [
+        field
+        for field in model._meta.concrete_fields
+        if field.is_relation and field.related_model is not model
+    ]
+
+
+def _parents_first() -> list[type[models.Model]]:
+    """Every model (many-to-many tables too), each after the models its keys point at."""
+    ordered: list[type[models.Model]] = []
+    seen: set[type[models.Model]] = set()
+
+    def visit(model: type[models.Model]) -> None:
+        if model in seen:
+            return
+        seen.add(model)
+        for field in _links(model):
+            visit(field.related_model)
+        ordered.append(model)
+
+    for model in apps.get_models(include_auto_created=True):
+        visit(model)
+    return ordered
+
+
+def _rows_of(clinics: set[int]) -> dict[type[models.Model], set]:
+    """The ids of every row that belongs to `clinics`, by model (see demo_clinics_remove)."""
+    owned: dict[type[models.Model], set] = {Clinic: set(clinics)}
+    grew: set[type[models.Model]] = {Clinic}
+    while grew:
+        before = {model: len(ids) for model, ids in owned.items()}
+        for model in _parents_first():
+            links = _links(model)
+            if model is Clinic or not any(f.related_model in grew for f in links):
+                continue
+            size = len(owned.get(model, ()))
+            mine = owned.setdefault(model, set())
+            columns = [field.attname for field in links]
+            for pk, *keys in model._base_manager.values_list("pk", *columns).iterator():
+                pairs = list(zip(links, keys, strict=True))
+                if pk not in mine and not any(
+                    key in owned.get(field.related_model, ()) for field, key in pairs
+                ):
+                    continue
+                mine.add(pk)
+                for field, key in pairs:
+                    if field.related_model is Clinic and key is not None and key not in clinics:
+                        raise ValidationError(
+                            f"A {model._meta.verbose_name} of a demo clinic names clinic "
+                            f"{key}, which is not a demo clinic: nothing was removed."
+                        )
+                    if field.one_to_one and key is not None:
+                        # What a demo row owns one-to-one is the demo's too.
+                        owned.setdefault(field.related_model, set()).add(key)
+            if len(mine) != size:
+                grew.add(model)  # models further on that point here look again
+        grew = {model for model, ids in owned.items() if len(ids) != before.get(model, 0)}
+    return owned
+
+
+@transaction.atomic
+def demo_passwords_set(*, users: list[User], password: str) -> None:
+    """Give demo accounts the password the README publishes, hashed once (hashing is slow on
+    purpose, and a demo has hundreds of patients' sign-ins). Refuses any account that is
+    not a demo clinic's: its staff, or the portal sign-in of one of its patients."""
+    ids = [user.pk for user in users]
+    demo = User.objects.filter(
+        Q(clinic__is_demo=True) | Q(portal_account__patient__clinic__is_demo=True)
+    )
+    encoded = make_password(password)
+    for start in range(0, len(ids), DELETE_BATCH):
+        batch = ids[start : start + DELETE_BATCH]
+        if demo.filter(pk__in=batch).count() != len(set(batch)):
+            raise ValidationError("Only the accounts of demo clinics take the demo password.")
+        User.objects.filter(pk__in=batch).update(password=encoded)
+    for user in users:
+        user.password = encoded

@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from needlechart import mail
 from needlechart.accounts import access, selectors, services
 from needlechart.accounts.emails import send_set_password_email
 from needlechart.accounts.forms import CredentialForm, StaffCreateForm, StaffUpdateForm
@@ -32,10 +33,11 @@ def staff_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         user = submit(form, lambda: services.staff_create(actor=request.user, **form.cleaned_data))
         if user is not None:
-            if send_set_password_email(user=user, request=request):
-                messages.success(request, f"{user} was added and emailed a link to set a password.")
-            else:
+            sent = mail.after_commit(lambda: send_set_password_email(user=user, request=request))
+            if sent.failed:
                 messages.error(request, f"{user} was added, but {NOT_SENT}")
+            else:
+                messages.success(request, f"{user} was added and emailed a link to set a password.")
             return redirect("accounts:staff")
     return render(
         request,
@@ -80,10 +82,10 @@ def staff_send_link(request: HttpRequest, staff_id: int) -> HttpResponse:
     staff = selectors.staff_get(user=request.user, staff_id=staff_id)
     if not staff.is_active or not staff.email:
         messages.error(request, f"{staff} needs to be active and have an email address.")
-    elif send_set_password_email(user=staff, request=request):
-        messages.success(request, f"A set-password link was emailed to {staff.email}.")
-    else:
+    elif mail.after_commit(lambda: send_set_password_email(user=staff, request=request)).failed:
         messages.error(request, NOT_SENT)
+    else:
+        messages.success(request, f"A set-password link was emailed to {staff.email}.")
     return redirect("accounts:staff")
 
 

@@ -68,3 +68,20 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError("Audit events are append-only.")
+
+
+class Submission(models.Model):
+    """A create form, sent once. Its token names the record it created, so that a double
+    click or a replayed form returns that record instead of making a second one."""
+
+    # Bookkeeping of the forms, not patient data: the record it names has its own audit row.
+    AUDITED = False
+
+    token = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    object_type = models.CharField(max_length=60)
+    object_id = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.object_type} {self.object_id} from form {self.token[:8]}"

@@ -153,7 +153,7 @@ def _models() -> dict[str, type[models.Model]]:
     """needlechart's models by the object type the trail records them under."""
     found = {}
     for model in apps.get_models():
-        if model.__module__.startswith("needlechart."):
+        if model.__module__.startswith("needlechart.") and getattr(model, "AUDITED", True):
             found[
                 getattr(model, "AUDIT_TYPE", None) or getattr(model, "FHIR_TYPE", model.__name__)
             ] = model

@@ -1,15 +1,21 @@
-"""The one way to write the audit trail: `record(...)`, called by every service and selector."""
+"""The one way to write the audit trail: `record(...)`, called by every service and selector.
 
-from collections.abc import Sequence
+The audit trail sits below the apps that write to it: it names users, clinics and patients
+only in type hints, so any app may call it without an import cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
-from needlechart.accounts.models import Clinic, User
 from needlechart.audit.context import client_address
 from needlechart.audit.models import AuditEvent
 
 if TYPE_CHECKING:
+    from needlechart.accounts.models import Clinic, User
     from needlechart.patients.models import Patient
 
 Action = AuditEvent.Action
@@ -28,7 +34,7 @@ def _event(
     action: str,
     obj: models.Model | None,
     object_type: str,
-    patient: "Patient | None",
+    patient: Patient | None,
     clinic: Clinic | None,
     detail: dict[str, Any] | None,
 ) -> AuditEvent:
@@ -62,7 +68,7 @@ def record(
     action: str,
     obj: models.Model | None = None,
     object_type: str = "",
-    patient: "Patient | None" = None,
+    patient: Patient | None = None,
     clinic: Clinic | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
@@ -86,16 +92,23 @@ def record(
 
 
 def record_each(
-    *, actor: User | None, action: str, objects: Sequence[models.Model], detail: dict | None = None
+    *,
+    actor: User | None,
+    action: str,
+    objects: Sequence[models.Model],
+    detail: dict | None = None,
+    patient_of: Callable[[models.Model], Patient] | None = None,
 ) -> None:
-    """Write one row per object in a single query, e.g. every patient shown on a list page."""
+    """Write one row per object in a single query, e.g. every patient shown on a list page,
+    or every record of an import. `patient_of` names the patient of records that do not
+    carry one themselves (a session's rows, say)."""
     AuditEvent.objects.bulk_create(
         _event(
             actor=actor,
             action=action,
             obj=obj,
             object_type="",
-            patient=None,
+            patient=patient_of(obj) if patient_of is not None else None,
             clinic=None,
             detail=detail,
         )

@@ -25,7 +25,6 @@ from needlechart.charting.models import (
     Screening,
     TriggerPointFinding,
 )
-from needlechart.outcomes.models import Observation
 from needlechart.patients.models import EpisodeOfCare, Patient
 
 
@@ -43,8 +42,6 @@ class Safety:
     reasons: tuple[Any, ...]
     consent: Consent | None
     consent_problem: str
-    # Red flags patients reported after a session that no clinician has acknowledged yet.
-    open_red_flags: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,19 +66,8 @@ def safety(episode: EpisodeOfCare) -> Safety:
         )
         for r in result.reasons
     )
-    from needlechart.portal.models import CheckIn
-
     consent, problem = services.consent_status(episode.patient)
-    red_flags = (
-        CheckIn.objects.filter(
-            session__episode__patient_id=episode.patient_id, alert_acknowledged_at__isnull=True
-        )
-        .exclude(red_flags=[])
-        .count()
-    )
-    return Safety(
-        screening, result.verdict if screening else "missing", reasons, consent, problem, red_flags
-    )
+    return Safety(screening, result.verdict if screening else "missing", reasons, consent, problem)
 
 
 @dataclass(frozen=True)
@@ -105,62 +91,13 @@ def _cannot_needle(status: rules.Qualification) -> str:
 def safety_signals(
     *, user: User, patient: Patient, episodes: list[EpisodeOfCare] | None = None
 ) -> list[Signal]:
-    """Open red flags, effects and health answers waiting for review, the consent, and who
-    may needle: for the patient header, the episode banner and the start of a session.
-    A fixed number of queries, whatever the history. Clinical content: staff without
-    clinical access get none."""
-    from needlechart.portal.models import CheckIn, HealthQuestionnaire, ReportedEffect
-
+    """The consent and who may needle, for the patient header, the episode banner and the
+    start of a session (the portal adds what patients reported: portal.selectors). A fixed
+    number of queries, whatever the history. Clinical content: staff without clinical
+    access get none."""
     if not rules.has_role(user, rules.CLINICAL_READ_ROLES):
         return []
     signals = []
-    red_flags = (
-        CheckIn.objects.filter(
-            session__episode__patient=patient, alert_acknowledged_at__isnull=True
-        )
-        .exclude(red_flags=[])
-        .select_related("session")
-        .order_by("answered_at")
-    )
-    for check_in in red_flags:
-        symptoms = "; ".join(_symptom(code) for code in check_in.red_flags)
-        signals.append(
-            Signal(
-                "danger",
-                f"Red flag reported {timezone.localtime(check_in.answered_at):%Y-%m-%d %H:%M} "
-                f"after the session of {_day(check_in.session.performed_at)}: {symptoms}. "
-                "Contact the patient and review before any further needling.",
-                reverse("charting:session", args=[check_in.session_id]) + "#reports",
-                "Review the report",
-            )
-        )
-    effects = ReportedEffect.objects.filter(
-        session__episode__patient=patient, status=ReportedEffect.Status.PENDING
-    ).select_related("session")
-    kinds = knowledge.adverse_event_types()
-    for effect in effects:
-        signals.append(
-            Signal(
-                "danger" if effect.red_flag else "warning",
-                f"Unconfirmed adverse event: {kinds.get(effect.event_type, effect.event_type)} "
-                f"reported after the session of {_day(effect.session.performed_at)}.",
-                reverse("portal:effect_confirm", args=[effect.pk]),
-                "Confirm or dismiss",
-            )
-        )
-    for questionnaire in HealthQuestionnaire.objects.filter(
-        patient=patient, status=HealthQuestionnaire.Status.PENDING
-    ):
-        signals.append(
-            Signal(
-                "warning",
-                "Health answers sent from the portal on "
-                f"{timezone.localtime(questionnaire.submitted_at):%Y-%m-%d} are not reviewed: "
-                "the screening may be out of date.",
-                reverse("portal:questionnaire_review", args=[questionnaire.pk]),
-                "Review them",
-            )
-        )
     consent, problem = services.consent_status(patient)
     if consent is None:
         signals.append(
@@ -199,17 +136,6 @@ def safety_signals(
                 )
             )
     return signals
-
-
-def _day(moment: dt.datetime) -> str:
-    return f"{timezone.localtime(moment):%Y-%m-%d}"
-
-
-def _symptom(code: str) -> str:
-    try:
-        return knowledge.symptom(code).clinician_label
-    except knowledge.UnknownCode:
-        return code
 
 
 def episode_records(episode: EpisodeOfCare) -> dict[str, Any]:
@@ -327,8 +253,6 @@ def start_readiness_many(
     *, user: User, patient: Patient, episodes: list[EpisodeOfCare]
 ) -> list[tuple[EpisodeOfCare, Readiness]]:
     """`start_readiness` for each of a patient's episodes, in a fixed number of queries."""
-    from needlechart.portal.models import CheckIn
-
     if not episodes:
         return []
     latest: dict[int, Screening] = {}
@@ -337,19 +261,12 @@ def start_readiness_many(
     ):
         latest.setdefault(screening.episode_id, screening)
     consent, problem = services.consent_status(patient)
-    red_flags = (
-        CheckIn.objects.filter(
-            session__episode__patient=patient, alert_acknowledged_at__isnull=True
-        )
-        .exclude(red_flags=[])
-        .count()
-    )
     lasts = _last_signed(episodes)
     result = []
     for episode in episodes:
         screening = latest.get(episode.pk)
         verdict = services.screen_plan(screening, []).patient.verdict if screening else "missing"
-        current = Safety(screening, verdict, (), consent, problem, red_flags)
+        current = Safety(screening, verdict, (), consent, problem)
         result.append((episode, _readiness(user, episode, current, lasts.get(episode.pk))))
     return result
 
@@ -431,14 +348,6 @@ def finding_get(*, user: User, finding_id: int) -> TriggerPointFinding:
     )
 
 
-def observation_get(*, user: User, observation_id: int) -> Observation:
-    return get_object_or_404(
-        Observation.objects.select_related("episode__patient", "assessment", "session"),
-        pk=observation_id,
-        episode__patient__clinic_id=user.clinic_id,
-    )
-
-
 # Scopes for the view guards: is this id in the user's clinic?
 def assessment_in_clinic(user: User, assessment_id: int, **_: Any) -> bool:
     return in_clinic(user, Assessment.objects, "episode__patient__clinic_id", assessment_id)
@@ -464,10 +373,6 @@ def finding_in_clinic(user: User, finding_id: int, **_: Any) -> bool:
     return in_clinic(
         user, TriggerPointFinding.objects, "assessment__episode__patient__clinic_id", finding_id
     )
-
-
-def observation_in_clinic(user: User, observation_id: int, **_: Any) -> bool:
-    return in_clinic(user, Observation.objects, "episode__patient__clinic_id", observation_id)
 
 
 # --- timeline ----------------------------------------------------------------------------

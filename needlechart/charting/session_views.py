@@ -29,7 +29,7 @@ from needlechart.charting.forms import (
 from needlechart.charting.models import Insertion, NeedlingSession, response_choices
 from needlechart.forms import posted, submit
 from needlechart.patients import selectors as patient_selectors
-from needlechart.portal import selectors as portal_selectors
+from needlechart.records import STALE
 
 episode_scope = patient_selectors.episode_in_clinic
 # Structures under a muscle for which the row form suggests the shallow approach.
@@ -84,10 +84,8 @@ def _edit_form(row: Insertion, data: Any = None) -> InsertionForm:
 
 def _last_rom(session: NeedlingSession) -> Any:
     """The movement measured last in the episode, which a follow-up usually measures again."""
-    from needlechart.outcomes.models import Observation
-
     return (
-        Observation.objects.filter(episode_id=session.episode_id, code="rom")
+        session.episode.observations.filter(code="rom")
         .exclude(entered_in_error_reason__gt="")
         .order_by("-recorded_at", "-id")
         .only("component", "side")
@@ -191,7 +189,6 @@ def _movement_label(code: str) -> str:
 def _page(request: HttpRequest, session: NeedlingSession, status: int = 200, **extra: Any):
     context = session_context(request, session, **extra)
     context["muscle_advice"] = muscle_advice()
-    context["reports"] = portal_selectors.session_reports(session)
     return render(request, "charting/session.html", context, status=status)
 
 
@@ -211,6 +208,9 @@ def _parts(
     context.update(
         parts=parts,
         row_parts=[int(p.removeprefix("row-")) for p in parts if p.removeprefix("row-").isdigit()],
+        was_rows=[
+            int(p.removeprefix("was-row-")) for p in parts if p.removeprefix("was-row-").isdigit()
+        ],
         toast=toast,
         toast_level=level,
     )
@@ -248,7 +248,10 @@ def session_new(request: HttpRequest, episode_id: int) -> HttpResponse:
         started = submit(
             form,
             lambda: services.session_start(
-                actor=request.user, episode=episode, **form.cleaned_data
+                actor=request.user,
+                episode=episode,
+                token=request.POST.get("form_token", ""),
+                **form.cleaned_data,
             ),
         )
         if started is not None:
@@ -430,7 +433,9 @@ def session_row_findings(request: HttpRequest, session_id: int, insertion_id: in
         return _answer(request, record, ["rows"], "Choose today's findings from the list.",
                        anchor=anchor, level="error")  # fmt: skip
     try:
-        services.insertion_update(actor=request.user, insertion=row, **form.findings())
+        services.insertion_update(
+            actor=request.user, insertion=row, was=request.POST.get("was"), **form.findings()
+        )
     except ValidationError as refusal:
         if services.ROW_GONE in refusal.messages:
             return _gone(request, record)
@@ -438,7 +443,8 @@ def session_row_findings(request: HttpRequest, session_id: int, insertion_id: in
     name = f"{row.get_muscle_display()}{f' ({row.side})' if row.side else ''}"
     return _answer(
         # The pick itself is not swapped: keyboard users may still be moving through it.
-        request, record, ["rows-summary", "sign"], f"Findings saved for {name}.",
+        request, record, ["rows-summary", "sign", f"was-row-{row.pk}"],
+        f"Findings saved for {name}.",
         anchor=anchor,
     )  # fmt: skip
 
@@ -469,7 +475,7 @@ DETAIL_PARTS = {
     "needles_opened": ("sign", ["sign"]),
     "needles_removed": ("sign", ["sign"]),
     "sharps_disposed": ("sign", ["sign"]),
-    "patient_position": ("conduct", ["sign"]),
+    "patient_position": ("conduct", ["sign", "was-conduct"]),
 }
 # The fields of "How the session was run" (the part that saves them is not swapped, so what
 # the clinician types next is never replaced).
@@ -490,16 +496,23 @@ def session_details(request: HttpRequest, session_id: int) -> HttpResponse:
     form = SessionDetailsForm(request.POST, instance=record, only=only)
     saved = submit(
         form,
-        lambda: services.session_update(actor=request.user, session=record, **form.cleaned_data),
+        lambda: services.session_update(
+            actor=request.user,
+            session=record,
+            was=request.POST.get("was"),
+            **{k: v for k, v in form.cleaned_data.items() if k != "was"},
+        ),
     )
-    anchor, parts = DETAIL_PARTS.get(only[0] if only else "", ("details", ["sign"]))
+    anchor, parts = DETAIL_PARTS.get(only[0] if only else "", ("details", ["sign", "was-details"]))
     if saved is None:
         errors = "; ".join(
             f"{form.fields[f].label if f in form.fields else ''}: {' '.join(e)}".lstrip(": ")
             for f, e in form.errors.items()
         )
         typed = anchor in ("details", "conduct")
-        extra = {"details_form": form} if typed else {}
+        # Refused as stale: the part comes back as it is stored now, with what changed said.
+        stale = STALE in errors
+        extra = {"details_form": form} if typed and not stale else {}
         if request.htmx:
             # A refused form comes back as posted, with its field's message next to it.
             shown = [*parts, anchor] if typed else parts

@@ -24,12 +24,6 @@ urlpatterns = [
         views.assessment_addendum,
         name="assessment_addendum",
     ),
-    path("episodes/<int:episode_id>/observations/", views.observation_add, name="observation_add"),
-    path(
-        "observations/<int:observation_id>/remove/",
-        views.observation_remove,
-        name="observation_remove",
-    ),
     path("episodes/<int:episode_id>/sessions/new/", session_views.session_new, name="session_new"),
     path("sessions/<int:session_id>/", session_views.session, name="session"),
     path("sessions/<int:session_id>/rows/", session_views.session_row, name="session_row"),

@@ -26,7 +26,6 @@ from needlechart.charting.forms import (
     FindingForm,
     NeedleForm,
     NoteForm,
-    ObservationForm,
     PainMarkForm,
     ReasonForm,
     TemplateForm,
@@ -41,13 +40,12 @@ from needlechart.charting.models import (
 from needlechart.forms import posted, refused, submit
 from needlechart.patients import selectors as patient_selectors
 from needlechart.patients.models import EpisodeOfCare
-from needlechart.portal import selectors as portal_selectors
 
 episode_scope = patient_selectors.episode_in_clinic
 patient_scope = patient_selectors.patient_in_clinic
 
 
-def _episode_page(
+def episode_page(
     request: HttpRequest, template: str, episode: EpisodeOfCare, status: int = 200, **context: Any
 ) -> HttpResponse:
     """Every page of an episode shows the patient, and the safety banner."""
@@ -111,13 +109,12 @@ def screening(request: HttpRequest, episode_id: int) -> HttpResponse:
             messages.success(request, "Health screening recorded.")
             return redirect(_next(request, _after_screening(episode)))
     history = list(episode.screenings.select_related("recorded_by"))
-    return _episode_page(
+    return episode_page(
         request,
         "charting/screening.html",
         episode,
         form=form,
         history=history,
-        from_patient=portal_selectors.pending_questionnaires(episode.patient),
     )
 
 
@@ -149,6 +146,7 @@ def consent(request: HttpRequest, patient_id: int) -> HttpResponse:
                 else DocumentTemplate(pk=form.cleaned_data["template"]),
                 signed_name=form.cleaned_data["signed_name"],
                 confirmed=form.cleaned_data["confirmed"],
+                token=request.POST.get("form_token", ""),
             ),
         )
         if signed is not None:
@@ -218,7 +216,9 @@ def assessment_new(request: HttpRequest, episode_id: int) -> HttpResponse:
     if kind not in Assessment.Kind.values:
         kind = Assessment.Kind.INITIAL
     try:
-        assessment = services.assessment_start(actor=request.user, episode=episode, kind=kind)
+        assessment = services.assessment_start(
+            actor=request.user, episode=episode, kind=kind, token=request.POST.get("form_token", "")
+        )
     except ValidationError as error:
         refused(request, error)
         return redirect("patients:episode", episode_id=episode.pk)
@@ -253,7 +253,7 @@ def _assessment_context(request: HttpRequest, assessment: Assessment, **forms: A
     }
 
 
-def _assessment_parts(
+def assessment_parts(
     request: HttpRequest,
     assessment: Assessment,
     *,
@@ -274,7 +274,7 @@ def _assessment_page(
 ) -> HttpResponse:
     context = _assessment_context(request, assessment, **forms)
     del context["episode"], context["patient"]  # the episode page adds them
-    return _episode_page(
+    return episode_page(
         request, "charting/assessment.html", assessment.episode, status=status, **context
     )
 
@@ -305,13 +305,13 @@ def _assessment_action(
                 for field, errors in form.errors.items()
                 for error in errors
             )
-            return _assessment_parts(
+            return assessment_parts(
                 request, record, parts=(part,), status=400, toast=reasons,
                 toast_level="error", **{form_name: form},
             )  # fmt: skip
         return _assessment_page(request, record, status=400, **{form_name: form})
     if request.htmx:
-        return _assessment_parts(request, record, parts=(part,), toast=done)
+        return assessment_parts(request, record, parts=(part,), toast=done)
     messages.success(request, done)
     return redirect(reverse("charting:assessment", args=[record.pk]) + f"#{part}")
 
@@ -331,7 +331,7 @@ def assessment_pain(request: HttpRequest, assessment_id: int) -> HttpResponse:
             if not request.htmx:
                 refused(request, error)
         if request.htmx:
-            return _assessment_parts(
+            return assessment_parts(
                 request, record, parts=("pain",), toast=done, toast_level=level,
                 status=200 if level == "success" else 400,
             )  # fmt: skip
@@ -389,7 +389,7 @@ def finding_remove(request: HttpRequest, finding_id: int) -> HttpResponse:
         if not request.htmx:
             refused(request, error)
     if request.htmx:
-        return _assessment_parts(
+        return assessment_parts(
             request, finding.assessment, parts=("findings",), toast=done, toast_level=level,
             status=200 if level == "success" else 400,
         )  # fmt: skip
@@ -426,113 +426,6 @@ def assessment_sign(request: HttpRequest, assessment_id: int) -> HttpResponse:
     return redirect("patients:episode", episode_id=record.episode_id)
 
 
-# --- measurements ------------------------------------------------------------------------
-
-
-@access.clinical_read(episode_scope)
-@require_POST
-def observation_add(request: HttpRequest, episode_id: int) -> HttpResponse:
-    episode = patient_selectors.episode_get(user=request.user, episode_id=episode_id)
-    form = ObservationForm(request.POST)
-    # The record the measure belongs to, read before the form is checked, so that a refused
-    # value is answered on that record's page (in place), not somewhere else.
-    parent: dict[str, Any] = {}
-    back = reverse("patients:episode", args=[episode.pk])
-    for field, records, page in (
-        ("assessment", episode.assessments, "charting:assessment"),
-        ("session", episode.sessions, "charting:session"),
-    ):
-        raw = request.POST.get(field, "")
-        if raw:
-            parent[field] = records.filter(pk=int(raw)).first() if raw.isdigit() else None
-            back = reverse(page, args=[raw]) if parent[field] else back
-            break
-    if None in parent.values():
-        messages.error(request, "That record is not part of this episode.")
-        return redirect(back)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.observation_add(
-                actor=request.user,
-                episode=episode,
-                code=data["code"],
-                value=data["value"],
-                timing=data["timing"],
-                component=data["component"],
-                side=data["side"],
-                **parent,
-            )
-        except ValidationError as error:
-            # A service's reasons name the measure already: no field label in front.
-            errors = {"": error.messages}
-            return _measure_refused(request, parent, form, back, errors)
-        return _measure_saved(request, parent, form, back)
-    return _measure_refused(request, parent, form, back, form.errors)
-
-
-def _measure_saved(request: HttpRequest, parent: dict, form: ObservationForm, back: str):
-    slot = form.data.get("slot", "")
-    if request.htmx and "session" in parent:
-        return session_views.measure_parts(
-            request, parent["session"], toast="Measurement saved.", cleared=slot
-        )
-    if request.htmx and "assessment" in parent:
-        return _assessment_parts(
-            request, parent["assessment"], toast="Measurement saved.", cleared=slot
-        )
-    messages.success(request, "Measurement recorded.")
-    return redirect(back + (f"#{slot}" if slot else ""))
-
-
-def _measure_refused(request: HttpRequest, parent: dict, form: Any, back: str, errors: dict):
-    """A measurement refused: the reason next to its field in place, or as a message."""
-    labels = {name: field.label for name, field in form.fields.items()}
-    text = " ".join(
-        f"{labels.get(field) or ''}: {' '.join(messages_)}".lstrip(": ")
-        for field, messages_ in errors.items()
-    )
-    slot = form.data.get("slot", "")
-    if request.htmx and "session" in parent:
-        return session_views.measure_parts(
-            request, parent["session"], status=400, toast=text, level="error",
-            slot_error=(slot, text),
-        )  # fmt: skip
-    if request.htmx and "assessment" in parent:
-        return _assessment_parts(
-            request, parent["assessment"], status=400, toast=text, toast_level="error",
-            slot_error=(slot, text),
-        )  # fmt: skip
-    messages.error(request, text)
-    return redirect(back + (f"#{slot}" if slot else ""))
-
-
-@access.clinical_read(selectors.observation_in_clinic)
-@require_POST
-def observation_remove(request: HttpRequest, observation_id: int) -> HttpResponse:
-    observation = selectors.observation_get(user=request.user, observation_id=observation_id)
-    try:
-        services.observation_remove(actor=request.user, observation=observation)
-        done, level = "Measurement removed.", "success"
-    except ValidationError as error:
-        done, level = " ".join(error.messages), "error"
-        if not request.htmx:
-            refused(request, error)
-    if request.htmx and observation.session_id:
-        return session_views.measure_parts(
-            request, observation.session, toast=done, level=level,
-            status=200 if level == "success" else 400,
-        )  # fmt: skip
-    if request.htmx and observation.assessment_id:
-        return _assessment_parts(
-            request, observation.assessment, toast=done, toast_level=level,
-            status=200 if level == "success" else 400,
-        )  # fmt: skip
-    if observation.session_id:
-        return redirect("charting:session", session_id=observation.session_id)
-    return redirect("charting:assessment", assessment_id=observation.assessment_id)
-
-
 # --- adverse events, aftercare, addenda --------------------------------------------------
 
 
@@ -550,7 +443,7 @@ def adverse_event_new(request: HttpRequest, session_id: int) -> HttpResponse:
         if event is not None:
             messages.success(request, "Adverse event recorded.")
             return redirect("charting:session", session_id=record.pk)
-    return _episode_page(
+    return episode_page(
         request,
         "charting/adverse_event_form.html",
         record.episode,
@@ -575,7 +468,7 @@ def adverse_event_edit(request: HttpRequest, event_id: int) -> HttpResponse:
         if saved is not None:
             messages.success(request, "Adverse event updated.")
             return redirect("charting:session", session_id=event.session_id)
-    return _episode_page(
+    return episode_page(
         request,
         "charting/adverse_event_form.html",
         event.session.episode,
@@ -650,7 +543,7 @@ def _addendum(
         if added is not None:
             messages.success(request, f"{added.get_kind_display()} recorded.")
             return redirect(back)
-    return _episode_page(
+    return episode_page(
         request,
         "charting/addendum_form.html",
         record.episode,

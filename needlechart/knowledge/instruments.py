@@ -159,10 +159,9 @@ def _resolve(code: str) -> tuple[Instrument, RomMovement | None]:
 
 
 def _check_range(entry: Instrument, value: float, what: str) -> None:
-    if not isinstance(value, int | float) or not entry.minimum <= value <= entry.maximum:
+    if not isinstance(value, int | float) or not entry.holds(value):
         raise InvalidInput(
-            f"{entry.code} {what} must be a number from {entry.minimum:g} to {entry.maximum:g}, "
-            f"not {value!r}"
+            f"{entry.code} {what} must be a number from {entry.scale}, not {value!r}"
         )
 
 

@@ -456,6 +456,20 @@ class Instrument(MultiSourcedEntry):
     levels: list[Level] = []
     loinc: str | None = None
 
+    def holds(self, value: object) -> bool:
+        """Whether `value` is a number on the instrument's scale: the one range check that
+        every measurement, goal, diary entry and classification goes through."""
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return False
+        return self.minimum <= number <= self.maximum
+
+    @property
+    def scale(self) -> str:
+        """The scale in words: "0 to 10"."""
+        return f"{self.minimum:g} to {self.maximum:g}"
+
     @model_validator(mode="after")
     def _consistent(self) -> "Instrument":
         if self.minimum >= self.maximum:

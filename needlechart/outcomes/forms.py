@@ -70,6 +70,8 @@ class PlanForm(forms.Form):
     )
     review_on = forms.DateField(label="Review date", widget=DateInput())
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    # The plan version this page showed: saving over a newer one is refused, not silent.
+    based_on = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
 
 class GoalForm(forms.Form):

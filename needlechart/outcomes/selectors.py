@@ -5,8 +5,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from needlechart.accounts.access import in_clinic
+from needlechart.accounts.models import User
 from needlechart.charting.models import Addendum, AdverseEvent, NeedlingSession
 from needlechart.outcomes import progress as progress_module
 from needlechart.outcomes.models import CarePlan, Observation, Timing
@@ -104,3 +107,15 @@ def discharge_snapshot(episode: EpisodeOfCare) -> dict[str, Any]:
         ],
         "taken_at": dt.datetime.now(dt.UTC).isoformat(),
     }
+
+
+def observation_get(*, user: User, observation_id: int) -> Observation:
+    return get_object_or_404(
+        Observation.objects.select_related("episode__patient", "assessment", "session"),
+        pk=observation_id,
+        episode__patient__clinic_id=user.clinic_id,
+    )
+
+
+def observation_in_clinic(user: User, observation_id: int, **_: Any) -> bool:
+    return in_clinic(user, Observation.objects, "episode__patient__clinic_id", observation_id)

@@ -1,9 +1,21 @@
+"""The plan, measurements and discharge. The namespace `outcomes` also holds the clinic
+dashboard (`needlechart.pages.urls`), which adds these."""
+
 from django.urls import path
 
-from needlechart.outcomes import views
+from needlechart.outcomes import measure_views, views
 
-app_name = "outcomes"
 urlpatterns = [
+    path(
+        "episodes/<int:episode_id>/observations/",
+        measure_views.observation_add,
+        name="observation_add",
+    ),
+    path(
+        "observations/<int:observation_id>/remove/",
+        measure_views.observation_remove,
+        name="observation_remove",
+    ),
     path("episodes/<int:episode_id>/plan/", views.plan, name="plan"),
     path("episodes/<int:episode_id>/measurements/", views.measurements, name="measurements"),
     path(
@@ -17,7 +29,4 @@ urlpatterns = [
         views.discharge_addendum,
         name="discharge_addendum",
     ),
-    path("dashboard/", views.dashboard_page, name="dashboard"),
-    path("dashboard/patients/", views.dashboard_patients, name="dashboard_patients"),
-    path("dashboard/<slug:table>.csv", views.dashboard_csv, name="dashboard_csv"),
 ]

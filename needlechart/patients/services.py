@@ -8,10 +8,20 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from needlechart import knowledge
+from needlechart.accounts import rules
+from needlechart.accounts.guards import authorize
 from needlechart.accounts.models import Clinic, Practitioner, User
 from needlechart.audit import services as audit
+from needlechart.audit.submissions import once
 from needlechart.patients.models import EpisodeOfCare, Patient
-from needlechart.records import apply_changes, unchanged_on_error
+from needlechart.records import (
+    apply_changes,
+    audit_values,
+    change_detail,
+    lock,
+    refuse_if_changed,
+    unchanged_on_error,
+)
 
 DUPLICATE_MRN = "Another patient in this clinic already has this record number."
 
@@ -71,8 +81,24 @@ def patient_create(
     phone: str = "",
     email: str = "",
     address: str = "",
+    token: str = "",
 ) -> Patient:
-    """Register a patient in the actor's clinic; an empty record number is generated."""
+    """Register a patient in the actor's clinic; an empty record number is generated. The
+    form's `token` makes a double submit register one patient."""
+    authorize(actor, roles=rules.STAFF_ROLES, what="register patients")
+    return once(
+        actor=actor, token=token, model=Patient,
+        create=lambda: _patient_create(
+            actor, given_name=given_name, family_name=family_name, birth_date=birth_date,
+            sex=sex, mrn=mrn, phone=phone, email=email, address=address,
+        ),
+    )  # fmt: skip
+
+
+def _patient_create(
+    actor: User, *, given_name: str, family_name: str, birth_date: dt.date, sex: str,
+    mrn: str, phone: str, email: str, address: str,
+) -> Patient:  # fmt: skip
     clinic = actor.clinic
     patient = Patient(
         clinic=clinic,
@@ -90,8 +116,17 @@ def patient_create(
     return patient
 
 
-def patient_update(*, actor: User, patient: Patient, **values: Any) -> Patient:
-    """Change a patient's details; on refusal the instance keeps its saved values."""
+@transaction.atomic
+def patient_update(
+    *, actor: User, patient: Patient, was: str | None = None, **values: Any
+) -> Patient:
+    """Change a patient's details; on refusal the instance keeps its saved values. `was` is
+    what the page showed: an edit made over someone else's newer one is refused."""
+    authorize(actor, roles=rules.STAFF_ROLES, patient=patient, what="edit patients")
+    with unchanged_on_error(patient):
+        lock(patient)
+        refuse_if_changed(patient, was, values)
+    before = audit_values(patient, Patient.EDITABLE)
     if "mrn" in values:
         if not values["mrn"]:
             raise ValidationError({"mrn": "A registered patient keeps a record number."})
@@ -100,7 +135,10 @@ def patient_update(*, actor: User, patient: Patient, **values: Any) -> Patient:
         changed = apply_changes(patient, Patient.EDITABLE, values)
         _save_patient(patient)
         audit.record(
-            actor=actor, action=audit.Action.UPDATE, obj=patient, detail={"changed": changed}
+            actor=actor,
+            action=audit.Action.UPDATE,
+            obj=patient,
+            detail=change_detail(before, patient, changed),
         )
     return patient
 
@@ -147,6 +185,9 @@ def episode_create(
 ) -> EpisodeOfCare:
     """Open an episode of care for one complaint of a patient of the actor's clinic; the body
     area defaults to the condition's."""
+    authorize(
+        actor, roles=rules.CLINICAL_WRITE_ROLES, patient=patient, what="open episodes of care"
+    )
     if patient.clinic_id != actor.clinic_id:
         raise ValidationError("This patient is not in your clinic.")
     period_start = period_start or timezone.localdate()
@@ -171,8 +212,22 @@ def episode_create(
     return episode
 
 
-def episode_update(*, actor: User, episode: EpisodeOfCare, **values: Any) -> EpisodeOfCare:
-    """Change an episode; on refusal the instance keeps its saved values."""
+@transaction.atomic
+def episode_update(
+    *, actor: User, episode: EpisodeOfCare, was: str | None = None, **values: Any
+) -> EpisodeOfCare:
+    """Change an episode; on refusal the instance keeps its saved values. `was` is what the
+    page showed: an edit made over someone else's newer one is refused."""
+    authorize(
+        actor,
+        roles=rules.CLINICAL_WRITE_ROLES,
+        patient=episode.patient,
+        what="change episodes of care",
+    )
+    with unchanged_on_error(episode):
+        lock(episode)
+        refuse_if_changed(episode, was, values)
+    before = audit_values(episode, EpisodeOfCare.EDITABLE)
     if hasattr(episode, "discharge"):
         raise ValidationError("This episode is discharged and read-only; add an addendum.")
     if "care_manager" in values and values["care_manager"].pk != episode.care_manager_id:
@@ -189,6 +244,86 @@ def episode_update(*, actor: User, episode: EpisodeOfCare, **values: Any) -> Epi
             action=audit.Action.UPDATE,
             obj=episode,
             patient=episode.patient,
-            detail={"changed": changed},
+            detail=change_detail(before, episode, changed),
         )
     return episode
+
+
+# --- records made elsewhere ------------------------------------------------------------------
+
+# Record numbers per query when checking that imported ones are free.
+MRN_BATCH = 500
+
+
+@transaction.atomic
+def patients_import(*, actor: User, patients: list[Patient], source: str) -> list[Patient]:
+    """Register patients made elsewhere (an earlier system's, the demo's) in the actor's
+    clinic in one go: each is validated as `patient_create` validates it, keeps its record
+    number, which must be free, and gets its audit row. The clinic's generated numbers go on
+    after the highest number imported."""
+    authorize(actor, roles=rules.ADMIN_ROLES, what="import records")
+    clinic = actor.clinic
+    numbers: set[str] = set()
+    for patient in patients:
+        if patient.clinic_id != clinic.pk:
+            raise ValidationError("This patient is not in your clinic.")
+        for field in ("given_name", "family_name", "phone", "email", "address"):
+            setattr(patient, field, getattr(patient, field).strip())
+        patient.mrn = _normal_mrn(patient.mrn)
+        if not patient.mrn:
+            raise ValidationError({"mrn": "An imported patient keeps their record number."})
+        patient.full_clean(exclude=["clinic"], validate_unique=False, validate_constraints=False)
+        if patient.mrn in numbers:
+            raise ValidationError({"mrn": f"{patient.mrn}: {DUPLICATE_MRN}"})
+        numbers.add(patient.mrn)
+    ordered = sorted(numbers)
+    for start in range(0, len(ordered), MRN_BATCH):
+        taken = Patient.objects.filter(clinic=clinic, mrn__in=ordered[start : start + MRN_BATCH])
+        if taken.exists():
+            raise ValidationError({"mrn": f"{taken.first().mrn}: {DUPLICATE_MRN}"})
+    Patient.objects.bulk_create(patients)
+    highest = max((int(mrn) for mrn in numbers if mrn.isdigit()), default=0)
+    locked = Clinic.objects.select_for_update().get(pk=clinic.pk)
+    if highest >= locked.next_mrn:
+        locked.next_mrn = clinic.next_mrn = highest + 1
+        locked.save(update_fields=["next_mrn"])
+    audit.record_each(
+        actor=actor, action=audit.Action.CREATE, objects=patients, detail={"imported": source}
+    )
+    return patients
+
+
+@transaction.atomic
+def episodes_import(
+    *, actor: User, episodes: list[EpisodeOfCare], source: str
+) -> list[EpisodeOfCare]:
+    """Episodes of care made elsewhere, each with its own status and dates, checked as
+    `episode_create` checks them (a condition code valid on the first day, an active
+    practitioner of the clinic in charge) and audited. A finished episode keeps the day it
+    ended; an open one has none."""
+    authorize(actor, roles=rules.ADMIN_ROLES, what="import records")
+    for episode in episodes:
+        patient = episode.patient
+        if patient.clinic_id != actor.clinic_id:
+            raise ValidationError("This patient is not in your clinic.")
+        _check_condition(episode.condition_code, episode.period_start)
+        episode.body_area = (
+            episode.body_area or knowledge.condition(episode.condition_code).body_area or ""
+        )
+        _check_care_manager(episode.care_manager, patient)
+        finished = episode.status == EpisodeOfCare.Status.FINISHED
+        if finished != (episode.period_end is not None):
+            raise ValidationError(
+                {"period_end": "A finished episode has the day it ended; an open one has none."}
+            )
+        episode.referral_detail = episode.referral_detail.strip()
+        episode.full_clean(
+            exclude=["patient", "care_manager", "condition_code"],  # the code is checked above
+            validate_unique=False,
+            validate_constraints=False,
+        )
+    EpisodeOfCare.objects.bulk_create(episodes)
+    audit.record_each(
+        actor=actor, action=audit.Action.CREATE, objects=episodes, detail={"imported": source}
+    )
+    return episodes

@@ -8,13 +8,12 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Prefetch
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from needlechart import knowledge
+from needlechart import knowledge, mail
 from needlechart.charting.models import Addendum, NeedlingSession
 from needlechart.outcomes.models import CarePlan
 from needlechart.patients.models import EpisodeOfCare, Patient
@@ -176,39 +175,78 @@ def unsent_alerts() -> list[int]:
 
 
 @dataclass(frozen=True)
+class Failure:
+    item: Due
+    reason: str
+
+
+@dataclass(frozen=True)
 class Result:
     sent: list[Due]
-    failed: list[Due]
+    failed: list[Failure]
     alerts_sent: int
+    alerts_failed: list[str]  # the reason each unsent red-flag alert email failed
+
+    def problem(self) -> str:
+        """What went wrong, in one line, or "" when every email went."""
+        reasons = [f.reason for f in self.failed] + self.alerts_failed
+        if not reasons:
+            return ""
+        tried = len(self.sent) + len(self.failed) + self.alerts_sent + len(self.alerts_failed)
+        others = len(set(reasons)) - 1
+        return (
+            f"{len(reasons)} of {tried} email(s) could not be sent: {reasons[0]}"
+            + (f" (and {others} other reason(s))" if others else "")
+            + "; they will be retried on the next run"
+        )
+
+
+def _record(item: Due, now: dt.datetime) -> bool:
+    """Record the reminder in a transaction of its own, committed before any mail goes;
+    False if another run has recorded it first."""
+    try:
+        # Durable: sending must never happen inside a caller's transaction.
+        with transaction.atomic(durable=True):
+            Reminder.objects.create(
+                key=item.key,
+                kind=item.kind,
+                patient=item.patient,
+                email=item.email,
+                due_at=item.due_at,
+                sent_at=now,
+            )
+    except IntegrityError:
+        return False
+    return True
 
 
 def send_reminders(now: dt.datetime) -> Result:
-    """Send what is due. A reminder is recorded in the same transaction as its sending, so
-    one that fails to send is not recorded and goes out on the next run instead."""
+    """Send what is due, then retry red-flag alert emails that failed.
+
+    Each reminder is recorded (and committed) before it is sent, so a second run, even one at
+    the same moment, never sends it again, and a slow mail server holds no lock. When the
+    server does not take it, the record is removed again and the next run retries it."""
     sent, failed = [], []
     for item in due_reminders(now):
-        try:
-            with transaction.atomic():
-                Reminder.objects.create(
-                    key=item.key,
-                    kind=item.kind,
-                    patient=item.patient,
-                    email=item.email,
-                    due_at=item.due_at,
-                    sent_at=now,
-                )
-                context = {"patient": item.patient, "clinic": item.patient.clinic, **item.context}
-                send_mail(
-                    subject=item.subject,
-                    message=render_to_string(item.template, context),
-                    from_email=None,
-                    recipient_list=[item.email],
-                )
-        except IntegrityError:
+        context = {"patient": item.patient, "clinic": item.patient.clinic, **item.context}
+        body = render_to_string(item.template, context)
+        if not _record(item, now):
             continue  # a run at the same moment sent it
-        except alerts.MAIL_ERRORS:
-            failed.append(item)
-            continue
-        sent.append(item)
-    alerts_sent = sum(alerts.send_red_flag_alert(pk) for pk in unsent_alerts())
-    return Result(sent, failed, alerts_sent)
+        try:
+            outcome = mail.send(subject=item.subject, body=body, to=[item.email])
+        except Exception:
+            Reminder.objects.filter(key=item.key).delete()
+            raise
+        if outcome:
+            sent.append(item)
+        else:
+            Reminder.objects.filter(key=item.key).delete()
+            failed.append(Failure(item, outcome.reason))
+    alerts_sent, alerts_failed = 0, []
+    for pk in unsent_alerts():
+        outcome = alerts.send_red_flag_alert(pk)
+        if outcome:
+            alerts_sent += 1
+        else:
+            alerts_failed.append(outcome.reason)
+    return Result(sent, failed, alerts_sent, alerts_failed)

@@ -49,9 +49,11 @@ def slots(session: NeedlingSession, now: dt.datetime) -> list[Slot]:
     if last is not None and knowledge.needs_extra_checkin(last.soreness, last.symptoms):
         hours.append(plan.extra_hours)
     window = dt.timedelta(hours=plan.window_hours)
+    # Hours after the session in real time: across a clock change, not by the wall clock.
+    performed = session.performed_at.astimezone(dt.UTC)
     result = []
     for h in hours:
-        due = session.performed_at + dt.timedelta(hours=h)
+        due = performed + dt.timedelta(hours=h)
         result.append(Slot(session, h, due, due + window, answers.get(h)))
     return result
 

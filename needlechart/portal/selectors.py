@@ -9,8 +9,10 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 
+from needlechart import knowledge
 from needlechart.accounts import rules
 from needlechart.accounts.access import in_clinic
 from needlechart.accounts.models import User
@@ -23,6 +25,7 @@ from needlechart.charting.models import (
     Insertion,
     NeedlingSession,
 )
+from needlechart.charting.selectors import Signal
 from needlechart.outcomes.models import CarePlan, Observation, Timing
 from needlechart.patients.models import EpisodeOfCare, Patient
 from needlechart.portal import schedule
@@ -290,3 +293,85 @@ def portal_standing(*, user: User, patient: Patient) -> PortalStanding:
     if rules.has_role(user, rules.CLINICAL_READ_ROLES):
         waiting = pending_questionnaires(patient)
     return PortalStanding(account, invitation, invitation.status() if invitation else "", waiting)
+
+
+# --- what patients reported, as safety signals for the clinic's pages --------------------
+
+
+def portal_signals(*, user: User, patient: Patient) -> list[Signal]:
+    """Open red flags, effects waiting to be confirmed and health answers waiting for review:
+    shown with the chart's own signals in the patient header (see ui.safety_signals).
+    Clinical content: staff without clinical access get none."""
+    if not rules.has_role(user, rules.CLINICAL_READ_ROLES):
+        return []
+    signals: list[Signal] = []
+    red_flags = (
+        CheckIn.objects.filter(
+            session__episode__patient=patient, alert_acknowledged_at__isnull=True
+        )
+        .exclude(red_flags=[])
+        .select_related("session")
+        .order_by("answered_at")
+    )
+    for check_in in red_flags:
+        symptoms = "; ".join(_symptom(code) for code in check_in.red_flags)
+        signals.append(
+            Signal(
+                "danger",
+                f"Red flag reported {timezone.localtime(check_in.answered_at):%Y-%m-%d %H:%M} "
+                f"after the session of {_day(check_in.session.performed_at)}: {symptoms}. "
+                "Contact the patient and review before any further needling.",
+                reverse("charting:session", args=[check_in.session_id]) + "#reports",
+                "Review the report",
+            )
+        )
+    effects = ReportedEffect.objects.filter(
+        session__episode__patient=patient, status=ReportedEffect.Status.PENDING
+    ).select_related("session")
+    kinds = knowledge.adverse_event_types()
+    for effect in effects:
+        signals.append(
+            Signal(
+                "danger" if effect.red_flag else "warning",
+                f"Unconfirmed adverse event: {kinds.get(effect.event_type, effect.event_type)} "
+                f"reported after the session of {_day(effect.session.performed_at)}.",
+                reverse("portal:effect_confirm", args=[effect.pk]),
+                "Confirm or dismiss",
+            )
+        )
+    for questionnaire in HealthQuestionnaire.objects.filter(
+        patient=patient, status=HealthQuestionnaire.Status.PENDING
+    ):
+        signals.append(
+            Signal(
+                "warning",
+                "Health answers sent from the portal on "
+                f"{timezone.localtime(questionnaire.submitted_at):%Y-%m-%d} are not reviewed: "
+                "the screening may be out of date.",
+                reverse("portal:questionnaire_review", args=[questionnaire.pk]),
+                "Review them",
+            )
+        )
+    return signals
+
+
+def open_red_flags(patient: Patient) -> int:
+    """Red flags the patient reported after a session that no clinician has acknowledged."""
+    return (
+        CheckIn.objects.filter(
+            session__episode__patient=patient, alert_acknowledged_at__isnull=True
+        )
+        .exclude(red_flags=[])
+        .count()
+    )
+
+
+def _day(moment: dt.datetime) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d}"
+
+
+def _symptom(code: str) -> str:
+    try:
+        return knowledge.symptom(code).clinician_label
+    except knowledge.UnknownCode:
+        return code

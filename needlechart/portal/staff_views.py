@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from needlechart import knowledge
+from needlechart import knowledge, mail
 from needlechart.accounts import access
 from needlechart.charting.forms import ScreeningForm
 from needlechart.forms import posted, refused, submit
@@ -27,14 +27,14 @@ def invite_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
     except ValidationError as error:
         refused(request, error)
     else:
-        if alerts.send_invitation(invitation, token):
+        if mail.after_commit(lambda: alerts.send_invitation(invitation, token)).failed:
+            messages.error(request, "The invitation could not be emailed. Try again later.")
+        else:
             messages.success(
                 request,
                 f"Invitation sent to {invitation.email}. The link works once, until "
                 f"{invitation.expires_at:%Y-%m-%d %H:%M}.",
             )
-        else:
-            messages.error(request, "The invitation could not be emailed. Try again later.")
     return redirect("patients:detail", patient_id=patient.pk)
 
 

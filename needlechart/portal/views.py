@@ -17,9 +17,9 @@ from django.utils import timezone
 from needlechart import knowledge
 from needlechart.audit import services as audit
 from needlechart.charting import services as charting
-from needlechart.charting.export import patient_chart, with_chart
 from needlechart.charting.models import DocumentTemplate
 from needlechart.forms import add_service_error, posted, submit
+from needlechart.outcomes.export import patient_chart, with_chart
 from needlechart.outcomes.plots import own_pain_plot
 from needlechart.patients.models import Patient
 from needlechart.portal import schedule, selectors, services
@@ -167,6 +167,7 @@ def consent(request: HttpRequest) -> HttpResponse:
                 else DocumentTemplate(pk=form.cleaned_data["template"]),
                 signed_name=form.cleaned_data["signed_name"],
                 confirmed=form.cleaned_data["confirmed"],
+                token=request.POST.get("form_token", ""),
             ),
         )
         if signed is not None:
@@ -263,7 +264,12 @@ def check_in(request: HttpRequest, session_id: int, hours: int) -> HttpResponse:
 def diary(request: HttpRequest) -> HttpResponse:
     form = DiaryForm(posted(request))
     if request.method == "POST":
-        added = submit(form, lambda: services.diary_add(actor=request.user, **form.cleaned_data))
+        added = submit(
+            form,
+            lambda: services.diary_add(
+                actor=request.user, token=request.POST.get("form_token", ""), **form.cleaned_data
+            ),
+        )
         if added is not None:
             messages.success(request, "Added to your pain diary.")
             return redirect("portal:diary")

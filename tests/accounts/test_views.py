@@ -55,19 +55,25 @@ def test_the_practitioners_page_costs_the_same_queries_for_many_practitioners(
         client.get(url)
 
 
-def test_a_new_staff_member_sets_a_password_from_the_emailed_link_and_signs_in(world):
-    response = client_for(world.admin).post(
-        reverse("accounts:staff_create"),
-        {
-            "username": "nina",
-            "first_name": "Nina",
-            "last_name": "Novak",
-            "email": "nina@example.org",
-            "role": "assistant",
-            "profession": "",
-        },
-    )
+def test_a_new_staff_member_sets_a_password_from_the_emailed_link_and_signs_in(
+    world, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as waiting:
+        response = client_for(world.admin).post(
+            reverse("accounts:staff_create"),
+            {
+                "username": "nina",
+                "first_name": "Nina",
+                "last_name": "Novak",
+                "email": "nina@example.org",
+                "role": "assistant",
+                "profession": "",
+            },
+        )
     assert response.status_code == 302
+    # The link leaves once the account has committed, not before.
+    assert mail.outbox == [] and len(waiting) == 1
+    waiting[0]()
     nina = User.objects.get(username="nina")
     assert nina.clinic == world.clinic_a and nina.role == Role.ASSISTANT
     assert not nina.has_usable_password()
@@ -90,13 +96,16 @@ def test_a_new_staff_member_sets_a_password_from_the_emailed_link_and_signs_in(w
     assert signed_in.status_code == 302 and signed_in.url == reverse("home")
 
 
-def test_a_weak_password_is_refused_with_the_validators_reason(world):
+def test_a_weak_password_is_refused_with_the_validators_reason(
+    world, django_capture_on_commit_callbacks
+):
     client = client_for(world.admin)
-    client.post(
-        reverse("accounts:staff_create"),
-        {"username": "weak", "first_name": "W", "last_name": "K", "email": "w@example.org",
-         "role": "front_desk"},
-    )  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("accounts:staff_create"),
+            {"username": "weak", "first_name": "W", "last_name": "K", "email": "w@example.org",
+             "role": "front_desk"},
+        )  # fmt: skip
     link = re.search(r"http://testserver(/accounts/reset/\S+/)", mail.outbox[0].body).group(1)
     anonymous = Client()
     page = anonymous.get(link, follow=True)
@@ -214,9 +223,16 @@ def test_profile_changes_are_in_the_audit_row(world):
          "is_active": "on"},
     )  # fmt: skip
     update = AuditEvent.objects.get(action="update", object_type="User")
-    assert update.detail == {"changed": ["profession", "registration_number"]}
+    assert update.detail == {
+        "changed": ["profession", "registration_number"],
+        "before": {"profession": "physiotherapist", "registration_number": ""},
+        "after": {"profession": "chiropractor", "registration_number": "R-1"},
+    }
 
 
+# Transactional, as a server runs: the email is tried as the account commits, and the admin
+# hears how it went.
+@pytest.mark.django_db(transaction=True)
 def test_when_the_mail_server_is_down_the_account_is_kept_and_the_admin_told(world, settings):
     settings.EMAIL_BACKEND = "tests.accounts.test_views.BrokenBackend"
     response = client_for(world.admin).post(

@@ -263,7 +263,7 @@ def test_two_parts_saved_at_once_do_not_undo_each_other(session, world):
 def test_a_refused_measurement_in_place_is_answered_next_to_its_field(session, world, value):
     client = client_for(world.practitioner)
     response = client.post(
-        reverse("charting:observation_add", args=[world.episode_a.pk]),
+        reverse("outcomes:observation_add", args=[world.episode_a.pk]),
         {"code": "nprs", "timing": "before", "session": session.pk, "slot": "nprs-before",
          "value": value},
         **HTMX,

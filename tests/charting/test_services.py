@@ -8,6 +8,7 @@ from django.utils import timezone
 from needlechart.accounts.models import DryNeedlingCredential
 from needlechart.charting import services
 from needlechart.charting.models import Addendum, Insertion, NeedlingSession
+from needlechart.outcomes import measurements
 from needlechart.outcomes.models import Observation
 from tests.charts import row
 
@@ -166,7 +167,7 @@ def test_a_row_of_another_technique_keeps_no_stimulation_settings(session, needl
 
 
 def test_an_assistant_records_measurements_but_cannot_needle_or_sign(session, needle, world):
-    observation = services.observation_add(
+    observation = measurements.observation_add(
         actor=world.assistant, episode=world.episode_a, session=session, code="nprs",
         value=6, timing="before",
     )  # fmt: skip
@@ -286,7 +287,7 @@ def test_no_service_changes_a_signed_session(signed, needle, world):
         lambda: services.insertion_add(actor=world.practitioner, session=signed, **row(needle, "soleus")),
         lambda: services.insertion_remove(actor=world.practitioner, insertion=signed.insertions.get()),
         lambda: services.session_update(actor=world.practitioner, session=signed, note="changed"),
-        lambda: services.observation_add(actor=world.practitioner, episode=world.episode_a, session=signed,
+        lambda: measurements.observation_add(actor=world.practitioner, episode=world.episode_a, session=signed,
                                          code="nprs", value=2, timing="after"),
         lambda: sign(signed, world.practitioner),
     ]  # fmt: skip
@@ -530,7 +531,7 @@ def test_a_measurement_cannot_point_at_another_episodes_session(session, world):
         body_area=world.episode_a.body_area,
     )  # fmt: skip
     with pytest.raises(ValidationError, match="belongs to another episode"):
-        services.observation_add(actor=world.practitioner, episode=other_episode,
+        measurements.observation_add(actor=world.practitioner, episode=other_episode,
                                  session=session, code="nprs", value=4, timing="before")  # fmt: skip
     assert not Observation.objects.exists()
 
@@ -554,7 +555,7 @@ def test_every_charting_write_runs_in_its_own_transaction(world, needle):
                                    side="left")  # fmt: skip
     services.finding_remove(actor=actor, finding=finding)
     services.assessment_update(actor=actor, assessment=assessment, note="Calf pain on running")
-    services.observation_add(actor=actor, episode=episode, assessment=assessment, code="nprs",
+    measurements.observation_add(actor=actor, episode=episode, assessment=assessment, code="nprs",
                              value=5, timing="baseline")  # fmt: skip
     services.assessment_sign(actor=actor, assessment=assessment)
     session, _ = services.session_start(actor=actor, episode=episode,
@@ -562,7 +563,7 @@ def test_every_charting_write_runs_in_its_own_transaction(world, needle):
     extra = services.insertion_add(actor=actor, session=session, **row(needle, "soleus"))
     services.insertion_remove(actor=actor, insertion=extra)
     ready(session, world, needle)
-    services.observation_add(actor=actor, episode=episode, session=session, code="nprs", value=3,
+    measurements.observation_add(actor=actor, episode=episode, session=session, code="nprs", value=3,
                              timing="after")  # fmt: skip
     sign(session, actor)
     session.refresh_from_db()

@@ -108,7 +108,7 @@ def test_a_signed_session_cannot_be_changed_through_any_page(ready, needle, worl
         (reverse("charting:session_row_remove", args=[ready.pk, ready.insertions.get().pk]), {}),
         (reverse("charting:session_details", args=[ready.pk]), {"needles_opened": 5, "needles_removed": 5, "note": "x"}),
         (reverse("charting:session_sign", args=[ready.pk]), {}),
-        (reverse("charting:observation_add", args=[world.episode_a.pk]),
+        (reverse("outcomes:observation_add", args=[world.episode_a.pk]),
          {"code": "nprs", "value": 1, "timing": "after", "session": ready.pk}),
     ]  # fmt: skip
     for url, data in attempts:
@@ -148,7 +148,7 @@ def test_a_signed_assessment_cannot_be_changed_through_any_page(world, consented
 
 def test_an_assistant_records_a_measurement_on_the_session_page(session, world):
     response = client_for(world.assistant).post(
-        reverse("charting:observation_add", args=[world.episode_a.pk]),
+        reverse("outcomes:observation_add", args=[world.episode_a.pk]),
         {"code": "nprs", "value": 8, "timing": "before", "session": session.pk},
         follow=True,
     )
@@ -169,7 +169,7 @@ def test_a_bad_measurement_is_refused_with_a_message_and_nothing_saved(
 ):
     data = {**data, "session": session.pk}
     response = client_for(world.practitioner).post(
-        reverse("charting:observation_add", args=[world.episode_a.pk]), data, follow=True
+        reverse("outcomes:observation_add", args=[world.episode_a.pk]), data, follow=True
     )
     assert message in messages_of(response)
     assert not session.observations.exists()
@@ -178,7 +178,7 @@ def test_a_bad_measurement_is_refused_with_a_message_and_nothing_saved(
 def test_a_measurement_for_another_episodes_session_is_refused(session, world):
     other = charts.build(world.other_practitioner, world.episode_b, signed=False)
     response = client_for(world.practitioner).post(
-        reverse("charting:observation_add", args=[world.episode_a.pk]),
+        reverse("outcomes:observation_add", args=[world.episode_a.pk]),
         {"code": "nprs", "value": 3, "timing": "before", "session": other.session.pk},
         follow=True,
     )

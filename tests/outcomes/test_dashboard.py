@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 
 from needlechart import knowledge
 from needlechart.accounts.models import Clinic, Practitioner
-from needlechart.charting.export import charts
 from needlechart.outcomes import dashboard
+from needlechart.outcomes.export import charts
 from needlechart.patients.models import Patient
 
 TODAY = dt.date(2026, 11, 24)

@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from needlechart.charting import services as chart_services
-from needlechart.charting.views import _episode_page
-from needlechart.outcomes import selectors, services
+from needlechart.charting.views import episode_page
+from needlechart.outcomes import measurements, selectors, services
 from needlechart.outcomes.forms import GoalForm, MeasurementForm
 from needlechart.outcomes.models import CarePlan, Observation
 from needlechart.ui import measure_what, rom_name
@@ -25,7 +25,7 @@ TOMORROW = timezone.localdate() + dt.timedelta(days=1)
 
 
 def measure(world, code, value, timing, *, session=None, component="", side=""):
-    return chart_services.observation_add(
+    return measurements.observation_add(
         actor=world.practitioner, episode=world.episode_a, session=session, code=code,
         value=value, timing=timing, component=component, side=side,
     )  # fmt: skip
@@ -197,7 +197,7 @@ def test_the_measurements_page_shows_the_change_within_sessions(neck_course):
     world = neck_course
     request = RequestFactory().get("/")
     request.user = world.practitioner
-    html = _episode_page(
+    html = episode_page(
         request, "outcomes/measurements.html", world.episode_a, form=MeasurementForm(),
         observations=list(world.episode_a.observations.all()),
         progress=selectors.episode_progress(world.episode_a),

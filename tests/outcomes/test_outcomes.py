@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from needlechart.charting import services as chart_services
-from needlechart.outcomes import selectors, services
+from needlechart.outcomes import measurements, selectors, services
 from needlechart.outcomes.models import CarePlan
 from needlechart.outcomes.plots import improvement_band
 from tests import charts
@@ -40,7 +40,7 @@ def session_with_pain(world, needle, before: int, after: int, days_ago: int):
     )  # fmt: skip
     chart_services.insertion_add(actor=world.practitioner, session=session, **row(needle))
     for timing, value in (("before", before), ("after", after)):
-        chart_services.observation_add(actor=world.practitioner, episode=world.episode_a,
+        measurements.observation_add(actor=world.practitioner, episode=world.episode_a,
                                        session=session, code="nprs", value=value, timing=timing)  # fmt: skip
     chart_services.session_update(
         actor=world.practitioner,
@@ -169,9 +169,9 @@ def test_the_clinic_sets_how_many_sessions_before_the_prompt(consented_long_ago,
 
 def test_a_measurement_entered_in_error_leaves_the_figures(consented_long_ago, needle):
     world = consented_long_ago
-    chart_services.observation_add(actor=world.practitioner, episode=world.episode_a, code="nprs",
+    measurements.observation_add(actor=world.practitioner, episode=world.episode_a, code="nprs",
                                    value=8, timing="baseline")  # fmt: skip
-    late = chart_services.observation_add(actor=world.practitioner, episode=world.episode_a, code="nprs",
+    late = measurements.observation_add(actor=world.practitioner, episode=world.episode_a, code="nprs",
                                           value=2, timing="reassessment")  # fmt: skip
     assert selectors.episode_progress(world.episode_a).pain_change.classification == "improved"
     response = client_for(world.practitioner).post(
@@ -207,7 +207,7 @@ def test_discharge_summarises_and_makes_the_episode_read_only(consented_long_ago
         lambda: chart_services.session_start(actor=world.practitioner, episode=world.episode_a,
                                              screening_status="unchanged", consent_confirmed=True),
         lambda: chart_services.assessment_start(actor=world.practitioner, episode=world.episode_a),
-        lambda: chart_services.observation_add(actor=world.practitioner, episode=world.episode_a,
+        lambda: measurements.observation_add(actor=world.practitioner, episode=world.episode_a,
                                                code="nprs", value=1, timing="reassessment"),
         lambda: plan(world),
         lambda: services.discharge(actor=world.practitioner, episode=world.episode_a,
@@ -284,7 +284,7 @@ def test_dashboard_filters_that_make_no_sense_are_refused(charted):
 
 def test_the_progress_plots_are_legible_svg(consented_long_ago, needle):
     world = consented_long_ago
-    chart_services.observation_add(actor=world.practitioner, episode=world.episode_a, code="nprs",
+    measurements.observation_add(actor=world.practitioner, episode=world.episode_a, code="nprs",
                                    value=8, timing="baseline")  # fmt: skip
     for days_ago, (before, after) in zip((14, 7), ((7, 5), (5, 3)), strict=True):
         session_with_pain(world, needle, before, after, days_ago)

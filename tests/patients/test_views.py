@@ -6,8 +6,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from needlechart.audit.models import AuditEvent
+from needlechart.pages.selectors import PAGE_SIZE
 from needlechart.patients.models import EpisodeOfCare, Patient
-from needlechart.patients.selectors import PAGE_SIZE
 from tests import factories
 from tests.conftest import client_for
 
@@ -239,7 +239,10 @@ def test_an_update_records_which_fields_changed(world):
                       phone="+1 555 0100", mrn=world.patient_a.mrn, email="ann@example.org"),
     )  # fmt: skip
     update = AuditEvent.objects.get(action="update", patient=world.patient_a)
-    assert update.detail == {"changed": ["phone"]}
+    # The change row keeps the old and the new value of what changed, nothing else.
+    assert update.detail == {
+        "changed": ["phone"], "before": {"phone": ""}, "after": {"phone": "+1 555 0100"},
+    }  # fmt: skip
 
 
 def test_a_refused_edit_shows_the_saved_details_in_the_header_not_the_refused_ones(world):
@@ -263,7 +266,7 @@ def test_typing_the_record_number_in_lower_case_is_not_a_change(world):
         _patient_form(given_name="Ann", family_name="Smith", birth_date="1980-05-17",
                       mrn=world.patient_a.mrn.lower(), email="ann@example.org"),
     )  # fmt: skip
-    assert AuditEvent.objects.get(action="update").detail == {"changed": []}
+    assert AuditEvent.objects.get(action="update").detail["changed"] == []
 
 
 def test_an_episode_cannot_open_after_its_discharge_date(world):

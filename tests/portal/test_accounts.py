@@ -7,7 +7,7 @@ import re
 import pytest
 import time_machine
 from django.core import mail
-from django.test import Client
+from django.test import Client, TestCase
 from django.urls import reverse
 from django.utils import timezone
 
@@ -27,8 +27,12 @@ def cara(world):
 
 
 def invite(world, patient, user=None) -> str:
-    """Invite through the patient page and return the link from the email."""
-    client_for(user or world.front_desk).post(reverse("portal:invite_patient", args=[patient.pk]))
+    """Invite through the patient page and return the link from the email, which leaves
+    once the invitation has committed."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        client_for(user or world.front_desk).post(
+            reverse("portal:invite_patient", args=[patient.pk])
+        )
     body = mail.outbox[-1].body
     return re.search(r"https?://\S+/portal/invite/\S+/", body).group(0)
 
@@ -61,6 +65,37 @@ def test_the_front_desk_invites_a_patient_by_email_with_a_one_time_link(world, c
     )
     assert invitation.expires_at - invitation.created_at == dt.timedelta(hours=72)
     assert AuditEvent.objects.filter(action="create", object_type="Invitation").count() == 1
+
+
+def test_the_invitation_email_leaves_only_once_the_invitation_has_committed(
+    world, cara, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as waiting:
+        client_for(world.front_desk).post(reverse("portal:invite_patient", args=[cara.pk]))
+    assert Invitation.objects.filter(patient=cara).exists()
+    assert mail.outbox == [] and len(waiting) == 1
+    waiting[0]()  # the commit
+    assert [m.to for m in mail.outbox] == [["Cara.Quinn@example.org"]]
+
+
+# Transactional, as a server runs: the email is tried as the invitation commits, and the
+# front desk hears how it went.
+@pytest.mark.django_db(transaction=True)
+def test_an_invitation_the_mail_server_refuses_is_kept_and_the_front_desk_told(
+    world, cara, settings
+):
+    settings.EMAIL_BACKEND = "tests.portal.failing_mail.Backend"
+    page = client_for(world.front_desk).post(
+        reverse("portal:invite_patient", args=[cara.pk]), follow=True
+    )
+    assert "The invitation could not be emailed. Try again later." in page.content.decode()
+    assert Invitation.objects.filter(patient=cara).count() == 1
+    settings.EMAIL_BACKEND = "tests.mail.Backend"
+    page = client_for(world.front_desk).post(
+        reverse("portal:invite_patient", args=[cara.pk]), follow=True
+    )
+    assert "Invitation sent to Cara.Quinn@example.org" in page.content.decode()
+    assert len(mail.outbox) == 1
 
 
 def test_opening_the_link_sets_a_password_and_signs_the_patient_in(world, cara):

@@ -12,11 +12,11 @@ from django.utils import timezone
 
 from needlechart.audit.models import AuditEvent
 from needlechart.charting import services as charting
-from needlechart.charting.export import patient_chart, with_chart
 from needlechart.charting.models import Consent
-from needlechart.charting.services import observation_add
 from needlechart.outcomes import selectors as outcome_selectors
 from needlechart.outcomes import services as outcome_services
+from needlechart.outcomes.export import patient_chart, with_chart
+from needlechart.outcomes.measurements import observation_add
 from needlechart.outcomes.models import Observation
 from needlechart.patients.models import Patient
 from needlechart.portal import services as portal_services

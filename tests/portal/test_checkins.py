@@ -8,7 +8,8 @@ import pytest
 import time_machine
 from django.core import mail
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -139,14 +140,67 @@ def test_the_alert_stays_on_the_dashboard_and_session_until_acknowledged(session
 def test_an_alert_email_that_failed_is_sent_by_the_next_reminder_run(session_26h, world, settings):
     settings.EMAIL_BACKEND = "tests.portal.failing_mail.Backend"
     check_in = answer(world, session_26h, 24, symptoms=["numbness-weakness"])
-    assert alerts.send_red_flag_alert(check_in.pk) is False
+    failed = alerts.send_red_flag_alert(check_in.pk)
+    assert not failed and failed.reason == (
+        "the mail server closed the connection (the mail server is down)"
+    )
     check_in.refresh_from_db()
     assert check_in.alert_emailed_at is None
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # The reminder run tries again, still in vain, and says so.
+    with pytest.raises(CommandError, match="the mail server closed the connection"):
+        call_command("send-reminders", "--json", stdout=io.StringIO())
+    check_in.refresh_from_db()
+    assert check_in.alert_emailed_at is None
+    settings.EMAIL_BACKEND = "tests.mail.Backend"
     call_command("send-reminders", "--json", stdout=io.StringIO())
     check_in.refresh_from_db()
     assert check_in.alert_emailed_at is not None
     assert [m.subject for m in mail.outbox if "Urgent" in m.subject]
+
+
+def test_the_red_flag_alert_leaves_only_once_the_answer_has_committed(
+    session_26h, world, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as waiting:
+        check_in = answer(world, session_26h, 24, symptoms=["breathlessness-chest-pain"])
+        assert mail.outbox == []
+    assert mail.outbox == [] and len(waiting) == 1
+    waiting[0]()  # the commit
+    [alert] = mail.outbox
+    assert "Urgent" in alert.subject
+    check_in.refresh_from_db()
+    assert check_in.alert_emailed_at is not None
+
+
+class Interrupted(Exception):
+    pass
+
+
+# Transactional: the answer commits or rolls back for real, as on a server.
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_that_rolls_back_alerts_nobody(session_26h, world):
+    with pytest.raises(Interrupted), transaction.atomic():
+        answer(world, session_26h, 24, symptoms=["breathlessness-chest-pain"])
+        raise Interrupted
+    assert not CheckIn.objects.exists() and mail.outbox == []
+    answer(world, session_26h, 24, symptoms=["breathlessness-chest-pain"])
+    [alert] = mail.outbox
+    assert "Urgent" in alert.subject and CheckIn.objects.get().alert_emailed_at is not None
+
+
+# A check-in whose answer committed must not turn into an error page when the mail server
+# fails afterwards: the patient sees the urgent advice, the alert waits for the next run.
+@pytest.mark.django_db(transaction=True)
+def test_a_mail_server_that_is_down_does_not_lose_the_patients_answer(session_26h, world, settings):
+    settings.EMAIL_BACKEND = "tests.portal.failing_mail.Backend"
+    client = client_for(world.patient_user)
+    response = client.post(
+        reverse("portal:check_in", args=[session_26h.pk, 24]),
+        {"soreness": 3, "symptoms": ["breathlessness-chest-pain"]},
+    )
+    assert response.status_code == 302
+    check_in = CheckIn.objects.get()
+    assert check_in.red_flags and check_in.alert_emailed_at is None
 
 
 def test_the_clinician_confirms_an_effect_as_an_adverse_event(session_26h, world):

@@ -4,16 +4,19 @@ however often the command runs and whatever `--now` it is given."""
 import datetime as dt
 import io
 import json
+import socket
 
 import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
+from django.db import transaction
 from django.utils import timezone
 
 from needlechart.outcomes import services as outcome_services
-from needlechart.portal import services
+from needlechart.portal import reminders, services
 from needlechart.portal.models import PortalAccount, Reminder
 from tests import factories
+from tests.portal.failing_mail import RefusingBackend
 
 
 def run(*args: str) -> dict:
@@ -85,13 +88,85 @@ def test_a_reminder_that_fails_to_send_is_not_recorded_and_goes_next_time(
     session_26h, world, settings
 ):
     settings.EMAIL_BACKEND = "tests.portal.failing_mail.Backend"
-    failed = run("--now", at(session_26h, 24.2))
-    assert check_ins(failed) == [] and [f["key"] for f in failed["failed"]] == [
-        f"check-in:{session_26h.pk}:24"
+    out = io.StringIO()
+    with pytest.raises(CommandError) as refused:
+        call_command("send-reminders", "--now", at(session_26h, 24.2), "--json", stdout=out)
+    assert str(refused.value) == (
+        "1 of 1 email(s) could not be sent: the mail server closed the connection (the mail "
+        "server is down); they will be retried on the next run"
+    )
+    assert refused.value.returncode == 1
+    failed = json.loads(out.getvalue())
+    assert check_ins(failed) == [] and [(f["key"], f["reason"]) for f in failed["failed"]] == [
+        (
+            f"check-in:{session_26h.pk}:24",
+            "the mail server closed the connection (the mail server is down)",
+        )
     ]
     assert not Reminder.objects.exists()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.EMAIL_BACKEND = "tests.mail.Backend"
     assert check_ins(run("--now", at(session_26h, 25))) == [f"check-in:{session_26h.pk}:24"]
+
+
+def test_when_some_sends_fail_the_run_fails_in_one_line_and_keeps_what_was_sent(
+    world, settings, monkeypatch
+):
+    cara = factories.patient(world.clinic_a, given_name="Cara", email="cara@example.org")
+    factories.portal_account(cara)
+    opened = PortalAccount.objects.get(patient=cara).created_at
+    moment = lambda hours: (opened + dt.timedelta(hours=hours)).isoformat()  # noqa: E731
+    settings.EMAIL_BACKEND = "tests.portal.failing_mail.RefusingBackend"
+    monkeypatch.setattr(RefusingBackend, "refused", {"cara@example.org"})
+    out = io.StringIO()
+    with pytest.raises(CommandError) as refused:
+        call_command("send-reminders", "--now", moment(25), stdout=out)
+    assert "\n" not in str(refused.value)
+    assert str(refused.value).startswith(
+        "1 of 2 email(s) could not be sent: the mail server refused the recipient ("
+    )
+    assert str(refused.value).endswith("; they will be retried on the next run")
+    assert "not sent, will retry: health-questionnaire to cara@example.org" in out.getvalue()
+    # Ann's went and is recorded; Cara's is not, and goes on the next run, alone.
+    assert [m.to for m in mail.outbox] == [["ann@example.org"]]
+    assert list(Reminder.objects.values_list("email", flat=True)) == ["ann@example.org"]
+    monkeypatch.setattr(RefusingBackend, "refused", set())
+    assert keys(run("--now", moment(26))) == [f"health-questionnaire:{cara.pk}"]
+    assert [m.to for m in mail.outbox] == [["ann@example.org"], ["cara@example.org"]]
+    assert keys(run("--now", moment(27))) == []
+
+
+@pytest.mark.parametrize(
+    ("server", "reason"),
+    [
+        ("silent", "the mail server did not answer"),
+        ("absent", "the mail server refused the connection"),
+    ],
+)
+def test_a_mail_server_that_does_not_answer_or_refuses_fails_the_run_with_the_reason(
+    session_26h, world, settings, server, reason
+):
+    # A real SMTP conversation: a server that accepts the connection and never speaks, or a
+    # port where nothing listens.
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        settings.EMAIL_HOST, settings.EMAIL_PORT = listening.getsockname()
+        if server == "absent":
+            listening.close()
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_TIMEOUT = 1
+        with pytest.raises(CommandError, match=f"^1 of 1 email\\(s\\) could not be sent: {reason}"):
+            call_command("send-reminders", "--now", at(session_26h, 24.2), stdout=io.StringIO())
+    assert not Reminder.objects.exists()
+
+
+def test_reminders_are_never_sent_inside_a_transaction(session_26h, world):
+    """Each is recorded in a transaction of its own, committed before the mail server is
+    asked, so a slow server holds no lock; a caller's open transaction is refused."""
+    now = session_26h.performed_at + dt.timedelta(hours=24.2)
+    with pytest.raises(RuntimeError, match="durable"), transaction.atomic():
+        reminders.send_reminders(now)
+    assert mail.outbox == [] and not Reminder.objects.exists()
+    # Outside one, the suite's outbox (tests/mail.py) checks no transaction is open at send.
+    assert [d.key for d in reminders.send_reminders(now).sent] == [f"check-in:{session_26h.pk}:24"]
 
 
 def test_patients_without_an_active_portal_account_get_nothing(session_26h, world):

@@ -2,7 +2,7 @@ import argparse
 import datetime as dt
 import json
 
-from django.core.management.base import CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
 from needlechart.commands import Command as NeedlechartCommand
@@ -40,31 +40,43 @@ class Command(NeedlechartCommand):
     def handle(self, *args: object, **options: object) -> None:
         now = options["now"] or timezone.now()
         if options["dry_run"]:
-            due = reminders.due_reminders(now)
-            self._print(options["json"], now, due, [], None)
+            self._print(options["json"], now, reminders.due_reminders(now), None)
             return
         result = reminders.send_reminders(now)
-        self._print(options["json"], now, result.sent, result.failed, result.alerts_sent)
+        self._print(options["json"], now, result.sent, result)
+        # What was sent is recorded; what failed is not, and goes on the next run. Cron (and
+        # whoever reads its mail) learns of the failure from the exit status and this line.
+        if problem := result.problem():
+            raise CommandError(problem)
 
-    def _print(self, as_json, now, sent, failed, alerts_sent) -> None:
+    def _print(
+        self, as_json: bool, now: dt.datetime, due: list, result: reminders.Result | None
+    ) -> None:
+        """`due` is what was sent, or on a dry run (no `result`) what would be."""
+        failed = result.failed if result is not None else []
         if as_json:
             data = {
                 "now": now.isoformat(),
-                "dry_run": alerts_sent is None,
-                "reminders": [d.as_json() for d in sent],
-                "failed": [d.as_json() for d in failed],
+                "dry_run": result is None,
+                "reminders": [d.as_json() for d in due],
+                "failed": [{**f.item.as_json(), "reason": f.reason} for f in failed],
             }
-            if alerts_sent is not None:
-                data["alerts_sent"] = alerts_sent
+            if result is not None:
+                data["alerts_sent"] = result.alerts_sent
+                data["alerts_failed"] = len(result.alerts_failed)
             self.stdout.write(json.dumps(data, indent=2))
             return
-        verb = "due" if alerts_sent is None else "sent"
-        self.stdout.write(f"{len(sent)} reminder(s) {verb} at {now:%Y-%m-%d %H:%M %Z}")
-        for d in sent:
+        verb = "due" if result is None else "sent"
+        self.stdout.write(f"{len(due)} reminder(s) {verb} at {now:%Y-%m-%d %H:%M %Z}")
+        for d in due:
             self.stdout.write(
                 f"  {d.kind:<22} {d.patient.mrn:<10} {d.email}  (due {d.due_at:%Y-%m-%d %H:%M})"
             )
-        for d in failed:
-            self.stderr.write(f"  not sent, will retry: {d.kind} to {d.email}")
-        if alerts_sent:
-            self.stdout.write(f"{alerts_sent} red-flag alert email(s) sent")
+        for f in failed:
+            self.stdout.write(f"  not sent, will retry: {f.item.kind} to {f.item.email}")
+        if result is not None and result.alerts_sent:
+            self.stdout.write(f"{result.alerts_sent} red-flag alert email(s) sent")
+        if result is not None and result.alerts_failed:
+            self.stdout.write(
+                f"{len(result.alerts_failed)} red-flag alert email(s) not sent, will retry"
+            )

@@ -6,20 +6,21 @@ first visit. Most answered the health questionnaire, which the practitioner in c
 confirmed into the chart at that visit (the screening "reported by the patient"); a few
 have sent newer answers that wait for review. After each signed session they answered
 most check-ins (24 and 48 hours, and 72 when the soreness had not settled), soreness
-falling over the days and now and then an effect ticked, bruising the commonest. Each
-answer reports its effects exactly as `portal.services._report_effects` does; older
-reports are reviewed (confirmed as a mild adverse event, or dismissed with a reason),
+falling over the days and now and then an effect ticked, bruising the commonest. What
+each answer reports comes from the portal's own rules (`portal.services.reported_effects`);
+older reports are reviewed (confirmed as a mild adverse event, or dismissed with a reason),
 recent ones wait on the dashboard. Patients in active care keep a pain diary a few times a
 week and some gave their ratings (PSFS, GROC) when their plan's review came near. Exactly
 one recent check-in carries a red flag whose alert is still open.
 
-One patient has a fixed login, `SHOWCASE_EMAIL` with the demo password, chosen (and her
-course shaped in `demo`) so that her portal has a check-in open all of today, earlier
-answers, a diary and a plan review date.
+One patient has a fixed login, `clinics.SHOWCASE_EMAIL` with the demo password, chosen (and
+her course shaped in `patients`) so that her portal has a check-in open all of today,
+earlier answers, a diary and a plan review date.
 
 Decisions come from the demo's own portal random stream, so the charts themselves are the
 same as without the portal but for the screenings' source and the adverse events the
-clinicians confirmed. Rows are built in memory and bulk-inserted with the batch's charts.
+clinicians confirmed. Nothing here writes to the database: `generate` hands the records to
+the portal services' imports.
 """
 
 import datetime as dt
@@ -28,33 +29,27 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db.models import Model
 
 from needlechart import knowledge
 from needlechart.accounts.models import User
 from needlechart.charting import services as charting
 from needlechart.charting.models import AdverseEvent, Screening
-from needlechart.demo_charts import BATCH, EpisodePlan, Given, _clamp, _groc, _psfs_now
-from needlechart.outcomes.models import CarePlan, Observation, Timing
+from needlechart.demo.charts import ClinicChart, EpisodeCharter, EpisodePlan, Given, _clamp
+from needlechart.demo.outcomes import OutcomesCharter, _groc, _psfs_now
+from needlechart.outcomes.models import Observation, Timing
 from needlechart.patients.models import EpisodeOfCare, Patient
 from needlechart.portal import schedule
+from needlechart.portal import services as portal
 from needlechart.portal.models import (
     CheckIn,
     HealthQuestionnaire,
     Invitation,
     PortalAccount,
-    Reminder,
     ReportedEffect,
 )
 
-if TYPE_CHECKING:
-    from needlechart.demo_charts import ClinicChart, EpisodeCharter, OutcomesCharter
-
-# The demo patient's sign-in (the username is the email address, lower-cased).
-SHOWCASE_EMAIL = "demo-patient@example.invalid"
 # Patients in care with an account; care finished this many days ago still counts.
 SHARE = 0.25
 RECENTLY_FINISHED_DAYS = 28
@@ -180,84 +175,16 @@ NEWER_FACTORS = (
 )
 
 
-def report_effects(check_ins: Sequence[CheckIn]) -> list[ReportedEffect]:
-    """The reported effects `services._report_effects` leaves for a session's check-ins,
-    applied in the order they were answered (as rows, not yet saved)."""
-    effects: dict[str, ReportedEffect] = {}
-    for check_in in sorted(check_ins, key=lambda c: c.answered_at):
-        reports: dict[str, tuple[str, bool]] = {}
-        if check_in.soreness >= knowledge.soreness_effect_from():
-            reports["pain-after"] = (
-                f"Soreness {check_in.soreness}/10 at {check_in.hours} h",
-                False,
-            )
-        for code in check_in.symptoms:
-            symptom = knowledge.symptom(code)
-            text = check_in.other if code == "other" else symptom.clinician_label
-            detail, flagged = reports.get(symptom.adverse_event_type, ("", False))
-            detail = f"{detail}; {text}" if detail else text
-            reports[symptom.adverse_event_type] = (detail, flagged or symptom.red_flag)
-        now = check_in.answered_at
-        for event_type, (detail, red_flag) in reports.items():
-            effect = effects.get(event_type)
-            if effect is None:
-                effects[event_type] = ReportedEffect(
-                    session=check_in.session,
-                    check_in=check_in,
-                    event_type=event_type,
-                    detail=f"{detail} ({check_in.hours} h)"[:500],
-                    red_flag=red_flag,
-                    first_reported_at=now,
-                    last_reported_at=now,
-                )
-            else:
-                effect.detail = f"{effect.detail}; {detail} ({check_in.hours} h)"[:500]
-                effect.red_flag = effect.red_flag or red_flag
-                effect.last_reported_at = now
-    return list(effects.values())
-
-
 def _in_display_order(codes: Sequence[str]) -> list[str]:
     order = {s.code: n for n, s in enumerate(knowledge.symptoms())}
     return sorted(dict.fromkeys(codes), key=order.__getitem__)
-
-
-@dataclass(frozen=True)
-class Sent:
-    """A reminder `send-reminders` sent; its key names a record by id, so it is made
-    once the records are in."""
-
-    kind: str
-    about: Model
-    patient: Patient
-    email: str
-    due_at: dt.datetime
-    sent_at: dt.datetime
-    hours: int = 0
-
-    def reminder(self) -> Reminder:
-        if self.kind == "check-in":
-            key = f"check-in:{self.about.pk}:{self.hours}"
-        elif self.kind == "review":
-            assert isinstance(self.about, CarePlan)
-            key = f"review:{self.about.pk}:{self.about.review_on.isoformat()}"
-        else:
-            key = f"{self.kind}:{self.about.pk}"
-        return Reminder(
-            key=key,
-            kind=self.kind,
-            patient=self.patient,
-            email=self.email,
-            due_at=self.due_at,
-            sent_at=self.sent_at,
-        )
 
 
 @dataclass
 class Answered:
     """A session's check-ins and the effects they reported: a red-flag candidate."""
 
-    charter: "EpisodeCharter"
+    charter: EpisodeCharter
     given: Given
     check_ins: list[CheckIn]
     effects: list[ReportedEffect]
@@ -275,48 +202,25 @@ class PortalRows:
     check_ins: list[CheckIn] = field(default_factory=list)
     effects: list[ReportedEffect] = field(default_factory=list)
     home: list[Observation] = field(default_factory=list)
-    sent: list[Sent] = field(default_factory=list)
     answered: list[Answered] = field(default_factory=list)
 
     def finish(self) -> None:
         """Once the batch is charted, before it is saved."""
         self.demo.raise_red_flag(self)
 
-    def save_accounts(self) -> None:
-        for model, rows in (
-            (User, self.users),
-            (PortalAccount, self.accounts),
-            (Invitation, self.invitations),
-        ):
-            model.objects.bulk_create(rows, batch_size=BATCH)
-
-    def save_reports(self) -> None:
-        for model, rows in (
-            (HealthQuestionnaire, self.questionnaires),
-            (CheckIn, self.check_ins),
-            (ReportedEffect, self.effects),
-            (Observation, self.home),
-            (Reminder, [s.reminder() for s in self.sent]),
-        ):
-            model.objects.bulk_create(rows, batch_size=BATCH)
-
-    def audited(self) -> list[Any]:
-        """The records the demo writes "create" audit rows for, as the services do."""
-        return [*self.accounts, *self.invitations, *self.questionnaires, *self.check_ins]
-
 
 class PortalDemo:
     """The portal of one demo build: its random stream and what it gave once."""
 
-    def __init__(self, rng: random.Random, password: str, today: dt.date) -> None:
-        self.rng, self.password, self.today = rng, password, today
+    def __init__(self, rng: random.Random, today: dt.date) -> None:
+        self.rng, self.today = rng, today
         self.red_flag: CheckIn | None = None
         # Patients in active care who answered the questionnaire, so far.
         self.answered_in_care = 0
 
     def choose(
         self,
-        ctx: "ClinicChart",
+        ctx: ClinicChart,
         plans: list[EpisodePlan],
         rows: PortalRows,
         showcase: Patient | None = None,
@@ -386,7 +290,6 @@ class PortalDemo:
         chosen = max(candidates, key=fit)
         check_in = chosen.check_ins[-1]
         check_in.symptoms = _in_display_order([*check_in.symptoms, RED_FLAG])
-        check_in.red_flags = [s.code for s in knowledge.red_flags(check_in.symptoms)]
         check_in.alert_emailed_at = check_in.answered_at + dt.timedelta(minutes=1)
         # Everything reported after that session waits for the clinician now.
         session = chosen.given.session
@@ -395,7 +298,7 @@ class PortalDemo:
             out = chosen.charter.out
             out.adverse_events = [e for e in out.adverse_events if id(e) not in undone]
             chosen.charter.events[:] = [e for e in chosen.charter.events if id(e) not in undone]
-        chosen.effects = report_effects(chosen.check_ins)
+        chosen.effects = portal.reported_effects(chosen.check_ins)
         rows.effects = [e for e in rows.effects if e.session is not session] + chosen.effects
         self.red_flag = check_in
 
@@ -420,7 +323,7 @@ class PortalPatient:
 
     # Before the first visit, and after each session.
 
-    def after_sessions(self, charter: "EpisodeCharter", first: dt.datetime) -> None:
+    def after_sessions(self, charter: EpisodeCharter, first: dt.datetime) -> None:
         rng, ctx, episode = self.demo.rng, charter.ctx, charter.episode
         patient = episode.patient
         low, high = OPENED_BEFORE_VISIT
@@ -435,7 +338,6 @@ class PortalPatient:
             email=patient.email,
             first_name=patient.given_name,
             last_name=patient.family_name,
-            password=self.demo.password,
             date_joined=self.opened,
         )
         self.rows.users.append(self.user)
@@ -449,26 +351,12 @@ class PortalPatient:
             self._session(charter, given, last=given is signed[-1])
 
     def _reminded(self, due: dt.datetime) -> dt.datetime:
-        """When `send-reminders` (run every quarter of an hour) emailed what fell due."""
+        """When `send-reminders` (run every quarter of an hour) emailed what fell due. The
+        reminders themselves are not part of the demo: what is still due today may be sent
+        again."""
         return due + dt.timedelta(minutes=self.demo.rng.randint(1, 15))
 
-    def _still_due(
-        self,
-        charter: "EpisodeCharter",
-        kind: str,
-        about: Model,
-        due: dt.datetime,
-        sent: dt.datetime,
-        hours: int = 0,
-    ) -> None:
-        """Keep the reminder of something still waiting for the patient today, so that
-        `send-reminders` does not send it again. Reminders of what is done or past are
-        history no page shows, and would be thousands of rows: left out."""
-        if sent < charter.cutoff:
-            patient = charter.episode.patient
-            self.rows.sent.append(Sent(kind, about, patient, patient.email, due, sent, hours))
-
-    def _questionnaires(self, charter: "EpisodeCharter", first: dt.datetime) -> None:
+    def _questionnaires(self, charter: EpisodeCharter, first: dt.datetime) -> None:
         rng, episode = self.demo.rng, charter.episode
         patient, screening = episode.patient, charter.screening
         submitted = None
@@ -492,13 +380,10 @@ class PortalPatient:
                     screening=screening,
                 )
             )
-        if submitted is None:
-            due = self.opened + dt.timedelta(hours=24)
-            self._still_due(charter, "health-questionnaire", patient, due, self._reminded(due))
         if self.newer_answers:
             self._newer_answers(charter, screening)
 
-    def _newer_answers(self, charter: "EpisodeCharter", screening: Screening) -> None:
+    def _newer_answers(self, charter: EpisodeCharter, screening: Screening) -> None:
         """Answers sent lately with something new, waiting for the clinician."""
         rng, episode = self.demo.rng, charter.episode
         had = {f["code"] for f in screening.factors}
@@ -522,13 +407,13 @@ class PortalPatient:
             )
         )
 
-    def _session(self, charter: "EpisodeCharter", given: Given, last: bool) -> None:
+    def _session(self, charter: EpisodeCharter, given: Given, last: bool) -> None:
         """The check-ins after one signed session, the effects they reported and the
         clinicians' review of them."""
         check_ins = self._check_ins(charter, given, last)
         if not check_ins:
             return
-        effects = report_effects(check_ins)
+        effects = portal.reported_effects(check_ins)
         for effect in effects:
             self._review(charter, given, effect, check_ins)
         self.rows.check_ins += check_ins
@@ -536,7 +421,7 @@ class PortalPatient:
         if charter.episode.status == Status.ACTIVE and not self.showcase:
             self.rows.answered.append(Answered(charter, given, check_ins, effects))
 
-    def _check_ins(self, charter: "EpisodeCharter", given: Given, last: bool) -> list[CheckIn]:
+    def _check_ins(self, charter: EpisodeCharter, given: Given, last: bool) -> list[CheckIn]:
         """The patient's state at each check-in (soreness falling, symptoms fading), and
         the answers they gave while each was open. The demo patient answered every
         check-in but her last session's, which is open today."""
@@ -582,8 +467,6 @@ class PortalPatient:
             delay = dt.timedelta(minutes=int(rng.expovariate(1 / 150)))
             answered_at = min(reminded + delay, closes - dt.timedelta(minutes=1))
             if not answer or answered_at >= charter.cutoff:
-                if closes > charter.cutoff:  # still open today
-                    self._still_due(charter, "check-in", session, due, reminded, h)
                 continue
             answers.append(
                 CheckIn(
@@ -602,7 +485,7 @@ class PortalPatient:
 
     def _review(
         self,
-        charter: "EpisodeCharter",
+        charter: EpisodeCharter,
         given: Given,
         effect: ReportedEffect,
         check_ins: list[CheckIn],
@@ -653,7 +536,7 @@ class PortalPatient:
         return shape.rate if shape else 0.0
 
     def _adverse_event(
-        self, charter: "EpisodeCharter", given: Given, effect: ReportedEffect, soreness: int
+        self, charter: EpisodeCharter, given: Given, effect: ReportedEffect, soreness: int
     ) -> AdverseEvent:
         rng, shape = self.demo.rng, CONFIRMED[effect.event_type]
         low, high, unit = shape.duration
@@ -689,7 +572,7 @@ class PortalPatient:
 
     # Between sessions, at home.
 
-    def at_home(self, charter: "EpisodeCharter", outcomes: "OutcomesCharter") -> None:
+    def at_home(self, charter: EpisodeCharter, outcomes: OutcomesCharter) -> None:
         """The pain diary and the ratings at the plan's review, in active care."""
         episode = charter.episode
         if episode.status != Status.ACTIVE or not charter.given:
@@ -720,7 +603,7 @@ class PortalPatient:
             )
         )
 
-    def _review_ratings(self, charter: "EpisodeCharter", outcomes: "OutcomesCharter") -> None:
+    def _review_ratings(self, charter: EpisodeCharter, outcomes: OutcomesCharter) -> None:
         """PSFS for the activities measured at the start and a global rating of change,
         a few days into the window the portal opens around the plan's review date."""
         rng, ctx, today = self.demo.rng, charter.ctx, self.demo.today
@@ -731,14 +614,10 @@ class PortalPatient:
         end = min(window.closes_on, today - dt.timedelta(days=1))
         if start > end:
             return
-        opens = ctx.at(window.opens_on, 9, 0)
-        reminded = self._reminded(opens)
         answer = rng.random() < REVIEW_ANSWERED
         if self.showcase and window.closes_on >= today:
             answer = False  # left open for whoever signs in as the demo patient
         if not answer:
-            if window.closes_on >= today:
-                self._still_due(charter, "review", plan, opens, reminded)
             return
         day = start + dt.timedelta(days=rng.randint(0, min(3, (end - start).days)))
         at = ctx.at(day, rng.randint(18, 22), rng.randrange(60))

@@ -1,4 +1,5 @@
-"""Reads of the audit trail, for clinic admins, scoped to their clinic."""
+"""Reads of the audit trail, for clinic admins, scoped to their clinic: the trail names
+patients and users, so it reads above the apps that own them."""
 
 import datetime as dt
 import json

@@ -1,3 +1,5 @@
+"""The audit trail pages for clinic admins: the whole clinic, one patient, and CSV."""
+
 import csv
 
 from django.core.paginator import Paginator
@@ -6,10 +8,10 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from needlechart.accounts import access
-from needlechart.audit import selectors
 from needlechart.audit import services as audit
-from needlechart.audit.forms import AuditFilterForm
 from needlechart.audit.names import name_events
+from needlechart.pages import trail as selectors
+from needlechart.pages.forms import AuditFilterForm
 from needlechart.patients import selectors as patient_selectors
 
 PAGE_SIZE = 50

@@ -8,8 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from needlechart.audit.models import AuditEvent
-from needlechart.charting.export import charts, patient_chart, with_chart
 from needlechart.charting.models import NeedlingSession
+from needlechart.outcomes.export import charts, patient_chart, with_chart
 from needlechart.patients.models import Patient
 from tests import charts as chart_builder
 from tests import factories

@@ -3,8 +3,8 @@ import json
 from django.core.management.base import CommandError, CommandParser
 
 from needlechart.audit import services as audit
-from needlechart.charting.export import charts, patient_chart, summary_lines, with_chart
 from needlechart.commands import Command as NeedlechartCommand
+from needlechart.outcomes.export import charts, patient_chart, summary_lines, with_chart
 from needlechart.patients.models import Patient
 
 

@@ -1,15 +1,17 @@
 import argparse
 import datetime as dt
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser, OutputWrapper
 from django.utils import timezone
 from tqdm import tqdm
 
-from needlechart import demo
 from needlechart.commands import Command as NeedlechartCommand
+from needlechart.demo import clinics, generate
 
 # Above this many patients the command shows a progress bar.
 PROGRESS_FROM = 500
+EARLIEST = dt.date(1950, 1, 1)
 
 
 def positive(value: str) -> int:
@@ -19,14 +21,14 @@ def positive(value: str) -> int:
 
 
 def demo_date(value: str) -> dt.date:
-    """A YYYY-MM-DD date with room for the demo's birth dates and credential expiries."""
+    """A YYYY-MM-DD date from 1950 to today: the clinic's rules refuse records in the future."""
     try:
         day = dt.date.fromisoformat(value)
     except ValueError:
         day = None
-    if day is None or not 1950 <= day.year <= 2900:
+    if day is None or not EARLIEST <= day <= timezone.localdate():
         raise argparse.ArgumentTypeError(
-            f"must be a date YYYY-MM-DD from 1950 to 2900, not {value!r}"
+            f"must be a date YYYY-MM-DD from 1950 to today, not {value!r}"
         )
     return day
 
@@ -45,7 +47,7 @@ class _Unterminated:
 
 
 class Command(NeedlechartCommand):
-    help = "Fill the database with a generated demo clinic (refuses if real clinics exist)."
+    help = "Fill the database with two generated demo clinics (refuses if real clinics exist)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--patients", type=positive, default=40, help="patients (default 40)")
@@ -63,10 +65,10 @@ class Command(NeedlechartCommand):
         )
 
     def handle(self, *args: object, **options: object) -> None:
-        if options["if_empty"] and demo.Clinic.objects.exists():
-            self._print_logins(demo.demo_logins())
+        if options["if_empty"] and clinics.Clinic.objects.exists():
+            self._print_logins(clinics.demo_logins())
             return
-        real = demo.real_clinics()
+        real = clinics.real_clinics()
         if real:
             raise CommandError(
                 f"refusing to run: the database holds real clinic data ({real[0].name!r}); "
@@ -75,14 +77,18 @@ class Command(NeedlechartCommand):
         count = options["patients"]
         today = options["today"] or timezone.localdate()
         with tqdm(
-            total=count + demo.SECOND_CLINIC_PATIENTS,
+            total=count + clinics.SECOND_CLINIC_PATIENTS,
             unit="patient",
             disable=count < PROGRESS_FROM,
             file=_Unterminated(self.stderr),
         ) as bar:
-            result = demo.build_demo(
-                patients=count, seed=options["seed"], today=today, progress=bar.update
-            )
+            try:
+                result = generate.build_demo(
+                    patients=count, seed=options["seed"], today=today, progress=bar.update
+                )
+            except ValidationError as error:
+                # A generated record the clinic's rules refuse: a bug in the demo, said in a line.
+                raise CommandError(f"the demo broke a rule: {' '.join(error.messages)}") from error
         self.stdout.write(
             f"Demo ready: {len(result.clinics)} clinics, {result.patients} patients, "
             f"{result.episodes} episodes of care, {result.sessions} needling sessions, "
@@ -93,7 +99,7 @@ class Command(NeedlechartCommand):
     def _print_logins(self, logins: list[tuple[str, str]]) -> None:
         if not logins:
             return
-        self.stdout.write(f"Demo logins (password: {demo.DEMO_PASSWORD}):")
+        self.stdout.write(f"Demo logins (password: {clinics.DEMO_PASSWORD}):")
         width = max(22, *(len(username) for username, _ in logins))
         for username, description in logins:
             self.stdout.write(f"  {username:<{width}} {description}")

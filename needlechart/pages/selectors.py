@@ -1,0 +1,272 @@
+"""Reads for the pages that bring several apps together: the patient list with each
+patient's standing in care, and a clinician's working day. Scoped to the user's clinic;
+every record named is audited as listed."""
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.utils import timezone
+
+from needlechart.accounts import rules
+from needlechart.accounts.models import Practitioner, User
+from needlechart.audit import services as audit
+from needlechart.charting.models import Addendum, Assessment, NeedlingSession
+from needlechart.outcomes.models import CarePlan
+from needlechart.patients.models import EpisodeOfCare, Patient
+
+PAGE_SIZE = 25
+Status = EpisodeOfCare.Status
+OPEN = (Status.ACTIVE, Status.ON_HOLD)
+
+
+@dataclass(frozen=True)
+class PatientFilters:
+    name: str = ""
+    birth_date: dt.date | None = None
+    mrn: str = ""
+    # Clinical roles only: the signed-in practitioner is in charge of an open episode;
+    # the patient has an active episode.
+    mine: bool = False
+    in_care: bool = False
+
+    @property
+    def active(self) -> bool:
+        return bool(self.name or self.birth_date or self.mrn or self.mine or self.in_care)
+
+
+@dataclass(frozen=True)
+class CareSummary:
+    """Where a patient stands in the clinic's care, for the patient list."""
+
+    status: str  # "active" (in care), "onhold", "none" (not in care)
+    practitioner: Practitioner | None
+    last_visit: dt.datetime | None
+    next_review: dt.date | None
+
+    @property
+    def status_label(self) -> str:
+        return {"active": "In care", "onhold": "On hold"}.get(self.status, "Not in care")
+
+    @property
+    def badge(self) -> str:
+        """The badge style: the episode status's own, grey when not in care."""
+        return self.status if self.status in OPEN else Status.FINISHED
+
+    @property
+    def review_overdue(self) -> bool:
+        return self.next_review is not None and self.next_review < timezone.localdate()
+
+
+def _not_in_error(relation: str) -> Exists:
+    """No "entered in error" addendum on the outer session or assessment."""
+    return ~Exists(
+        Addendum.objects.filter(**{relation: OuterRef("pk")}, kind=Addendum.Kind.ENTERED_IN_ERROR)
+    )
+
+
+def _latest_plans() -> QuerySet[CarePlan]:
+    """Each episode's current plan: no later version of it exists."""
+    later = CarePlan.objects.filter(episode=OuterRef("episode"), version__gt=OuterRef("version"))
+    return CarePlan.objects.exclude(Exists(later))
+
+
+def _with_care(patients: QuerySet[Patient]) -> QuerySet[Patient]:
+    """Annotate each patient's standing in care with subqueries: no query per row."""
+    # The episode that speaks for the patient: an active one before one on hold, then the
+    # newest.
+    current = EpisodeOfCare.objects.filter(patient=OuterRef("pk"), status__in=OPEN).order_by(
+        Case(When(status=Status.ACTIVE, then=Value(0)), default=Value(1)), "-period_start", "-id"
+    )
+    sessions = NeedlingSession.objects.filter(episode__patient=OuterRef("pk")).filter(
+        _not_in_error("session")
+    )
+    assessments = Assessment.objects.filter(episode__patient=OuterRef("pk")).filter(
+        _not_in_error("assessment")
+    )
+    review = _latest_plans().filter(episode__patient=OuterRef("pk"), episode__status=Status.ACTIVE)
+    return patients.annotate(
+        care_status=Subquery(current.values("status")[:1]),
+        in_charge_id=Subquery(current.values("care_manager")[:1]),
+        last_session_at=Subquery(sessions.order_by("-performed_at").values("performed_at")[:1]),
+        last_assessment_at=Subquery(
+            assessments.order_by("-performed_at").values("performed_at")[:1]
+        ),
+        next_review_on=Subquery(review.order_by("review_on").values("review_on")[:1]),
+    )
+
+
+def _attach_care(patients: list[Patient]) -> None:
+    """Give each annotated patient its `care` summary; one query for the practitioners."""
+    ids = {p.in_charge_id for p in patients if p.in_charge_id}
+    practitioners = Practitioner.objects.select_related("user").in_bulk(ids) if ids else {}
+    for patient in patients:
+        visits = [v for v in (patient.last_session_at, patient.last_assessment_at) if v]
+        patient.care = CareSummary(
+            status=patient.care_status or "none",
+            practitioner=practitioners.get(patient.in_charge_id),
+            last_visit=max(visits) if visits else None,
+            next_review=patient.next_review_on,
+        )
+
+
+def _patients_matching(
+    *, user: User, filters: PatientFilters, care: bool = False
+) -> QuerySet[Patient]:
+    patients = Patient.objects.filter(clinic_id=user.clinic_id)
+    if care:
+        patients = _with_care(patients)
+        if filters.in_care:
+            patients = patients.filter(care_status=Status.ACTIVE)
+        if filters.mine:
+            patients = patients.filter(
+                Exists(
+                    EpisodeOfCare.objects.filter(
+                        patient=OuterRef("pk"), status__in=OPEN, care_manager__user=user
+                    )
+                )
+            )
+    # Every word must appear in the given or family name: "ann smi" finds Ann Smith.
+    for word in filters.name.replace(",", " ").split():
+        patients = patients.filter(Q(given_name__icontains=word) | Q(family_name__icontains=word))
+    if filters.birth_date:
+        patients = patients.filter(birth_date=filters.birth_date)
+    if filters.mrn:
+        patients = patients.filter(mrn__istartswith=filters.mrn.strip())
+    return patients.order_by("family_name", "given_name", "id")
+
+
+def patient_search_page(*, user: User, filters: PatientFilters, page_number: object) -> Page:
+    """One page of the clinic's patients; each patient shown gets a `list` audit row.
+
+    Roles that read clinical content also get each patient's `care` (status, practitioner
+    in charge, last visit, next plan review) and the "my patients" and "in care" filters;
+    the front desk gets the demographics only.
+    """
+    care = rules.has_role(user, rules.CLINICAL_READ_ROLES)
+    if not care:
+        filters = PatientFilters(name=filters.name, birth_date=filters.birth_date, mrn=filters.mrn)
+    matching = _patients_matching(user=user, filters=filters, care=care)
+    page = Paginator(matching, PAGE_SIZE).get_page(page_number)
+    page.object_list = list(page.object_list)
+    if care:
+        _attach_care(page.object_list)
+    audit.record_each(actor=user, action=audit.Action.LIST, objects=page.object_list)
+    return page
+
+
+# --- a practitioner's working day --------------------------------------------------------
+
+# Each list on the home page shows at most this many rows, so the page stays bounded.
+DAY_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A needling session or an assessment, as the home page lists it."""
+
+    kind: str  # "session" or "assessment"
+    record: NeedlingSession | Assessment
+
+    @property
+    def label(self) -> str:
+        if self.kind == "session":
+            return "Needling session"
+        return self.record.get_kind_display()
+
+    @property
+    def patient(self) -> Patient:
+        return self.record.episode.patient
+
+    @property
+    def when(self) -> dt.datetime:
+        return self.record.performed_at
+
+    @property
+    def day(self) -> dt.date:
+        """The day it took place, in the clinic's time zone."""
+        return timezone.localdate(self.record.performed_at)
+
+
+@dataclass(frozen=True)
+class WorkingDay:
+    today: dt.date
+    # Whether the lists are the user's own (a practitioner), or the clinic's (an assistant).
+    own: bool
+    seen_today: list[Visit]
+    unsigned: list[Visit]
+    reviews: list[EpisodeOfCare]
+
+    @property
+    def listed(self) -> list[Any]:
+        """Every record the page names, once each: what the audit trail records as listed."""
+        records = {(type(v.record), v.record.pk): v.record for v in self.seen_today + self.unsigned}
+        return [*self.reviews, *records.values()]
+
+
+def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The day from midnight to midnight in the active (clinic) time zone."""
+    start = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+    return start, timezone.make_aware(dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min))
+
+
+def _visits(model: type, *, user: User, own: bool, today: dt.date) -> tuple[list, list]:
+    """The sessions (or assessments) seen today, and the user's unsigned ones, in one query."""
+    start, end = _day_bounds(today)
+    relation = "session" if model is NeedlingSession else "assessment"
+    seen = Q(performed_at__gte=start, performed_at__lt=end)
+    if own:
+        seen &= Q(practitioner__user=user)
+    unsigned = Q(practitioner__user=user, signed_at__isnull=True) if own else Q(pk__in=[])
+    rows = list(
+        model.objects.filter(episode__patient__clinic_id=user.clinic_id)
+        .filter(seen | unsigned)
+        .filter(_not_in_error(relation))
+        .select_related("episode__patient", "practitioner__user")
+        .order_by("performed_at", "id")[: 2 * DAY_LIMIT]
+    )
+    # With `own`, every row is the user's: seen today by them, or their draft.
+    return [r for r in rows if start <= r.performed_at < end], [
+        r for r in rows if own and r.signed_at is None
+    ]
+
+
+def working_day(*, user: User, today: dt.date | None = None) -> WorkingDay:
+    """A clinician's day: who was seen today, their unsigned notes and the plan reviews due.
+
+    A practitioner sees their own (their sessions and assessments, the episodes they are
+    in charge of); staff without a practitioner profile see the clinic's. Every record
+    named is audited as listed.
+    """
+    today = today or timezone.localdate()
+    own = Practitioner.objects.filter(user=user).exists()
+    sessions_today, sessions_unsigned = _visits(NeedlingSession, user=user, own=own, today=today)
+    assessments_today, assessments_unsigned = _visits(Assessment, user=user, own=own, today=today)
+
+    def merged(sessions: list, assessments: list) -> list[Visit]:
+        visits = [Visit("session", s) for s in sessions] + [
+            Visit("assessment", a) for a in assessments
+        ]
+        return sorted(visits, key=lambda v: (v.when, v.kind, v.record.pk))[:DAY_LIMIT]
+
+    episodes = EpisodeOfCare.objects.filter(patient__clinic_id=user.clinic_id, status=Status.ACTIVE)
+    if own:
+        episodes = episodes.filter(care_manager__user=user)
+    plan = _latest_plans().filter(episode=OuterRef("pk"))
+    reviews = list(
+        episodes.annotate(review_on=Subquery(plan.values("review_on")[:1]))
+        .filter(review_on__lte=today)
+        .select_related("patient", "care_manager__user")
+        .order_by("review_on", "patient__family_name", "patient__given_name", "pk")[:DAY_LIMIT]
+    )
+    day = WorkingDay(
+        today=today,
+        own=own,
+        seen_today=merged(sessions_today, assessments_today),
+        unsigned=merged(sessions_unsigned, assessments_unsigned),
+        reviews=reviews,
+    )
+    audit.record_each(actor=user, action=audit.Action.LIST, objects=day.listed)
+    return day
