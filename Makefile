@@ -11,6 +11,8 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/needlechart
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export UV_PYTHON_DOWNLOADS := never
+# Compiled once at install, so that no command pays for compiling its imports.
+export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
 .PHONY: install run demo test test-sqlite test-postgres lint fmt chromium bench clean
@@ -68,6 +70,7 @@ test: lint test-sqlite test-postgres
 
 # Page timings on a large demo clinic (not part of the tests).
 bench: install
+	$(BIN)/python benchmarks/history.py
 	$(BIN)/python benchmarks/pages.py
 	$(BIN)/python benchmarks/charting_flow.py
 

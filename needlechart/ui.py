@@ -6,7 +6,7 @@ from django import template
 from django.forms import BoundField
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from needlechart import knowledge
 
@@ -115,6 +115,13 @@ def answers_waiting(patient: object) -> list:
 
 
 @register.filter
+def latest(rows: list, count: int | None) -> list:
+    """The last `count` of a list in time order (all of it for 0 or none): a page lists the
+    latest sessions, whatever the history."""
+    return list(rows[-count:]) if count else list(rows)
+
+
+@register.filter
 def rom_name(component: str) -> str:
     """A range-of-motion movement in words ("cervical-rotation" -> "Cervical rotation")."""
     return knowledge.component_label("rom", component)
@@ -185,5 +192,5 @@ def was_input(
         '<input type="hidden" name="was" id="{}" value="{}"{}>',
         f"{element_id}-{suffix}" if suffix != "" else element_id,
         snapshot(record, [f for f in fields.split(",") if f]),
-        format_html(' hx-swap-oob="true"') if oob else "",
+        mark_safe(' hx-swap-oob="true"') if oob else "",
     )

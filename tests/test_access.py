@@ -186,9 +186,13 @@ def _shown(response) -> dict[str, int]:
     day = context.get("day")  # the home page
     visits = [*day.seen_today, *day.unsigned] if day else []
     return {
-        "Patient": len(context["page"].object_list) if "page" in context else 0,
+        # The patient list's page (a timeline's or a drill-down's page lists other records).
+        "Patient": sum(
+            isinstance(o, Patient) for o in getattr(context.get("page"), "object_list", [])
+        ),
+        # The dashboard records the review rows it shows, not the whole list.
         "EpisodeOfCare": len(context.get("episodes") or [])
-        + len((context.get("figures") or {}).get("review_due") or [])
+        + len(context.get("review_shown") or [])
         + (len(day.reviews) if day else 0),
         # A draft seen today is listed once.
         "Encounter": len({v.record.pk for v in visits if v.kind == "session"}),

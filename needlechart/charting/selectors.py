@@ -1,10 +1,11 @@
 """Reads of the chart, scoped to the user's clinic and audited."""
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, OuterRef, Prefetch, Q, Subquery, Sum
+from django.db.models import Count, Exists, F, Func, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +21,7 @@ from needlechart.charting.models import (
     AdverseEvent,
     Assessment,
     Consent,
+    ConsentWithdrawal,
     Insertion,
     NeedlingSession,
     Screening,
@@ -138,14 +140,20 @@ def safety_signals(
     return signals
 
 
+# The episode page lists the latest of each kind of record; the timeline has them all.
+EPISODE_LATEST = 20
+
+
 def episode_records(episode: EpisodeOfCare) -> dict[str, Any]:
-    """The episode's assessments, sessions and adverse events, in a fixed number of queries."""
+    """The episode's latest assessments, sessions and adverse events, with how many there
+    are of each, in a fixed number of queries: the page stays the same size however long
+    the episode runs."""
     addenda = Prefetch("addenda", queryset=Addendum.objects.select_related("author"))
     assessments = list(
         episode.assessments.select_related("practitioner__user")
         .prefetch_related(addenda)
         .annotate(marks=Count("pain_marks", distinct=True), finds=Count("findings", distinct=True))
-        .order_by("-performed_at", "-id")
+        .order_by("-performed_at", "-id")[:EPISODE_LATEST]
     )
     # Subqueries, not joins: a join of rows and events would multiply the needle sum.
     rows = Insertion.objects.filter(session=OuterRef("pk")).values("session")
@@ -160,14 +168,39 @@ def episode_records(episode: EpisodeOfCare) -> dict[str, Any]:
             needles=Subquery(rows.annotate(n=Sum("needles")).values("n")),
             events=Subquery(events_of.annotate(n=Count("pk")).values("n")),
         )
-        .order_by("-performed_at", "-id")
+        .order_by("-performed_at", "-id")[:EPISODE_LATEST]
     )
     events = list(
         AdverseEvent.objects.filter(session__episode=episode)
         .select_related("session")
-        .order_by("-recorded_at", "-id")
+        .order_by("-recorded_at", "-id")[:EPISODE_LATEST]
     )
-    return {"assessments": assessments, "sessions": sessions, "adverse_events": events}
+    counts = (
+        EpisodeOfCare.objects.filter(pk=episode.pk)
+        .annotate(
+            n_assessments=_counted(Assessment.objects.filter(episode=OuterRef("pk"))),
+            n_sessions=_counted(NeedlingSession.objects.filter(episode=OuterRef("pk"))),
+            n_events=_counted(AdverseEvent.objects.filter(session__episode=OuterRef("pk"))),
+        )
+        .values("n_assessments", "n_sessions", "n_events")
+        .get()
+    )
+    return {
+        "assessments": assessments,
+        "sessions": sessions,
+        "adverse_events": events,
+        "counts": {
+            "assessments": counts["n_assessments"],
+            "sessions": counts["n_sessions"],
+            "adverse_events": counts["n_events"],
+        },
+    }
+
+
+def _counted(rows: QuerySet) -> Subquery:
+    """How many `rows` the outer record has: COUNT in a subquery, so three counts cost one
+    query and no join multiplies another."""
+    return Subquery(rows.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n"))
 
 
 def _audited(user: User, record: Any, patient: Patient) -> Any:
@@ -273,17 +306,26 @@ def start_readiness_many(
 
 def _last_signed(episodes: list[EpisodeOfCare]) -> dict[int, NeedlingSession]:
     """Each episode's last signed session (not entered in error), with its row count."""
-    last: dict[int, NeedlingSession] = {}
+    # Each episode's newest in a subquery: one row per episode read, however many sessions.
+    newest = (
+        NeedlingSession.objects.filter(episode=OuterRef("pk"), signed_at__isnull=False)
+        .exclude(
+            Exists(
+                Addendum.objects.filter(session=OuterRef("pk"), kind=Addendum.Kind.ENTERED_IN_ERROR)
+            )
+        )
+        .order_by("-performed_at", "-id")
+        .values("pk")[:1]
+    )
+    wanted = EpisodeOfCare.objects.filter(pk__in=[e.pk for e in episodes]).values(
+        last=Subquery(newest)
+    )
     sessions = (
-        NeedlingSession.objects.filter(episode__in=episodes, signed_at__isnull=False)
-        .exclude(addenda__kind=Addendum.Kind.ENTERED_IN_ERROR)
+        NeedlingSession.objects.filter(pk__in=wanted)
         .annotate(rows=Count("insertions"))
-        .order_by("episode_id", "-performed_at", "-id")
         .only("pk", "episode_id", "performed_at")
     )
-    for session in sessions:
-        last.setdefault(session.episode_id, session)
-    return last
+    return {session.episode_id: session for session in sessions}
 
 
 def _readiness(
@@ -377,6 +419,9 @@ def finding_in_clinic(user: User, finding_id: int, **_: Any) -> bool:
 
 # --- timeline ----------------------------------------------------------------------------
 
+# Entries per page of the timeline: a long-treated patient's history is read a page at a time.
+TIMELINE_PAGE = 50
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -392,126 +437,144 @@ def _start_of(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
-def _episodes(patient: Patient) -> list[Entry]:
-    return [
-        Entry(
-            _start_of(e.period_start),
-            "episode",
-            f"Episode opened: {e}",
-            e.get_status_display(),
-            reverse("patients:episode", args=[e.pk]),
-        )
-        for e in patient.episodes.all()
-    ]
+def _episode_entry(e: EpisodeOfCare) -> Entry:
+    return Entry(
+        _start_of(e.period_start), "episode", f"Episode opened: {e}", e.get_status_display(),
+        reverse("patients:episode", args=[e.pk]),
+    )  # fmt: skip
 
 
-def _screenings(patient: Patient) -> list[Entry]:
-    entries = []
-    for s in Screening.objects.filter(episode__patient=patient):
-        labels = [knowledge.factor_rule(f["code"]).label for f in s.factors]
-        url = reverse("charting:screening", args=[s.episode_id])
-        entries.append(
-            Entry(
-                s.recorded_at,
-                "screening",
-                "Health screening",
-                ", ".join(labels) or "no factors",
-                url,
-            )
-        )
-    return entries
+def _screening_entry(s: Screening) -> Entry:
+    labels = [knowledge.factor_rule(f["code"]).label for f in s.factors]
+    return Entry(
+        s.recorded_at, "screening", "Health screening", ", ".join(labels) or "no factors",
+        reverse("charting:screening", args=[s.episode_id]),
+    )  # fmt: skip
 
 
-def _consents(patient: Patient) -> list[Entry]:
-    url = reverse("charting:consent", args=[patient.pk])
-    entries = []
-    for c in patient.consents.select_related("template", "withdrawal"):
-        entries.append(
-            Entry(
-                c.signed_at,
-                "consent",
-                f"Consent signed: {c.template}",
-                f"Signed as {c.signed_name}",
-                url,
-            )
-        )
-        if hasattr(c, "withdrawal"):
-            w = c.withdrawal
-            entries.append(Entry(w.withdrawn_at, "consent", "Consent withdrawn", w.reason, url))
-    return entries
+def _consent_entry(c: Consent) -> Entry:
+    return Entry(
+        c.signed_at, "consent", f"Consent signed: {c.template}", f"Signed as {c.signed_name}",
+        reverse("charting:consent", args=[c.patient_id]),
+    )  # fmt: skip
 
 
-def _assessments(patient: Patient) -> list[Entry]:
-    rows = Assessment.objects.filter(episode__patient=patient).prefetch_related("addenda")
-    return [
-        Entry(
-            a.performed_at,
-            "assessment",
-            a.get_kind_display(),
-            "signed" if a.is_signed else "draft",
-            reverse("charting:assessment", args=[a.pk]),
-            is_in_error(a),
-        )
-        for a in rows
-    ]
+def _withdrawal_entry(w: ConsentWithdrawal) -> Entry:
+    return Entry(
+        w.withdrawn_at, "consent", "Consent withdrawn", w.reason,
+        reverse("charting:consent", args=[w.consent.patient_id]),
+    )  # fmt: skip
 
 
-def _sessions(patient: Patient) -> list[Entry]:
-    rows = (
-        NeedlingSession.objects.filter(episode__patient=patient)
-        .prefetch_related("addenda")
-        .annotate(muscles=Count("insertions__muscle", distinct=True))
-    )
-    return [
-        Entry(
-            s.performed_at,
-            "session",
-            f"Needling session: {s.muscles} muscle{'s' if s.muscles != 1 else ''}",
-            f"signed, CPT {s.cpt_code}" if s.is_signed else "draft",
-            reverse("charting:session", args=[s.pk]),
-            is_in_error(s),
-        )
-        for s in rows
-    ]
+def _assessment_entry(a: Assessment) -> Entry:
+    return Entry(
+        a.performed_at, "assessment", a.get_kind_display(), "signed" if a.is_signed else "draft",
+        reverse("charting:assessment", args=[a.pk]), is_in_error(a),
+    )  # fmt: skip
 
 
-def _adverse_events(patient: Patient) -> list[Entry]:
-    return [
-        Entry(
-            ev.recorded_at,
-            "adverse-event",
-            f"Adverse event: {ev.get_event_type_display()}",
-            f"{ev.severity}, {ev.get_onset_display().lower()}",
-            reverse("charting:adverse_event_edit", args=[ev.pk]),
-            ev.entered_in_error,
-        )
-        for ev in AdverseEvent.objects.filter(session__episode__patient=patient)
-    ]
+def _session_entry(s: NeedlingSession) -> Entry:
+    return Entry(
+        s.performed_at, "session",
+        f"Needling session: {s.muscles} muscle{'s' if s.muscles != 1 else ''}",
+        f"signed, CPT {s.cpt_code}" if s.is_signed else "draft",
+        reverse("charting:session", args=[s.pk]), is_in_error(s),
+    )  # fmt: skip
 
 
-def _addenda(patient: Patient) -> list[Entry]:
-    rows = Addendum.objects.filter(
-        Q(session__episode__patient=patient) | Q(assessment__episode__patient=patient)
-    )
-    entries = []
-    for ad in rows:
-        if ad.session_id:
-            url = reverse("charting:session", args=[ad.session_id])
-        else:
-            url = reverse("charting:assessment", args=[ad.assessment_id])
-        entries.append(Entry(ad.written_at, "addendum", ad.get_kind_display(), ad.reason, url))
-    return entries
+def _event_entry(ev: AdverseEvent) -> Entry:
+    return Entry(
+        ev.recorded_at, "adverse-event", f"Adverse event: {ev.get_event_type_display()}",
+        f"{ev.severity}, {ev.get_onset_display().lower()}",
+        reverse("charting:adverse_event_edit", args=[ev.pk]), ev.entered_in_error,
+    )  # fmt: skip
 
 
-TIMELINE_KINDS = {
-    "episode": _episodes,
-    "screening": _screenings,
-    "consent": _consents,
-    "assessment": _assessments,
-    "session": _sessions,
-    "adverse-event": _adverse_events,
-    "addendum": _addenda,
-}
+def _addendum_entry(ad: Addendum) -> Entry:
+    if ad.session_id:
+        url = reverse("charting:session", args=[ad.session_id])
+    else:
+        url = reverse("charting:assessment", args=[ad.assessment_id])
+    return Entry(ad.written_at, "addendum", ad.get_kind_display(), ad.reason, url)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One kind of record on the timeline: its rows, the field that dates them, its entry."""
+
+    kind: str
+    rows: Callable[[Patient], QuerySet]
+    when: str
+    entry: Callable[[Any], Entry]
+    # What the entries read beyond the row (addenda, counts), added once the rows are chosen.
+    read: Callable[[QuerySet], QuerySet] = lambda rows: rows
+    # Dated by a day (an episode's start), not a moment.
+    by_day: bool = False
+
+
+SOURCES = (
+    Source("episode", lambda p: p.episodes.all(), "period_start", _episode_entry, by_day=True),
+    Source("screening", lambda p: Screening.objects.filter(episode__patient=p), "recorded_at",
+           _screening_entry),
+    Source("consent", lambda p: p.consents.all(), "signed_at", _consent_entry,
+           lambda rows: rows.select_related("template")),
+    Source("consent", lambda p: ConsentWithdrawal.objects.filter(consent__patient=p),
+           "withdrawn_at", _withdrawal_entry, lambda rows: rows.select_related("consent")),
+    Source("assessment", lambda p: Assessment.objects.filter(episode__patient=p),
+           "performed_at", _assessment_entry, lambda rows: rows.prefetch_related("addenda")),
+    Source("session", lambda p: NeedlingSession.objects.filter(episode__patient=p),
+           "performed_at", _session_entry,
+           lambda rows: rows.prefetch_related("addenda")
+           .annotate(muscles=Count("insertions__muscle", distinct=True))),
+    Source("adverse-event", lambda p: AdverseEvent.objects.filter(session__episode__patient=p),
+           "recorded_at", _event_entry),
+    Source("addendum", lambda p: Addendum.objects.filter(
+        Q(session__episode__patient=p) | Q(assessment__episode__patient=p)),
+        "written_at", _addendum_entry),
+)  # fmt: skip
+
+
+def _window(
+    source: Source, patient: Patient, date_from: dt.date | None, date_to: dt.date | None
+) -> QuerySet:
+    """The source's rows between the dates (whole days in the clinic's time zone)."""
+    rows = source.rows(patient)
+    if date_from:
+        start = date_from if source.by_day else _start_of(date_from)
+        rows = rows.filter(**{f"{source.when}__gte": start})
+    if date_to:
+        end = date_to + dt.timedelta(days=1)
+        rows = rows.filter(**{f"{source.when}__lt": end if source.by_day else _start_of(end)})
+    return rows
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    entries: list[Entry]
+    total: int
+    number: int
+    pages: int
+
+    # Read as Django's Page is, so that the pages share one pagination include.
+    @property
+    def paginator(self) -> "TimelinePage":
+        return self
+
+    @property
+    def num_pages(self) -> int:
+        return self.pages
+
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
 
 
 def timeline(
@@ -521,16 +584,32 @@ def timeline(
     kind: str = "",
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
-) -> list[Entry]:
-    """Everything recorded for a patient, newest first; a fixed number of queries per kind."""
+    page: int = 1,
+) -> TimelinePage:
+    """One page of everything recorded for a patient, newest first.
+
+    Each kind of record is counted, and its newest rows up to the end of the page are read,
+    in SQL: the union of each kind's newest holds the page, however long the history. One query
+    for the counts, then one per kind (two where addenda are read), whatever the number of
+    records."""
+    sources = [s for s in SOURCES if not kind or s.kind == kind]
+    windows = [(s, _window(s, patient, date_from, date_to)) for s in sources]
+    # Every kind counted in one query.
+    counts = (
+        Patient.objects.filter(pk=patient.pk)
+        .annotate(**{f"n{i}": _counted(rows) for i, (_, rows) in enumerate(windows)})
+        .values(*(f"n{i}" for i in range(len(windows))))
+        .get()
+    )
+    total = sum(counts.values())
+    pages = max(1, -(-total // TIMELINE_PAGE))
+    number = min(max(1, page), pages)
+    needed = number * TIMELINE_PAGE
     entries = []
-    for name, collect in TIMELINE_KINDS.items():
-        if not kind or kind == name:
-            entries.extend(collect(patient))
-    if date_from:
-        entries = [e for e in entries if timezone.localdate(e.when) >= date_from]
-    if date_to:
-        entries = [e for e in entries if timezone.localdate(e.when) <= date_to]
-    entries.sort(key=lambda e: e.when, reverse=True)
+    for rank, (source, rows) in enumerate(windows):
+        for row in source.read(rows).order_by(f"-{source.when}", "-pk")[:needed]:
+            entries.append((source.entry(row), rank, row.pk))
+    entries.sort(key=lambda item: (item[0].when, -item[1], item[2]), reverse=True)
+    shown = [entry for entry, _, _ in entries[needed - TIMELINE_PAGE : needed]]
     audit.record(actor=user, action=audit.Action.VIEW, object_type="Timeline", patient=patient)
-    return entries
+    return TimelinePage(shown, total, number, pages)

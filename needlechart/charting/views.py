@@ -568,6 +568,11 @@ def assessment_addendum(request: HttpRequest, assessment_id: int) -> HttpRespons
 # --- timeline ----------------------------------------------------------------------------
 
 
+def _page_number(text: str | None) -> int:
+    """A page number from the address; anything else is the first page."""
+    return int(text) if text and text.isdigit() and len(text) < 7 else 1
+
+
 @access.clinical_read(patient_scope)
 def timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_selectors.patient_get(user=request.user, patient_id=patient_id)
@@ -575,17 +580,27 @@ def timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
     form.is_valid()
     # An invalid filter is reported and ignored; the valid ones still apply.
     filters = form.cleaned_data if form.is_bound else {}
-    entries = selectors.timeline(
+    page = selectors.timeline(
         user=request.user,
         patient=patient,
         kind=filters.get("kind", ""),
         date_from=filters.get("date_from"),
         date_to=filters.get("date_to"),
+        page=_page_number(request.GET.get("page")),
     )
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
         "charting/timeline.html",
-        {"patient": patient, "form": form, "entries": entries, "today": timezone.localdate()},
+        {
+            "patient": patient,
+            "form": form,
+            "page": page,
+            "entries": page.entries,
+            "query": query.urlencode(),
+            "today": timezone.localdate(),
+        },
         status=200 if not form.is_bound or form.is_valid() else 400,
     )
 

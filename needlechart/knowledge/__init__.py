@@ -4,136 +4,113 @@ Data lives in versioned JSON files under `data/`, validated against `schema.py` 
 first used; every clinical fact cites its source. See docs/knowledge.md.
 """
 
-from needlechart.knowledge.adverse_events import (
-    adverse_event_types,
-    published_rates,
-    severity_class,
-    wilson_interval,
-)
-from needlechart.knowledge.coding import suggest_cpt
-from needlechart.knowledge.conditions import (
-    body_area,
-    body_areas,
-    condition,
-    condition_lookup,
-    condition_search,
-    conditions,
-    conditions_valid_on,
-)
-from needlechart.knowledge.documents import default_document, default_documents_edition
-from needlechart.knowledge.errors import InvalidInput, KnowledgeDataError, UnknownCode
-from needlechart.knowledge.instruments import (
-    Change,
-    change_rule,
-    change_rules,
-    classify_change,
-    component_label,
-    instrument,
-    instruments,
-    load_questionnaire,
-    load_questionnaires,
-    meets,
-    required_change,
-    rom_movement,
-    rom_movement_lookup,
-    rom_movements,
-    rom_regions,
-    score_questionnaire,
-)
-from needlechart.knowledge.muscles import muscle, muscle_json, muscles
-from needlechart.knowledge.portal import (
-    checkin_plan,
-    education_page,
-    education_pages,
-    needs_extra_checkin,
-    portal_sources,
-    red_flags,
-    soreness_effect_from,
-    symptom,
-    symptoms,
-    urgent_advice,
-)
-from needlechart.knowledge.referral import Candidate, Ranking, rank_muscles
-from needlechart.knowledge.regions import Region, atlas_svg, region, region_ids_for, regions
-from needlechart.knowledge.safety import (
-    Factor,
-    PlanItem,
-    Screening,
-    factor_rule,
-    factor_rules,
-    screen,
-    techniques,
-)
-from needlechart.knowledge.schema import CheckinPlan, EducationPage, EducationSection, Symptom
-from needlechart.knowledge.screen_first import ScreenFirst, screen_first, screen_first_prompts
+import importlib
+import sys
+from types import ModuleType
+from typing import Any
 
-__all__ = [
-    "Candidate",
-    "Change",
-    "CheckinPlan",
-    "EducationPage",
-    "EducationSection",
-    "Factor",
-    "InvalidInput",
-    "KnowledgeDataError",
-    "PlanItem",
-    "Ranking",
-    "Region",
-    "ScreenFirst",
-    "Screening",
-    "Symptom",
-    "UnknownCode",
-    "adverse_event_types",
-    "atlas_svg",
-    "body_area",
-    "body_areas",
-    "change_rule",
-    "change_rules",
-    "checkin_plan",
-    "classify_change",
-    "component_label",
-    "condition",
-    "condition_lookup",
-    "condition_search",
-    "conditions",
-    "conditions_valid_on",
-    "default_document",
-    "default_documents_edition",
-    "education_page",
-    "education_pages",
-    "factor_rule",
-    "factor_rules",
-    "instrument",
-    "instruments",
-    "load_questionnaire",
-    "load_questionnaires",
-    "meets",
-    "muscle",
-    "muscle_json",
-    "muscles",
-    "needs_extra_checkin",
-    "portal_sources",
-    "published_rates",
-    "rank_muscles",
-    "red_flags",
-    "region",
-    "region_ids_for",
-    "regions",
-    "required_change",
-    "rom_movement",
-    "rom_movement_lookup",
-    "rom_movements",
-    "rom_regions",
-    "score_questionnaire",
-    "screen",
-    "screen_first",
-    "screen_first_prompts",
-    "severity_class",
-    "soreness_effect_from",
-    "suggest_cpt",
-    "symptom",
-    "symptoms",
-    "techniques",
-    "urgent_advice",
-    "wilson_interval",
-]
+# Each public name and the module it lives in. A name is imported on first use, so that
+# importing the package (every model does) costs nothing until the data is needed: the
+# command line and Django's start-up stay fast.
+_WHERE = {
+    "Candidate": "referral",
+    "Change": "instruments",
+    "CheckinPlan": "schema",
+    "EducationPage": "schema",
+    "EducationSection": "schema",
+    "Factor": "safety",
+    "InvalidInput": "errors",
+    "KnowledgeDataError": "errors",
+    "PlanItem": "safety",
+    "Ranking": "referral",
+    "Region": "regions",
+    "ScreenFirst": "screen_first",
+    "Screening": "safety",
+    "Symptom": "schema",
+    "UnknownCode": "errors",
+    "adverse_event_types": "adverse_events",
+    "atlas_svg": "regions",
+    "body_area": "conditions",
+    "body_areas": "conditions",
+    "change_rule": "instruments",
+    "change_rules": "instruments",
+    "checkin_plan": "portal",
+    "classify_change": "instruments",
+    "component_label": "instruments",
+    "condition": "conditions",
+    "condition_lookup": "conditions",
+    "condition_search": "conditions",
+    "conditions": "conditions",
+    "conditions_valid_on": "conditions",
+    "default_document": "documents",
+    "default_documents_edition": "documents",
+    "education_page": "portal",
+    "education_pages": "portal",
+    "factor_rule": "safety",
+    "factor_rules": "safety",
+    "instrument": "instruments",
+    "instruments": "instruments",
+    "load_questionnaire": "instruments",
+    "load_questionnaires": "instruments",
+    "meets": "instruments",
+    "muscle": "muscles",
+    "muscle_json": "muscles",
+    "muscles": "muscles",
+    "needs_extra_checkin": "portal",
+    "portal_sources": "portal",
+    "published_rates": "adverse_events",
+    "rank_muscles": "referral",
+    "red_flags": "portal",
+    "region": "regions",
+    "region_ids_for": "regions",
+    "regions": "regions",
+    "required_change": "instruments",
+    "rom_movement": "instruments",
+    "rom_movement_lookup": "instruments",
+    "rom_movements": "instruments",
+    "rom_regions": "instruments",
+    "score_questionnaire": "instruments",
+    "screen": "safety",
+    "screen_first": "screen_first",
+    "screen_first_prompts": "screen_first",
+    "severity_class": "adverse_events",
+    "soreness_effect_from": "portal",
+    "suggest_cpt": "coding",
+    "symptom": "portal",
+    "symptoms": "portal",
+    "techniques": "safety",
+    "urgent_advice": "portal",
+    "wilson_interval": "adverse_events",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        # A submodule by name (knowledge.schema), or a name that does not exist.
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+class _Package(ModuleType):
+    """Some modules share their name with their main function (`regions` in `regions.py`).
+    Python binds a submodule to its package's attribute when it is imported; here the
+    function keeps the name, and the module stays reachable through `sys.modules`."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, ModuleType) and _WHERE.get(name) == name:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

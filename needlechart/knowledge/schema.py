@@ -26,7 +26,9 @@ SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Each model's validator is built when a file of its kind is first read, not when the
+    # package is imported: a command that reads the muscles builds the muscles' only.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Source(Frozen):

@@ -196,7 +196,11 @@ class Progress:
 
 
 def effective_time(observation: Observation) -> dt.datetime:
-    """When the measure was taken: its session's or assessment's time, else when recorded."""
+    """When the measure was taken: its session's or assessment's time, else when recorded
+    (a row read with `taken_at` already computed in SQL carries it)."""
+    taken = getattr(observation, "taken_at", None)
+    if taken is not None:
+        return taken
     if observation.session_id is not None:
         return observation.session.performed_at
     if observation.assessment_id is not None:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -38,11 +39,24 @@ def signed_sessions(episode: EpisodeOfCare) -> QuerySet[NeedlingSession]:
     )
 
 
+# What the progress reads of each measurement: plain rows, not records, so that an episode
+# of hundreds of sessions is read in milliseconds; when it was taken is computed in SQL.
+PROGRESS_FIELDS = ("code", "component", "side", "value", "timing", "pk", "session_id", "taken_at")
+
+
 def episode_progress(episode: EpisodeOfCare) -> progress_module.Progress:
+    rows = (
+        valid_observations(episode)
+        # The clinical course: the patient's own diary and ratings are shown apart.
+        .exclude(timing=Timing.HOME)
+        .annotate(
+            taken_at=Coalesce("session__performed_at", "assessment__performed_at", "recorded_at")
+        )
+        .values_list(*PROGRESS_FIELDS, named=True)
+    )
     return progress_module.progress(
         condition=episode.condition_code,
-        # The clinical course: the patient's own diary and ratings are shown apart.
-        observations=valid_observations(episode).exclude(timing=Timing.HOME),
+        observations=rows,
         signed_sessions=signed_sessions(episode).count(),
         review_after=episode.patient.clinic.review_after_sessions,
     )

@@ -5,6 +5,7 @@ import csv
 from typing import Any
 from urllib.parse import urlencode
 
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -55,8 +56,10 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
             status=400,
         )
     figures = dashboard.figures(filters)
-    # The review list names patients: record that they were listed.
-    due = EpisodeOfCare.objects.filter(pk__in=[r["episode"] for r in figures["review_due"]])
+    # The review list names patients: the first few are shown, and only those are recorded
+    # as listed; the rest are a page of the drill-down away.
+    shown = figures["review_due"][:REVIEW_SHOWN]
+    due = EpisodeOfCare.objects.filter(pk__in=[r["episode"] for r in shown])
     audit.record_each(actor=request.user, action=audit.Action.LIST, objects=list(due))
     query = _filter_query(form)
     return render(
@@ -68,6 +71,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
             "query": query,
             "weeks_plot": _weeks_plot(figures),
             "attention": attention,
+            "review_shown": shown,
         },
     )
 
@@ -140,6 +144,10 @@ def dashboard_csv(request: HttpRequest, table: str) -> HttpResponse:
     return response
 
 
+# The dashboard names the first of the episodes due for review; the drill-down pages the rest.
+REVIEW_SHOWN = 25
+DRILLDOWN_PAGE = 50
+
 DRILLDOWNS = {
     "sessions": "Patients with a signed session in the period",
     "episodes": "Episodes with a signed session in the period",
@@ -169,10 +177,22 @@ def dashboard_patients(request: HttpRequest) -> HttpResponse:
         muscle=request.GET.get("muscle", ""),
         today=timezone.localdate(),
     )
-    episodes = list(rows.select_related("patient", "care_manager__user")[:500])
+    page = Paginator(rows.select_related("patient", "care_manager__user"), DRILLDOWN_PAGE).get_page(
+        request.GET.get("page")
+    )
+    episodes = list(page.object_list)
+    # Only the patients on the page are listed, so only they are recorded.
     audit.record_each(actor=request.user, action=audit.Action.LIST, objects=episodes)
+    query = request.GET.copy()
+    query.pop("page", None)
     return render(
         request,
         "outcomes/dashboard_patients.html",
-        {"title": DRILLDOWNS[figure], "episodes": episodes, "query": _filter_query(form)},
+        {
+            "title": DRILLDOWNS[figure],
+            "episodes": episodes,
+            "page": page,
+            "query": _filter_query(form),
+            "page_query": query.urlencode(),
+        },
     )

@@ -1,6 +1,7 @@
 """Patients and their episodes of care (FHIR Patient and EpisodeOfCare)."""
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -9,7 +10,9 @@ from django.utils import timezone
 
 from needlechart import knowledge
 from needlechart.accounts.models import Clinic, Practitioner
-from needlechart.knowledge.schema import Condition
+
+if TYPE_CHECKING:
+    from needlechart.knowledge.schema import Condition
 
 MRN_VALIDATOR = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9-]*$",
@@ -199,5 +202,5 @@ class EpisodeOfCare(models.Model):
             raise ValidationError(errors)
 
     @property
-    def condition(self) -> Condition:
+    def condition(self) -> "Condition":
         return knowledge.condition(self.condition_code)

@@ -37,11 +37,12 @@ def rated(world) -> None:
         )  # fmt: skip
 
 
-# The chart's text is drawn as outlines; matplotlib draws each glyph at 100 units and
-# scales it by font size / 100, so the glyph group's on-screen scale gives its size (the
-# determinant, so that the turned axis label counts too).
-TEXT_SIZES = """svg => [...svg.querySelectorAll('g[id^="text_"] g[transform*="scale"]')]
-    .map(g => { const m = g.getScreenCTM(); return Math.sqrt(Math.abs(m.a * m.d - m.b * m.c)) * 100; })"""
+# The chart's text is text: its font size times the on-screen scale of its coordinates (the
+# determinant, so that the turned axis label counts too) is its size in CSS pixels.
+TEXT_SIZES = """svg => [...svg.querySelectorAll('text')].map(t => {
+    const m = t.getScreenCTM();
+    return parseFloat(getComputedStyle(t).fontSize) * Math.sqrt(Math.abs(m.a * m.d - m.b * m.c));
+})"""
 
 
 def test_the_progress_chart_fits_a_phone_and_its_text_is_readable(
@@ -66,7 +67,7 @@ def test_the_progress_chart_fits_a_phone_and_its_text_is_readable(
     # Every label stays inside the chart: nothing is cut off at the edges.
     inside = chart.evaluate(
         """svg => { const outer = svg.getBoundingClientRect();
-        return [...svg.querySelectorAll('g[id^="text_"]')].every(g => {
+        return [...svg.querySelectorAll('text')].every(g => {
           const r = g.getBoundingClientRect();
           return r.left >= outer.left - 1 && r.right <= outer.right + 1
             && r.top >= outer.top - 1 && r.bottom <= outer.bottom + 1; }); }"""

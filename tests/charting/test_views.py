@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from needlechart.accounts.models import DryNeedlingCredential
-from needlechart.charting import services
+from needlechart.charting import selectors, services
 from needlechart.charting.models import Assessment, Insertion, NeedlingSession, PainMark
 from tests import charts
 from tests.charts import row
@@ -273,7 +273,9 @@ def test_start_from_last_session_on_the_page_copies_the_muscles(world):
 
 # Queries on the busiest pages, pinned: they do not grow with a patient's history.
 SESSION_PAGE_QUERIES = 34
-TIMELINE_QUERIES = 23
+# The timeline: one count of every kind, then each kind's newest rows (consents and their
+# withdrawals apart).
+TIMELINE_QUERIES = 25
 
 
 def _count(client, url: str) -> int:
@@ -309,6 +311,28 @@ def test_the_timeline_costs_the_same_queries_for_years_of_history(world):
     page = client.get(url, {"kind": "session"})
     assert {e.kind for e in page.context["entries"]} == {"session"}
     assert len(page.context["entries"]) == 12
+
+
+def test_the_timeline_is_read_a_page_at_a_time_in_the_same_order(world, monkeypatch):
+    for _ in range(3):
+        charts.build(world.practitioner, world.episode_a, signed=True)
+    client = client_for(world.assistant)
+    url = reverse("charting:timeline", args=[world.patient_a.pk])
+    everything = client.get(url).context["entries"]
+    assert len(everything) > 12
+    monkeypatch.setattr(selectors, "TIMELINE_PAGE", 5)
+    first = client.get(url)
+    pages = first.context["page"].pages
+    assert pages == -(-len(everything) // 5)
+    assert f"Page 1 of {pages}" in first.content.decode()
+    read = []
+    for number in range(1, pages + 1):
+        read += client.get(url, {"page": number}).context["entries"]
+    assert read == everything
+    # Past the last page, the last page; nonsense, the first.
+    assert client.get(url, {"page": 999}).context["page"].number == pages
+    assert client.get(url, {"page": "x"}).context["page"].number == 1
+    assert _count(client, url + f"?page={pages}") == TIMELINE_QUERIES
 
 
 def test_the_aftercare_sheet_names_the_patient_date_muscles_and_clinic(world):

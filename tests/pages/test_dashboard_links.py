@@ -77,3 +77,44 @@ def test_without_filters_the_links_have_no_stray_separator(world):
     response = client_for(world.practitioner).get(reverse("outcomes:dashboard"))
     page = response.content.decode()
     assert '&amp;"' not in page and '?"' not in page
+
+
+def test_the_review_list_shows_and_records_a_few_and_the_drilldown_pages_the_rest(
+    world, monkeypatch
+):
+    import datetime as dt
+
+    from needlechart.audit.models import AuditEvent
+    from needlechart.outcomes.models import CarePlan
+    from needlechart.pages import dashboard_views
+    from tests import factories
+
+    overdue = dt.date.today() - dt.timedelta(days=3)
+    episodes = [world.episode_a]
+    for number in range(4):
+        patient = factories.patient(world.clinic_a, family_name=f"Due{number}")
+        episodes.append(factories.episode(patient, world.practitioner_a))
+    for episode in episodes:
+        CarePlan.objects.create(
+            episode=episode, version=1, planned_sessions=4, frequency="weekly",
+            review_on=overdue, created_by=world.practitioner,
+        )  # fmt: skip
+    monkeypatch.setattr(dashboard_views, "REVIEW_SHOWN", 2)
+    monkeypatch.setattr(dashboard_views, "DRILLDOWN_PAGE", 3)
+    client = client_for(world.practitioner)
+
+    def listed() -> set[str]:
+        rows = AuditEvent.objects.filter(action="list", object_type="EpisodeOfCare")
+        return set(rows.values_list("object_id", flat=True))
+
+    page = client.get(reverse("outcomes:dashboard"))
+    assert len(page.context["review_shown"]) == 2
+    assert "The first 2 of 5" in page.content.decode()
+    assert len(listed()) == 2  # only the episodes shown are recorded as listed
+    seen = []
+    for number in (1, 2):
+        drill = client.get(f"{_drilldown(page, 'review')}&page={number}")
+        seen += drill.context["episodes"]
+        assert drill.context["page"].paginator.count == 5
+    assert sorted(e.pk for e in seen) == sorted(e.pk for e in episodes)
+    assert listed() == {str(e.pk) for e in episodes}

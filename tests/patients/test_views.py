@@ -84,9 +84,9 @@ def _queries(client, url: str) -> int:
 # portal account and the health answers waiting for review).
 PATIENT_LIST_QUERIES = 5
 PATIENT_DETAIL_QUERIES = 20
-# The episode page also reads the screening, consent, the episode's records, the plan
-# and the measurements behind its progress.
-EPISODE_DETAIL_QUERIES = 26
+# The episode page also reads the screening, consent, the episode's latest records and how
+# many there are, the plan and the measurements behind its progress.
+EPISODE_DETAIL_QUERIES = 27
 
 
 def test_the_patient_list_costs_the_same_queries_however_many_patients(world):
@@ -117,6 +117,27 @@ def test_the_episode_page_costs_the_same_queries_however_many_sessions(world):
     for _ in range(4):
         charts.build(world.practitioner, world.episode_a, signed=True)
     assert _queries(client, url) == EPISODE_DETAIL_QUERIES
+
+
+def test_the_episode_page_lists_the_latest_records_and_sends_to_the_timeline_for_the_rest(
+    world, monkeypatch
+):
+    from needlechart.charting import selectors as chart_selectors
+    from tests import charts
+
+    for _ in range(2):
+        charts.build(world.practitioner, world.episode_a, signed=True)
+    monkeypatch.setattr(chart_selectors, "EPISODE_LATEST", 3)
+    page = client_for(world.practitioner).get(
+        reverse("patients:episode", args=[world.episode_a.pk])
+    )
+    newest = list(world.episode_a.sessions.order_by("-performed_at", "-id")[:3])
+    assert page.context["sessions"] == newest
+    assert page.context["counts"]["sessions"] == world.episode_a.sessions.count() == 4
+    html = page.content.decode()
+    timeline = reverse("charting:timeline", args=[world.patient_a.pk])
+    assert f'The latest 3 of 4 sessions; <a href="{timeline}?kind=session">' in html
+    assert "of 2 assessments" not in html  # two, both shown
 
 
 # --- forms -------------------------------------------------------------------------------

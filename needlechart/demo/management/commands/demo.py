@@ -7,6 +7,7 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from needlechart.commands import Command as NeedlechartCommand
+from needlechart.db.statistics import refresh_statistics
 from needlechart.demo import clinics, generate
 
 # Above this many patients the command shows a progress bar.
@@ -89,6 +90,7 @@ class Command(NeedlechartCommand):
             except ValidationError as error:
                 # A generated record the clinic's rules refuse: a bug in the demo, said in a line.
                 raise CommandError(f"the demo broke a rule: {' '.join(error.messages)}") from error
+        refresh_statistics()
         self.stdout.write(
             f"Demo ready: {len(result.clinics)} clinics, {result.patients} patients, "
             f"{result.episodes} episodes of care, {result.sessions} needling sessions, "

@@ -6,6 +6,8 @@ from needlechart.reference.cli import dump
 
 
 class Command(NeedlechartCommand):
+    # The knowledge package only: no database, no pages, so none of the system checks.
+    requires_system_checks: list[str] = []
     help = "List the muscle catalogue: needling sites, referral zones, structures at risk."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -28,6 +28,8 @@ def _pain(argument: str) -> tuple[str, float | None]:
 
 
 class Command(NeedlechartCommand):
+    # The knowledge package only: no database, no pages, so none of the system checks.
+    requires_system_checks: list[str] = []
     help = (
         "Rank the muscles whose typical referral or local zones cover the painful regions, "
         "with the causes to rule out first (screen-first warnings). Typical patterns suggest "

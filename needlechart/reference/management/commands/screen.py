@@ -32,6 +32,8 @@ def _list(data: object, key: str, what: str) -> list:
 
 
 class Command(NeedlechartCommand):
+    # The knowledge package only: no database, no pages, so none of the system checks.
+    requires_system_checks: list[str] = []
     help = (
         "Screen a patient's factors against a needling plan: allowed, caution or contraindicated."
     )

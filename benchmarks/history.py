@@ -1,0 +1,261 @@
+"""Pages that must not grow with a patient's history, the progress plots and the command line's
+start-up, each beside a baseline measured in the same run.
+
+    .venv/bin/python benchmarks/history.py [--sessions 500 2000] [--repeat 15]
+
+Builds a small demo clinic in a throw-away SQLite database (or the empty or demo-only
+database DATABASE_URL names), then gives one episode N signed sessions through the charting
+services, as a clinician would chart them. Prints one table: measure, size, median time,
+baseline, ratio, queries, peak memory. The baselines:
+
+- a page: a raw SQL fetch of the rows the page shows (no ORM, no template);
+- a plot: serialising the same points as JSON;
+- a command: `python -c "import django"`, the least any command can cost.
+
+Goals (issue 12): the pages at most 3x their baseline and under 100 ms; plots of 50 points
+under 20 ms and of 500 under 50 ms; the knowledge commands and `--help` under 0.5 s.
+"""
+
+import argparse
+import datetime as dt
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+Row = tuple[str, str, float, float | None, int | None, float | None]
+
+
+def median_ms(call: Callable[[], Any], repeat: int) -> float:
+    call()  # warm caches, as a running server has them
+    timings = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        call()
+        timings.append(time.perf_counter() - start)
+    return statistics.median(timings) * 1000
+
+
+def peak_mb(call: Callable[[], Any]) -> float:
+    tracemalloc.start()
+    call()
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 1e6
+
+
+def print_table(rows: list[Row]) -> None:
+    print(f"{'measure':<34}{'size':>16}{'time ms':>10}{'base ms':>10}{'ratio':>8}"
+          f"{'queries':>9}{'peak MB':>9}")  # fmt: skip
+    for name, size, ms, base, queries, mb in rows:
+        ratio = f"{ms / base:.1f}x" if base else "-"
+        print(
+            f"{name:<34}{size:>16}{ms:>10.1f}{(f'{base:.1f}' if base else '-'):>10}{ratio:>8}"
+            f"{(queries if queries is not None else '-'):>9}{(f'{mb:.1f}' if mb else '-'):>9}"
+        )
+
+
+def setup() -> None:
+    os.environ.setdefault("DEBUG", "1")
+    os.environ.setdefault("NEEDLECHART_DATA_DIR", tempfile.mkdtemp(prefix="needlechart-bench-"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "needlechart.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    quiet = io.StringIO()
+    call_command("demo", "--patients", "8", "--seed", "1", stdout=quiet, stderr=quiet)
+
+
+def long_treated(sessions: int) -> Any:
+    """A new patient with one episode of `sessions` signed sessions, charted through the
+    services as a clinician would, each on its own day (the clock travels, as the rules
+    refuse records in the future)."""
+    import time_machine
+    from django.utils import timezone
+
+    from needlechart.accounts.models import User
+    from needlechart.charting import services
+    from needlechart.charting.models import NeedleSize
+    from needlechart.outcomes import measurements
+    from needlechart.patients import services as patients
+
+    actor = User.objects.get(username="demo-practitioner")
+    start = timezone.now() - dt.timedelta(days=sessions // 2 + 2)
+    with time_machine.travel(start, tick=False):
+        patient = patients.patient_create(
+            actor=actor, given_name="Long", family_name=f"History{sessions}",
+            birth_date=dt.date(1970, 5, 1), sex="female",
+        )  # fmt: skip
+        episode = patients.episode_create(
+            actor=actor, patient=patient, condition_code="M54.2", referral_source="self",
+            care_manager=actor.practitioner,
+        )  # fmt: skip
+        services.screening_record(actor=actor, episode=episode, factors=[])
+        services.consent_sign(
+            actor=actor, patient=patient, signed_name=patient.full_name, confirmed=True,
+            template=services.current_template(clinic=patient.clinic, kind="consent"),
+        )  # fmt: skip
+        measurements.observation_add(
+            actor=actor, episode=episode, code="nprs", value=7, timing="baseline"
+        )
+    needle = NeedleSize.objects.filter(clinic=patient.clinic).first()
+    for number in range(sessions):
+        with time_machine.travel(start + dt.timedelta(hours=1 + 12 * number), tick=False):
+            session, _ = services.session_start(
+                actor=actor, episode=episode, screening_status="unchanged",
+                consent_confirmed=True, clean_technique=True, from_last=number > 0,
+            )  # fmt: skip
+            if number == 0:
+                services.insertion_add(
+                    actor=actor, session=session, muscle="upper-trapezius", side="left",
+                    needles=2, needle_size=needle, depth="deep", technique="pistoning",
+                )  # fmt: skip
+            for row in session.insertions.all():
+                services.insertion_update(
+                    actor=actor, insertion=row, twitch_responses=1, familiar_pain=True,
+                    tolerance="good",
+                )  # fmt: skip
+            for timing, value in (("before", 6 + number % 3), ("after", 3 + number % 2)):
+                measurements.observation_add(
+                    actor=actor, episode=episode, session=session, code="nprs", value=value,
+                    timing=timing,
+                )  # fmt: skip
+            opened = sum(r.needles for r in session.insertions.all())
+            services.session_update(
+                actor=actor, session=session, needles_opened=opened, needles_removed=opened,
+                sharps_disposed=True,
+            )  # fmt: skip
+            services.session_sign(actor=actor, session=session)
+    return episode
+
+
+def raw(sql: str, params: list[Any]) -> Callable[[], Any]:
+    from django.db import connection
+
+    def fetch() -> Any:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    return fetch
+
+
+def page_rows(repeat: int, sizes: list[int]) -> list[Row]:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from needlechart.charting.models import NeedlingSession
+
+    rows: list[Row] = []
+    for size in sizes:
+        episode = long_treated(size)
+        client = Client(HTTP_HOST="127.0.0.1")
+        client.force_login(episode.care_manager.user)
+        last = NeedlingSession.objects.filter(episode=episode).latest("performed_at")
+        pages = {
+            "episode page": (
+                f"/episodes/{episode.pk}/",
+                # Its rows: the latest sessions and every measurement of the progress.
+                [raw("SELECT * FROM charting_needlingsession WHERE episode_id = %s "
+                     "ORDER BY performed_at DESC LIMIT 20", [episode.pk]),
+                 raw("SELECT * FROM outcomes_observation WHERE episode_id = %s",
+                     [episode.pk])],
+            ),
+            "timeline page": (
+                f"/patients/{episode.patient_id}/timeline/",
+                [raw("SELECT s.* FROM charting_needlingsession s JOIN patients_episodeofcare e "
+                     "ON e.id = s.episode_id WHERE e.patient_id = %s "
+                     "ORDER BY s.performed_at DESC LIMIT 50", [episode.patient_id])],
+            ),
+            "session page": (
+                f"/sessions/{last.pk}/",
+                [raw("SELECT * FROM charting_needlingsession WHERE id = %s", [last.pk]),
+                 raw("SELECT * FROM charting_insertion WHERE session_id = %s", [last.pk]),
+                 raw("SELECT * FROM outcomes_observation WHERE session_id = %s", [last.pk])],
+            ),
+        }  # fmt: skip
+        for name, (url, fetches) in pages.items():
+            # The log keeps the last 9,000 queries only: empty it, or a full log counts none.
+            connection.queries_log.clear()
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(url)
+            assert response.status_code == 200, (name, response.status_code)
+            ms = median_ms(lambda url=url, client=client: client.get(url), repeat)
+            base = median_ms(lambda fetches=fetches: [f() for f in fetches], repeat)
+            mb = peak_mb(lambda url=url, client=client: client.get(url))
+            rows.append((name, f"{size} sessions", ms, base, len(queries), mb))
+    return rows
+
+
+def plot_rows(repeat: int) -> list[Row]:
+    from needlechart.outcomes import plots
+    from needlechart.outcomes.progress import Point, Series, SessionChange
+
+    start = dt.datetime(2026, 1, 5, 9, tzinfo=dt.UTC)
+    rows: list[Row] = []
+    for size in (50, 500):
+        pain = Series("nprs", "", "", [Point(start, 8, "baseline", 0, None)])
+        sessions = [
+            SessionChange(i, start + dt.timedelta(days=3 * i), 6 + i % 3, 3 + i % 2)
+            for i in range(1, size + 1)
+        ]
+
+        def draw(pain: Series = pain, sessions: list = sessions) -> str | None:
+            return plots.pain_plot(pain, sessions, "M54.50")
+
+        ms = median_ms(draw, repeat)
+        points = [[s.when.isoformat(), s.before, s.after] for s in sessions]
+        base = median_ms(lambda points=points: json.dumps(points), repeat)
+        mb = peak_mb(draw)
+        rows.append(("pain plot", f"{size} points", ms, base, None, mb))
+    return rows
+
+
+def command_rows(repeat: int) -> list[Row]:
+    """Each command in a fresh interpreter, as a clinician runs it."""
+    env = {**os.environ}
+    needlechart = str(Path(sys.executable).parent / "needlechart")
+
+    def run(argv: list[str]) -> Callable[[], Any]:
+        return lambda: subprocess.run(argv, env=env, capture_output=True, check=False)  # noqa: S603
+
+    base = median_ms(run([sys.executable, "-c", "import django"]), repeat)
+    rows: list[Row] = []
+    for argv in (["--help"], ["regions"], ["muscles"], ["referral", "temple-left"]):
+        ms = median_ms(run([needlechart, *argv]), repeat)
+        rows.append((f"needlechart {' '.join(argv)}", "start-up", ms, base, None, None))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, nargs="+", default=[50, 500])
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    setup()
+    from django.db import connection
+
+    print(f"History benchmarks ({connection.vendor}), medians of {args.repeat} runs")
+    rows = page_rows(args.repeat, sorted(args.sessions))
+    rows += plot_rows(args.repeat)
+    rows += command_rows(max(3, args.repeat // 3))
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
