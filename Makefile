@@ -68,9 +68,15 @@ test-postgres: install chromium
 
 test: lint test-sqlite test-postgres
 
-# Page timings on a large demo clinic (not part of the tests).
-bench: install
+# Timings, each beside a baseline measured in the same run (not part of the tests);
+# benchmarks/README.md says how to read them. The large demo clinics are built once and kept
+# under var/benchmarks/.
+bench: install chromium
 	$(BIN)/python benchmarks/history.py
+	$(BIN)/python benchmarks/demo.py
+	$(BIN)/python benchmarks/dashboard.py
+	$(BIN)/python benchmarks/export.py
+	$(BIN)/python benchmarks/load.py
 	$(BIN)/python benchmarks/pages.py
 	$(BIN)/python benchmarks/charting_flow.py
 

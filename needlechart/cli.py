@@ -7,17 +7,84 @@ import sys
 # Commands that read the knowledge package only: they run without setting Django up (no
 # models, no database, no pages), so that a clinician's question is answered at once.
 KNOWLEDGE_COMMANDS = ("referral", "screen", "regions", "muscles")
+HELP = ([], ["help"], ["--help"], ["-h"])
+
+
+def commands() -> dict[str, str]:
+    """Each command and the app it comes from, found as Django finds them (the first app in
+    INSTALLED_APPS wins a name) but from the apps' folders alone: listing the commands must
+    not import every model, as Django's own listing does after setting itself up."""
+    settings = importlib.import_module(os.environ["DJANGO_SETTINGS_MODULE"])
+    found = {name: "django.core" for name in _commands_of("django.core")}
+    for app in reversed(settings.INSTALLED_APPS):
+        found.update({name: app for name in _commands_of(app)})
+    return found
+
+
+def _commands_of(package: str) -> list[str]:
+    """The commands in a package's management/commands folder (Django's `find_commands`,
+    which cannot be imported without the rest of Django's management package)."""
+    import importlib.util
+    import pkgutil
+
+    spec = importlib.util.find_spec(package)
+    folder = os.path.join(spec.submodule_search_locations[0], "management", "commands")
+    return [
+        name
+        for _, name, is_package in pkgutil.iter_modules([folder])
+        if not is_package and not name.startswith("_")
+    ]
+
+
+def _notice(text: str) -> str:
+    """Django's NOTICE style where Django would colour the help (a terminal), plain elsewhere."""
+    from django.utils import termcolors
+
+    colours = os.environ.get("DJANGO_COLORS", "")
+    if not sys.stdout.isatty() or os.environ.get("NO_COLOR") or colours == "nocolor":
+        return text
+    palette = (
+        termcolors.parse_color_setting(colours) or termcolors.PALETTES[termcolors.DEFAULT_PALETTE]
+    )
+    notice = palette.get("NOTICE")
+    return termcolors.make_style(**notice)(text) if notice else text
+
+
+def help_text(prog: str) -> str:
+    """The text of `needlechart --help`, line for line what Django prints."""
+    by_app: dict[str, list[str]] = {}
+    for name, app in commands().items():
+        label = "django" if app == "django.core" else app.rpartition(".")[-1]
+        by_app.setdefault(label, []).append(name)
+    lines = [
+        "",
+        f"Type '{prog} help <subcommand>' for help on a specific subcommand.",
+        "",
+        "Available subcommands:",
+    ]
+    for label in sorted(by_app):
+        lines += ["", _notice(f"[{label}]")]
+        lines += [f"    {name}" for name in sorted(by_app[label])]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "needlechart.settings")
+    argv = argv if argv is not None else sys.argv
+    if len(argv) > 1 and argv[1] in KNOWLEDGE_COMMANDS:
+        # Not through Django's management package, which alone costs more than the answer
+        # (settings, the database layer, asyncio): the same functions Django runs, and no
+        # settings read, so nothing here can be ImproperlyConfigured.
+        from needlechart.reference import cli as knowledge_cli
+        from needlechart.reference import terminal
+
+        terminal.run(knowledge_cli.COMMANDS[argv[1]], argv)
+        return
     from django.core.exceptions import ImproperlyConfigured
 
-    argv = argv if argv is not None else sys.argv
     try:
-        if len(argv) > 1 and argv[1] in KNOWLEDGE_COMMANDS:
-            module = importlib.import_module(f"needlechart.reference.management.commands.{argv[1]}")
-            module.Command().run_from_argv([os.path.basename(argv[0]), *argv[1:]])
+        if argv[1:] in HELP:
+            print(help_text(os.path.basename(argv[0])))
             return
         from django.core.management import execute_from_command_line
 

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.core import signing
-from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist, ValidationError
 from django.db import models
 
 
@@ -53,6 +53,7 @@ def unchanged_on_error(record: models.Model) -> Iterator[None]:
 
 WAS_SALT = "needlechart.was"
 STALE = "Someone saved this record after you opened it"
+DAMAGED = "This form is damaged; reload the page and try again."
 MISSING = object()
 
 
@@ -81,10 +82,17 @@ def refuse_if_changed(record: models.Model, was: str | None, values: dict[str, A
     try:
         shown = signing.loads(was, salt=WAS_SALT)
     except signing.BadSignature:
-        raise ValidationError("This form is damaged; reload the page and try again.") from None
+        raise ValidationError(DAMAGED) from None
+    if not isinstance(shown, dict):
+        raise ValidationError(DAMAGED)
     changed = []
     for name, before in shown.items():
-        field = record._meta.get_field(name)
+        # Validly signed, but for another kind of record (a form's hidden field copied from
+        # another page): as damaged as a broken signature, never a server error.
+        try:
+            field = record._meta.get_field(name)
+        except FieldDoesNotExist:
+            raise ValidationError(DAMAGED) from None
         now = _plain(field.value_from_object(record))
         if now == before:
             continue

@@ -129,6 +129,22 @@ def test_a_row_s_findings_from_an_older_page_are_refused(session, needle, world)
     assert (added.twitch_responses, added.tolerance) == (3, "fair")
 
 
+def test_a_validly_signed_value_from_another_form_is_refused_as_damaged(session, needle, world):
+    """A hidden field copied from another form of the page (a row's, sent to the session's
+    note) is signed by us but names fields the session lacks: a clear refusal, no error."""
+    added = services.insertion_add(actor=world.practitioner, session=session, **row(needle))
+    client = client_for(world.practitioner)
+    page = client.get(reverse("charting:session", args=[session.pk])).content.decode()
+    details = reverse("charting:session_details", args=[session.pk])
+    fields = "co_treatments,co_treatment_note,note"
+    for was in (_was(page, f"was-row-{added.pk}"), "not-signed-at-all"):
+        refused = client.post(details, {"_fields": fields, "note": "Copied", "was": was}, **HTMX)
+        assert refused.status_code == 400
+        assert "This form is damaged; reload the page and try again." in refused.content.decode()
+    session.refresh_from_db()
+    assert session.note != "Copied"
+
+
 @pytest.mark.parametrize("kind", ["patient", "assessment", "session", "consent", "diary"])
 def test_a_double_submitted_create_makes_one_record(world, needle, kind):
     token = "double-submit-token-0001"

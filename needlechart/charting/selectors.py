@@ -158,8 +158,12 @@ def episode_records(episode: EpisodeOfCare) -> dict[str, Any]:
     # Subqueries, not joins: a join of rows and events would multiply the needle sum.
     rows = Insertion.objects.filter(session=OuterRef("pk")).values("session")
     events_of = AdverseEvent.objects.filter(session=OuterRef("pk")).values("session")
+    # The latest sessions are chosen first (an index walk), so that the counts below are
+    # computed for the sessions shown rather than for every session of a long episode.
+    latest = episode.sessions.order_by("-performed_at", "-id").values("pk")[:EPISODE_LATEST]
     sessions = list(
-        episode.sessions.select_related("practitioner__user")
+        episode.sessions.filter(pk__in=latest)
+        .select_related("practitioner__user")
         .prefetch_related(addenda)
         .annotate(
             # Muscles as the CPT rule counts them: each muscle once, whatever the sides.

@@ -28,6 +28,7 @@ from django.db.models import (
     Case,
     Count,
     Exists,
+    ExpressionWrapper,
     F,
     IntegerField,
     OuterRef,
@@ -38,7 +39,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.expressions import RawSQL, Window
-from django.db.models.functions import Coalesce, FirstValue, RowNumber, TruncWeek
+from django.db.models.functions import Cast, Coalesce, FirstValue, RowNumber, Substr, TruncWeek
 from django.utils import timezone
 
 from needlechart import knowledge
@@ -47,7 +48,7 @@ from needlechart.charting.models import Addendum, AdverseEvent, Insertion, Needl
 from needlechart.knowledge.instruments import describe_threshold
 from needlechart.knowledge.instruments import source as threshold_source
 from needlechart.outcomes.models import CarePlan, Observation
-from needlechart.patients.models import EpisodeOfCare
+from needlechart.patients.models import EpisodeOfCare, Patient
 
 COURSE = ("baseline", "before", "reassessment", "discharge")
 EPSILON = Decimal("0.000001")
@@ -87,6 +88,13 @@ def episodes(filters: Filters) -> QuerySet[EpisodeOfCare]:
     return EpisodeOfCare.objects.filter(Exists(sessions(filters).filter(episode=OuterRef("pk"))))
 
 
+def _in_error(record: Literal["session", "assessment"]) -> QuerySet[Addendum]:
+    """The ids of the sessions or assessments entered in error."""
+    return Addendum.objects.filter(kind="entered-in-error", **{f"{record}__isnull": False}).values(
+        record
+    )
+
+
 def _course(episodes: QuerySet[EpisodeOfCare]) -> QuerySet[Observation]:
     """Every valid NPRS course measure of the episodes, each with its episode's baseline
     (value and id), the index of its condition's NPRS rule (`_rules()`) and its rank from the
@@ -106,16 +114,11 @@ def _course(episodes: QuerySet[EpisodeOfCare]) -> QuerySet[Observation]:
         Observation.objects.filter(
             episode__in=episodes, code="nprs", timing__in=COURSE, entered_in_error_reason=""
         )
-        .exclude(
-            Exists(Addendum.objects.filter(session=OuterRef("session_id"), kind="entered-in-error"))
-        )
-        .exclude(
-            Exists(
-                Addendum.objects.filter(
-                    assessment=OuterRef("assessment_id"), kind="entered-in-error"
-                )
-            )
-        )
+        # A list the database builds once, not a lookup per measure: most addenda belong to
+        # no assessment, so the planner's statistics make the assessment index look useless
+        # and a correlated lookup became a scan of every addendum for every measure.
+        .exclude(session_id__in=_in_error("session"))
+        .exclude(assessment_id__in=_in_error("assessment"))
         .annotate(
             at=Coalesce("session__performed_at", "assessment__performed_at", "recorded_at"),
             condition=F("episode__condition_code"),
@@ -243,32 +246,75 @@ def _fetch(sql: str, params: tuple[Any, ...]) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _responders_by_condition(change: PainChange) -> list[tuple]:
-    return _fetch(
-        "SELECT p.condition, SUM(p.evaluable), SUM(p.responder)"
-        f" FROM ({change.sql}) p GROUP BY p.condition ORDER BY p.condition",
-        change.params,
+@dataclass(frozen=True)
+class EpisodeChange:
+    """The pain change of one episode with NPRS measures, fetched once per dashboard view:
+    responders by condition, sessions until improvement and the review list all read it."""
+
+    condition: str
+    evaluable: bool
+    responder: bool
+    # In the dashboard's scope (a session in the period); else only a review candidate.
+    in_scope: bool
+    # For a responder, the signed sessions given before its first measure that met the
+    # important change (sessions of the whole episode, whatever the date range).
+    sessions_until: int
+
+
+def _changes(filters: Filters, candidates: QuerySet[EpisodeOfCare]) -> dict[int, EpisodeChange]:
+    """The pain change of every episode in the dashboard's scope or among the review
+    candidates, in one query: the window query runs once however many figures read it. An
+    episode's change depends on its own measures alone, so computing it over both sets
+    together gives each episode what it would get in either."""
+    scoped = episodes(filters)
+    both = EpisodeOfCare.objects.filter(
+        Q(Exists(sessions(filters).filter(episode=OuterRef("pk")))) | Q(pk__in=candidates)
     )
-
-
-def _sessions_until_improvement(change: PainChange, episodes: QuerySet[EpisodeOfCare]) -> list[int]:
-    """For each responder, the signed sessions given before its first measure that met the
-    important change (sessions of the whole episode, whatever the date range)."""
+    change = PainChange.of(both)
+    in_scope, in_scope_params = scoped.order_by().values("pk").query.sql_with_params()
+    # Every signed session: the join picks each episode's own, by the episode index.
     given, given_params = (
-        NeedlingSession.objects.filter(episode__in=episodes, signed_at__isnull=False)
+        NeedlingSession.objects.filter(signed_at__isnull=False)
         .exclude(_not_in_error())
         .order_by()
         .values("id", "episode_id", "performed_at")
         .query.sql_with_params()
     )
     rows = _fetch(
-        "SELECT COUNT(s.id) FROM"
-        f" ({change.sql}) p LEFT JOIN ({given}) s"
-        " ON s.episode_id = p.episode_id AND s.performed_at < p.improved_at"
-        " WHERE p.responder = 1 GROUP BY p.episode_id",
-        (*change.params, *given_params),
+        "SELECT p.episode_id, p.condition, p.evaluable, p.responder, p.in_scope, COUNT(s.id)"
+        " FROM (SELECT q.*,"
+        f" CASE WHEN q.episode_id IN ({in_scope}) THEN 1 ELSE 0 END AS in_scope"
+        f" FROM ({change.sql}) q) p"
+        f" LEFT JOIN ({given}) s ON p.responder = 1 AND s.episode_id = p.episode_id"
+        " AND s.performed_at < p.improved_at"
+        " GROUP BY p.episode_id, p.condition, p.evaluable, p.responder, p.in_scope",
+        (*in_scope_params, *change.params, *given_params),
     )
-    return [n for (n,) in rows]
+    return {
+        episode: EpisodeChange(condition, bool(evaluable), bool(responder), bool(scope), int(n))
+        for episode, condition, evaluable, responder, scope, n in rows
+    }
+
+
+def _responders_by_condition(changes: dict[int, EpisodeChange]) -> dict[str, dict[str, Any]]:
+    counts: dict[str, list[int]] = {}
+    for change in changes.values():
+        if change.in_scope and change.evaluable:
+            evaluated = counts.setdefault(change.condition, [0, 0])
+            evaluated[0] += 1
+            evaluated[1] += change.responder
+    responders = {}
+    for condition in sorted(counts):
+        evaluated, count = counts[condition]
+        low, high = knowledge.wilson_interval(count, evaluated)
+        responders[condition] = {
+            "display": knowledge.condition(condition).display,
+            "episodes": evaluated,
+            "responders": count,
+            "rate": round(count / evaluated, 3),
+            "ci": [round(low, 3), round(high, 3)],
+        }
+    return responders
 
 
 def _per_100(events: int, total: int) -> tuple[float, list[float]]:
@@ -299,9 +345,20 @@ def literature() -> dict[str, Any]:
     return result
 
 
-def review_due(filters: Filters, today: dt.date) -> QuerySet[EpisodeOfCare]:
-    """Active episodes that need a review: no important improvement after the clinic's number
-    of sessions, or a plan whose review date has passed."""
+def _review_candidates(filters: Filters) -> QuerySet[EpisodeOfCare]:
+    """The episodes the review list looks at: the clinic's active ones (the practitioner's,
+    as care manager, when the dashboard is filtered by practitioner)."""
+    rows = EpisodeOfCare.objects.filter(
+        patient__clinic=filters.clinic, status=EpisodeOfCare.Status.ACTIVE
+    )
+    if filters.practitioner:
+        rows = rows.filter(care_manager=filters.practitioner)
+    return rows
+
+
+def _with_review_facts(rows: QuerySet[EpisodeOfCare]) -> QuerySet[EpisodeOfCare]:
+    """Each episode's signed sessions (`signed`) and its latest plan's review date
+    (`plan_review_on`), in the order the review list shows them."""
     signed = (
         NeedlingSession.objects.filter(episode=OuterRef("pk"), signed_at__isnull=False)
         .exclude(_not_in_error())
@@ -313,40 +370,115 @@ def review_due(filters: Filters, today: dt.date) -> QuerySet[EpisodeOfCare]:
     plan_review = (
         CarePlan.objects.filter(episode=OuterRef("pk")).order_by("-version").values("review_on")[:1]
     )
-    rows = EpisodeOfCare.objects.filter(
-        patient__clinic=filters.clinic, status=EpisodeOfCare.Status.ACTIVE
-    )
-    if filters.practitioner:
-        rows = rows.filter(care_manager=filters.practitioner)
-    responders = PainChange.of(rows).episode_ids("responder")
-    rows = rows.annotate(
-        signed=Coalesce(Subquery(signed), Value(0)), plan_review_on=Subquery(plan_review)
-    )
-    no_gain = Q(signed__gte=filters.clinic.review_after_sessions) & ~Q(pk__in=responders)
     return (
-        rows.filter(no_gain | Q(plan_review_on__lt=today))
+        rows.annotate(
+            signed=Coalesce(Subquery(signed), Value(0)), plan_review_on=Subquery(plan_review)
+        )
         .select_related("patient")
         .order_by("patient__family_name", "patient__given_name", "pk")
     )
+
+
+def review_due(filters: Filters, today: dt.date) -> QuerySet[EpisodeOfCare]:
+    """Active episodes that need a review: no important improvement after the clinic's number
+    of sessions, or a plan whose review date has passed."""
+    rows = _review_candidates(filters)
+    responders = PainChange.of(rows).episode_ids("responder")
+    no_gain = Q(signed__gte=filters.clinic.review_after_sessions) & ~Q(pk__in=responders)
+    return _with_review_facts(rows).filter(no_gain | Q(plan_review_on__lt=today))
+
+
+def _review_due(
+    filters: Filters, today: dt.date, changes: dict[int, EpisodeChange]
+) -> list[dict[str, Any]]:
+    """review_due() as the dashboard lists it, reading the responders from the pain changes
+    already fetched rather than running the window query again: the database returns every
+    candidate past the session count or the plan's date, and the responders among those only
+    past the count drop out. Rows, not model instances: a large clinic has thousands."""
+    after = filters.clinic.review_after_sessions
+    rows = (
+        _with_review_facts(_review_candidates(filters))
+        .filter(Q(signed__gte=after) | Q(plan_review_on__lt=today))
+        .values_list(
+            "pk", "patient_id", "patient__mrn", "patient__given_name", "patient__family_name",
+            "condition_code", "signed", "plan_review_on",
+        )
+    )  # fmt: skip
+    due = []
+    for episode, patient, mrn, given, family, condition, signed, review_on in rows:
+        overdue = review_on is not None and review_on < today
+        if overdue or (signed >= after and not (episode in changes and changes[episode].responder)):
+            due.append({
+                "episode": episode,
+                "patient": patient,
+                "mrn": mrn,
+                "name": Patient(given_name=given, family_name=family).full_name,
+                "condition": condition,
+                "sessions": signed,
+                "reason": "plan review overdue"
+                if overdue
+                else f"no important improvement after {signed} sessions",
+            })  # fmt: skip
+    return due
+
+
+QUARTER = dt.timedelta(minutes=15)
+
+
+def _sessions_per_week(
+    in_range: QuerySet[NeedlingSession], tz: dt.tzinfo
+) -> list[tuple[dt.date, int]]:
+    """Signed sessions by the clinic's local week (starting Monday), oldest first.
+
+    SQLite has no time zones: Django converts every row's time in Python, the slowest part
+    of the dashboard on a large clinic. There the database counts the sessions by UTC quarter
+    hour (stored times are UTC text) and Python places each quarter in its local week: every
+    zone's offset and change of offset falls on a quarter hour, so a quarter lies in one
+    local day. Should one not (a zone's historical offset), the database converts instead."""
+    if connection.vendor == "sqlite":
+        quarters = (
+            in_range.annotate(
+                hour=Substr("performed_at", 1, 13),
+                quarter=ExpressionWrapper(
+                    Cast(Substr("performed_at", 15, 2), IntegerField()) / Value(15),
+                    output_field=IntegerField(),
+                ),
+            )
+            .order_by()
+            .values_list("hour", "quarter")
+            .annotate(n=Count("id"))
+        )
+        counts: dict[dt.date, int] = {}
+        for hour, quarter, n in quarters:
+            start = dt.datetime.fromisoformat(f"{hour}:00+00:00") + quarter * QUARTER
+            day = start.astimezone(tz).date()
+            if (start + QUARTER - dt.timedelta(microseconds=1)).astimezone(tz).date() != day:
+                break
+            week = day - dt.timedelta(days=day.weekday())
+            counts[week] = counts.get(week, 0) + n
+        else:
+            return sorted(counts.items())
+    weeks = (
+        in_range.annotate(week=TruncWeek("performed_at", tzinfo=tz))
+        .order_by()
+        .values_list("week")
+        .annotate(n=Count("id"))
+        .order_by("week")
+    )
+    return [(week.date(), n) for week, n in weeks]
 
 
 def figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
     """Every dashboard figure, in a fixed number of queries."""
     today = today or timezone.localdate()
     in_range = sessions(filters)
-    session_count = in_range.count()
     scoped = episodes(filters)
     episode_counts = scoped.aggregate(
         total=Count("pk"), active=Count("pk", filter=Q(status=EpisodeOfCare.Status.ACTIVE))
     )
-    tz = zoneinfo.ZoneInfo(filters.clinic.timezone)
-    weeks = (
-        in_range.annotate(week=TruncWeek("performed_at", tzinfo=tz))
-        .order_by()
-        .values("week")
-        .annotate(n=Count("id"))
-        .order_by("week")
-    )
+    weeks = _sessions_per_week(in_range, zoneinfo.ZoneInfo(filters.clinic.timezone))
+    # Every session in the period falls in one week: their sum is the count, without a scan.
+    session_count = sum(n for _, n in weeks)
     events = AdverseEvent.objects.filter(
         session__in=in_range, entered_in_error_reason=""
     ).aggregate(
@@ -354,28 +486,15 @@ def figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
     )
     minor, minor_ci = _per_100(events["minor"], session_count)
     major, major_ci = _per_100(events["major"], session_count)
-    change = PainChange.of(scoped)
-    responders = {}
-    for condition, evaluated, count in _responders_by_condition(change):
-        evaluated, count = int(evaluated or 0), int(count or 0)
-        if not evaluated:
-            continue
-        low, high = knowledge.wilson_interval(count, evaluated)
-        responders[condition] = {
-            "display": knowledge.condition(condition).display,
-            "episodes": evaluated,
-            "responders": count,
-            "rate": round(count / evaluated, 3),
-            "ci": [round(low, 3), round(high, 3)],
-        }
-    until = _sessions_until_improvement(change, scoped)
+    changes = _changes(filters, _review_candidates(filters))
+    until = [c.sessions_until for c in changes.values() if c.in_scope and c.responder]
     muscles = (
         Insertion.objects.filter(session__in=in_range)
         .values("muscle")
         .annotate(rows=Count("id"), patients=Count("session__episode__patient", distinct=True))
         .order_by("-rows", "muscle")[:10]
     )
-    due = review_due(filters, today)
+    due = _review_due(filters, today, changes)
     return {
         "filters": {
             "from": filters.date_from.isoformat() if filters.date_from else None,
@@ -386,9 +505,7 @@ def figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
         "sessions": session_count,
         "episodes": episode_counts["total"],
         "active_episodes": episode_counts["active"],
-        "sessions_per_week": [
-            {"week": r["week"].date().isoformat(), "sessions": r["n"]} for r in weeks
-        ],
+        "sessions_per_week": [{"week": week.isoformat(), "sessions": n} for week, n in weeks],
         "adverse_events": {
             "minor": events["minor"],
             "major": events["major"],
@@ -398,7 +515,7 @@ def figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
             "major_ci": major_ci,
         },
         "literature": literature(),
-        "responders_by_condition": responders,
+        "responders_by_condition": _responders_by_condition(changes),
         "responder_rule": responder_rule(),
         "median_sessions_to_improvement": statistics.median(until) if until else None,
         "most_needled_muscles": [
@@ -410,20 +527,7 @@ def figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
             }
             for r in muscles
         ],
-        "review_due": [
-            {
-                "episode": e.pk,
-                "patient": e.patient_id,
-                "mrn": e.patient.mrn,
-                "name": e.patient.full_name,
-                "condition": e.condition_code,
-                "sessions": e.signed,
-                "reason": "plan review overdue"
-                if e.plan_review_on and e.plan_review_on < today
-                else f"no important improvement after {e.signed} sessions",
-            }
-            for e in due
-        ],
+        "review_due": due,
     }
 
 

@@ -44,7 +44,18 @@ def signed_sessions(episode: EpisodeOfCare) -> QuerySet[NeedlingSession]:
 PROGRESS_FIELDS = ("code", "component", "side", "value", "timing", "pk", "session_id", "taken_at")
 
 
-def episode_progress(episode: EpisodeOfCare) -> progress_module.Progress:
+@dataclass(frozen=True)
+class ProgressInputs:
+    """Everything an episode's progress is computed from, as plain values: equal inputs
+    give an equal progress, so the result can be kept by the data it was drawn from."""
+
+    condition: str
+    rows: tuple[tuple, ...]
+    signed_sessions: int
+    review_after: int
+
+
+def progress_inputs(episode: EpisodeOfCare) -> ProgressInputs:
     rows = (
         valid_observations(episode)
         # The clinical course: the patient's own diary and ratings are shown apart.
@@ -54,12 +65,25 @@ def episode_progress(episode: EpisodeOfCare) -> progress_module.Progress:
         )
         .values_list(*PROGRESS_FIELDS, named=True)
     )
-    return progress_module.progress(
-        condition=episode.condition_code,
-        observations=rows,
-        signed_sessions=signed_sessions(episode).count(),
-        review_after=episode.patient.clinic.review_after_sessions,
+    return ProgressInputs(
+        episode.condition_code,
+        tuple(rows),
+        signed_sessions(episode).count(),
+        episode.patient.clinic.review_after_sessions,
     )
+
+
+def progress_of(inputs: ProgressInputs) -> progress_module.Progress:
+    return progress_module.progress(
+        condition=inputs.condition,
+        observations=inputs.rows,
+        signed_sessions=inputs.signed_sessions,
+        review_after=inputs.review_after,
+    )
+
+
+def episode_progress(episode: EpisodeOfCare) -> progress_module.Progress:
+    return progress_of(progress_inputs(episode))
 
 
 @dataclass(frozen=True)

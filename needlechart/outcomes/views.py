@@ -1,6 +1,7 @@
 """Outcome pages: the treatment plan, measurements and discharge. The clinic dashboard,
 which reads the portal too, is a page of `needlechart.pages`."""
 
+import functools
 from typing import Any
 
 from django.contrib import messages
@@ -28,6 +29,7 @@ from needlechart.outcomes.forms import (
     TherapyFormSet,
 )
 from needlechart.outcomes.models import Discharge, Observation
+from needlechart.outcomes.progress import Progress
 from needlechart.patients import selectors as patient_selectors
 from needlechart.patients.models import EpisodeOfCare
 
@@ -45,17 +47,24 @@ def discharge_scope(user: Any, discharge_id: int, **_: Any) -> bool:
 # --- progress on the episode page --------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=128)
+def _drawn(inputs: selectors.ProgressInputs) -> tuple[Progress, tuple[str, ...]]:
+    """The progress and its plots, kept by the data they are drawn from: the rows are read
+    on every view (so a new or corrected measure shows at once), and a long history is only
+    computed and drawn again when a row of it differs. Nothing here is changed afterwards."""
+    current = selectors.progress_of(inputs)
+    plots = [plots_module.pain_plot(current.pain, current.sessions, inputs.condition)]
+    plots += [plots_module.measure_plot(series, inputs.condition) for series, _ in current.measures]
+    return current, tuple(plot for plot in plots if plot)
+
+
 def progress_context(episode: EpisodeOfCare) -> dict[str, Any]:
     """What the episode page shows of the plan and the progress, with its plots."""
-    current = selectors.episode_progress(episode)
-    plots = [plots_module.pain_plot(current.pain, current.sessions, episode.condition_code)]
-    plots += [
-        plots_module.measure_plot(series, episode.condition_code) for series, _ in current.measures
-    ]
+    current, plots = _drawn(selectors.progress_inputs(episode))
     return {
         "progress": current,
         "plan_status": selectors.plan_status(episode, current),
-        "plots": [plot for plot in plots if plot],
+        "plots": list(plots),
         "discharge": getattr(episode, "discharge", None),
     }
 

@@ -110,11 +110,6 @@ def _questionnaires(now: dt.datetime) -> list[Due]:
     ]
 
 
-_newer_versions = CarePlan.objects.filter(
-    episode=OuterRef("episode"), version__gt=OuterRef("version")
-)
-
-
 def _reviews(now: dt.datetime) -> list[Due]:
     """A review questionnaire opens a few days before the current plan's review date."""
     plans = (
@@ -132,6 +127,7 @@ def _reviews(now: dt.datetime) -> list[Due]:
             )
         )
         .select_related("episode__patient__clinic", "episode__patient__portal_account__user")
+        .annotate(last_answer=schedule.last_review_answer())
     )
     due = []
     for plan in plans:
@@ -140,7 +136,7 @@ def _reviews(now: dt.datetime) -> list[Due]:
         window = schedule.review_window(plan)
         if window is None or not window.is_open(now.astimezone(tz).date()):
             continue
-        if schedule.review_answered(plan.episode, window, tz):
+        if schedule.answered_in(window, plan.last_answer, tz):
             continue
         due.append(
             Due(

@@ -4,6 +4,8 @@ due: computed from the session and the plan, so nothing has to be scheduled ahea
 import datetime as dt
 from dataclasses import dataclass
 
+from django.db.models import OuterRef, QuerySet, Subquery
+
 from needlechart import knowledge
 from needlechart.charting.models import Addendum, NeedlingSession
 from needlechart.outcomes.models import CarePlan, Observation, Timing
@@ -84,11 +86,29 @@ def review_window(plan: CarePlan | None) -> ReviewWindow | None:
     )
 
 
+# The ratings a patient gives at a plan review.
+REVIEW_CODES = ("psfs-activity", "groc")
+
+
+def review_answers(episode: EpisodeOfCare | OuterRef) -> QuerySet[Observation]:
+    return Observation.objects.filter(episode=episode, timing=Timing.HOME, code__in=REVIEW_CODES)
+
+
+def last_review_answer() -> Subquery:
+    """When the episode's patient last gave review ratings, as an annotation of a plan: a
+    scan over many plans asks once, not once per plan."""
+    answers = review_answers(OuterRef("episode")).order_by("-recorded_at")
+    return Subquery(answers.values("recorded_at")[:1])
+
+
+def answered_in(window: ReviewWindow, last_answer: dt.datetime | None, tz: dt.tzinfo) -> bool:
+    """Whether ratings given at `last_answer` belong to this window."""
+    return last_answer is not None and last_answer >= dt.datetime.combine(
+        window.opens_on, dt.time(0), tz
+    )
+
+
 def review_answered(episode: EpisodeOfCare, window: ReviewWindow, tz: dt.tzinfo) -> bool:
     """Whether the patient already gave their review ratings in this window."""
-    return Observation.objects.filter(
-        episode=episode,
-        timing=Timing.HOME,
-        code__in=["psfs-activity", "groc"],
-        recorded_at__gte=dt.datetime.combine(window.opens_on, dt.time(0), tz),
-    ).exists()
+    last = review_answers(episode).order_by("-recorded_at").values_list("recorded_at", flat=True)
+    return answered_in(window, last.first(), tz)

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet, Window
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -240,7 +240,19 @@ def session_reports(session: NeedlingSession) -> dict[str, Any]:
     }
 
 
-def clinic_attention(user: User) -> dict[str, list[Any]]:
+# The attention lists show the first this many effects and health answers, oldest first, so
+# a view lists (and audits) a page of work however long the queue has grown; each one
+# handled makes room for the next. Red-flag alerts are always listed in full.
+ATTENTION_SHOWN = 25
+
+
+def _first_with_total(rows: QuerySet) -> tuple[list[Any], int]:
+    """The first ATTENTION_SHOWN rows and how many there are in all, in one query."""
+    shown = list(rows.annotate(total=Window(Count("pk")))[:ATTENTION_SHOWN])
+    return shown, (shown[0].total if shown else 0)
+
+
+def clinic_attention(user: User) -> dict[str, Any]:
     """For the dashboard: open red-flag alerts, effects and questionnaires awaiting review.
     Each item listed is audited as listed, as it names a patient."""
     clinic_id = user.clinic_id
@@ -252,24 +264,30 @@ def clinic_attention(user: User) -> dict[str, list[Any]]:
         .select_related("session__episode__patient", "session__practitioner__user")
         .order_by("answered_at")
     )
-    effects = list(
+    effects, effects_total = _first_with_total(
         ReportedEffect.objects.filter(
             session__episode__patient__clinic_id=clinic_id, status=ReportedEffect.Status.PENDING
         )
         .select_related("session__episode__patient", "session__practitioner__user")
-        .order_by("-red_flag", "first_reported_at")
+        .order_by("-red_flag", "first_reported_at", "pk")
     )
-    questionnaires = list(
+    questionnaires, questionnaires_total = _first_with_total(
         HealthQuestionnaire.objects.filter(
             patient__clinic_id=clinic_id, status=HealthQuestionnaire.Status.PENDING
         )
         .select_related("patient")
-        .order_by("submitted_at")
+        .order_by("submitted_at", "pk")
     )
     audit.record_each(
         actor=user, action=audit.Action.LIST, objects=[*alerts, *effects, *questionnaires]
     )
-    return {"alerts": alerts, "effects": effects, "questionnaires": questionnaires}
+    return {
+        "alerts": alerts,
+        "effects": effects,
+        "questionnaires": questionnaires,
+        "effects_total": effects_total,
+        "questionnaires_total": questionnaires_total,
+    }
 
 
 @dataclass(frozen=True)

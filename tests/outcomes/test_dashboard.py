@@ -10,12 +10,14 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from needlechart import knowledge
-from needlechart.accounts.models import Clinic, Practitioner
+from needlechart.accounts.models import Clinic, Practitioner, User
 from needlechart.outcomes import dashboard
 from needlechart.outcomes.export import charts
 from needlechart.patients.models import Patient
+from tests.conftest import client_for
 
 TODAY = dt.date(2026, 11, 24)
 COURSE = ("baseline", "before", "reassessment", "discharge")
@@ -54,16 +56,28 @@ def _pain(episode: dict) -> tuple[dict | None, dict | None]:
     return baseline, latest
 
 
+def _per_100(events: int, total: int) -> tuple[float, list[float]]:
+    if not total:
+        return 0.0, [0.0, 0.0]
+    low, high = knowledge.wilson_interval(events, total)
+    return round(events / total * 100, 2), [round(low * 100, 2), round(high * 100, 2)]
+
+
 def recompute(records: list[dict], filters: dashboard.Filters, review_after: int) -> dict:
+    """Every dashboard figure from the patients' chart JSON, in plain Python, with the
+    knowledge package's thresholds: no SQL of the dashboard's."""
     import zoneinfo
 
     tz = zoneinfo.ZoneInfo(filters.clinic.timezone)
-    sessions = episodes = minor = major = 0
+    sessions = episodes = active = minor = major = 0
+    weeks: Counter = Counter()
     by_condition: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     muscles: Counter = Counter()
+    muscle_patients: dict[str, set[str]] = defaultdict(set)
     until = []
-    review = set()
+    review = {}
     for record in records:
+        patient = record["patient"]
         for episode in record["episodes"]:
             signed = [
                 s for s in episode["sessions"] if s["signed_at"] and not s["entered_in_error"]
@@ -85,17 +99,31 @@ def recompute(records: list[dict], filters: dashboard.Filters, review_after: int
                 plan = episode["plan"]
                 overdue = plan is not None and dt.date.fromisoformat(plan["review_on"]) < TODAY
                 if (len(signed) >= review_after and not improved) or overdue:
-                    review.add(episode["id"])
+                    review[episode["id"]] = {
+                        "patient": patient["id"],
+                        "mrn": patient["mrn"],
+                        "name": f"{patient['given_name']} {patient['family_name']}",
+                        "condition": code,
+                        "sessions": len(signed),
+                        "reason": "plan review overdue"
+                        if overdue
+                        else f"no important improvement after {len(signed)} sessions",
+                    }
             if not chosen:
                 continue
             sessions += len(chosen)
             episodes += 1
+            active += episode["status"] == "active"
             for s in chosen:
+                day = _when(s["performed_at"]).astimezone(tz).date()
+                weeks[(day - dt.timedelta(days=day.weekday())).isoformat()] += 1
                 for event in s["adverse_events"]:
                     if not event["entered_in_error"]:
                         minor += event["severity"] == "mild"
                         major += event["severity"] != "mild"
-                muscles.update(i["muscle"] for i in s["insertions"])
+                for insertion in s["insertions"]:
+                    muscles[insertion["muscle"]] += 1
+                    muscle_patients[insertion["muscle"]].add(patient["id"])
             if baseline and latest:
                 by_condition[code][0] += 1
                 by_condition[code][1] += improved
@@ -112,14 +140,20 @@ def recompute(records: list[dict], filters: dashboard.Filters, review_after: int
                             1 for s in signed if _when(s["performed_at"]) < _when(first["taken_at"])
                         )
                     )
+    minor_per_100, minor_ci = _per_100(minor, sessions)
+    major_per_100, major_ci = _per_100(major, sessions)
     return {
         "sessions": sessions,
         "episodes": episodes,
+        "active": active,
+        "weeks": sorted(weeks.items()),
         "minor": minor,
         "major": major,
+        "rates": (minor_per_100, minor_ci, major_per_100, major_ci),
         "responders": {code: tuple(v) for code, v in by_condition.items()},
         "median_until": statistics.median(until) if until else None,
         "muscles": muscles,
+        "muscle_patients": {muscle: len(ids) for muscle, ids in muscle_patients.items()},
         "review": review,
     }
 
@@ -127,18 +161,32 @@ def recompute(records: list[dict], filters: dashboard.Filters, review_after: int
 def _compare(figures: dict, expected: dict) -> None:
     assert figures["sessions"] == expected["sessions"]
     assert figures["episodes"] == expected["episodes"]
-    assert (figures["adverse_events"]["minor"], figures["adverse_events"]["major"]) == (
-        expected["minor"],
-        expected["major"],
-    )
+    assert figures["active_episodes"] == expected["active"]
+    assert [(w["week"], w["sessions"]) for w in figures["sessions_per_week"]] == expected["weeks"]
+    events = figures["adverse_events"]
+    assert (events["minor"], events["major"]) == (expected["minor"], expected["major"])
+    assert (
+        events["minor_per_100"], events["minor_ci"], events["major_per_100"], events["major_ci"]
+    ) == expected["rates"]  # fmt: skip
     assert {
         code: (r["episodes"], r["responders"])
         for code, r in figures["responders_by_condition"].items()
     } == expected["responders"]
+    for r in figures["responders_by_condition"].values():
+        assert r["rate"] == round(r["responders"] / r["episodes"], 3)
+        assert r["ci"][0] <= r["rate"] <= r["ci"][1]
     assert figures["median_sessions_to_improvement"] == expected["median_until"]
-    for row in figures["most_needled_muscles"]:
+    # The ten most-needled muscles, each with its rows and patients (ties may fall in any
+    # order the database's collation gives).
+    listed = figures["most_needled_muscles"]
+    assert [m["rows"] for m in listed] == sorted(expected["muscles"].values(), reverse=True)[:10]
+    for row in listed:
         assert row["rows"] == expected["muscles"][row["muscle"]]
-    assert {r["episode"] for r in figures["review_due"]} == expected["review"]
+        assert row["patients"] == expected["muscle_patients"][row["muscle"]]
+    assert {
+        r["episode"]: {k: v for k, v in r.items() if k != "episode"} for r in figures["review_due"]
+    } == expected["review"]
+    assert len(figures["review_due"]) == len(expected["review"])
 
 
 def test_the_dashboard_agrees_with_a_recomputation_from_every_chart(demo):
@@ -161,6 +209,13 @@ def test_the_dashboard_agrees_for_a_period_and_one_practitioner(demo):
         < dashboard.figures(dashboard.Filters(clinic=clinic), today=TODAY)["sessions"]
     )
     _compare(figures, recompute(records, filters, clinic.review_after_sessions))
+    # An earlier period: episodes treated since are still on the review list, but their pain
+    # change counts among the period's responders only if treated in the period.
+    earlier = dashboard.Filters(clinic=clinic, date_from=TODAY - dt.timedelta(days=150),
+                                date_to=TODAY - dt.timedelta(days=90))  # fmt: skip
+    figures = dashboard.figures(earlier, today=TODAY)
+    assert figures["sessions"] and figures["review_due"]
+    _compare(figures, recompute(records, earlier, clinic.review_after_sessions))
 
 
 def test_the_command_prints_the_same_figures_as_json(demo):
@@ -191,19 +246,36 @@ def test_the_published_rates_sit_beside_the_clinics_with_wilson_intervals():
 
 
 def test_the_dashboard_costs_the_same_queries_whatever_the_size_of_the_clinic(db):
-    def queries(patients: int) -> int:
+    """The figures, the page and `needlechart dashboard --json` each run a fixed number of
+    queries: the pain change is fetched once and read by every figure that needs it."""
+
+    def queries(patients: int) -> tuple[int, int, int]:
         call_command("demo", "--patients", str(patients), "--today", TODAY.isoformat(),
                      stdout=io.StringIO(), stderr=io.StringIO())  # fmt: skip
         clinic = Clinic.objects.get(name__startswith="Riverside")
-        with CaptureQueriesContext(connection) as context:
+        with CaptureQueriesContext(connection) as figures:
             dashboard.figures(dashboard.Filters(clinic=clinic), today=TODAY)
-        return len(context.captured_queries)
+        client = client_for(User.objects.get(username="demo-practitioner"))
+        client.get(reverse("outcomes:dashboard"))  # the session and caches, as a second view
+        with CaptureQueriesContext(connection) as page:
+            response = client.get(reverse("outcomes:dashboard"))
+        assert response.status_code == 200
+        assert response.context["figures"]["sessions"] > patients  # the demo, on the page
+        with CaptureQueriesContext(connection) as command:
+            call_command("dashboard", "--clinic", str(clinic.pk), "--json", stdout=io.StringIO())
+        return len(figures), len(page), len(command)
 
-    assert queries(10) == queries(80) == DASHBOARD_QUERIES
+    assert queries(10) == queries(80) == (DASHBOARD_QUERIES, PAGE_QUERIES, COMMAND_QUERIES)
 
 
-# session count, episodes, weeks, adverse events, responders, sessions until, muscles, review
-DASHBOARD_QUERIES = 8
+# episodes, weeks (and so the session count), adverse events, pain change (responders,
+# sessions until improvement, review), muscles, review list
+DASHBOARD_QUERIES = 6
+# the sign-in (session, user); the portal's attention lists (3) and their audit; the
+# figures; the review episodes shown and their audit; the filter form's practitioners
+PAGE_QUERIES = 15
+# the clinic; the figures; the audit record
+COMMAND_QUERIES = 8
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from needlechart.audit.models import AuditEvent
-from needlechart.charting.models import NeedlingSession
+from needlechart.charting.models import Consent, NeedlingSession
+from needlechart.charting.services import consent_withdraw
 from needlechart.outcomes.export import charts, patient_chart, with_chart
 from needlechart.patients.models import Patient
 from tests import charts as chart_builder
@@ -120,3 +121,55 @@ def test_the_session_date_is_the_clinics_day_not_the_utc_day(charted):
     moved = next(s for s in sessions if s["id"] == draft.pk)
     assert moved["date"] == "2026-03-02"
     assert moved["performed_at"].startswith("2026-03-01T20:30")
+
+
+def _charted_patients(world, count: int) -> None:
+    for _ in range(count):
+        patient = factories.patient(world.clinic_a)
+        episode = factories.episode(patient, world.practitioner.practitioner)
+        chart_builder.build(world.practitioner, episode, signed=True)
+
+
+def test_exporting_every_chart_costs_the_same_queries_for_twice_the_patients(world):
+    # The clinic-wide export must not read row by row: doubling the clinic (within one
+    # chunk) adds no query, and every patient's chart is still printed and audited.
+    _charted_patients(world, 2)
+
+    def export() -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as context:
+            lines = run("--all", "--json").splitlines()
+        return len(context.captured_queries), len(lines)
+
+    few, printed = export()
+    assert printed == Patient.objects.count()
+    _charted_patients(world, Patient.objects.count())
+    many, printed = export()
+    assert printed == Patient.objects.count()
+    assert many == few
+    assert AuditEvent.objects.filter(action="export").count() == printed + printed // 2
+
+
+def test_the_export_reads_the_same_queries_for_each_chunk(world):
+    _charted_patients(world, 4)  # six patients with the two of the world
+
+    def queries(chunk: int) -> int:
+        with CaptureQueriesContext(connection) as context:
+            for _ in charts(Patient.objects.all(), chunk=chunk):
+                pass
+        return len(context.captured_queries)
+
+    one_chunk, two_chunks, three_chunks = queries(6), queries(3), queries(2)
+    assert three_chunks - two_chunks == two_chunks - one_chunk > 0
+
+
+def test_a_withdrawn_consent_and_a_discharge_are_in_the_chart(charted):
+    consent = Consent.objects.get(patient=charted.patient_a)
+    withdrawal = consent_withdraw(actor=charted.practitioner, consent=consent, reason="moved")
+    [line] = [
+        json.loads(line)
+        for line in run("--all", "--json").splitlines()
+        if json.loads(line)["patient"]["id"] == charted.patient_a.pk
+    ]
+    [episode] = line["episodes"]
+    assert episode["consents"][0]["withdrawn_at"] == withdrawal.withdrawn_at.isoformat()
+    assert episode["discharge"] is None

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from needlechart.charting import services as chart_services
 from needlechart.outcomes import measurements, selectors, services
+from needlechart.outcomes import views as outcome_views
 from needlechart.outcomes.models import CarePlan
 from needlechart.outcomes.plots import improvement_band
 from tests import charts
@@ -300,3 +301,45 @@ def test_the_progress_plots_are_legible_svg(consented_long_ago, needle):
     for text in ("Pain, NPRS (0-10 points)", "Session (date)", "Important improvement", "Baseline 8",
                  "Before needling", "After needling"):  # fmt: skip
         assert text in svg, text
+
+
+def test_the_episode_page_draws_a_history_once_and_again_as_soon_as_a_row_changes(
+    consented_long_ago, needle
+):
+    """The progress and its plots are kept by the rows they are drawn from: a second view
+    of the same history draws nothing, and a measure corrected in place, added or entered in
+    error shows on the very next view."""
+    world = consented_long_ago
+    for days_ago, before in ((9, 8), (2, 6)):
+        session_with_pain(world, needle, before=before, after=before - 1, days_ago=days_ago)
+    url = reverse("patients:episode", args=[world.episode_a.pk])
+    client = client_for(world.practitioner)
+
+    def shown_pain() -> list[float]:
+        page = client.get(url)
+        assert page.status_code == 200
+        return [p.value for p in page.context["progress"].pain.points]
+
+    outcome_views._drawn.cache_clear()
+    assert shown_pain() == [8, 7, 6, 5]
+    assert shown_pain() == [8, 7, 6, 5]
+    assert outcome_views._drawn.cache_info().hits == 1
+    draft, _ = chart_services.session_start(
+        actor=world.practitioner, episode=world.episode_a, screening_status="unchanged",
+        consent_confirmed=True, clean_technique=True,
+    )  # fmt: skip
+
+    def measure(value: int):
+        return measurements.observation_add(actor=world.practitioner, episode=world.episode_a,
+                                            session=draft, code="nprs", value=value,
+                                            timing="before")  # fmt: skip
+
+    today = measure(9)
+    assert shown_pain() == [8, 7, 6, 5, 9]
+    measure(4)  # measured again: corrected in place
+    assert shown_pain() == [8, 7, 6, 5, 4]
+    measurements.observation_remove(actor=world.practitioner, observation=today)
+    assert shown_pain() == [8, 7, 6, 5]
+    # Removed, the history is again the one first drawn: that drawing is used again.
+    info = outcome_views._drawn.cache_info()
+    assert (info.hits, info.misses) == (2, 3)

@@ -337,3 +337,29 @@ def test_a_clinic_admin_without_a_practitioner_profile_sees_the_clinics_day(day)
     work = client_for(manager).get(reverse("home")).context["day"]
     assert not work.own
     assert EpisodeOfCare.objects.filter(pk__in=[e.pk for e in work.reviews]).count() == 2
+
+
+def test_the_attention_lists_show_a_page_of_work_and_how_much_waits(day):
+    """A long queue of reported effects lists (and audits) the first page, red flags and the
+    oldest first, and says how many wait in all."""
+    from needlechart.portal import selectors as portal_selectors
+    from needlechart.portal.models import ReportedEffect
+
+    episode = factories.episode(factories.patient(day.clinic_a), day.practitioner_a)
+    shown = portal_selectors.ATTENTION_SHOWN
+    for number in range(shown + 5):
+        session = _session(episode, day.practitioner, at=NOON - dt.timedelta(days=number))
+        check_in = CheckIn.objects.create(session=session, hours=24, soreness=2, answered_at=NOON)
+        ReportedEffect.objects.create(
+            session=session, check_in=check_in, event_type="bruising",
+            red_flag=number == shown + 4,
+            first_reported_at=NOON - dt.timedelta(days=number),
+        )  # fmt: skip
+    since = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    response = client_for(day.practitioner).get(reverse("home"))
+    effects = response.context["attention"]["effects"]
+    assert len(effects) == shown and response.context["attention"]["effects_total"] == shown + 5
+    assert effects[0].red_flag and effects[1].first_reported_at < effects[2].first_reported_at
+    assert f"The first {shown} of {shown + 5}" in response.content.decode()
+    listed = AuditEvent.objects.filter(pk__gt=since, object_type="ReportedEffect")
+    assert listed.count() == shown

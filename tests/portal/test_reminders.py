@@ -7,9 +7,11 @@ import json
 import socket
 
 import pytest
+import time_machine
 from django.core import mail
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from needlechart.outcomes import services as outcome_services
@@ -209,3 +211,44 @@ def test_the_review_questions_are_reminded_before_the_plans_review(world, consen
 def test_a_bad_time_is_refused_in_one_line(world, value):
     with pytest.raises(CommandError, match="ISO date and time"):
         call_command("send-reminders", "--now", value, stdout=io.StringIO())
+
+
+def _reviewed_patients(world, count: int, review_on: dt.date, batch: int) -> list:
+    """Patients with a portal account and a plan under review; every other one has already
+    given their review ratings."""
+    plans = []
+    for n in range(count):
+        patient = factories.patient(world.clinic_a, given_name=f"Rev{n}",
+                                     email=f"r{batch}.{n}@example.org")  # fmt: skip
+        user = factories.portal_account(patient).user
+        services.questionnaire_submit(actor=user, factors=[])
+        episode = factories.episode(patient, world.practitioner_a)
+        plans.append(outcome_services.plan_create(
+            actor=world.practitioner, episode=episode, planned_sessions=4, frequency="weekly",
+            review_on=review_on, therapies=[],
+            goals=[{"description": "Less pain", "code": "nprs", "target": 2,
+                    "target_date": review_on + dt.timedelta(days=20)}],
+        ))  # fmt: skip
+        if n % 2:
+            with time_machine.travel(dt.datetime.combine(review_on, dt.time(12), dt.UTC)):
+                services.review_submit(actor=user, activities={}, groc=2)
+    return plans
+
+
+def test_the_review_scan_asks_the_database_the_same_number_of_times_for_any_number_of_plans(
+    world,
+):
+    review_on = timezone.localdate() + dt.timedelta(days=10)
+    now = dt.datetime.combine(review_on, dt.time(18), dt.UTC)
+    counts = []
+    for batch in (2, 6):
+        plans = _reviewed_patients(world, batch, review_on, batch)
+        with CaptureQueriesContext(connection) as queries:
+            due = reminders.due_reminders(now)
+        counts.append(len(queries))
+        # Those who have answered are not asked again; the others are.
+        unanswered = {f"review:{p.pk}:{review_on}" for n, p in enumerate(plans) if not n % 2}
+        answered = {f"review:{p.pk}:{review_on}" for n, p in enumerate(plans) if n % 2}
+        reviews = {d.key for d in due if d.kind == "review"}
+        assert unanswered <= reviews and not answered & reviews
+    assert counts[0] == counts[1]

@@ -178,3 +178,19 @@ def test_screen_reports_a_missing_file_in_one_line(tmp_path):
     assert result.stderr.splitlines() == [
         f"CommandError: cannot read the factors file {tmp_path / 'absent.json'}: No such file or directory"
     ]
+
+
+def test_the_knowledge_commands_stay_django_commands_for_call_command():
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command("referral", "temple-left", "--top", "2", "--json", stdout=out)
+    assert len(json.loads(out.getvalue())["candidates"]) == 2
+    with pytest.raises(CommandError, match="unknown region: 'nose-left'") as refused:
+        call_command("referral", "nose-left", stdout=out)
+    assert refused.value.returncode == 2
+    with pytest.raises(CommandError, match="cannot read the factors file") as unread:
+        call_command("screen", factors="absent.json")
+    assert unread.value.returncode == 1

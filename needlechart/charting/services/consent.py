@@ -29,10 +29,21 @@ def consent_status(patient: Patient) -> tuple[Consent | None, str]:
         .first()
     )
     if consent is None:
+        return status_of(None, None)
+    return status_of(
+        consent, current_template(clinic=patient.clinic, kind=DocumentTemplate.Kind.CONSENT)
+    )
+
+
+def status_of(
+    consent: Consent | None, current: DocumentTemplate | None
+) -> tuple[Consent | None, str]:
+    """What `consent_status` says of a patient whose newest consent is `consent`, when the
+    clinic's current consent text is `current` (a bulk import reads both for many at once)."""
+    if consent is None:
         return None, "No consent to dry needling has been signed."
     if hasattr(consent, "withdrawal"):
         return None, f"The patient withdrew consent on {consent.withdrawal.withdrawn_at:%Y-%m-%d}."
-    current = current_template(clinic=patient.clinic, kind=DocumentTemplate.Kind.CONSENT)
     if consent.template_id != current.pk:
         return None, (
             f"The consent text changed to version {current.version}; the patient signed "

@@ -43,6 +43,7 @@ from needlechart.charting.services.catalogue import current_template
 from needlechart.charting.services.common import IN_ERROR, _muscle, _practitioner_of, clean_text
 from needlechart.charting.services.consent import (
     _consent_after,
+    status_of,
     training_statement,
 )
 from needlechart.charting.services.rows import (
@@ -52,7 +53,7 @@ from needlechart.charting.services.rows import (
     plan_item,
 )
 from needlechart.charting.services.screening import clean_factors, screen_plan
-from needlechart.charting.services.session import sign_problems
+from needlechart.charting.services.session import sign_checks
 from needlechart.patients.models import EpisodeOfCare, Patient
 
 # Rows per query when reading what is already stored about the imported records.
@@ -376,25 +377,46 @@ def signatures_import(
     and measurements are in: an assessment as `assessment_sign` signs it (a pain mark or a
     finding to sign), a session as `session_sign` does, refused with what `sign_problems`
     finds (the consent, screening, checklist, rows, findings and needle count) and given
-    its CPT code, consent and screening. Audited."""
+    its CPT code, consent and screening. Audited.
+
+    What `sign_problems` reads one session at a time (the patient's newest consent, the
+    episode's newest screening, the rows) is read here for all the sessions in a few
+    queries, and the same checks run on it (`sign_checks`)."""
     _imports(actor)
     _check_assessment_signatures(actor, assessments)
     rows, consents, screenings = _signing_records([session for session, _ in sessions])
+    qualified = _Qualified()
+    screen = _ScreenPlan()
+    templates: dict[int, DocumentTemplate] = {}
     for session, signed_at in sessions:
         patient = session.episode.patient
         _ours(actor, patient)
         user = session.practitioner.user
         if signed_at < session.performed_at:
             raise ValidationError("A session is signed after it began.")
-        problems = sign_problems(user, session)
+        consent = consents.get(patient.pk)
+        screening = screenings.get(session.episode.pk)
+        session_rows = rows.get(session.pk, [])
+        if patient.clinic_id not in templates:
+            templates[patient.clinic_id] = current_template(
+                clinic=patient.clinic, kind=DocumentTemplate.Kind.CONSENT
+            )
+        problems = sign_checks(
+            user,
+            session,
+            status_of(consent, templates[patient.clinic_id]),
+            screening,
+            session_rows,
+            qualified=qualified,
+            screen=screen,
+        )
         if problems:
             raise ValidationError(problems)
         # As `session_sign` fixes them: the code of the rows, the consent and screening in
-        # force (those `sign_problems` has just accepted).
-        muscles = [row.muscle for row in rows.get(session.pk, [])]
-        session.cpt_code = knowledge.suggest_cpt(muscles) or ""
-        session.consent_id = consents[patient.pk]
-        session.screening_id = screenings[session.episode.pk]
+        # force (those the checks have just accepted).
+        session.cpt_code = knowledge.suggest_cpt([row.muscle for row in session_rows]) or ""
+        session.consent_id = consent.pk if consent is not None else None
+        session.screening_id = screening.pk if screening is not None else None
         session.signed_at, session.signed_by = signed_at, user
     _update(Assessment, [a for a, _ in assessments], ["signed_at", "signed_by"])
     _update(
@@ -406,26 +428,38 @@ def signatures_import(
     _audit(actor, audit.Action.SIGN, [s for s, _ in sessions], source)
 
 
+class _ScreenPlan:
+    """The safety engine's verdicts on whole sessions, remembered by screening and plan."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[int, str], knowledge.Screening] = {}
+
+    def __call__(self, screening: Screening | None, items: list[dict[str, Any]]) -> Any:
+        key = (screening.pk if screening is not None else 0, json.dumps(items, sort_keys=True))
+        if key not in self._seen:
+            self._seen[key] = screen_plan(screening, items)
+        return self._seen[key]
+
+
 def _signing_records(
     sessions: list[NeedlingSession],
-) -> tuple[dict[int, list[Insertion]], dict[int, int], dict[int, int]]:
+) -> tuple[dict[int, list[Insertion]], dict[int, Consent], dict[int, Screening]]:
     """The rows of these sessions, and the newest consent of each patient and screening of
-    each episode (what `consent_status` and `current_screening` give), in a few queries."""
+    each episode (what `consent_status` and `current_screening` read), in a few queries."""
     ids = [session.pk for session in sessions]
     patients = list({session.episode.patient.pk for session in sessions})
     episodes = list({session.episode.pk for session in sessions})
     rows = _stored_about(ids)[0]
-    consents: dict[int, int] = {}
-    screenings: dict[int, int] = {}
+    consents: dict[int, Consent] = {}
+    screenings: dict[int, Screening] = {}
     for start in range(0, max(len(patients), len(episodes)), BATCH):
         stored = Consent.objects.filter(patient__in=patients[start : start + BATCH])
-        for patient, consent in stored.order_by("signed_at", "id").values_list("patient", "pk"):
-            consents[patient] = consent
+        # Oldest first, so the newest of each patient is the one kept.
+        for consent in stored.select_related("template", "withdrawal").order_by("signed_at", "id"):
+            consents[consent.patient_id] = consent
         recorded = Screening.objects.filter(episode__in=episodes[start : start + BATCH])
-        for episode, screening in recorded.order_by("recorded_at", "id").values_list(
-            "episode", "pk"
-        ):
-            screenings[episode] = screening
+        for screening in recorded.order_by("recorded_at", "id"):
+            screenings[screening.episode_id] = screening
     return rows, consents, screenings
 
 

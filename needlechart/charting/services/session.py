@@ -1,6 +1,7 @@
 """The needling session: started after the screening is re-confirmed, charted, signed."""
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -10,14 +11,16 @@ from django.utils import timezone
 from needlechart import knowledge
 from needlechart.accounts import rules
 from needlechart.accounts.guards import authorize
-from needlechart.accounts.models import User
+from needlechart.accounts.models import Practitioner, User
 from needlechart.audit import services as audit
 from needlechart.audit.submissions import once
 from needlechart.charting.models import (
     Addendum,
+    Consent,
     CoTreatment,
     Insertion,
     NeedlingSession,
+    Screening,
 )
 from needlechart.charting.services.aftercare import _aftercare_given, aftercare_issue
 from needlechart.charting.services.common import (
@@ -194,30 +197,52 @@ def session_update(
 
 def sign_problems(actor: User, session: NeedlingSession) -> list[str]:
     """Everything that stops this user signing this session now; empty when it may be signed."""
+    return sign_checks(
+        actor,
+        session,
+        consent_status(session.episode.patient),
+        current_screening(session.episode),
+        list(session.insertions.select_related("needle_size")),
+        qualified=lambda practitioner, day: rules.is_qualified_to_needle(practitioner, on=day),
+        screen=screen_plan,
+    )
+
+
+def sign_checks(
+    actor: User,
+    session: NeedlingSession,
+    status: tuple[Consent | None, str],
+    screening: Screening | None,
+    rows: list[Insertion],
+    *,
+    qualified: Callable[[Practitioner, dt.date], bool],
+    screen: Callable[..., Any],
+) -> list[str]:
+    """The signing rules over what was read: `status` is the patient's `consent_status`,
+    `screening` the episode's current screening, `rows` the session's insertions. One set of
+    rules for signing one session and for a bulk import that reads many at once."""
     problems = []
     practitioner = getattr(actor, "practitioner", None)
     if session.practitioner.user_id != actor.pk:
         problems.append("Only the practitioner who needled can sign the session.")
-    elif practitioner is None or not rules.is_qualified_to_needle(
-        practitioner, on=timezone.localdate(session.performed_at)
+    elif practitioner is None or not qualified(
+        practitioner, timezone.localdate(session.performed_at)
     ):
         problems.append(
             "You are not qualified to needle on the session date: the dry-needling "
             "credential is missing or has lapsed."
         )
-    consent, why = consent_status(session.episode.patient)
+    consent, why = status
     if consent is None:
         problems.append(f"No current consent: {why}")
     elif _consent_after(consent, session.performed_at):
         problems.append(_consent_after(consent, session.performed_at))
-    screening = current_screening(session.episode)
     if screening is None or not session.screening_status:
         problems.append("Re-confirm the health screening for this session.")
     if not session.clean_technique:
         problems.append("Confirm clean technique in the pre-needling checklist.")
     if not session.consent_confirmed:
         problems.append("Confirm the patient agreed to needling at this session.")
-    rows = list(session.insertions.select_related("needle_size"))
     if not rows:
         problems.append("Record at least one needled muscle.")
     if session.needles_opened is None or session.needles_removed is None:
@@ -241,7 +266,7 @@ def sign_problems(actor: User, session: NeedlingSession) -> list[str]:
                 "today's findings (twitch responses, familiar pain, tolerance)."
             )
     if rows:
-        result = screen_plan(screening, [plan_item(r) for r in rows])
+        result = screen(screening, [plan_item(r) for r in rows])
         for row, item in zip(rows, result.items, strict=True):
             if item.verdict == "contraindicated":
                 problems.append(

@@ -4,7 +4,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from needlechart.audit import services as audit
 from needlechart.commands import Command as NeedlechartCommand
-from needlechart.outcomes.export import charts, patient_chart, summary_lines, with_chart
+from needlechart.outcomes.export import chart_chunks, patient_chart, summary_lines, with_chart
 from needlechart.patients.models import Patient
 
 
@@ -45,14 +45,20 @@ class Command(NeedlechartCommand):
             self._summary(chart)
 
     def _all(self, patients, *, as_json: bool) -> None:
-        for patient, chart in charts(patients):
-            audit.record(
-                actor=None, action=audit.Action.EXPORT, obj=patient, detail={"via": "command"}
+        for batch in chart_chunks(patients):
+            # One audit row per patient, written for the whole chunk in one query before
+            # any of its charts is printed.
+            audit.record_each(
+                actor=None,
+                action=audit.Action.EXPORT,
+                objects=[patient for patient, _ in batch],
+                detail={"via": "command"},
             )
-            if as_json:
-                self.stdout.write(json.dumps(chart, ensure_ascii=False, separators=(",", ":")))
-            else:
-                self._summary(chart)
+            for _, chart in batch:
+                if as_json:
+                    self.stdout.write(json.dumps(chart, ensure_ascii=False, separators=(",", ":")))
+                else:
+                    self._summary(chart)
 
     def _summary(self, chart: dict) -> None:
         for line in summary_lines(chart):

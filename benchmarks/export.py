@@ -1,0 +1,144 @@
+"""The clinic-wide export, `needlechart chart --all --json`, on demo clinics of growing size,
+beside a baseline measured in the same run.
+
+    .venv/bin/python benchmarks/export.py [--patients 1000 5000] [--seed 1] [--keep DIR]
+
+Each size runs in its own interpreter against its own SQLite demo clinic, built with
+`needlechart demo --patients N --seed S` when absent (in a throw-away folder, or in
+`--keep DIR` to reuse it next time: a large demo takes minutes to build). With
+DATABASE_URL set, the one database it names is measured as it is (a demo of the first
+size is built in it when it holds no clinic), so give one size.
+
+Prints one table: measure, size, time ms, base ms, ratio, queries, peak MB.
+
+- **chart --all --json**: the command run in-process, its output counted and dropped; the
+  audit rows it writes (one per patient) are part of it.
+- **baseline**: a raw SQL fetch of every row the export reads (`SELECT *` of each table,
+  streamed by one cursor per table, no ORM) with each row serialised by `json.dumps`.
+
+Goal (issue 12): the export keeps the same peak memory at 1,000 and 5,000 patients, and
+takes at most 3x the baseline.
+"""
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from history import ROOT, Row, median_ms, peak_mb, print_table
+
+
+class Counted(io.TextIOBase):
+    """Where the export writes: counts what it is given and keeps none of it."""
+
+    def __init__(self) -> None:
+        self.chars = 0
+
+    def write(self, text: str) -> int:
+        self.chars += len(text)
+        return len(text)
+
+
+def _tables() -> list[str]:
+    from needlechart.accounts.models import Clinic, Practitioner, User
+    from needlechart.charting import models as charting
+    from needlechart.outcomes.models import CarePlan, Discharge, Observation, PlanGoal, PlanTherapy
+    from needlechart.patients.models import EpisodeOfCare, Patient
+
+    models = [
+        Patient, Clinic, charting.Consent, charting.DocumentTemplate,
+        charting.ConsentWithdrawal, EpisodeOfCare, charting.Screening, charting.Assessment,
+        charting.PainMark, charting.TriggerPointFinding, charting.Addendum,
+        charting.NeedlingSession, charting.Insertion, charting.NeedleSize,
+        charting.AdverseEvent, charting.AftercareIssue, Observation, CarePlan, PlanGoal,
+        PlanTherapy, Discharge, Practitioner, User,
+    ]  # fmt: skip
+    return [model._meta.db_table for model in models]
+
+
+def baseline(tables: list[str]) -> int:
+    from django.db import connection
+
+    written = 0
+    for table in tables:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT * FROM {table}")  # noqa: S608 - the models' own names
+            for row in cursor:
+                written += len(json.dumps(row, default=str, separators=(",", ":")))
+    return written
+
+
+def measure(patients: int, seed: int, repeat: int) -> list[Row]:
+    """One size, in this interpreter, against the database the environment names."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "needlechart.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from needlechart.accounts.models import Clinic
+    from needlechart.patients.models import Patient
+
+    call_command("migrate", verbosity=0)
+    if not Clinic.objects.exists():
+        quiet = io.StringIO()
+        call_command("demo", "--patients", str(patients), "--seed", str(seed), stdout=quiet)
+    size = f"{Patient.objects.count()} patients"
+
+    def export() -> int:
+        sink = Counted()
+        call_command("chart", "--all", "--json", stdout=sink)
+        return sink.chars
+
+    tables = _tables()
+    ms = median_ms(export, repeat)
+    base = median_ms(lambda: baseline(tables), repeat)
+    connection.queries_log.clear()
+    with CaptureQueriesContext(connection) as queries:
+        export()
+    return [
+        ("chart --all --json", size, ms, base, len(queries), peak_mb(export)),
+        ("baseline: SQL rows as JSON", size, base, None, len(tables),
+         peak_mb(lambda: baseline(tables))),
+    ]  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1, help="timed runs per size (median)")
+    parser.add_argument("--keep", type=Path, help="keep the demo databases here for reuse")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        # A child: print its rows for the parent.
+        print(json.dumps(measure(args.one, args.seed, args.repeat)))
+        return
+    keep = args.keep or Path(tempfile.mkdtemp(prefix="needlechart-export-"))
+    sizes = args.patients[:1] if os.environ.get("DATABASE_URL") else sorted(args.patients)
+    rows: list[Row] = []
+    for patients in sizes:
+        env = {**os.environ, "DEBUG": os.environ.get("DEBUG", "0")}
+        if not os.environ.get("DATABASE_URL"):
+            env["NEEDLECHART_DATA_DIR"] = str(keep / f"demo-{patients}-seed{args.seed}")
+        argv = [sys.executable, __file__, "--one", str(patients), "--seed", str(args.seed),
+                "--repeat", str(args.repeat)]  # fmt: skip
+        done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True)  # noqa: S603
+        if done.returncode:
+            sys.exit(done.stderr)
+        rows += [tuple(row) for row in json.loads(done.stdout.splitlines()[-1])]  # type: ignore[misc]
+    engine = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite"
+    print(f"Export benchmark ({engine}), medians of {args.repeat} runs")
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
