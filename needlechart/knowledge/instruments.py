@@ -62,10 +62,27 @@ def instruments() -> tuple[Instrument, ...]:
 
 
 def instrument(code: str) -> Instrument:
-    for entry in instruments():
-        if entry.code == code:
-            return entry
+    """The instrument of `code`: a shipped measure first, else a loaded questionnaire. Looked
+    up by code (charts and exports ask once per measurement)."""
+    found = _shipped(_file()).get(code)
+    if found is not None:
+        return found
+    for questionnaire in _questionnaires.values():
+        if questionnaire.instrument.code == code:
+            return questionnaire.instrument
     raise UnknownCode("instrument", code)
+
+
+_index: tuple[InstrumentFile, dict[str, Instrument]] | None = None
+
+
+def _shipped(file: InstrumentFile) -> dict[str, Instrument]:
+    """The shipped measures by code, the first of a code kept; made again when the file is
+    read again (tests load other data by clearing `_file`)."""
+    global _index
+    if _index is None or _index[0] is not file:
+        _index = (file, {entry.code: entry for entry in reversed(file.instruments)})
+    return _index[1]
 
 
 def rom_movements() -> tuple[RomMovement, ...]:

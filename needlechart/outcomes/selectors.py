@@ -1,10 +1,11 @@
 """Reads for outcomes: valid measurements, progress, the plan and its status."""
 
 import datetime as dt
+from collections import namedtuple
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -23,20 +24,28 @@ def _in_error(field: str) -> Exists:
     )
 
 
-def valid_observations(episode: EpisodeOfCare) -> QuerySet[Observation]:
-    """Measurements that count: not entered in error, nor part of a record entered in error."""
+def _valid(observations: QuerySet[Observation]) -> QuerySet[Observation]:
     return (
-        episode.observations.filter(entered_in_error_reason="")
+        observations.filter(entered_in_error_reason="")
         .exclude(_in_error("session"))
         .exclude(_in_error("assessment"))
         .select_related("session", "assessment")
     )
 
 
-def signed_sessions(episode: EpisodeOfCare) -> QuerySet[NeedlingSession]:
-    return episode.sessions.filter(signed_at__isnull=False).exclude(
+def valid_observations(episode: EpisodeOfCare) -> QuerySet[Observation]:
+    """Measurements that count: not entered in error, nor part of a record entered in error."""
+    return _valid(episode.observations.all())
+
+
+def _signed(sessions: QuerySet[NeedlingSession]) -> QuerySet[NeedlingSession]:
+    return sessions.filter(signed_at__isnull=False).exclude(
         Exists(Addendum.objects.filter(session=OuterRef("pk"), kind="entered-in-error"))
     )
+
+
+def signed_sessions(episode: EpisodeOfCare) -> QuerySet[NeedlingSession]:
+    return _signed(episode.sessions.all())
 
 
 # What the progress reads of each measurement: plain rows, not records, so that an episode
@@ -55,22 +64,53 @@ class ProgressInputs:
     review_after: int
 
 
-def progress_inputs(episode: EpisodeOfCare) -> ProgressInputs:
-    rows = (
-        valid_observations(episode)
+def _course(observations: QuerySet[Observation]) -> QuerySet[Observation]:
+    return (
+        _valid(observations)
         # The clinical course: the patient's own diary and ratings are shown apart.
         .exclude(timing=Timing.HOME)
         .annotate(
             taken_at=Coalesce("session__performed_at", "assessment__performed_at", "recorded_at")
         )
-        .values_list(*PROGRESS_FIELDS, named=True)
     )
+
+
+def progress_inputs(episode: EpisodeOfCare) -> ProgressInputs:
+    rows = _course(episode.observations.all()).values_list(*PROGRESS_FIELDS, named=True)
     return ProgressInputs(
         episode.condition_code,
         tuple(rows),
         signed_sessions(episode).count(),
         episode.patient.clinic.review_after_sessions,
     )
+
+
+ProgressRow = namedtuple("ProgressRow", PROGRESS_FIELDS)
+
+
+def many_progress_inputs(episodes: list[EpisodeOfCare]) -> dict[int, ProgressInputs]:
+    """`progress_inputs` of many episodes in two queries (a bulk import)."""
+    ids = [episode.pk for episode in episodes]
+    rows: dict[int, list[ProgressRow]] = {pk: [] for pk in ids}
+    course = _course(Observation.objects.filter(episode_id__in=ids)).order_by("pk")
+    for episode_id, *values in course.values_list("episode_id", *PROGRESS_FIELDS):
+        rows[episode_id].append(ProgressRow(*values))
+    signed = dict(
+        _signed(NeedlingSession.objects.filter(episode_id__in=ids))
+        .order_by()
+        .values("episode_id")
+        .annotate(n=Count("pk"))
+        .values_list("episode_id", "n")
+    )
+    return {
+        e.pk: ProgressInputs(
+            e.condition_code,
+            tuple(rows[e.pk]),
+            signed.get(e.pk, 0),
+            e.patient.clinic.review_after_sessions,
+        )
+        for e in episodes
+    }
 
 
 def progress_of(inputs: ProgressInputs) -> progress_module.Progress:
@@ -120,31 +160,45 @@ def plan_status(episode: EpisodeOfCare, progress: progress_module.Progress) -> P
 
 def discharge_snapshot(episode: EpisodeOfCare) -> dict[str, Any]:
     """The outcomes, sessions and adverse events of an episode, as JSON, at discharge."""
-    current = episode_progress(episode)
-    measures = []
-    for series, change in [(current.pain, current.pain_change), *current.measures]:
-        if series is None:
-            continue
-        measures.append(
-            {
-                "measure": series.label,
-                "baseline": series.baseline.value if series.baseline else None,
-                "last": series.latest.value if series.latest else None,
-                "classification": change.classification if change else None,
-                "threshold": change.threshold if change else None,
-            }
-        )
-    events = AdverseEvent.objects.filter(session__episode=episode, entered_in_error_reason="")
-    return {
-        "sessions": current.signed_sessions,
-        "measures": measures,
-        "immediate_mean_change": current.immediate_mean,
-        "adverse_events": [
-            {"type": e.event_type, "severity": e.severity, "session": e.session_id}
-            for e in events.order_by("recorded_at")
-        ],
-        "taken_at": dt.datetime.now(dt.UTC).isoformat(),
-    }
+    return discharge_snapshots([episode])[episode.pk]
+
+
+def discharge_snapshots(episodes: list[EpisodeOfCare]) -> dict[int, dict[str, Any]]:
+    """`discharge_snapshot` of each episode, in a fixed number of queries however many."""
+    inputs = many_progress_inputs(episodes)
+    events: dict[int, list[dict[str, Any]]] = {episode.pk: [] for episode in episodes}
+    stored = AdverseEvent.objects.filter(
+        session__episode__in=list(events), entered_in_error_reason=""
+    ).order_by("recorded_at", "pk")
+    for episode_id, kind, severity, session_id in stored.values_list(
+        "session__episode_id", "event_type", "severity", "session_id"
+    ):
+        events[episode_id].append({"type": kind, "severity": severity, "session": session_id})
+    taken_at = dt.datetime.now(dt.UTC).isoformat()
+    snapshots = {}
+    for episode in episodes:
+        current = progress_of(inputs[episode.pk])
+        measures = []
+        for series, change in [(current.pain, current.pain_change), *current.measures]:
+            if series is None:
+                continue
+            measures.append(
+                {
+                    "measure": series.label,
+                    "baseline": series.baseline.value if series.baseline else None,
+                    "last": series.latest.value if series.latest else None,
+                    "classification": change.classification if change else None,
+                    "threshold": change.threshold if change else None,
+                }
+            )
+        snapshots[episode.pk] = {
+            "sessions": current.signed_sessions,
+            "measures": measures,
+            "immediate_mean_change": current.immediate_mean,
+            "adverse_events": events[episode.pk],
+            "taken_at": taken_at,
+        }
+    return snapshots
 
 
 def observation_get(*, user: User, observation_id: int) -> Observation:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from needlechart import knowledge
@@ -13,6 +14,7 @@ from needlechart.accounts import rules
 from needlechart.accounts.guards import authorize
 from needlechart.accounts.models import User
 from needlechart.audit import services as audit
+from needlechart.charting.models import NeedlingSession
 from needlechart.charting.services.common import clean_text, refuse_if_discharged
 from needlechart.outcomes import selectors
 from needlechart.outcomes.measurements import local_day, refuse_after_discharge
@@ -179,18 +181,25 @@ def observation_enter_in_error(*, actor: User, observation: Observation, reason:
 ALREADY_DISCHARGED = "This episode is already discharged."
 
 
-def _check_discharge(episode: EpisodeOfCare, reason: str, summary: str) -> str:
+def _drafts(episodes: list[EpisodeOfCare]) -> set[int]:
+    """The episodes with a draft session left (not signed, not entered in error)."""
+    drafts = NeedlingSession.objects.filter(episode__in=episodes, signed_at__isnull=True).exclude(
+        addenda__kind="entered-in-error"
+    )
+    return set(drafts.values_list("episode_id", flat=True))
+
+
+def _check_discharge(
+    episode: EpisodeOfCare, reason: str, summary: str, drafts: set[int] | None = None
+) -> str:
     """An episode is discharged with a reason and a summary (returned as stored), when no
-    draft session is left."""
+    draft session is left (`drafts`: the episodes that have one, when already read)."""
     if reason not in Discharge.Reason.values:
         raise ValidationError({"reason": "Choose the reason for discharge."})
     if not (summary if isinstance(summary, str) else "").strip():
         raise ValidationError({"summary": "Write the discharge summary."})
     summary = clean_text(summary, "summary", max_length=5000)
-    drafts = episode.sessions.filter(signed_at__isnull=True).exclude(
-        addenda__kind="entered-in-error"
-    )
-    if drafts.exists():
+    if episode.pk in (drafts if drafts is not None else _drafts([episode])):
         raise ValidationError("Sign the draft sessions, or mark them entered in error, first.")
     return summary
 
@@ -244,12 +253,17 @@ def plans_import(
     therapies_of: dict[int, list[PlanTherapy]] = {}
     for therapy in therapies:
         therapies_of.setdefault(id(therapy.plan), []).append(therapy)
-    latest: dict[int, int] = {}
+    # The newest version already stored of each episode's plan, read for all at once.
+    latest: dict[int, int] = {plan.episode.pk: 0 for plan in plans}
+    latest |= dict(
+        CarePlan.objects.filter(episode__in=list(latest))
+        .order_by()
+        .values("episode_id")
+        .annotate(newest=Max("version"))
+        .values_list("episode_id", "newest")
+    )
     for plan in plans:
         episode = plan.episode
-        if episode.pk not in latest:
-            before = episode.care_plans.order_by("-version").first()
-            latest[episode.pk] = before.version if before else 0
         if plan.version != latest[episode.pk] + 1:
             raise ValidationError(
                 f"The next plan of this episode is version {latest[episode.pk] + 1}."
@@ -303,6 +317,10 @@ def discharges_import(*, actor: User, discharges: list[Discharge], source: str) 
     if len(set(ids)) != len(ids) or Discharge.objects.filter(episode__in=ids).exists():
         raise ValidationError(ALREADY_DISCHARGED)
     finished = []
+    episodes = [record.episode for record in discharges]
+    # Read for all the episodes at once: what `discharge` reads one episode at a time.
+    drafts = _drafts(episodes)
+    snapshots = selectors.discharge_snapshots(episodes)
     for record in discharges:
         episode = record.episode
         if episode.patient.clinic_id != actor.clinic_id:
@@ -313,8 +331,8 @@ def discharges_import(*, actor: User, discharges: list[Discharge], source: str) 
             patient=episode.patient,
             what="discharge patients",
         )
-        record.summary = _check_discharge(episode, record.reason, record.summary)
-        record.snapshot = selectors.discharge_snapshot(episode) | {
+        record.summary = _check_discharge(episode, record.reason, record.summary, drafts)
+        record.snapshot = snapshots[episode.pk] | {
             "taken_at": record.discharged_at.astimezone(dt.UTC).isoformat()
         }
         day = local_day(record.discharged_at, episode)

@@ -71,13 +71,30 @@ def test_the_demo_reads_per_batch_not_per_session(db, monkeypatch):
     assert NeedlingSession.objects.count() > sessions_few + 30, "many more sessions to sign"
     # Signing, the charts and what followed them read a few queries a batch (the clinic's
     # current texts, who may needle on a day), not one or more a session.
-    for name in ("chart_import", "signatures_import", "followups_import"):
+    names = ("chart_import", "signatures_import", "followups_import", "plans_import",
+             "discharges_import")  # fmt: skip
+    for name in names:
         assert many_reads[name] <= few_reads[name] + 4, name
-    # The whole build: the patients' care plans, discharges and drafts are still read one
-    # record at a time by their services (about 12 queries a patient); signing a session at
-    # a time, as before, added about 35 a patient.
+    # The whole build: the drafts are still charted one step at a time by their services;
+    # signing a session at a time, as before, added about 35 queries a patient.
     growth = sum(many_all.values()) - sum(few_all.values())
     assert growth < 8 * 20, growth
+
+
+def test_the_snapshots_taken_in_bulk_at_discharge_are_each_episode_s_own(db):
+    """The demo's discharges are imported together; each snapshot holds its own episode's
+    sessions, measures and adverse events, as discharging that episode alone takes them."""
+    from needlechart.outcomes.models import Discharge
+    from needlechart.outcomes.selectors import discharge_snapshot
+
+    call_command("demo", "--patients", "12", "--today", TODAY, stdout=io.StringIO(),
+                 stderr=io.StringIO())  # fmt: skip
+    discharges = list(Discharge.objects.select_related("episode__patient__clinic"))
+    assert len(discharges) >= 3
+    assert len({str(d.snapshot["measures"]) for d in discharges}) > 1
+    for record in discharges:
+        alone = discharge_snapshot(record.episode)
+        assert {**record.snapshot, "taken_at": ""} == {**alone, "taken_at": ""}, record.pk
 
 
 # --- the bulk signing refuses what `sign_problems` refuses -----------------------------------
