@@ -1,9 +1,21 @@
 """A base for needlechart's own commands: every refusal is one line on stderr."""
 
+from argparse import ArgumentTypeError
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.utils import OperationalError, ProgrammingError
+
+# The largest id a PostgreSQL bigint holds has 19 digits; fewer keep every value in range.
+ID_DIGITS = 18
+
+
+def record_id(value: str) -> int:
+    """An argparse type for a record id: a whole number of 1 or more that a database id can
+    be, refused in one line otherwise (a larger number used to end in a traceback)."""
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 10**ID_DIGITS:
+        raise ArgumentTypeError(f"must be a record id (a whole number of 1 or more), not {value!r}")
+    return int(value)
 
 
 class OneLineParser(CommandParser):

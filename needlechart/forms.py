@@ -18,6 +18,19 @@ class DateInput(forms.DateInput):
         super().__init__(attrs=attrs, format="%Y-%m-%d")
 
 
+# The largest id a PostgreSQL bigint holds has 19 digits; fewer keep every value in range.
+ID_DIGITS = 18
+
+
+def record_id(text: object) -> int | None:
+    """A record id as an address or a form sends it: ASCII digits within a database id's
+    range, else None. `str.isdigit` alone also takes "²" (which int() refuses) and numbers
+    no database column holds, which used to end in a server error."""
+    if not isinstance(text, str) or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text) if len(text) <= ID_DIGITS else None
+
+
 def add_service_error(form: forms.BaseForm, error: ValidationError) -> None:
     """Attach a service's ValidationError to the form, by field where the form has one."""
     if not hasattr(error, "error_dict"):

@@ -106,6 +106,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "needlechart.accounts.middleware.NulRefusedMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "needlechart.accounts.middleware.PortalBoundaryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -148,6 +149,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the development server read while the demo loader writes.
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = "PRAGMA journal_mode=WAL;"
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
+# Django's backends, with a flush that lifts the record guards (needlechart/db/flush.py).
+DATABASES["default"]["ENGINE"] = {
+    "django.db.backends.sqlite3": "needlechart.db.sqlite3",
+    "django.db.backends.postgresql": "needlechart.db.postgresql",
+}.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
 
 # FHIR Questionnaire JSON files of the instruments a clinic holds a licence for.
 QUESTIONNAIRES_DIR = (

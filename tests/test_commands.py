@@ -215,3 +215,37 @@ def test_every_command_the_docs_name_runs_under_its_name(tmp_path):
     due = _run(tmp_path, "send-reminders", "--dry-run", "--json")
     assert due.returncode == 0, due.stderr
     assert json.loads(due.stdout)["reminders"] == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("chart", "--all", "--clinic", "-1"),
+        ("chart", "--all", "--clinic", "99999999999999999999999"),
+        ("chart", "--all", "--clinic", "²"),
+        ("chart", "--all", "--clinic", "4242"),
+        ("chart", "T00001", "--clinic", "0"),
+        ("dashboard", "--clinic", "99999999999999999999999"),
+        ("dashboard", "--practitioner", "-5"),
+        ("send-reminders", "--now", "9999-12-31T23:59"),
+        ("send-reminders", "--now", "0001-01-01T00:00"),
+        ("demo", "--patients", "99999999999999999999"),
+        ("demo", "--patients", "²"),
+        ("referral", "calf-left", "--top", "0"),
+        ("referral", "calf-left", "--top", "99999999999999999999"),
+        ("grant-app-role", "nobody"),
+    ],
+)
+def test_every_command_answers_out_of_range_values_in_one_line(migrated, args):
+    """Never a traceback: a non-zero exit and one line saying why."""
+    result = _run(migrated, *args)
+    assert result.returncode != 0, (args, result.stdout)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory):
+    data = tmp_path_factory.mktemp("commands")
+    assert _run(data, "migrate", "-v0").returncode == 0
+    return data

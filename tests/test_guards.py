@@ -16,7 +16,7 @@ def _installed() -> set[str]:
 
 def _expected() -> set[str]:
     names = set()
-    for guard in guards.all_guards():
+    for guard in guards.all_guards(connection):
         for statement in getattr(guard, connection.vendor):
             names.add(statement.split()[2])
     return names

@@ -157,7 +157,7 @@ def _values(name: str, w: Any) -> dict[str, Any]:
             "event_type": "headache", "onset": "within-24h", "severity": "mild",
             "action_taken": "none", "outcome": "resolved",
         },
-        "adverse_events.adverse_event_update": {"outcome": "resolved"},
+        "adverse_events.adverse_event_update": {"outcome": "recovering"},
         "assessment.assessment_update": {"note": "Better"},
         "assessment.finding_add": {"muscle": "soleus", "side": "left", "taut_band": True},
         "assessment.pain_mark_remove": {"region": "calf-left"},

@@ -50,13 +50,13 @@ def test_production_refuses_to_serve_without_a_secret_key(tmp_path):
 
 def test_database_url_selects_postgresql(tmp_path):
     result = _python(PRINT, DEBUG="1", DATABASE_URL="postgres://postgres@127.0.0.1:5432/clinic")
-    assert result.stdout.split()[3:] == ["django.db.backends.postgresql", "clinic"], result.stderr
+    assert result.stdout.split()[3:] == ["needlechart.db.postgresql", "clinic"], result.stderr
 
 
 def test_without_database_url_sqlite_lives_in_the_data_directory(tmp_path):
     result = _python(PRINT, DEBUG="1", NEEDLECHART_DATA_DIR=str(tmp_path))
     assert result.stdout.split()[3:] == [
-        "django.db.backends.sqlite3",
+        "needlechart.db.sqlite3",
         str(tmp_path / "needlechart.sqlite3"),
     ]
 

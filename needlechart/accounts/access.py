@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
+from django.views.decorators.http import require_POST
 
 from needlechart.accounts import rules
 from needlechart.accounts.models import Role, User
@@ -30,11 +31,28 @@ def role_required(roles: Iterable[Role], scope: Scope | None = None) -> Callable
                 if scope is not None and not scope(request.user, **kwargs):
                     raise Http404
                 raise PermissionDenied("Your role does not give access to this page.")
+            # An action that only takes POST, asked with another method, answers 405 only
+            # for a record of the user's clinic (it never reads the record to say so).
+            if (
+                getattr(view, "post_only", False)
+                and request.method != "POST"
+                and scope is not None
+                and not scope(request.user, **kwargs)
+            ):
+                raise Http404
             return view(request, *args, **kwargs)
 
         return wrapped
 
     return decorator
+
+
+def post_only(view: View) -> View:
+    """Django's require_POST, placed beneath an access guard, which it tells so: another
+    clinic's address answers 404 to any method, as docs/access.md promises, not 405."""
+    guarded = require_POST(view)
+    guarded.post_only = True  # type: ignore[attr-defined]
+    return guarded
 
 
 def staff(scope: Scope | None = None) -> Callable[[View], View]:

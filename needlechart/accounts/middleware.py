@@ -2,7 +2,7 @@ import zoneinfo
 from collections.abc import Callable
 
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.utils import timezone
 
 
@@ -38,6 +38,29 @@ class StoredHeadersMiddleware:
         agent = request.META.get("HTTP_USER_AGENT")
         if agent and "\x00" in agent:
             request.META["HTTP_USER_AGENT"] = agent.replace("\x00", "")
+        return self.get_response(request)
+
+
+NUL_REFUSED = (
+    "The request held a NUL character, which no field accepts. Nothing was saved; go back, "
+    "remove it and try again."
+)
+
+
+class NulRefusedMiddleware:
+    """Answer a request whose address or form holds a NUL character with a clear 400.
+
+    No field takes one, and PostgreSQL text cannot hold one: a filter or a choice carrying
+    it used to reach the database and end in a server error there (SQLite took it)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        for data in (request.GET, *([request.POST] if request.method == "POST" else [])):
+            for key, values in data.lists():
+                if "\x00" in key or any("\x00" in value for value in values):
+                    return render(request, "400.html", {"message": NUL_REFUSED}, status=400)
         return self.get_response(request)
 
 

@@ -3,7 +3,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
 
 from needlechart import mail
 from needlechart.accounts import access, selectors, services
@@ -77,7 +76,7 @@ def staff_edit(request: HttpRequest, staff_id: int) -> HttpResponse:
 
 
 @access.clinic_admin(selectors.staff_in_clinic)
-@require_POST
+@access.post_only
 def staff_send_link(request: HttpRequest, staff_id: int) -> HttpResponse:
     staff = selectors.staff_get(user=request.user, staff_id=staff_id)
     if not staff.is_active or not staff.email:

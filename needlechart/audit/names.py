@@ -94,6 +94,10 @@ KINDS: dict[str, Kind] = {
         "Adverse event",
         lambda e: f"Adverse event: {e.get_event_type_display()} ({e.severity})",
     ),
+    "AdverseEvent/FollowUp": Kind(
+        "Adverse event follow-up",
+        lambda f: f"Adverse event followed up on {_day(f.recorded_at)}: {f.get_outcome_display()}",
+    ),
     "Communication": Kind("Aftercare", lambda a: f"Aftercare given on {_day(a.issued_at)}"),
     "Addendum": Kind(
         "Addendum",

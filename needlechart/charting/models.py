@@ -2,14 +2,18 @@
 aftercare, addenda. FHIR names where one fits.
 
 Signed assessments and sessions, their rows, consents, screenings and addenda are never
-changed in place: services refuse, and database triggers (migration 0002) refuse too.
+changed in place or removed: services refuse, and database triggers (needlechart/db/guards.py)
+refuse too. Adverse events keep what was first recorded; follow-ups are records of their own.
 """
+
+import copy
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from needlechart import knowledge
 
@@ -662,7 +666,79 @@ class AdverseEvent(models.Model):
 
     @property
     def is_major(self) -> bool:
-        return knowledge.severity_class(self.severity) == "major"
+        return knowledge.severity_class(self.now.severity) == "major"
+
+    @cached_property
+    def latest_follow_up(self) -> "AdverseEventFollowUp | None":
+        # Reads the follow-ups prefetched with the event where a page lists many.
+        follow_ups = list(self.follow_ups.all())
+        return follow_ups[-1] if follow_ups else None
+
+    @cached_property
+    def now(self) -> "AdverseEvent":
+        """The event as it stands: as first recorded, with its latest follow-up's values
+        (an unsaved copy, for pages and forms; the rows themselves never change)."""
+        latest = self.latest_follow_up
+        if latest is None:
+            return self
+        current = copy.copy(self)
+        for name in FOLLOW_UP_FIELDS:
+            setattr(current, name, getattr(latest, name))
+        return current
+
+
+def severity_now() -> models.Expression:
+    """An adverse event's severity as it stands (its latest follow-up's, else as recorded),
+    as SQL, for figures that count events by severity."""
+    from django.db.models import F, OuterRef, Subquery
+    from django.db.models.functions import Coalesce
+
+    latest = (
+        AdverseEventFollowUp.objects.filter(event=OuterRef("pk"))
+        .order_by("-recorded_at", "-id")
+        .values("severity")[:1]
+    )
+    return Coalesce(Subquery(latest), F("severity"))
+
+
+# What a follow-up records again; what happened (type, onset, muscles) is corrected by marking
+# the event entered in error and recording it again.
+FOLLOW_UP_FIELDS = (
+    "severity", "duration_value", "duration_unit", "action_taken", "outcome", "description",
+)  # fmt: skip
+
+
+class AdverseEventFollowUp(models.Model):
+    """A later look at an adverse event: its severity, duration, action and outcome as known
+    then. A record of its own, so what was recorded before stays as it was; the event is
+    what its latest follow-up says (FHIR AdverseEvent, one resource per version)."""
+
+    FHIR_TYPE = "AdverseEvent"
+    AUDIT_TYPE = "AdverseEvent/FollowUp"
+
+    event = models.ForeignKey(AdverseEvent, on_delete=models.PROTECT, related_name="follow_ups")
+    severity = models.CharField(max_length=10, choices=AdverseEvent.Severity.choices)
+    duration_value = models.PositiveSmallIntegerField("duration", null=True, blank=True)
+    duration_unit = models.CharField(
+        max_length=8, choices=AdverseEvent.DurationUnit.choices, blank=True
+    )
+    action_taken = models.CharField(max_length=25, choices=AdverseEvent.Action.choices)
+    outcome = models.CharField(max_length=25, choices=AdverseEvent.Outcome.choices)
+    description = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["recorded_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Follow-up of {self.event} on {self.recorded_at:%Y-%m-%d}"
+
+    @property
+    def patient_id(self) -> int:
+        return self.event.patient_id
 
 
 class AftercareIssue(models.Model):

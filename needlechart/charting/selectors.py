@@ -177,6 +177,7 @@ def episode_records(episode: EpisodeOfCare) -> dict[str, Any]:
     events = list(
         AdverseEvent.objects.filter(session__episode=episode)
         .select_related("session")
+        .prefetch_related("follow_ups")
         .order_by("-recorded_at", "-id")[:EPISODE_LATEST]
     )
     counts = (
@@ -242,7 +243,7 @@ def session_get(*, user: User, session_id: int) -> NeedlingSession:
             "signed_by", "consent__template",
         ).prefetch_related(
             Prefetch("insertions", queryset=Insertion.objects.select_related("needle_size")),
-            "observations", "adverse_events", "aftercare_issues",
+            "observations", "adverse_events__follow_ups", "aftercare_issues",
             Prefetch("addenda", queryset=Addendum.objects.select_related("author")),
         ),
         pk=session_id,
@@ -260,7 +261,7 @@ def session_reload(session: NeedlingSession) -> NeedlingSession:
             "signed_by", "consent__template",
         ).prefetch_related(
             Prefetch("insertions", queryset=Insertion.objects.select_related("needle_size")),
-            "observations", "adverse_events", "aftercare_issues",
+            "observations", "adverse_events__follow_ups", "aftercare_issues",
             Prefetch("addenda", queryset=Addendum.objects.select_related("author")),
         )
     ).get(pk=session.pk)  # fmt: skip
@@ -489,7 +490,7 @@ def _session_entry(s: NeedlingSession) -> Entry:
 def _event_entry(ev: AdverseEvent) -> Entry:
     return Entry(
         ev.recorded_at, "adverse-event", f"Adverse event: {ev.get_event_type_display()}",
-        f"{ev.severity}, {ev.get_onset_display().lower()}",
+        f"{ev.now.severity}, {ev.get_onset_display().lower()}",
         reverse("charting:adverse_event_edit", args=[ev.pk]), ev.entered_in_error,
     )  # fmt: skip
 
@@ -531,7 +532,7 @@ SOURCES = (
            lambda rows: rows.prefetch_related("addenda")
            .annotate(muscles=Count("insertions__muscle", distinct=True))),
     Source("adverse-event", lambda p: AdverseEvent.objects.filter(session__episode__patient=p),
-           "recorded_at", _event_entry),
+           "recorded_at", _event_entry, lambda rows: rows.prefetch_related("follow_ups")),
     Source("addendum", lambda p: Addendum.objects.filter(
         Q(session__episode__patient=p) | Q(assessment__episode__patient=p)),
         "written_at", _addendum_entry),

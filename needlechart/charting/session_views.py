@@ -14,7 +14,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from needlechart import knowledge
@@ -27,7 +26,7 @@ from needlechart.charting.forms import (
     SessionStartForm,
 )
 from needlechart.charting.models import Insertion, NeedlingSession, response_choices
-from needlechart.forms import posted, submit
+from needlechart.forms import posted, record_id, submit
 from needlechart.patients import selectors as patient_selectors
 from needlechart.records import STALE
 
@@ -207,10 +206,8 @@ def _parts(
     context = session_context(request, fresh, **extra)
     context.update(
         parts=parts,
-        row_parts=[int(p.removeprefix("row-")) for p in parts if p.removeprefix("row-").isdigit()],
-        was_rows=[
-            int(p.removeprefix("was-row-")) for p in parts if p.removeprefix("was-row-").isdigit()
-        ],
+        row_parts=[pk for p in parts if (pk := record_id(p.removeprefix("row-"))) is not None],
+        was_rows=[pk for p in parts if (pk := record_id(p.removeprefix("was-row-"))) is not None],
         toast=toast,
         toast_level=level,
     )
@@ -350,7 +347,7 @@ def _gone(request: HttpRequest, session: NeedlingSession) -> HttpResponse:
 
 
 @access.role_required(rules.NEEDLING_ROLES, selectors.session_in_clinic)
-@require_POST
+@access.post_only
 def session_row(request: HttpRequest, session_id: int) -> HttpResponse:
     record = _session_for_write(request, session_id)
     if locked := _locked(request, record):
@@ -396,7 +393,7 @@ def session_row_edit(request: HttpRequest, session_id: int, insertion_id: int) -
 
 
 @access.role_required(rules.NEEDLING_ROLES, selectors.session_in_clinic)
-@require_POST
+@access.post_only
 def session_row_update(request: HttpRequest, session_id: int, insertion_id: int) -> HttpResponse:
     found = _draft_row(request, session_id, insertion_id)
     if isinstance(found, HttpResponse):
@@ -420,7 +417,7 @@ def session_row_update(request: HttpRequest, session_id: int, insertion_id: int)
 
 
 @access.role_required(rules.NEEDLING_ROLES, selectors.session_in_clinic)
-@require_POST
+@access.post_only
 def session_row_findings(request: HttpRequest, session_id: int, insertion_id: int) -> HttpResponse:
     """Today's findings of one row, from the quick pick."""
     found = _draft_row(request, session_id, insertion_id)
@@ -450,7 +447,7 @@ def session_row_findings(request: HttpRequest, session_id: int, insertion_id: in
 
 
 @access.role_required(rules.NEEDLING_ROLES, selectors.session_in_clinic)
-@require_POST
+@access.post_only
 def session_row_remove(request: HttpRequest, session_id: int, insertion_id: int) -> HttpResponse:
     found = _draft_row(request, session_id, insertion_id)
     if isinstance(found, HttpResponse):
@@ -486,7 +483,7 @@ CONDUCT_FIELDS = (
 
 
 @access.role_required(rules.NEEDLING_ROLES, selectors.session_in_clinic)
-@require_POST
+@access.post_only
 def session_details(request: HttpRequest, session_id: int) -> HttpResponse:
     record = _session_for_write(request, session_id)
     if locked := _locked(request, record):
@@ -528,7 +525,7 @@ def session_details(request: HttpRequest, session_id: int) -> HttpResponse:
 
 
 @access.role_required(rules.NEEDLING_ROLES, selectors.session_in_clinic)
-@require_POST
+@access.post_only
 def session_sign(request: HttpRequest, session_id: int) -> HttpResponse:
     record = _session_for_write(request, session_id)
     if locked := _locked(request, record):

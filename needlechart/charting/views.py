@@ -11,7 +11,6 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
 
 from needlechart import knowledge
 from needlechart.accounts import access, rules
@@ -37,7 +36,7 @@ from needlechart.charting.models import (
     NeedleSize,
     NeedlingSession,
 )
-from needlechart.forms import posted, refused, submit
+from needlechart.forms import posted, record_id, refused, submit
 from needlechart.patients import selectors as patient_selectors
 from needlechart.patients.models import EpisodeOfCare
 
@@ -209,7 +208,7 @@ def consent_withdraw(request: HttpRequest, consent_id: int) -> HttpResponse:
 
 
 @access.clinical_write(episode_scope)
-@require_POST
+@access.post_only
 def assessment_new(request: HttpRequest, episode_id: int) -> HttpResponse:
     episode = patient_selectors.episode_get(user=request.user, episode_id=episode_id)
     kind = request.POST.get("kind", Assessment.Kind.INITIAL)
@@ -317,7 +316,7 @@ def _assessment_action(
 
 
 @access.clinical_write(selectors.assessment_in_clinic)
-@require_POST
+@access.post_only
 def assessment_pain(request: HttpRequest, assessment_id: int) -> HttpResponse:
     if request.POST.get("remove"):
         record = selectors.assessment_get(user=request.user, assessment_id=assessment_id)
@@ -354,7 +353,7 @@ ACTIVE_TRIGGER_POINT = {"taut_band": True, "hypersensitive_spot": True, "recogni
 
 
 @access.clinical_write(selectors.assessment_in_clinic)
-@require_POST
+@access.post_only
 def assessment_finding(request: HttpRequest, assessment_id: int) -> HttpResponse:
     data = request.POST.copy()
     if data.get("preset") == "active":
@@ -378,7 +377,7 @@ def assessment_finding(request: HttpRequest, assessment_id: int) -> HttpResponse
 
 
 @access.clinical_write(selectors.finding_in_clinic)
-@require_POST
+@access.post_only
 def finding_remove(request: HttpRequest, finding_id: int) -> HttpResponse:
     finding = selectors.finding_get(user=request.user, finding_id=finding_id)
     try:
@@ -397,7 +396,7 @@ def finding_remove(request: HttpRequest, finding_id: int) -> HttpResponse:
 
 
 @access.clinical_write(selectors.assessment_in_clinic)
-@require_POST
+@access.post_only
 def assessment_note(request: HttpRequest, assessment_id: int) -> HttpResponse:
     form = NoteForm(request.POST)
     return _assessment_action(
@@ -414,7 +413,7 @@ def assessment_note(request: HttpRequest, assessment_id: int) -> HttpResponse:
 
 
 @access.clinical_write(selectors.assessment_in_clinic)
-@require_POST
+@access.post_only
 def assessment_sign(request: HttpRequest, assessment_id: int) -> HttpResponse:
     record = selectors.assessment_get(user=request.user, assessment_id=assessment_id)
     try:
@@ -457,7 +456,8 @@ def adverse_event_new(request: HttpRequest, session_id: int) -> HttpResponse:
 def adverse_event_edit(request: HttpRequest, event_id: int) -> HttpResponse:
     event = selectors.adverse_event_get(user=request.user, event_id=event_id)
     writable = rules.has_role(request.user, rules.CLINICAL_WRITE_ROLES)
-    form = AdverseEventForm(posted(request), instance=event, session=event.session)
+    # The form shows the event as it stands: its latest follow-up's values.
+    form = AdverseEventForm(posted(request), instance=event.now, session=event.session)
     if request.method == "POST":
         saved = submit(
             form,
@@ -482,7 +482,7 @@ def adverse_event_edit(request: HttpRequest, event_id: int) -> HttpResponse:
 
 
 @access.clinical_write(selectors.adverse_event_in_clinic)
-@require_POST
+@access.post_only
 def adverse_event_error(request: HttpRequest, event_id: int) -> HttpResponse:
     event = selectors.adverse_event_get(user=request.user, event_id=event_id)
     try:
@@ -570,7 +570,8 @@ def assessment_addendum(request: HttpRequest, assessment_id: int) -> HttpRespons
 
 def _page_number(text: str | None) -> int:
     """A page number from the address; anything else is the first page."""
-    return int(text) if text and text.isdigit() and len(text) < 7 else 1
+    number = record_id(text)
+    return number if number is not None and 0 < number < 10**6 else 1
 
 
 @access.clinical_read(patient_scope)
@@ -680,7 +681,7 @@ def clinic_needles(request: HttpRequest) -> HttpResponse:
         if request.POST.get("retire"):
             retire = request.POST["retire"]
             size = NeedleSize.objects.filter(
-                clinic=request.user.clinic, pk=int(retire) if retire.isdigit() else 0
+                clinic=request.user.clinic, pk=record_id(retire) or 0
             ).first()
             if size is None:
                 raise Http404

@@ -1,15 +1,21 @@
-"""Database triggers that keep clinical records read-only once written or signed.
+"""Database triggers that keep clinical records and the audit trail as they were written.
 
 The services already refuse such changes; the triggers make the database refuse them too,
-so no code path (a forgotten service, a raw query, an admin shell) can rewrite a signed
-note. Only UPDATE and INSERT are guarded: DELETE is left to the application (which never
-deletes clinical records) so that test databases can be flushed and demo clinics rebuilt.
+so no code path (a forgotten service, a raw query, an admin shell, `_raw_delete`) can
+rewrite or remove a signed note or an audit row. A signed or recorded row refuses UPDATE
+and DELETE, rows under a signed record refuse INSERT as well, and on PostgreSQL the guarded
+tables refuse TRUNCATE. Only the owner of the tables can lift them (`lifted`), which is how
+a test database is flushed and a demo clinic rebuilt; the application's own database role
+owns nothing (docs/deployment.md), so it cannot.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 READ_ONLY = "signed or recorded clinical records are read-only; write an addendum instead"
+IN_ERROR = "entered_in_error_reason"
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,7 @@ POSTGRES_FUNCTIONS = [
     f"""CREATE OR REPLACE FUNCTION needlechart_refuse_signed() RETURNS trigger AS $$
     BEGIN
       IF OLD.signed_at IS NOT NULL THEN RAISE EXCEPTION '{READ_ONLY}'; END IF;
+      IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
       RETURN NEW;
     END; $$ LANGUAGE plpgsql""",
     # TG_ARGV: the parent table and the foreign-key column that points at it.
@@ -32,7 +39,8 @@ POSTGRES_FUNCTIONS = [
     DECLARE parent bigint; signed timestamptz;
     BEGIN
       FOR parent IN SELECT (to_jsonb(r) ->> TG_ARGV[1])::bigint
-                    FROM (SELECT NEW AS r UNION ALL SELECT OLD WHERE TG_OP = 'UPDATE') AS rows
+                    FROM (SELECT NEW AS r WHERE TG_OP <> 'DELETE'
+                          UNION ALL SELECT OLD WHERE TG_OP <> 'INSERT') AS rows
       LOOP
         IF parent IS NOT NULL THEN
           EXECUTE format('SELECT signed_at FROM %I WHERE id = $1', TG_ARGV[0])
@@ -40,59 +48,122 @@ POSTGRES_FUNCTIONS = [
           IF signed IS NOT NULL THEN RAISE EXCEPTION '{READ_ONLY}'; END IF;
         END IF;
       END LOOP;
+      IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;
       RETURN NEW;
+    END; $$ LANGUAGE plpgsql""",
+    # A recorded row changes once only: marked entered in error, with nothing else changed
+    # but the columns named in TG_ARGV (such as a last-changed time).
+    f"""CREATE OR REPLACE FUNCTION needlechart_refuse_but_in_error() RETURNS trigger AS $$
+    BEGIN
+      IF TG_OP = 'UPDATE' AND OLD.{IN_ERROR} = '' AND NEW.{IN_ERROR} <> ''
+         AND (to_jsonb(NEW) - '{IN_ERROR}' - COALESCE(TG_ARGV, '{{}}'::text[]))
+             = (to_jsonb(OLD) - '{IN_ERROR}' - COALESCE(TG_ARGV, '{{}}'::text[])) THEN
+        RETURN NEW;
+      END IF;
+      RAISE EXCEPTION '{READ_ONLY}';
     END; $$ LANGUAGE plpgsql""",
 ]
 
 
+def _sqlite_refusal(name: str, event: str, table: str, when: str = "") -> str:
+    condition = f" WHEN {when}" if when else ""
+    return (
+        f"CREATE TRIGGER {name} BEFORE {event} ON {table}{condition} "
+        f"BEGIN SELECT RAISE(ABORT, '{READ_ONLY}'); END"
+    )
+
+
 def append_only(table: str) -> Guard:
-    """No row of `table` is ever updated."""
+    """No row of `table` is ever updated or deleted."""
     name = f"{table}_no_update"
     return Guard(
         name,
         [
-            f"CREATE TRIGGER {name} BEFORE UPDATE ON {table} "
-            f"BEGIN SELECT RAISE(ABORT, '{READ_ONLY}'); END"
+            _sqlite_refusal(name, "UPDATE", table),
+            _sqlite_refusal(f"{table}_no_delete", "DELETE", table),
         ],
         [
             f"CREATE TRIGGER {name} BEFORE UPDATE ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION needlechart_refuse()"
+            "FOR EACH ROW EXECUTE FUNCTION needlechart_refuse()",
+            f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION needlechart_refuse()",
         ],
     )
 
 
 def frozen_when_signed(table: str) -> Guard:
-    """A row of `table` is not updated once its signed_at is set."""
+    """A row of `table` is neither updated nor deleted once its signed_at is set."""
     name = f"{table}_signed_no_update"
     return Guard(
         name,
         [
-            f"CREATE TRIGGER {name} BEFORE UPDATE ON {table} WHEN OLD.signed_at IS NOT NULL "
-            f"BEGIN SELECT RAISE(ABORT, '{READ_ONLY}'); END"
+            _sqlite_refusal(name, "UPDATE", table, "OLD.signed_at IS NOT NULL"),
+            _sqlite_refusal(
+                f"{table}_signed_no_delete", "DELETE", table, "OLD.signed_at IS NOT NULL"
+            ),
         ],
         [
-            f"CREATE TRIGGER {name} BEFORE UPDATE ON {table} "
+            f"CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON {table} "
             "FOR EACH ROW EXECUTE FUNCTION needlechart_refuse_signed()"
         ],
     )
 
 
 def child_of_signed(table: str, column: str, parent: str) -> Guard:
-    """Rows of `table` are not added or changed under a signed row of `parent`."""
+    """Rows of `table` are not added, changed or removed under a signed row of `parent`."""
     name = f"{table}_{column}_signed"
     signed = lambda row: f"(SELECT signed_at FROM {parent} WHERE id = {row}.{column}) IS NOT NULL"  # noqa: E731
     return Guard(
         name,
         [
-            f"CREATE TRIGGER {name}_insert BEFORE INSERT ON {table} WHEN {signed('NEW')} "
-            f"BEGIN SELECT RAISE(ABORT, '{READ_ONLY}'); END",
-            f"CREATE TRIGGER {name}_update BEFORE UPDATE ON {table} "
-            f"WHEN {signed('NEW')} OR {signed('OLD')} "
-            f"BEGIN SELECT RAISE(ABORT, '{READ_ONLY}'); END",
+            _sqlite_refusal(f"{name}_insert", "INSERT", table, signed("NEW")),
+            _sqlite_refusal(
+                f"{name}_update", "UPDATE", table, f"{signed('NEW')} OR {signed('OLD')}"
+            ),
+            _sqlite_refusal(f"{name}_delete", "DELETE", table, signed("OLD")),
         ],
         [
-            f"CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON {table} FOR EACH ROW "
+            f"CREATE TRIGGER {name} BEFORE INSERT OR UPDATE OR DELETE ON {table} FOR EACH ROW "
             f"EXECUTE FUNCTION needlechart_refuse_signed_parent('{parent}', '{column}')"
+        ],
+    )
+
+
+def recorded(
+    table: str, columns: list[str], *, also: tuple[str, ...] = (), when: str = ""
+) -> Guard:
+    """A row of `table` (those matching `when`, else all) is never deleted and changes once
+    only: marked entered in error, every other column of `columns` as it was, except `also`.
+    `columns` are the table's columns, read from its model when the guard is installed."""
+    name = f"{table}_recorded"
+    kept = [c for c in columns if c not in (IN_ERROR, *also)]
+    unchanged = " AND ".join(f"NEW.{c} IS OLD.{c}" for c in kept)
+    marking = f"OLD.{IN_ERROR} = '' AND NEW.{IN_ERROR} <> '' AND {unchanged}"
+    scope = f"({when}) AND " if when else ""
+    pg_when = f" WHEN ({when})" if when else ""
+    arguments = ", ".join(f"'{c}'" for c in also)
+    return Guard(
+        name,
+        [
+            _sqlite_refusal(f"{name}_update", "UPDATE", table, f"{scope}NOT ({marking})"),
+            _sqlite_refusal(f"{name}_delete", "DELETE", table, when),
+        ],
+        [
+            f"CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW{pg_when} "
+            f"EXECUTE FUNCTION needlechart_refuse_but_in_error({arguments})"
+        ],
+    )
+
+
+def no_truncate(table: str) -> Guard:
+    """PostgreSQL's TRUNCATE fires no row trigger: refused on its own (SQLite has none)."""
+    name = f"{table}_no_truncate"
+    return Guard(
+        name,
+        [],
+        [
+            f"CREATE TRIGGER {name} BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION needlechart_refuse()"
         ],
     )
 
@@ -114,9 +185,10 @@ def uninstall(schema_editor, guards: list[Guard]) -> None:
             schema_editor.execute(_drop_statement(statement, vendor), params=None)
 
 
-def all_guards() -> list[Guard]:
-    """Every trigger of the project, installed again after each migration (see `ensure`)."""
-    return [
+def all_guards(connection: Any = None) -> list[Guard]:
+    """Every trigger of the project, installed again after each migration (see `ensure`).
+    With a connection, also the guards written from the columns its tables have now."""
+    guards = [
         append_only("audit_auditevent"),
         append_only("charting_screening"),
         append_only("charting_documenttemplate"),
@@ -135,7 +207,39 @@ def all_guards() -> list[Guard]:
         append_only("outcomes_plangoal"),
         append_only("outcomes_plantherapy"),
         append_only("outcomes_discharge"),
+        append_only("charting_adverseeventfollowup"),
     ]
+    guards += [no_truncate(table) for table in sorted({_table(g) for g in guards})]
+    if connection is not None:
+        guards += _recorded(connection)
+    return guards
+
+
+def _recorded(connection: Any) -> list[Guard]:
+    """Measurements outside a draft and adverse events: kept, and only marked in error.
+    Their trigger lists every column, so it is written from the table as it is; SQLite drops
+    a table's own triggers when a migration rebuilds it, and `ensure` writes them again."""
+    tables = set(connection.introspection.table_names())
+    guards = []
+    for table, options in (
+        (
+            "outcomes_observation",
+            {"when": "OLD.session_id IS NULL AND OLD.assessment_id IS NULL"},
+        ),
+        ("charting_adverseevent", {"also": ("updated_at",)}),
+    ):
+        if table in tables:
+            with connection.cursor() as cursor:
+                columns = [
+                    c.name for c in connection.introspection.get_table_description(cursor, table)
+                ]
+            guards.append(recorded(table, columns, **options))
+            guards.append(no_truncate(table))
+    return guards
+
+
+def _table(guard: Guard) -> str:
+    return guard.postgresql[0].split(" ON ")[1].split()[0]
 
 
 def _drop_statement(statement: str, vendor: str) -> str:
@@ -152,18 +256,39 @@ def ensure(connection: Any) -> None:
     later migration could silently remove a guard; running this after every migrate puts
     them all back. Plain DDL through a cursor, so it also runs inside a transaction.
     """
-    tables = set(connection.introspection.table_names())
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             for statement in POSTGRES_FUNCTIONS:
                 cursor.execute(statement)
-        for guard in all_guards():
-            statements = getattr(guard, connection.vendor, [])
-            if not statements or statements[0].split(" ON ")[1].split()[0] not in tables:
-                continue
-            for statement in statements:
+        for statement in _statements(connection):
+            cursor.execute(_drop_statement(statement, connection.vendor))
+            cursor.execute(statement)
+
+
+def _statements(connection: Any) -> list[str]:
+    """The statements of every guard on a table that exists."""
+    tables = set(connection.introspection.table_names())
+    return [
+        statement
+        for guard in all_guards(connection)
+        if _table(guard) in tables
+        for statement in getattr(guard, connection.vendor, [])
+    ]
+
+
+@contextmanager
+def lifted(connection: Any) -> Iterator[None]:
+    """Every guard dropped for the block and put back after it, in one transaction: how a
+    test database is flushed and a demo clinic removed. Dropping a trigger takes the
+    tables' owner, which the application's database role is not (docs/deployment.md)."""
+    from django.db import transaction
+
+    with transaction.atomic(using=connection.alias):
+        with connection.cursor() as cursor:
+            for statement in _statements(connection):
                 cursor.execute(_drop_statement(statement, connection.vendor))
-                cursor.execute(statement)
+        yield
+        ensure(connection)
 
 
 def touching(tables: set[str]) -> list[Guard]:

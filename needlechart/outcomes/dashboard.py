@@ -44,7 +44,13 @@ from django.utils import timezone
 
 from needlechart import knowledge
 from needlechart.accounts.models import Clinic, Practitioner
-from needlechart.charting.models import Addendum, AdverseEvent, Insertion, NeedlingSession
+from needlechart.charting.models import (
+    Addendum,
+    AdverseEvent,
+    Insertion,
+    NeedlingSession,
+    severity_now,
+)
 from needlechart.knowledge.instruments import describe_threshold
 from needlechart.knowledge.instruments import source as threshold_source
 from needlechart.outcomes.models import CarePlan, Observation
@@ -479,10 +485,13 @@ def figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
     weeks = _sessions_per_week(in_range, zoneinfo.ZoneInfo(filters.clinic.timezone))
     # Every session in the period falls in one week: their sum is the count, without a scan.
     session_count = sum(n for _, n in weeks)
-    events = AdverseEvent.objects.filter(
-        session__in=in_range, entered_in_error_reason=""
-    ).aggregate(
-        minor=Count("id", filter=Q(severity="mild")), major=Count("id", filter=~Q(severity="mild"))
+    # By each event's severity as it stands (a follow-up may grade it again).
+    events = (
+        AdverseEvent.objects.filter(session__in=in_range, entered_in_error_reason="")
+        .annotate(now=severity_now())
+        .aggregate(
+            minor=Count("id", filter=Q(now="mild")), major=Count("id", filter=~Q(now="mild"))
+        )
     )
     minor, minor_ci = _per_100(events["minor"], session_count)
     major, major_ci = _per_100(events["major"], session_count)

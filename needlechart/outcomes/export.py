@@ -15,6 +15,7 @@ from needlechart.accounts.models import Practitioner
 from needlechart.charting.models import (
     Addendum,
     AdverseEvent,
+    AdverseEventFollowUp,
     AftercareIssue,
     Assessment,
     Consent,
@@ -136,7 +137,10 @@ def load_charts(patients: list[Patient]) -> None:
     insertions = _grouped(Insertion.objects.filter(**of_sessions), "session_id", sessions,
                           "chart_insertions")  # fmt: skip
     for model, attr in _OF_SESSION:
-        _grouped(model.objects.filter(**of_sessions), "session_id", sessions, attr)
+        rows = _grouped(model.objects.filter(**of_sessions), "session_id", sessions, attr)
+        if model is AdverseEvent:
+            follow_ups = AdverseEventFollowUp.objects.filter(event_id__in=[e.pk for e in rows])
+            _grouped(follow_ups, "event_id", rows, "chart_follow_ups")
     of_plans = {"plan_id__in": [p.pk for p in plans]}
     _grouped(PlanGoal.objects.filter(**of_plans), "plan_id", plans, "chart_goals")
     _grouped(PlanTherapy.objects.filter(**of_plans), "plan_id", plans, "chart_therapies")
@@ -286,6 +290,19 @@ def _session(s: NeedlingSession, tz: zoneinfo.ZoneInfo) -> dict[str, Any]:
                 "outcome": e.outcome,
                 "muscles": e.muscles,
                 "entered_in_error": e.entered_in_error,
+                # Each later look at the event, oldest first; the last is how it stands.
+                "follow_ups": [
+                    {
+                        "severity": f.severity,
+                        "duration": f"{f.duration_value} {f.duration_unit}"
+                        if f.duration_unit
+                        else None,
+                        "action_taken": f.action_taken,
+                        "outcome": f.outcome,
+                        "recorded_at": _when(f.recorded_at),
+                    }
+                    for f in e.chart_follow_ups
+                ],
             }
             for e in s.chart_adverse_events
         ],

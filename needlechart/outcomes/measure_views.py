@@ -8,13 +8,12 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.views.decorators.http import require_POST
 
 from needlechart.accounts import access
 from needlechart.charting import session_views
 from needlechart.charting import views as charting_views
 from needlechart.charting.forms import ObservationForm
-from needlechart.forms import refused
+from needlechart.forms import record_id, refused
 from needlechart.outcomes import measurements
 from needlechart.outcomes import selectors as outcome_selectors
 from needlechart.patients import selectors as patient_selectors
@@ -25,7 +24,7 @@ episode_scope = patient_selectors.episode_in_clinic
 
 
 @access.clinical_read(episode_scope)
-@require_POST
+@access.post_only
 def observation_add(request: HttpRequest, episode_id: int) -> HttpResponse:
     episode = patient_selectors.episode_get(user=request.user, episode_id=episode_id)
     form = ObservationForm(request.POST)
@@ -39,7 +38,8 @@ def observation_add(request: HttpRequest, episode_id: int) -> HttpResponse:
     ):
         raw = request.POST.get(field, "")
         if raw:
-            parent[field] = records.filter(pk=int(raw)).first() if raw.isdigit() else None
+            pk = record_id(raw)
+            parent[field] = records.filter(pk=pk).first() if pk is not None else None
             back = reverse(page, args=[raw]) if parent[field] else back
             break
     if None in parent.values():
@@ -103,7 +103,7 @@ def _measure_refused(request: HttpRequest, parent: dict, form: Any, back: str, e
 
 
 @access.clinical_read(outcome_selectors.observation_in_clinic)
-@require_POST
+@access.post_only
 def observation_remove(request: HttpRequest, observation_id: int) -> HttpResponse:
     observation = outcome_selectors.observation_get(
         user=request.user, observation_id=observation_id

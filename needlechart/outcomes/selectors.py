@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from needlechart.accounts.access import in_clinic
 from needlechart.accounts.models import User
-from needlechart.charting.models import Addendum, AdverseEvent, NeedlingSession
+from needlechart.charting.models import Addendum, AdverseEvent, NeedlingSession, severity_now
 from needlechart.outcomes import progress as progress_module
 from needlechart.outcomes.models import CarePlan, Observation, Timing
 from needlechart.patients.models import EpisodeOfCare
@@ -170,9 +170,9 @@ def discharge_snapshots(episodes: list[EpisodeOfCare]) -> dict[int, dict[str, An
     stored = AdverseEvent.objects.filter(
         session__episode__in=list(events), entered_in_error_reason=""
     ).order_by("recorded_at", "pk")
-    for episode_id, kind, severity, session_id in stored.values_list(
-        "session__episode_id", "event_type", "severity", "session_id"
-    ):
+    for episode_id, kind, severity, session_id in stored.annotate(
+        severity_now=severity_now()
+    ).values_list("session__episode_id", "event_type", "severity_now", "session_id"):
         events[episode_id].append({"type": kind, "severity": severity, "session": session_id})
     taken_at = dt.datetime.now(dt.UTC).isoformat()
     snapshots = {}

@@ -10,7 +10,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
 
 from needlechart.accounts import access
 from needlechart.accounts.access import in_clinic
@@ -164,7 +163,7 @@ def measurements(request: HttpRequest, episode_id: int) -> HttpResponse:
 
 
 @access.clinical_write(observation_scope)
-@require_POST
+@access.post_only
 def measurement_error(request: HttpRequest, observation_id: int) -> HttpResponse:
     observation = get_object_or_404(
         Observation.objects.select_related("episode__patient", "session", "assessment"),

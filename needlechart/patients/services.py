@@ -282,7 +282,7 @@ def patients_import(*, actor: User, patients: list[Patient], source: str) -> lis
         if taken.exists():
             raise ValidationError({"mrn": f"{taken.first().mrn}: {DUPLICATE_MRN}"})
     Patient.objects.bulk_create(patients)
-    highest = max((int(mrn) for mrn in numbers if mrn.isdigit()), default=0)
+    highest = max((int(mrn) for mrn in numbers if mrn.isascii() and mrn.isdigit()), default=0)
     locked = Clinic.objects.select_for_update().get(pk=clinic.pk)
     if highest >= locked.next_mrn:
         locked.next_mrn = clinic.next_mrn = highest + 1

@@ -6,7 +6,6 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
 
 from needlechart import knowledge, mail
 from needlechart.accounts import access
@@ -19,7 +18,7 @@ from needlechart.portal.forms import EffectConfirmForm, ReasonForm
 
 
 @access.staff(patient_selectors.patient_in_clinic)
-@require_POST
+@access.post_only
 def invite_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_selectors.patient_get(user=request.user, patient_id=patient_id)
     try:
@@ -88,7 +87,7 @@ def questionnaire_review(request: HttpRequest, questionnaire_id: int) -> HttpRes
 
 
 @access.clinical_write(selectors.questionnaire_in_clinic)
-@require_POST
+@access.post_only
 def questionnaire_dismiss(request: HttpRequest, questionnaire_id: int) -> HttpResponse:
     answers = selectors.questionnaire_get(user=request.user, questionnaire_id=questionnaire_id)
     try:
@@ -142,7 +141,7 @@ def effect_confirm(request: HttpRequest, effect_id: int) -> HttpResponse:
 
 
 @access.clinical_write(selectors.effect_in_clinic)
-@require_POST
+@access.post_only
 def effect_dismiss(request: HttpRequest, effect_id: int) -> HttpResponse:
     effect = selectors.effect_get(user=request.user, effect_id=effect_id)
     try:
@@ -156,7 +155,7 @@ def effect_dismiss(request: HttpRequest, effect_id: int) -> HttpResponse:
 
 
 @access.clinical_write(selectors.check_in_in_clinic)
-@require_POST
+@access.post_only
 def alert_acknowledge(request: HttpRequest, check_in_id: int) -> HttpResponse:
     check_in = selectors.check_in_get(user=request.user, check_in_id=check_in_id)
     try:

@@ -5,7 +5,7 @@ the management commands of the same names."""
 
 import json
 import sys
-from argparse import ArgumentParser
+from argparse import ArgumentParser, ArgumentTypeError
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,12 @@ def _pain(argument: str) -> tuple[str, float | None]:
         ) from None
 
 
+def _top(value: str) -> int:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 1000:
+        raise ArgumentTypeError(f"must be a whole number from 1 to 1000, not {value!r}")
+    return int(value)
+
+
 def referral_arguments(parser: ArgumentParser) -> None:
     parser.add_argument(
         "regions",
@@ -69,7 +75,7 @@ def referral_arguments(parser: ArgumentParser) -> None:
         metavar="REGION",
         help="a region id (see `needlechart regions`), optionally with :INTENSITY 0-10",
     )
-    parser.add_argument("--top", type=int, default=10, help="how many muscles (default 10)")
+    parser.add_argument("--top", type=_top, default=10, help="how many muscles (default 10)")
     _json_option(parser)
 
 

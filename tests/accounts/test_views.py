@@ -252,3 +252,30 @@ class BrokenBackend:
 
     def send_messages(self, messages):
         raise ConnectionRefusedError("mail server down")
+
+
+def test_a_nul_character_anywhere_in_a_request_is_refused_clearly_and_saves_nothing(world):
+    """No field takes one and PostgreSQL text cannot hold one: a 400 saying so, never a
+    server error, whatever the page (filters, searches, forms)."""
+    from needlechart.audit.models import AuditEvent
+    from needlechart.patients.models import Patient
+
+    admin = client_for(world.admin)
+    since = max(AuditEvent.objects.values_list("pk", flat=True), default=0)
+    for url, data in [
+        (reverse("outcomes:dashboard"), {"practitioner": "\x00"}),
+        (reverse("outcomes:dashboard"), {"date_from": "2026-01-01\x00"}),
+        (reverse("audit:list"), {"action": "\x00"}),
+        (reverse("audit:list"), {"patient_mrn": "\x00"}),
+        (reverse("patients:list"), {"name": "Smith\x00"}),
+        (reverse("patients:list"), {"\x00": "x"}),
+    ]:
+        response = admin.get(url, data)
+        assert response.status_code == 400, url
+        assert "NUL character" in response.content.decode()
+    posted = admin.post(
+        reverse("patients:edit", args=[world.patient_a.pk]), {"given_name": "An\x00n"}
+    )
+    assert posted.status_code == 400
+    assert Patient.objects.get(pk=world.patient_a.pk).given_name == "Ann"
+    assert not AuditEvent.objects.filter(pk__gt=since).exists()

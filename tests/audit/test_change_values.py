@@ -23,7 +23,12 @@ def test_the_clinical_record_s_changes_keep_their_old_and_new_values(world):
         "changed": ["note"], "before": {"note": ""}, "after": {"note": "Calf"},
     }  # fmt: skip
     charting.adverse_event_update(actor=world.practitioner, event=chart.event, severity="moderate")
-    detail = _last_update(chart.event)
+    # A follow-up is a record of its own; its audit row keeps what the event said before.
+    detail = (
+        AuditEvent.objects.filter(action="create", object_type="AdverseEvent/FollowUp")
+        .get(object_id=str(chart.event.follow_ups.get().pk))
+        .detail
+    )
     assert detail["before"] == {"severity": "mild"}
     assert detail["after"] == {"severity": "moderate"}
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from needlechart.accounts.models import DryNeedlingCredential
 from needlechart.charting import services
-from needlechart.charting.models import Addendum, Insertion, NeedlingSession
+from needlechart.charting.models import Addendum, AdverseEvent, Insertion, NeedlingSession
 from needlechart.outcomes import measurements
 from needlechart.outcomes.models import Observation
 from tests.charts import row
@@ -514,9 +514,36 @@ def test_a_follow_up_changes_the_outcome_but_not_what_happened(signed, world):
     with pytest.raises(ValidationError) as refused:
         services.adverse_event_update(actor=world.practitioner, event=event, event_type="bleeding")
     assert "event_type" in refused.value.message_dict
+    services.adverse_event_update(actor=world.practitioner, event=event, outcome="recovering")
+    services.adverse_event_update(actor=world.practitioner, event=event, outcome="resolved",
+                                  severity="moderate")  # fmt: skip
+    event = AdverseEvent.objects.get(pk=event.pk)
+    # What was recorded stays as it was; each follow-up is a record of its own.
+    assert (event.event_type, event.severity, event.outcome) == ("bruising", "mild", "ongoing")
+    assert [(f.outcome, f.severity) for f in event.follow_ups.all()] == [
+        ("recovering", "mild"), ("resolved", "moderate"),
+    ]  # fmt: skip
+    assert (event.now.outcome, event.now.severity, event.now.event_type) == (
+        "resolved", "moderate", "bruising",
+    )  # fmt: skip
+    # A follow-up that changes nothing records nothing.
     services.adverse_event_update(actor=world.practitioner, event=event, outcome="resolved")
-    event.refresh_from_db()
-    assert (event.event_type, event.outcome) == ("bruising", "resolved")
+    assert event.follow_ups.count() == 2
+
+
+def test_a_follow_up_from_a_page_that_showed_older_values_is_refused(signed, world):
+    from needlechart.records import snapshot
+
+    event = services.adverse_event_record(
+        actor=world.practitioner, session=signed, event_type="bruising", onset="during",
+        severity="mild", action_taken="none", outcome="ongoing", muscles=["gastrocnemius:left"],
+    )  # fmt: skip
+    shown = snapshot(event.now, ["outcome", "severity"])
+    services.adverse_event_update(actor=world.practitioner, event=event, outcome="recovering")
+    with pytest.raises(ValidationError, match="Someone saved this record"):
+        services.adverse_event_update(actor=world.practitioner, event=event, was=shown,
+                                      severity="moderate")  # fmt: skip
+    assert event.follow_ups.count() == 1
 
 
 def test_aftercare_is_issued_only_for_a_session_with_needled_muscles(session, world):

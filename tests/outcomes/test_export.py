@@ -50,7 +50,7 @@ def test_chart_json_has_the_patient_episodes_and_every_session_detail(charted):
     assert draft["adverse_events"] == [{
         "type": "bruising", "severity": "mild", "onset": "during", "duration": None,
         "action_taken": "none", "outcome": "resolved", "muscles": ["gastrocnemius:left"],
-        "entered_in_error": False,
+        "entered_in_error": False, "follow_ups": [],
     }]  # fmt: skip
     assert {"date", "practitioner", "aftercare_issued", "addenda"} <= set(signed)
 

@@ -8,6 +8,7 @@ import json
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.urls import reverse
@@ -15,6 +16,7 @@ from django.utils import timezone
 
 from needlechart.charting import services as chart_services
 from needlechart.charting.views import episode_page
+from needlechart.db import guards
 from needlechart.outcomes import measurements, selectors, services
 from needlechart.outcomes.forms import GoalForm, MeasurementForm
 from needlechart.outcomes.models import CarePlan, Observation
@@ -46,9 +48,11 @@ def neck_course(consented_long_ago):
     world = consented_long_ago
     rotation = {"component": "cervical-rotation", "side": "left"}
     assessed = measure(world, "rom", 40, "baseline", **rotation)
-    Observation.objects.filter(pk=assessed.pk).update(
-        recorded_at=timezone.now() - dt.timedelta(days=20)
-    )
+    # Backdated as setup: a recorded measurement refuses any change but the in-error mark.
+    with guards.lifted(connection):
+        Observation.objects.filter(pk=assessed.pk).update(
+            recorded_at=timezone.now() - dt.timedelta(days=20)
+        )
     for days_ago, (rom_before, rom_after, pain_before, pain_after) in (
         (14, (45, 60, 7, 4)), (7, (55, 62, 5, 4)),
     ):  # fmt: skip

@@ -86,7 +86,7 @@ PATIENT_LIST_QUERIES = 5
 PATIENT_DETAIL_QUERIES = 20
 # The episode page also reads the screening, consent, the episode's latest records and how
 # many there are, the plan and the measurements behind its progress.
-EPISODE_DETAIL_QUERIES = 27
+EPISODE_DETAIL_QUERIES = 28
 
 
 def test_the_patient_list_costs_the_same_queries_however_many_patients(world):

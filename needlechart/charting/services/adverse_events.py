@@ -1,5 +1,6 @@
 """Adverse events during or after a session, followed up without rewriting what happened."""
 
+import copy
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -10,7 +11,9 @@ from needlechart.accounts.guards import authorize
 from needlechart.accounts.models import User
 from needlechart.audit import services as audit
 from needlechart.charting.models import (
+    FOLLOW_UP_FIELDS,
     AdverseEvent,
+    AdverseEventFollowUp,
     NeedlingSession,
 )
 from needlechart.charting.services.common import (
@@ -33,16 +36,9 @@ AE_FIELDS = (
 )  # fmt: skip
 
 
-# What a follow-up may change; what happened (type, onset, muscles) is corrected by marking
-# the event entered in error and recording it again.
-AE_FOLLOW_UP = (
-    "severity",
-    "duration_value",
-    "duration_unit",
-    "action_taken",
-    "outcome",
-    "description",
-)
+# What a follow-up records; what happened (type, onset, muscles) is corrected by marking the
+# event entered in error and recording it again.
+AE_FOLLOW_UP = FOLLOW_UP_FIELDS
 
 
 def _check_event(session: NeedlingSession, event: AdverseEvent) -> None:
@@ -86,7 +82,8 @@ def adverse_event_record(*, actor: User, session: NeedlingSession, **values: Any
 def adverse_event_update(
     *, actor: User, event: AdverseEvent, was: str | None = None, **values: Any
 ) -> AdverseEvent:
-    """Follow an event up (outcome, duration, action); one entered in error stays as it is."""
+    """Follow an event up (severity, outcome, duration, action): a new follow-up record, so
+    what was recorded before is never overwritten. One entered in error stays as it is."""
     authorize(
         actor,
         roles=rules.CLINICAL_WRITE_ROLES,
@@ -94,8 +91,10 @@ def adverse_event_update(
         what="update adverse events",
     )
     with unchanged_on_error(event):
+        # The event's row lock: two follow-ups of one event at once are taken in turn.
         lock(event)
-        refuse_if_changed(event, was, values)
+        now = _now(event)
+        refuse_if_changed(now, was, values)
     if event.entered_in_error:
         raise ValidationError(IN_ERROR)
     fixed = [
@@ -108,23 +107,37 @@ def adverse_event_update(
             {fixed[0]: "What happened is kept as recorded; to correct it, mark the event entered "
              "in error and record it again."}
         )  # fmt: skip
-    before = audit_values(event, AE_FOLLOW_UP)
-    with unchanged_on_error(event), transaction.atomic():
-        changed = apply_changes(
-            event, AE_FOLLOW_UP, {k: v for k, v in values.items() if k in AE_FOLLOW_UP}
-        )
-        _check_event(event.session, event)
-        event.full_clean()
-        event.save()
-        audit.record(
-            actor=actor,
-            action=audit.Action.UPDATE,
-            obj=event,
-            patient=event.session.episode.patient,
-            # The values as they were, so the record of the event keeps its history.
-            detail=change_detail(before, event, changed),
-        )
-    return event
+    before = audit_values(now, AE_FOLLOW_UP)
+    changed = apply_changes(
+        now, AE_FOLLOW_UP, {k: v for k, v in values.items() if k in AE_FOLLOW_UP}
+    )
+    if not changed:
+        return now
+    _check_event(event.session, now)
+    follow_up = AdverseEventFollowUp(
+        event=event, recorded_by=actor, **{name: getattr(now, name) for name in AE_FOLLOW_UP}
+    )
+    follow_up.full_clean()
+    follow_up.save()
+    audit.record(
+        actor=actor,
+        action=audit.Action.CREATE,
+        obj=follow_up,
+        patient=event.session.episode.patient,
+        # The values as they were, so the record of the event keeps its history.
+        detail=change_detail(before, follow_up, changed),
+    )
+    return _now(event)
+
+
+def _now(event: AdverseEvent) -> AdverseEvent:
+    """The event as it stands, read afresh (an unsaved copy when it has follow-ups)."""
+    for cached in ("latest_follow_up", "now"):
+        event.__dict__.pop(cached, None)
+    if hasattr(event, "_prefetched_objects_cache"):
+        event._prefetched_objects_cache.pop("follow_ups", None)
+    # A copy either way: a refused follow-up leaves the event as it was.
+    return copy.copy(event.now)
 
 
 @transaction.atomic

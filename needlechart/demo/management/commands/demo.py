@@ -16,9 +16,15 @@ PROGRESS_FROM = 500
 EARLIEST = dt.date(1950, 1, 1)
 
 
+# A demo is for trying and measuring needlechart: a clinic larger than this is a mistyped number.
+MOST_PATIENTS = 100_000
+
+
 def positive(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, not {value!r}")
+    if int(value) > MOST_PATIENTS:
+        raise argparse.ArgumentTypeError(f"must be at most {MOST_PATIENTS:,}, not {value!r}")
     return int(value)
 
 

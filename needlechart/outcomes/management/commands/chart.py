@@ -2,8 +2,10 @@ import json
 
 from django.core.management.base import CommandError, CommandParser
 
+from needlechart.accounts.models import Clinic
 from needlechart.audit import services as audit
 from needlechart.commands import Command as NeedlechartCommand
+from needlechart.commands import record_id
 from needlechart.outcomes.export import chart_chunks, patient_chart, summary_lines, with_chart
 from needlechart.patients.models import Patient
 
@@ -15,7 +17,7 @@ class Command(NeedlechartCommand):
         parser.add_argument("mrn", nargs="?", help="the patient's medical record number")
         parser.add_argument("--all", action="store_true", help="every patient, one JSON per line")
         parser.add_argument(
-            "--clinic", type=int, help="the clinic id, when the number is not unique"
+            "--clinic", type=record_id, help="the clinic id, when the number is not unique"
         )
         parser.add_argument("--json", action="store_true", help="print JSON")
 
@@ -24,6 +26,8 @@ class Command(NeedlechartCommand):
             raise CommandError("give one record number, or --all")
         patients = Patient.objects.all()
         if options["clinic"] is not None:
+            if not Clinic.objects.filter(pk=options["clinic"]).exists():
+                raise CommandError(f"no clinic {options['clinic']}")
             patients = patients.filter(clinic_id=options["clinic"])
         if options["all"]:
             self._all(patients, as_json=bool(options["json"]))

@@ -7,6 +7,7 @@ from django.core.management.base import CommandError, CommandParser
 from needlechart.accounts.models import Clinic, Practitioner
 from needlechart.audit import services as audit
 from needlechart.commands import Command as NeedlechartCommand
+from needlechart.commands import record_id
 from needlechart.outcomes import dashboard
 
 
@@ -29,9 +30,9 @@ class Command(NeedlechartCommand):
         parser.add_argument("--from", dest="date_from", type=_date, help="first day, YYYY-MM-DD")
         parser.add_argument("--to", dest="date_to", type=_date, help="last day, YYYY-MM-DD")
         parser.add_argument(
-            "--clinic", type=int, help="the clinic id (needed with several clinics)"
+            "--clinic", type=record_id, help="the clinic id (needed with several clinics)"
         )
-        parser.add_argument("--practitioner", type=int, help="a practitioner id")
+        parser.add_argument("--practitioner", type=record_id, help="a practitioner id")
         parser.add_argument("--json", action="store_true", help="print JSON")
 
     def handle(self, *args: object, **options: object) -> None:

@@ -8,6 +8,8 @@ from django.utils import timezone
 from needlechart.commands import Command as NeedlechartCommand
 from needlechart.portal import reminders
 
+EARLIEST, LATEST = 2000, 2999
+
 
 def _moment(value: str) -> dt.datetime:
     try:
@@ -16,6 +18,12 @@ def _moment(value: str) -> dt.datetime:
         raise argparse.ArgumentTypeError(
             f"must be an ISO date and time like 2026-11-24T09:30, not {value!r}"
         ) from None
+    # Reminders fall days after the moment; a year at the edge of the calendar would
+    # overflow that arithmetic, and no clinic runs at such a time.
+    if not EARLIEST <= moment.year <= LATEST:
+        raise argparse.ArgumentTypeError(
+            f"must be a time between the years {EARLIEST} and {LATEST}, not {value!r}"
+        )
     if moment.tzinfo is None:
         moment = timezone.make_aware(moment, dt.UTC)
     return moment
