@@ -75,6 +75,12 @@ SECRET_KEY = os.environ.get("SECRET_KEY") or (
     "dev-only-insecure-key-do-not-use-in-production" if DEBUG else ""
 )
 
+# Keys retired by a rotation (docs/operations.md). SECRET_KEY_FALLBACKS keeps what they signed
+# valid for a while (sessions, reset links); AUDIT_RETIRED_KEYS only lets the audit rows they
+# sealed verify, and is what a rotation after a suspected leak uses.
+SECRET_KEY_FALLBACKS = envlist("SECRET_KEY_FALLBACKS", [])
+AUDIT_RETIRED_KEYS = envlist("AUDIT_RETIRED_KEYS", [])
+
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 

@@ -15,7 +15,9 @@ from tests.test_access import PAGES, ROLES, _kwargs, charted  # noqa: F401  (a f
 
 # Accounts belong to a clinic except a superuser's; the trail's rows, except the system's.
 OWN_CLINIC_OR_NONE = {"accounts.User", "accounts.Practitioner", "accounts.DryNeedlingCredential",
-                      "audit.AuditEvent", "audit.Submission"}  # fmt: skip
+                      "audit.AuditEvent", "audit.Submission",
+                      # A clinic's audit chain is numbered by the clinic's id, 0 for no clinic.
+                      "audit.AuditChain", "audit.AuditVerification"}  # fmt: skip
 # A record with one of several parents, each of which reaches the clinic.
 ONE_OF_PARENTS = {"charting.Addendum": ("assessment", "session", "discharge")}
 
@@ -65,7 +67,8 @@ def test_an_addendum_without_a_parent_is_refused_by_the_database(world):
 # The paths of the tables whose clinic may be empty (for rows of clinic B it is not).
 OWN_CLINIC_PATHS = {"accounts.User": "clinic", "accounts.Practitioner": "user__clinic",
                     "accounts.DryNeedlingCredential": "practitioner__user__clinic",
-                    "audit.AuditEvent": "clinic", "audit.Submission": "user__clinic"}  # fmt: skip
+                    "audit.AuditEvent": "clinic", "audit.Submission": "user__clinic",
+                    "audit.AuditChain": "chain", "audit.AuditVerification": "chain"}  # fmt: skip
 
 
 def _rows_of(clinic: Clinic) -> dict[type[models.Model], list]:
@@ -78,7 +81,8 @@ def _rows_of(clinic: Clinic) -> dict[type[models.Model], list]:
         if model is Clinic:
             where = Q(pk=clinic.pk)
         elif label in OWN_CLINIC_PATHS:
-            where = Q(**{OWN_CLINIC_PATHS[label]: clinic})
+            path = OWN_CLINIC_PATHS[label]
+            where = Q(**{path: clinic.pk if path == "chain" else clinic})
         elif label in ONE_OF_PARENTS:
             where = Q()
             for name in ONE_OF_PARENTS[label]:
@@ -103,8 +107,9 @@ def _forget(rows: dict[type[models.Model], list]) -> None:
         for model, pks in rows.items():
             if pks:
                 table = connection.ops.quote_name(model._meta.db_table)
+                key = connection.ops.quote_name(model._meta.pk.column)
                 marks = ", ".join(["%s"] * len(pks))
-                cursor.execute(f"DELETE FROM {table} WHERE id IN ({marks})", pks)  # noqa: S608
+                cursor.execute(f"DELETE FROM {table} WHERE {key} IN ({marks})", pks)  # noqa: S608
 
 
 def _results(queries: list[tuple[str, tuple]]) -> list[list[str]]:

@@ -46,6 +46,13 @@ class AuditEvent(models.Model):
     object_id = models.CharField(max_length=64, blank=True)
     client_address = models.GenericIPAddressField(null=True)
     detail = models.JSONField(default=dict, blank=True)
+    # The tamper-evident chain (audit/chain.py): each clinic's rows (chain 0: rows of no
+    # clinic) numbered from 1, each sealed with a keyed hash over its content and the hash
+    # of the row before it.
+    chain = models.BigIntegerField(default=0)
+    sequence = models.BigIntegerField(null=True)
+    previous_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64, blank=True)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -54,6 +61,14 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["clinic", "-recorded_at"]),
             models.Index(fields=["patient", "-recorded_at"]),
+        ]
+        constraints = [
+            # Partial, so that SQLite adds an index rather than rebuilding the table.
+            models.UniqueConstraint(
+                fields=["chain", "sequence"],
+                condition=models.Q(sequence__isnull=False),
+                name="audit_one_row_per_place_in_a_chain",
+            )
         ]
 
     def __str__(self) -> str:
@@ -68,6 +83,43 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError("Audit events are append-only.")
+
+
+class AuditChain(models.Model):
+    """The head of one chain: how many rows it holds and the last one's hash. Its row lock
+    makes writers of one clinic take their places in turn, so a chain never forks."""
+
+    AUDITED = False
+
+    chain = models.BigIntegerField(primary_key=True)
+    sequence = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"Audit chain {self.chain} at place {self.sequence}"
+
+
+class AuditVerification(models.Model):
+    """One walk of a chain by `audit-verify`: what it found, kept so the next walk also
+    notices rows removed from the end, and shown on the audit page."""
+
+    AUDITED = False
+
+    chain = models.BigIntegerField()
+    verified_at = models.DateTimeField(default=timezone.now)
+    intact = models.BooleanField()
+    rows = models.BigIntegerField()
+    last_sequence = models.BigIntegerField()
+    last_hash = models.CharField(max_length=64, blank=True)
+    problem = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-verified_at", "-id"]
+        indexes = [models.Index(fields=["chain", "-verified_at"])]
+
+    def __str__(self) -> str:
+        state = "intact" if self.intact else "broken"
+        return f"Audit chain {self.chain} {state} on {self.verified_at:%Y-%m-%d %H:%M}"
 
 
 class Submission(models.Model):

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
+from needlechart.audit import chain
 from needlechart.audit.context import client_address
 from needlechart.audit.models import AuditEvent
 
@@ -87,7 +88,7 @@ def record(
         clinic=clinic,
         detail=detail,
     )
-    event.save()
+    chain.append([event])
     return event
 
 
@@ -102,7 +103,7 @@ def record_each(
     """Write one row per object in a single query, e.g. every patient shown on a list page,
     or every record of an import. `patient_of` names the patient of records that do not
     carry one themselves (a session's rows, say)."""
-    AuditEvent.objects.bulk_create(
+    events = [
         _event(
             actor=actor,
             action=action,
@@ -113,4 +114,6 @@ def record_each(
             detail=detail,
         )
         for obj in objects
-    )
+    ]
+    if events:
+        chain.append(events)

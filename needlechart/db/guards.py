@@ -190,6 +190,7 @@ def all_guards(connection: Any = None) -> list[Guard]:
     With a connection, also the guards written from the columns its tables have now."""
     guards = [
         append_only("audit_auditevent"),
+        append_only("audit_auditverification"),
         append_only("charting_screening"),
         append_only("charting_documenttemplate"),
         append_only("charting_consent"),

@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from needlechart.accounts import access
+from needlechart.audit import chain
 from needlechart.audit import services as audit
 from needlechart.audit.names import name_events
 from needlechart.pages import trail as selectors
@@ -37,7 +38,12 @@ def _query_without_page(request: HttpRequest) -> str:
 def audit_list(request: HttpRequest) -> HttpResponse:
     form, filters = _filters(request)
     if filters is None:
-        return render(request, "audit/audit_list.html", {"form": form, "page": None}, status=400)
+        return render(
+            request,
+            "audit/audit_list.html",
+            {"form": form, "page": None, "verification": None},
+            status=400,
+        )
     # Reading the trail is itself recorded: it names patients and who saw them.
     audit.record(
         actor=request.user,
@@ -51,7 +57,12 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "audit/audit_list.html",
-        {"form": form, "page": page, "query": _query_without_page(request)},
+        {
+            "form": form,
+            "page": page,
+            "query": _query_without_page(request),
+            "verification": chain.last_verification(request.user.clinic_id),
+        },
     )
 
 
@@ -83,7 +94,12 @@ class _Echo:
 def audit_export(request: HttpRequest) -> HttpResponse:
     form, filters = _filters(request)
     if filters is None:
-        return render(request, "audit/audit_list.html", {"form": form, "page": None}, status=400)
+        return render(
+            request,
+            "audit/audit_list.html",
+            {"form": form, "page": None, "verification": None},
+            status=400,
+        )
     audit.record(
         actor=request.user,
         action=audit.Action.EXPORT,

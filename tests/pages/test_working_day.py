@@ -168,8 +168,9 @@ def test_the_patient_list_costs_the_same_queries_however_many_patients_are_in_ca
     caseload, django_assert_max_num_queries
 ):
     client = client_for(caseload.practitioner)
-    # Session, user, page and count, the practitioners in charge, the audit rows.
-    with django_assert_max_num_queries(6):
+    # Session, user, page and count, the practitioners in charge, the audit rows (their place
+    # in the chain and its seal too).
+    with django_assert_max_num_queries(8):
         client.get(reverse("patients:list"))
     others = [factories.practitioner(caseload.clinic_a, f"p{n}") for n in range(4)]
     for number in range(30):
@@ -178,7 +179,7 @@ def test_the_patient_list_costs_the_same_queries_however_many_patients_are_in_ca
         _session(episode, others[number % 4].user, at=NOON - dt.timedelta(days=number))
         _assessment(episode, others[number % 4].user, at=NOON - dt.timedelta(days=number))
         _plan(episode, others[number % 4].user, TODAY + dt.timedelta(days=number))
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(8):
         response = client.get(reverse("patients:list"), {"in_care": "on"})
     assert len(response.context["page"].object_list) == 25
 
@@ -304,8 +305,8 @@ def test_the_home_page_costs_the_same_queries_however_busy_the_day(
 ):
     client = client_for(day.practitioner)
     # Session, user, the practitioner profile, sessions, assessments, reviews; the three
-    # portal lists; the two audit writes.
-    with django_assert_max_num_queries(11):
+    # portal lists; the audit writes (each with its place in the chain and the chain's seal).
+    with django_assert_max_num_queries(16):
         client.get(reverse("home"))
     for number in range(20):
         patient = factories.patient(day.clinic_a)
@@ -316,7 +317,7 @@ def test_the_home_page_costs_the_same_queries_however_busy_the_day(
         _plan(episode, day.practitioner, TODAY - dt.timedelta(days=number))
         CheckIn.objects.create(session=session, hours=24, soreness=2, red_flags=["breathlessness-chest-pain"],
                                answered_at=NOON)  # fmt: skip
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(16):
         response = client.get(reverse("home"))
     assert len(response.context["day"].reviews) == 22
     assert len(response.context["attention"]["alerts"]) == 20

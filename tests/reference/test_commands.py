@@ -109,7 +109,7 @@ def test_referral_prints_the_warnings_before_the_muscles():
         (["referral", "temple-left:loud"], "CommandError: pain intensity for temple-left must be a number 0-10, not 'loud'"),
         (["referral", "temple-left:12"], "CommandError: pain intensity for temple-left must be 0-10, not 12.0"),
         (["referral", "chest-left:-1", "--json"], "CommandError: pain intensity for chest-left must be 0-10, not -1.0"),
-        (["referral", "temple-left", "--top", "0"], "CommandError: top must be at least 1"),
+        (["referral", "temple-left", "--top", "0"], "needlechart referral: error: argument --top: must be a whole number from 1 to 1000, not '0'"),
         (["referral", "calf-left", "calf-left"], "CommandError: region calf-left is given more than once"),
         (["referral", "temple", "temple-right"], "CommandError: temple (either side) overlaps a region of the same name with a side; give each region once"),
     ],

@@ -1,0 +1,237 @@
+"""The audit trail's tamper-evident chain.
+
+Each clinic's audit rows form one chain (chain 0 holds the rows of no clinic): numbered from
+1, each sealed with an HMAC-SHA256 over its content and the seal of the row before it. The
+key comes from SECRET_KEY, so someone with only database access cannot seal a row of their
+own. A row changed, removed or slipped in breaks the chain from there on, and `verify` names
+the first such row. The append-only triggers stay (db/guards.py); the chain is what shows
+when they were got round, by an owner of the tables or a restored backup.
+"""
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+
+from needlechart.audit.models import AuditChain, AuditEvent, AuditVerification
+
+GENESIS = "0" * 64
+SALT = b"needlechart.audit-chain"
+# The columns a seal covers, in order, as they read back from the database.
+SEALED = (
+    "chain", "sequence", "recorded_at", "clinic_id", "user_id", "username", "patient_id",
+    "action", "object_type", "object_id", "client_address", "detail", "previous_hash",
+)  # fmt: skip
+
+
+def _key(secret: str) -> bytes:
+    return hashlib.sha256(SALT + secret.encode()).digest()
+
+
+def _keys() -> list[bytes]:
+    """The current key first, then the retired ones (SECRET_KEY_FALLBACKS and
+    AUDIT_RETIRED_KEYS), so that rows sealed before a key rotation still verify
+    (docs/operations.md). New rows are always sealed with the current key."""
+    retired = [*settings.SECRET_KEY_FALLBACKS, *getattr(settings, "AUDIT_RETIRED_KEYS", [])]
+    return [_key(settings.SECRET_KEY), *(_key(s) for s in retired)]
+
+
+def _plain(name: str, value: Any) -> Any:
+    if name == "recorded_at":
+        return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
+    if name == "client_address":
+        return str(value) if value is not None else None
+    return value
+
+
+def _message(values: dict[str, Any]) -> bytes:
+    content = [_plain(name, values[name]) for name in SEALED]
+    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def seal(values: dict[str, Any], key: bytes | None = None) -> str:
+    return hmac.new(key or _keys()[0], _message(values), hashlib.sha256).hexdigest()
+
+
+def _sealed_by_any_key(values: dict[str, Any]) -> bool:
+    return any(hmac.compare_digest(seal(values, key), values["hash"]) for key in _keys())
+
+
+def _values(event: AuditEvent) -> dict[str, Any]:
+    values = {name: getattr(event, name) for name in SEALED}
+    # As the database gives it back: JSON through a round trip, an address as Django stores it.
+    values["detail"] = json.loads(json.dumps(event.detail))
+    field = AuditEvent._meta.get_field("client_address")
+    values["client_address"] = field.get_prep_value(event.client_address)
+    return values
+
+
+def _take_places(chain: int, count: int) -> tuple[int, str]:
+    """Reserve `count` places at the end of `chain`: the sequence before them and the last
+    row's seal. One statement, whether or not the chain has a head yet; the head row stays
+    locked until the transaction commits (PostgreSQL; on SQLite the transaction holds the
+    database's write lock)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO audit_auditchain (chain, sequence, last_hash) VALUES (%s, %s, %s) "
+            "ON CONFLICT (chain) DO UPDATE "
+            "SET sequence = audit_auditchain.sequence + excluded.sequence "
+            "RETURNING sequence, last_hash",
+            [chain, count, GENESIS],
+        )
+        sequence, last_hash = cursor.fetchone()
+    return sequence - count, last_hash
+
+
+def append(events: list[AuditEvent]) -> None:
+    """Seal the events into their clinics' chains and save them, in one transaction."""
+    chains: dict[int, list[AuditEvent]] = {}
+    for event in events:
+        event.chain = event.clinic_id or 0
+        chains.setdefault(event.chain, []).append(event)
+    with transaction.atomic(savepoint=False):
+        # Chains locked in one order, so that two writers never wait for each other.
+        for chain in sorted(chains):
+            rows = chains[chain]
+            before, previous = _take_places(chain, len(rows))
+            for offset, event in enumerate(rows, start=1):
+                event.sequence = before + offset
+                event.previous_hash = previous
+                event.hash = previous = seal(_values(event))
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "UPDATE audit_auditchain SET last_hash = %s WHERE chain = %s",
+                    [previous, chain],
+                )
+        if len(events) == 1:
+            events[0].save()
+        else:
+            AuditEvent.objects.bulk_create(events)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    chain: int
+    rows: int
+    last_sequence: int
+    last_hash: str
+    problem: str = ""
+
+    @property
+    def intact(self) -> bool:
+        return not self.problem
+
+
+def _rows(chain: int, up_to: int) -> Iterator[dict[str, Any]]:
+    names = ("id", *SEALED, "hash")
+    rows = AuditEvent.objects.filter(chain=chain, sequence__lte=up_to).order_by("sequence", "id")
+    for row in rows.values_list(*names).iterator(chunk_size=2000):
+        yield dict(zip(names, row, strict=True))
+
+
+def _walk(chain: int, rows: Iterable[dict[str, Any]]) -> Verdict:
+    """The first place where the chain breaks, in words, or none."""
+    expected, previous, count = 1, GENESIS, 0
+    for row in rows:
+        count += 1
+        where = f"row {row['id']}"
+        problem = ""
+        if row["sequence"] != expected:
+            problem = (
+                f"{where} has place {row['sequence']} where {expected} was expected: a row "
+                "before it was removed, or it was inserted out of order"
+            )
+        elif row["previous_hash"] != previous:
+            problem = (
+                f"{where} (place {expected}) does not follow the row before it: a row was "
+                "removed or inserted there"
+            )
+        elif not _sealed_by_any_key(row):
+            problem = f"{where} (place {expected}) was changed after it was written"
+        if problem:
+            return Verdict(chain, count, expected - 1, previous, problem)
+        expected, previous = expected + 1, row["hash"]
+    return Verdict(chain, count, expected - 1, previous)
+
+
+def _head(chain: int) -> tuple[int, str]:
+    head = AuditChain.objects.filter(chain=chain).first()
+    return (head.sequence, head.last_hash) if head is not None else (0, GENESIS)
+
+
+def _outside_problem(chain: int, up_to: int) -> str:
+    """Rows the chain does not account for: without a place, or past its end."""
+    stray = (
+        AuditEvent.objects.filter(chain=chain)
+        .filter(Q(sequence__isnull=True) | Q(sequence__gt=up_to))
+        .order_by("id")
+        .first()
+    )
+    if stray is None:
+        return ""
+    return f"row {stray.pk} is not part of the chain: it was written outside the audit trail"
+
+
+def _tail_problem(verdict: Verdict, head: tuple[int, str]) -> str:
+    """Rows removed from the end leave no gap: the chain's head and the last walk of it
+    remember how far it reached."""
+    if head[0] != verdict.last_sequence or (head[0] and head[1] != verdict.last_hash):
+        return (
+            f"the chain ends at place {verdict.last_sequence} but its head says {head[0]}: "
+            "rows were removed from its end, or its head was changed"
+        )
+    last = (
+        AuditVerification.objects.filter(chain=verdict.chain, intact=True)
+        .order_by("-verified_at", "-id")
+        .first()
+    )
+    if last is None or not last.last_sequence:
+        return ""
+    kept = AuditEvent.objects.filter(
+        chain=verdict.chain, sequence=last.last_sequence, hash=last.last_hash
+    )
+    if last.last_sequence > verdict.last_sequence or not kept.exists():
+        return (
+            f"the chain no longer holds place {last.last_sequence} as it was when verified on "
+            f"{last.verified_at:%Y-%m-%d %H:%M} UTC: it was cut short or rewritten"
+        )
+    return ""
+
+
+def chains() -> list[int]:
+    return sorted(
+        set(AuditEvent.objects.values_list("chain", flat=True).distinct())
+        | set(AuditChain.objects.values_list("chain", flat=True))
+    )
+
+
+def verify(chain: int, *, keep: bool = True) -> Verdict:
+    """Walk one chain; with `keep`, record the walk (for the audit page and the next walk).
+    Rows written while it walks are left to the next walk: it reads the head first and
+    walks that far, then reads the head again to tell new rows from stray ones."""
+    head = _head(chain)
+    verdict = _walk(chain, _rows(chain, head[0]))
+    if verdict.intact:
+        problem = _tail_problem(verdict, head) or _outside_problem(chain, _head(chain)[0])
+        if problem:
+            verdict = Verdict(
+                chain, verdict.rows, verdict.last_sequence, verdict.last_hash, problem
+            )
+    if keep:
+        AuditVerification.objects.create(
+            chain=chain, intact=verdict.intact, rows=verdict.rows,
+            last_sequence=verdict.last_sequence, last_hash=verdict.last_hash,
+            problem=verdict.problem,
+        )  # fmt: skip
+    return verdict
+
+
+def last_verification(chain: int) -> AuditVerification | None:
+    return AuditVerification.objects.filter(chain=chain).order_by("-verified_at", "-id").first()
