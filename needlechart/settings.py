@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",
+    "csp",
     "django_htmx",
     "needlechart.accounts",
     "needlechart.audit",
@@ -107,6 +108,8 @@ MIDDLEWARE = [
     "needlechart.accounts.middleware.InPlaceSignInMiddleware",
     "needlechart.accounts.middleware.StoredHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "needlechart.accounts.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -116,6 +119,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "needlechart.accounts.middleware.PortalBoundaryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "needlechart.accounts.sessions.SessionTimeoutMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "needlechart.audit.middleware.AuditContextMiddleware",
@@ -177,22 +181,29 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-        "OPTIONS": {"min_length": 10},
+        "OPTIONS": {"min_length": 12},
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "needlechart.accounts.passwords.NamesValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Lock an account and address out after repeated failures (django-axes).
+# Lock out after repeated failures (django-axes), counted per account whatever the address
+# (so a second address gets no fresh guesses) and per address whatever the account (so one
+# address cannot try a password on every account). A clinic admin or an operator lifts a
+# lockout early with `needlechart axes_reset_username USER` or `axes_reset_ip ADDRESS`.
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = 1  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 
-SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 8 * 3600, minimum=1)
+# A session ends 12 hours after its sign-in at most, and sooner after the idle period its
+# clinic sets (accounts/sessions.py).
+SESSION_MAX_SECONDS = 12 * 3600
+SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", SESSION_MAX_SECONDS, minimum=1)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -208,6 +219,27 @@ SECURE_HSTS_PRELOAD = SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Scripts, styles and fonts from the app's own static files only: no inline script or style
+# and no other origin, so injected markup cannot run (django-csp). Plots are inline SVG.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# Browser features no page uses, turned off (needlechart/accounts/middleware.py).
+PERMISSIONS_POLICY = (
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), midi=(), magnetometer=(), "
+    "gyroscope=(), accelerometer=()"
+)
 if envbool("BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Number of trusted reverse proxies in front of the app; the audit trail takes the
@@ -239,10 +271,12 @@ EMAIL_BACKEND = os.environ.get(
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1, maximum=65535)
+# Mail leaves over TLS (STARTTLS on the submission port) unless turned off on purpose:
+# password-reset and invitation links must not cross the network in clear text.
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", not DEBUG)
+EMAIL_PORT = envint("EMAIL_PORT", 587 if EMAIL_USE_TLS else 25, minimum=1, maximum=65535)
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
 # Seconds to wait for the mail server: one that does not answer fails the send (and
 # `send-reminders` says so) instead of holding a request or the command for ever.
 EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 30, minimum=1)

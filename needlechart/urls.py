@@ -5,6 +5,7 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
+from needlechart.accounts import views as account_views
 from needlechart.accounts.forms import SignInForm, StaffPasswordResetForm
 
 
@@ -23,6 +24,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/session/keepalive/", account_views.session_keepalive, name="session_keepalive"),
     path(
         "accounts/password-reset/",
         auth_views.PasswordResetView.as_view(

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
 
 from needlechart import settings as settings_module
 from needlechart.settings import envbool, envint
+from tests import factories
 
 PRINT = (
     "import django; django.setup(); from django.conf import settings as s; "
@@ -178,7 +181,9 @@ def test_unset_variables_keep_the_defaults_the_readme_documents(monkeypatch, tmp
     assert production["AXES_FAILURE_LIMIT"] == 5
     assert production["TRUSTED_PROXY_COUNT"] == 0
     assert production["PORTAL_INVITATION_HOURS"] == 72
-    assert production["EMAIL_PORT"] == 25 and production["EMAIL_USE_TLS"] is False
+    # Mail leaves over TLS on the submission port unless turned off on purpose.
+    assert production["EMAIL_PORT"] == 587 and production["EMAIL_USE_TLS"] is True
+    assert production["CONTENT_SECURITY_POLICY"]["DIRECTIVES"]["script-src"] == ["'self'"]
     assert production["EMAIL_TIMEOUT"] == 30
     development = _settings(monkeypatch, tmp_path, DEBUG="1")
     assert development["SESSION_COOKIE_SECURE"] is False
@@ -206,3 +211,55 @@ def test_needlechart_check_stops_in_one_line_naming_a_setting_it_cannot_read(tmp
         check=False,
     )
     assert fixed.returncode == 0, fixed.stderr
+
+
+# The security headers of the app as production runs it (its settings read from the same
+# environment a production server has), on the sign-in page and a signed-in page.
+SECURITY_SETTINGS = (
+    "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD", "SECURE_REFERRER_POLICY",
+    "SESSION_COOKIE_HTTPONLY", "SESSION_COOKIE_SAMESITE", "CONTENT_SECURITY_POLICY",
+    "PERMISSIONS_POLICY", "X_FRAME_OPTIONS", "SECURE_CONTENT_TYPE_NOSNIFF",
+)  # fmt: skip
+
+
+def test_a_production_configured_app_sends_the_headers_a_security_review_expects(
+    world, monkeypatch, tmp_path, settings
+):
+    production = _settings(monkeypatch, tmp_path, SECRET_KEY="s" * 50)
+    for name in SECURITY_SETTINGS:
+        setattr(settings, name, production[name])
+    client = Client()
+    assert client.get(reverse("login")).status_code == 301  # plain HTTP goes to HTTPS
+    page = client.get(reverse("login"), secure=True)
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "object-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert page.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    assert "camera=()" in page.headers["Permissions-Policy"]
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["X-Frame-Options"] == "DENY"
+    signed_in = client.post(
+        reverse("login"), {"username": "paula", "password": factories.PASSWORD}, secure=True
+    )
+    cookie = signed_in.cookies[settings.SESSION_COOKIE_NAME]
+    assert cookie["secure"] and cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert client.cookies[settings.CSRF_COOKIE_NAME]["secure"]
+    home = client.get(reverse("home"), secure=True)
+    assert home.status_code == 200 and "Content-Security-Policy" in home.headers
+    # No page of the app carries an inline script or handler the policy would block.
+    assert "<script>" not in home.content.decode() and "onclick=" not in home.content.decode()
+
+
+def test_no_template_carries_inline_script_style_or_handlers_the_policy_blocks():
+    import re
+
+    templates = Path(settings_module.BASE_DIR) / "needlechart" / "templates"
+    inline = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|\son[a-z]+=|\sstyle=|<style")
+    found = [
+        f"{path.relative_to(templates)}: {match.group(0).strip()}"
+        for path in sorted(templates.rglob("*.html"))
+        for match in inline.finditer(path.read_text())
+    ]
+    assert found == []

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from needlechart.accounts import rules
+from needlechart.accounts import rules, sessions
 
 
 def role(request: HttpRequest) -> dict[str, Any]:
@@ -16,4 +16,6 @@ def role(request: HttpRequest) -> dict[str, Any]:
         "can_read_clinical": rules.has_role(user, rules.CLINICAL_READ_ROLES),
         "can_write_clinical": rules.has_role(user, rules.CLINICAL_WRITE_ROLES),
         "is_clinic_admin": rules.has_role(user, rules.ADMIN_ROLES),
+        # The page counts the idle period down and warns before it ends (needlechart.js).
+        "idle_seconds": sessions.idle_seconds(user) if user.is_authenticated else 0,
     }

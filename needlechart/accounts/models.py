@@ -4,7 +4,7 @@ import zoneinfo
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -37,6 +37,12 @@ class Clinic(models.Model):
         "the consent states the practitioner's dry-needling training",
         default=False,
         help_text="Shown above the consent text and kept with each signature.",
+    )
+    # Minutes without a request before a signed-in staff member or patient is signed out.
+    idle_minutes = models.PositiveSmallIntegerField(
+        "minutes without activity before signing out",
+        default=15,
+        validators=[MinValueValidator(5), MaxValueValidator(60)],
     )
     # Counter for generated medical record numbers; taken under a row lock.
     next_mrn = models.PositiveIntegerField(default=1)

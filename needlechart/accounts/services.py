@@ -284,6 +284,7 @@ def credential_update(
 
 CLINIC_EDITABLE = (
     "name", "phone", "email", "address", "review_after_sessions", "consent_states_training",
+    "idle_minutes",
 )  # fmt: skip
 
 

@@ -1,11 +1,14 @@
+import time
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from needlechart import mail
-from needlechart.accounts import access, selectors, services
+from needlechart.accounts import access, selectors, services, sessions
 from needlechart.accounts.emails import send_set_password_email
 from needlechart.accounts.forms import CredentialForm, StaffCreateForm, StaffUpdateForm
 from needlechart.forms import posted, submit
@@ -142,3 +145,11 @@ def credential_edit(request: HttpRequest, credential_id: int) -> HttpResponse:
             "cancel_url": reverse("accounts:practitioners"),
         },
     )
+
+
+@require_POST
+def session_keepalive(request: HttpRequest) -> HttpResponse:
+    """ "Stay signed in" on the idle warning (needlechart.js): counts as activity. Staff and
+    patients each reach it on their own side (urls.py, portal/urls.py)."""
+    request.session[sessions.LAST_SEEN] = int(time.time())
+    return HttpResponse(status=204)

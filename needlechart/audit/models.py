@@ -28,6 +28,7 @@ class AuditEvent(models.Model):
         EXPORT = "export", "Exported"
         LOGIN = "login", "Logged in"
         LOGOUT = "logout", "Logged out"
+        SEND = "send", "Emailed"
 
     recorded_at = models.DateTimeField(default=timezone.now, db_index=True)
     clinic = models.ForeignKey(

@@ -14,4 +14,7 @@ def audit_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 @receiver(user_logged_out)
 def audit_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if user is not None:
-        audit.record(actor=user, action=audit.Action.LOGOUT)
+        # A session that ended by itself says why (accounts/sessions.py).
+        reason = getattr(request, "signed_out_because", "")
+        detail = {"reason": "session ended: " + reason.split(".")[0]} if reason else None
+        audit.record(actor=user, action=audit.Action.LOGOUT, detail=detail)

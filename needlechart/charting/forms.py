@@ -456,6 +456,14 @@ class ClinicForm(forms.Form):
         help_text="An episode without an important improvement in pain after this many "
         "sessions asks for a review.",
     )
+    idle_minutes = forms.IntegerField(
+        label="Minutes without activity before signing out",
+        min_value=5,
+        max_value=60,
+        initial=15,
+        help_text="Staff and patients are signed out after this long without using the app "
+        "(5 to 60 minutes), and 12 hours after signing in at most.",
+    )
     consent_states_training = forms.BooleanField(
         label="The consent states the practitioner's dry-needling training",
         required=False,

@@ -3,11 +3,13 @@
 import logging
 
 from django.conf import settings
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from needlechart import knowledge, mail
+from needlechart import mail
+from needlechart.audit import services as audit
 from needlechart.portal.models import CheckIn, Invitation
 
 logger = logging.getLogger(__name__)
@@ -38,15 +40,12 @@ def send_red_flag_alert(check_in_id: int) -> mail.Outcome:
         logger.warning("No address to send the red-flag alert of check-in %s to", check_in.pk)
         return mail.Outcome("neither the practitioner nor the clinic has an email address")
     patient = check_in.session.episode.patient
-    context = {
-        "check_in": check_in,
-        "patient": patient,
-        "flags": [knowledge.symptom(code) for code in check_in.red_flags],
-        "link": site_link(reverse("charting:session", args=[check_in.session_id])),
-    }
+    # No name, record number, contact or symptom: email crosses servers the clinic does not
+    # control and is read on lock screens and shared desks. The link leads to the app, where
+    # signing in shows who it is and what they reported.
+    context = {"link": site_link(reverse("charting:session", args=[check_in.session_id]))}
     outcome = mail.send(
-        # No clinical detail in the subject line: it shows on lock screens.
-        subject=f"Urgent: a patient reported a red flag (record {patient.mrn})",
+        subject="Urgent: a patient's check-in needs your attention",
         body=render_to_string("portal/email/red_flag_alert.txt", context),
         to=recipients,
     )
@@ -55,7 +54,12 @@ def send_red_flag_alert(check_in_id: int) -> mail.Outcome:
             "Could not email the red-flag alert of check-in %s: %s", check_in.pk, outcome.reason
         )
         return outcome
-    CheckIn.objects.filter(pk=check_in.pk).update(alert_emailed_at=timezone.now())
+    with transaction.atomic():
+        CheckIn.objects.filter(pk=check_in.pk).update(alert_emailed_at=timezone.now())
+        audit.record(
+            actor=None, action=audit.Action.SEND, obj=check_in, patient=patient,
+            detail={"email": "red-flag alert", "to": recipients},
+        )  # fmt: skip
     return outcome
 
 

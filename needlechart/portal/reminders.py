@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from needlechart import knowledge, mail
+from needlechart.audit import services as audit
 from needlechart.charting.models import Addendum, NeedlingSession
 from needlechart.outcomes.models import CarePlan
 from needlechart.patients.models import EpisodeOfCare, Patient
@@ -79,7 +80,7 @@ def _check_ins(now: dt.datetime) -> list[Due]:
                     patient=patient,
                     email=patient.portal_account.user.email,
                     due_at=slot.due_at,
-                    subject=f"How are you {slot.hours} hours after your session?",
+                    subject="How are you after your visit? A few short questions",
                     template="portal/email/check_in.txt",
                     context={"slot": slot, "link": alerts.site_link(link)},
                 )
@@ -102,7 +103,7 @@ def _questionnaires(now: dt.datetime) -> list[Due]:
             patient=account.patient,
             email=account.user.email,
             due_at=account.created_at + QUESTIONNAIRE_AFTER,
-            subject="Please answer the health questions before your visit",
+            subject="A few questions before your visit",
             template="portal/email/questionnaire.txt",
             context={"link": alerts.site_link(reverse("portal:questionnaire"))},
         )
@@ -197,13 +198,13 @@ class Result:
         )
 
 
-def _record(item: Due, now: dt.datetime) -> bool:
+def _record(item: Due, now: dt.datetime) -> Reminder | None:
     """Record the reminder in a transaction of its own, committed before any mail goes;
-    False if another run has recorded it first."""
+    None if another run has recorded it first."""
     try:
         # Durable: sending must never happen inside a caller's transaction.
         with transaction.atomic(durable=True):
-            Reminder.objects.create(
+            return Reminder.objects.create(
                 key=item.key,
                 kind=item.kind,
                 patient=item.patient,
@@ -212,8 +213,7 @@ def _record(item: Due, now: dt.datetime) -> bool:
                 sent_at=now,
             )
     except IntegrityError:
-        return False
-    return True
+        return None
 
 
 def send_reminders(now: dt.datetime) -> Result:
@@ -226,7 +226,8 @@ def send_reminders(now: dt.datetime) -> Result:
     for item in due_reminders(now):
         context = {"patient": item.patient, "clinic": item.patient.clinic, **item.context}
         body = render_to_string(item.template, context)
-        if not _record(item, now):
+        reminder = _record(item, now)
+        if reminder is None:
             continue  # a run at the same moment sent it
         try:
             outcome = mail.send(subject=item.subject, body=body, to=[item.email])
@@ -235,6 +236,12 @@ def send_reminders(now: dt.datetime) -> Result:
             raise
         if outcome:
             sent.append(item)
+            # What went to whom, once the server took it; the email itself names nothing
+            # clinical.
+            audit.record(
+                actor=None, action=audit.Action.SEND, obj=reminder, patient=item.patient,
+                detail={"email": f"{item.kind} reminder"},
+            )  # fmt: skip
         else:
             Reminder.objects.filter(key=item.key).delete()
             failed.append(Failure(item, outcome.reason))

@@ -9,6 +9,7 @@ urlpatterns = [
     path("portal/", views.home, name="home"),
     path("portal/login/", views.sign_in, name="login"),
     path("portal/logout/", views.sign_out, name="logout"),
+    path("portal/session/keepalive/", views.session_keepalive, name="session_keepalive"),
     path("portal/password-reset/", views.password_reset, name="password_reset"),
     path("portal/password-reset/sent/", views.password_reset_done, name="password_reset_done"),
     path(

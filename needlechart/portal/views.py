@@ -15,6 +15,7 @@ from django.urls import reverse_lazy
 from django.utils import timezone
 
 from needlechart import knowledge
+from needlechart.accounts import views as account_views
 from needlechart.audit import services as audit
 from needlechart.charting import services as charting
 from needlechart.charting.models import DocumentTemplate
@@ -51,6 +52,7 @@ sign_in = auth_views.LoginView.as_view(
     redirect_authenticated_user=False,
 )
 sign_out = patient_page(auth_views.LogoutView.as_view(next_page=reverse_lazy(LOGIN)))
+session_keepalive = patient_page(account_views.session_keepalive)
 password_reset = auth_views.PasswordResetView.as_view(
     template_name="portal/password_reset_form.html",
     email_template_name="portal/email/password_reset.txt",

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from needlechart.audit.models import AuditEvent
 from needlechart.charting import services as charting
 from needlechart.charting.models import AdverseEvent, NeedlingSession
 from needlechart.portal import alerts, schedule, services
@@ -106,9 +107,16 @@ def test_a_red_flag_shows_urgent_advice_at_once_and_alerts_the_practitioner(
     assert "emergency" in page.lower()
     [alert] = mail.outbox
     assert set(alert.to) == {"paula@example.org"}
-    assert "Urgent" in alert.subject and world.patient_a.mrn in alert.subject
+    assert "Urgent" in alert.subject
     assert reverse("charting:session", args=[session_26h.pk]) in alert.body
+    # Nothing that names the patient or what they reported leaves by email.
+    patient = world.patient_a
+    for secret in (patient.mrn, patient.given_name, patient.family_name, patient.phone,
+                   "breath", "chest", "bruis"):  # fmt: skip
+        assert not secret or secret.lower() not in (alert.subject + alert.body).lower(), secret
     check_in = CheckIn.objects.get()
+    sent = AuditEvent.objects.get(action="send", object_id=str(check_in.pk))
+    assert sent.patient == patient and sent.detail["to"] == ["paula@example.org"]
     assert check_in.red_flags == ["breathlessness-chest-pain"]
     assert check_in.alert_emailed_at is not None
     effect = ReportedEffect.objects.get(event_type="pneumothorax")

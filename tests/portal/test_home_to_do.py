@@ -41,9 +41,10 @@ def test_today_is_the_clinics_day_not_the_servers(world, time_machine):
     time_machine.move_to(dt.datetime(2026, 11, 30, 10, 30, tzinfo=dt.UTC), tick=False)
     client.post(reverse("portal:diary"), {"pain": "6"})
     assert ASK not in _to_do(client)
-    # An hour later it is 1 December there: a new day, still 30 November in UTC.
+    # An hour later it is 1 December there: a new day, still 30 November in UTC. (An hour
+    # idle ends a session: she signs in again.)
     time_machine.move_to(dt.datetime(2026, 11, 30, 11, 30, tzinfo=dt.UTC), tick=False)
-    assert ASK in _to_do(client)
+    assert ASK in _to_do(client_for(world.patient_user))
 
 
 def test_another_patients_entry_does_not_tick_the_list(world, time_machine):

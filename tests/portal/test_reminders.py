@@ -4,6 +4,7 @@ however often the command runs and whatever `--now` it is given."""
 import datetime as dt
 import io
 import json
+import re
 import socket
 
 import pytest
@@ -14,6 +15,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from needlechart.audit.models import AuditEvent
 from needlechart.outcomes import services as outcome_services
 from needlechart.portal import reminders, services
 from needlechart.portal.models import PortalAccount, Reminder
@@ -56,6 +58,23 @@ def test_each_check_in_is_emailed_once_when_it_opens(session_26h, world):
     assert check_ins(run("--now", at(s, 48.1))) == [f"check-in:{s.pk}:48"]
     assert check_ins(run("--now", at(s, 48.5))) == []
     assert len(mail.outbox) == 2 and Reminder.objects.count() == 2
+
+
+def test_a_reminder_names_nothing_clinical_and_its_sending_is_audited(session_26h, world):
+    run("--now", at(session_26h, 24.2))
+    [message] = mail.outbox
+    # The words, not the link (whose path names the page it opens).
+    text = re.sub(r"https?://\S+", "", message.subject + message.body).lower()
+    patient = world.patient_a
+    for secret in (patient.given_name, patient.family_name, patient.mrn, "needl", "session",
+                   f"{session_26h.performed_at:%d}"):  # fmt: skip
+        assert secret.lower() not in text, secret
+    reminder = Reminder.objects.get()
+    sent = AuditEvent.objects.get(action="send", object_type="Reminder")
+    assert (sent.object_id, sent.patient, sent.user) == (str(reminder.pk), patient, None)
+    # A run that sends nothing audits nothing.
+    run("--now", at(session_26h, 25))
+    assert AuditEvent.objects.filter(action="send").count() == 1
 
 
 def test_a_check_in_whose_window_passed_unsent_is_not_sent_late(session_26h, world):

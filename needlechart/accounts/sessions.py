@@ -1,0 +1,90 @@
+"""Sessions that end: after the idle period the clinic sets, and after 12 hours at most.
+
+The session keeps when it was signed in and when it was last used. A request after the
+idle period, or past the limit, signs the user out (audited as any sign-out, with the
+reason) and sends them to the sign-in page, which brings them back to where they were.
+The page counts down in the browser and warns before the end (needlechart.js); a page
+whose form was left unsaved keeps its input in the browser across the sign-in.
+"""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib import auth, messages
+from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.views import redirect_to_login
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+
+SIGNED_IN_AT = "needlechart.signed_in_at"
+LAST_SEEN = "needlechart.last_seen"
+# The session is written at most this often just to note activity, so that reading pages
+# does not write the session on every request.
+TOUCH_SECONDS = 60
+DEFAULT_IDLE_MINUTES = 15
+
+
+def clinic_of(user: Any) -> Any:
+    if getattr(user, "is_patient", False):
+        return user.portal_account.patient.clinic
+    return getattr(user, "clinic", None)
+
+
+def idle_seconds(user: Any) -> int:
+    clinic = clinic_of(user)
+    minutes = clinic.idle_minutes if clinic is not None else DEFAULT_IDLE_MINUTES
+    return minutes * 60
+
+
+@receiver(user_logged_in)
+def stamp_sign_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    now = int(time.time())
+    if request is not None and hasattr(request, "session"):
+        request.session[SIGNED_IN_AT] = now
+        request.session[LAST_SEEN] = now
+
+
+def _expired(request: HttpRequest, now: int) -> str:
+    """Why the session ends now, in words, or ''."""
+    session = request.session
+    started, last = session.get(SIGNED_IN_AT), session.get(LAST_SEEN)
+    if started is None:  # a session from before these limits: they start now
+        session[SIGNED_IN_AT] = session[LAST_SEEN] = now
+        return ""
+    if now - started > settings.SESSION_MAX_SECONDS:
+        hours = settings.SESSION_MAX_SECONDS // 3600
+        return f"You were signed out {hours} hours after signing in. Please sign in again."
+    idle = idle_seconds(request.user)
+    if last is not None and now - last > idle:
+        return (
+            f"You were signed out after {idle // 60} minutes without activity, to keep "
+            "patient records private. Please sign in again."
+        )
+    return ""
+
+
+class SessionTimeoutMiddleware:
+    """Sign out a session idle for longer than its clinic allows, or older than the limit."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if user.is_authenticated:
+            now = int(time.time())
+            reason = _expired(request, now)
+            if reason:
+                portal = getattr(user, "is_patient", False)
+                request.signed_out_because = reason  # for the audit row (audit/signals.py)
+                auth.logout(request)
+                messages.info(request, reason, fail_silently=True)
+                login = reverse("portal:login" if portal else "login")
+                return redirect_to_login(request.get_full_path(), login)
+            last = request.session.get(LAST_SEEN)
+            if last is None or now - last >= TOUCH_SECONDS or now < last:
+                request.session[LAST_SEEN] = now
+        return self.get_response(request)
