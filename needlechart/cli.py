@@ -27,8 +27,12 @@ def _commands_of(package: str) -> list[str]:
     import importlib.util
     import pkgutil
 
-    spec = importlib.util.find_spec(package)
-    folder = os.path.join(spec.submodule_search_locations[0], "management", "commands")
+    # Found from the top package's folder: finding a subpackage's spec would import its
+    # parents, and an app's __init__ may import Django (django_otp's does).
+    top, _, rest = package.partition(".")
+    spec = importlib.util.find_spec(top)
+    parts = rest.split(".") if rest else []
+    folder = os.path.join(spec.submodule_search_locations[0], *parts, "management", "commands")
     return [
         name
         for _, name, is_package in pkgutil.iter_modules([folder])

@@ -92,6 +92,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "axes",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "django_htmx",
     "needlechart.accounts",
     "needlechart.audit",
@@ -115,11 +117,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "needlechart.accounts.middleware.NulRefusedMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "needlechart.accounts.middleware.PortalBoundaryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "needlechart.accounts.sessions.SessionTimeoutMiddleware",
+    "needlechart.accounts.middleware.TwoFactorMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "needlechart.audit.middleware.AuditContextMiddleware",
@@ -188,6 +192,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "needlechart.accounts.passwords.NamesValidator"},
 ]
 LOGIN_URL = "login"
+# The name authenticator apps show beside the account (django-otp).
+OTP_TOTP_ISSUER = "needlechart"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -198,7 +204,9 @@ LOGOUT_REDIRECT_URL = "login"
 AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_RESET_ON_SUCCESS = True
+# Failures count for the cool-off period even after a right password: otherwise someone
+# who knows the password could sign in between guesses at the second factor for ever.
+AXES_RESET_ON_SUCCESS = False
 
 # A session ends 12 hours after its sign-in at most, and sooner after the idle period its
 # clinic sets (accounts/sessions.py).

@@ -20,11 +20,13 @@ urlpatterns = [
     path("favicon.ico", favicon),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(authentication_form=SignInForm),
+        account_views.SignInView.as_view(authentication_form=SignInForm),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/session/keepalive/", account_views.session_keepalive, name="session_keepalive"),
+    path("accounts/two-factor/", account_views.two_factor_setup, name="two_factor_setup"),
+    path("accounts/two-factor/verify/", account_views.two_factor_verify, name="two_factor_verify"),
     path(
         "accounts/password-reset/",
         auth_views.PasswordResetView.as_view(

@@ -20,6 +20,9 @@ _numbers = itertools.count(1)
 
 
 def clinic(name: str = "Clinic", **fields) -> Clinic:
+    # Two-factor sign-in off unless a test asks for it (tests/accounts/test_two_factor.py):
+    # the model's default requires it, and every other test signs in with a password.
+    fields.setdefault("two_factor", "none")
     return Clinic.objects.create(name=name, timezone=fields.pop("timezone", "UTC"), **fields)
 
 

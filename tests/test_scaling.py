@@ -15,6 +15,7 @@ from tests.test_access import PAGES, ROLES, _kwargs, charted  # noqa: F401  (a f
 
 # Accounts belong to a clinic except a superuser's; the trail's rows, except the system's.
 OWN_CLINIC_OR_NONE = {"accounts.User", "accounts.Practitioner", "accounts.DryNeedlingCredential",
+                      "accounts.RecoveryCode",
                       "audit.AuditEvent", "audit.Submission",
                       # A clinic's audit chain is numbered by the clinic's id, 0 for no clinic.
                       "audit.AuditChain", "audit.AuditVerification"}  # fmt: skip
@@ -67,6 +68,7 @@ def test_an_addendum_without_a_parent_is_refused_by_the_database(world):
 # The paths of the tables whose clinic may be empty (for rows of clinic B it is not).
 OWN_CLINIC_PATHS = {"accounts.User": "clinic", "accounts.Practitioner": "user__clinic",
                     "accounts.DryNeedlingCredential": "practitioner__user__clinic",
+                    "accounts.RecoveryCode": "user__clinic",
                     "audit.AuditEvent": "clinic", "audit.Submission": "user__clinic",
                     "audit.AuditChain": "chain", "audit.AuditVerification": "chain"}  # fmt: skip
 

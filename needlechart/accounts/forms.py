@@ -88,3 +88,13 @@ class CredentialForm(FieldsOnlyModelForm):
         if completed and expires and expires <= completed:
             self.add_error("expires_on", "The expiry date must be after the completion date.")
         return data
+
+
+class CodeForm(forms.Form):
+    """A code from the authenticator app (or, signing in, a recovery code)."""
+
+    code = forms.CharField(
+        max_length=20,
+        label="Code from your authenticator app",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True}),
+    )

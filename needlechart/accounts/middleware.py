@@ -2,8 +2,10 @@ import zoneinfo
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 
 
@@ -120,3 +122,38 @@ class InPlaceSignInMiddleware:
                 answer["HX-Redirect"] = response["Location"]
                 return answer
         return response
+
+
+# Pages a signed-in staff member reaches before the second factor: the two-factor pages
+# themselves, signing out, and what every page loads.
+BEFORE_SECOND_FACTOR = (
+    "/accounts/two-factor/", "/accounts/logout/", "/accounts/session/keepalive/", "/static/",
+    "/favicon.ico", "/portal/two-factor/", "/portal/logout/", "/portal/session/keepalive/",
+)  # fmt: skip
+
+
+class TwoFactorMiddleware:
+    """Staff with an authenticator app give its code after the password; staff whose clinic
+    requires one set it up first. Until then every other page sends them there."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from needlechart.accounts import two_factor
+
+        user = request.user
+        if (
+            user.is_authenticated
+            and not request.path.startswith(BEFORE_SECOND_FACTOR)
+            and not user.is_verified()
+        ):
+            side = "portal:" if getattr(user, "is_patient", False) else ""
+            if two_factor.HAS_APP not in request.session:  # a session from before
+                request.session[two_factor.HAS_APP] = two_factor.app_of(user) is not None
+            if request.session[two_factor.HAS_APP]:
+                verify = reverse(side + "two_factor_verify")
+                return redirect_to_login(request.get_full_path(), verify)
+            if two_factor.required(user):
+                return redirect_to_login(request.get_full_path(), reverse("two_factor_setup"))
+        return self.get_response(request)

@@ -7,11 +7,24 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"{value!r} is not a known time zone (e.g. Europe/Dublin).")
+
+
+class TwoFactor(models.TextChoices):
+    """Whom a clinic requires to sign in with a second factor (an authenticator app)."""
+
+    NONE = "none", "No one (each person may still turn it on)"
+    ADMINS = "admins", "Clinic admins"
+    CLINICIANS = (
+        "clinicians",
+        "Everyone who reads clinical records (admins, practitioners, assistants)",
+    )
+    STAFF = "staff", "All staff"
 
 
 class Clinic(models.Model):
@@ -43,6 +56,13 @@ class Clinic(models.Model):
         "minutes without activity before signing out",
         default=15,
         validators=[MinValueValidator(5), MaxValueValidator(60)],
+    )
+    # Whom the clinic requires to use two-factor sign-in; demo clinics require no one.
+    two_factor = models.CharField(
+        "two-factor sign-in required of",
+        max_length=12,
+        choices=TwoFactor.choices,
+        default=TwoFactor.CLINICIANS,
     )
     # Counter for generated medical record numbers; taken under a row lock.
     next_mrn = models.PositiveIntegerField(default=1)
@@ -174,3 +194,19 @@ class DryNeedlingCredential(models.Model):
 
     def __str__(self) -> str:
         return f"{self.course} ({self.provider})"
+
+
+class RecoveryCode(models.Model):
+    """A one-time code that stands in for the authenticator app once, e.g. when the phone is
+    lost. Only a salted hash is kept: the codes are shown once, when they are made. Their
+    making and use are audited as the user's two-factor changes (accounts/two_factor.py)."""
+
+    AUDITED = False  # recorded on the user's own row: "two_factor" in the detail
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Recovery code of {self.user}{' (used)' if self.used_at else ''}"

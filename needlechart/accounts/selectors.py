@@ -72,6 +72,17 @@ def staff_list(*, user: User) -> QuerySet[User]:
     )
 
 
+def staff_with_two_factor(*, user: User) -> set[int]:
+    """The staff of the user's clinic who have a confirmed authenticator app."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return set(
+        TOTPDevice.objects.filter(user__clinic_id=user.clinic_id, confirmed=True).values_list(
+            "user_id", flat=True
+        )
+    )
+
+
 def staff_get(*, user: User, staff_id: int) -> User:
     return get_object_or_404(
         User.objects.select_related("practitioner"), pk=staff_id, clinic_id=user.clinic_id

@@ -18,6 +18,7 @@ from needlechart.accounts.models import (
     Practitioner,
     Profession,
     Role,
+    TwoFactor,
     User,
 )
 from needlechart.audit import services as audit
@@ -44,7 +45,11 @@ def clinic_create(
     is_demo: bool = False,
 ) -> tuple[Clinic, User]:
     """A new clinic with its first clinic admin, who has no password until one is set."""
+    # A real clinic requires two-factor sign-in from the start (the model's default); demo
+    # clinics do not, so that the printed demo logins work.
     clinic = Clinic(name=name, timezone=timezone, is_demo=is_demo)
+    if is_demo:
+        clinic.two_factor = TwoFactor.NONE
     clinic.full_clean()
     clinic.save()
     admin = _user_create(
@@ -284,7 +289,7 @@ def credential_update(
 
 CLINIC_EDITABLE = (
     "name", "phone", "email", "address", "review_after_sessions", "consent_states_training",
-    "idle_minutes",
+    "idle_minutes", "two_factor",
 )  # fmt: skip
 
 

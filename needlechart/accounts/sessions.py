@@ -41,10 +41,14 @@ def idle_seconds(user: Any) -> int:
 
 @receiver(user_logged_in)
 def stamp_sign_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    from needlechart.accounts import two_factor
+
     now = int(time.time())
     if request is not None and hasattr(request, "session"):
         request.session[SIGNED_IN_AT] = now
         request.session[LAST_SEEN] = now
+        # Whether a second factor is owed, known to every page without a query.
+        request.session[two_factor.HAS_APP] = two_factor.app_of(user) is not None
 
 
 def _expired(request: HttpRequest, now: int) -> str:

@@ -15,4 +15,9 @@ urlpatterns = [
     path("staff/new/", views.staff_create, name="staff_create"),
     path("staff/<int:staff_id>/edit/", views.staff_edit, name="staff_edit"),
     path("staff/<int:staff_id>/send-link/", views.staff_send_link, name="staff_send_link"),
+    path(
+        "staff/<int:staff_id>/two-factor/reset/",
+        views.staff_two_factor_reset,
+        name="staff_two_factor_reset",
+    ),
 ]

@@ -1,16 +1,24 @@
 import time
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth import logout
+from django.contrib.auth import views as auth_views
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from needlechart import mail
-from needlechart.accounts import access, selectors, services, sessions
+from needlechart.accounts import access, selectors, services, sessions, two_factor
 from needlechart.accounts.emails import send_set_password_email
-from needlechart.accounts.forms import CredentialForm, StaffCreateForm, StaffUpdateForm
+from needlechart.accounts.forms import (
+    CodeForm,
+    CredentialForm,
+    StaffCreateForm,
+    StaffUpdateForm,
+)
 from needlechart.forms import posted, submit
 
 NOT_SENT = "the email with the set-password link could not be sent. Try again later."
@@ -26,7 +34,8 @@ def practitioner_list(request: HttpRequest) -> HttpResponse:
 @access.clinic_admin()
 def staff_list(request: HttpRequest) -> HttpResponse:
     staff = selectors.staff_list(user=request.user)
-    return render(request, "accounts/staff_list.html", {"staff": staff})
+    with_app = selectors.staff_with_two_factor(user=request.user)
+    return render(request, "accounts/staff_list.html", {"staff": staff, "with_app": with_app})
 
 
 @access.clinic_admin()
@@ -153,3 +162,114 @@ def session_keepalive(request: HttpRequest) -> HttpResponse:
     patients each reach it on their own side (urls.py, portal/urls.py)."""
     request.session[sessions.LAST_SEEN] = int(time.time())
     return HttpResponse(status=204)
+
+
+# --- two-factor sign-in ----------------------------------------------------------------------
+
+
+def _side(request: HttpRequest) -> dict[str, str]:
+    """Staff and patients each set up and give codes on their own side: the same pages,
+    under /accounts/ or /portal/."""
+    if getattr(request.user, "is_patient", False):
+        return {"prefix": "portal:", "base": "portal/base.html", "home": "portal:home",
+                "logout": "portal:logout"}  # fmt: skip
+    return {"prefix": "", "base": "base.html", "home": "home", "logout": "logout"}
+
+
+def _next(request: HttpRequest) -> str:
+    """Where to go once the second factor is done: the page asked for, if it is ours."""
+    wanted = request.POST.get("next") or request.GET.get("next") or ""
+    safe = url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return wanted if safe else reverse(_side(request)["home"])
+
+
+def two_factor_setup(request: HttpRequest) -> HttpResponse:
+    """Set up an authenticator app: scan the QR code (or type the key), give a code it shows,
+    get the recovery codes once. Someone who has an app already must give its code first,
+    so a stolen password cannot replace it."""
+    user, side = request.user, _side(request)
+    if request.session.get(two_factor.HAS_APP) and not user.is_verified():
+        verify, setup = reverse(side["prefix"] + "two_factor_verify"), request.path
+        return redirect(f"{verify}?next={setup}")
+    device = two_factor.pending_app(user)
+    form = CodeForm(posted(request))
+    if request.method == "POST":
+        codes = submit(
+            form, lambda: two_factor.setup_confirm(request=request, code=form.cleaned_data["code"])
+        )
+        if codes is not None:
+            return render(
+                request,
+                "accounts/two_factor_codes.html",
+                {"codes": codes, "next": _next(request), "side": side},
+            )
+    import segno  # only this page draws a QR code
+
+    return render(
+        request,
+        "accounts/two_factor_setup.html",
+        {
+            "form": form,
+            "qr": segno.make(device.config_url, error="m").svg_data_uri(scale=4, border=2),
+            "secret": two_factor.secret_of(device),
+            "required": two_factor.required(user),
+            "next": _next(request),
+            "side": side,
+        },
+        status=400 if form.is_bound and form.errors else 200,
+    )
+
+
+def two_factor_verify(request: HttpRequest) -> HttpResponse:
+    """The second step of signing in, for anyone with an app: its code or a recovery code."""
+    user = request.user
+    if request.method == "POST" and two_factor.locked(request, user):
+        logout(request)
+        return redirect("portal:login" if getattr(user, "is_patient", False) else "login")
+    if user.is_verified() or not request.session.get(two_factor.HAS_APP):
+        return redirect(_next(request))
+    form = CodeForm(posted(request))
+    form.fields["code"].label = "Code from your authenticator app, or a recovery code"
+    if request.method == "POST" and form.is_valid():
+        if not two_factor.locked(request, user) and two_factor.verify(
+            request=request, code=form.cleaned_data["code"]
+        ):
+            return redirect(_next(request))
+        if two_factor.locked(request, user):
+            logout(request)
+            messages.error(request, "Too many wrong codes: the account is locked for an hour.")
+            return redirect("portal:login" if _side(request)["prefix"] else "login")
+        form.add_error("code", "That code did not match. Check your app and try again.")
+    return render(
+        request,
+        "accounts/two_factor_verify.html",
+        {"form": form, "next": _next(request), "side": _side(request)},
+        status=400 if form.is_bound and form.errors else 200,
+    )
+
+
+@access.clinic_admin(selectors.staff_in_clinic)
+@access.post_only
+def staff_two_factor_reset(request: HttpRequest, staff_id: int) -> HttpResponse:
+    staff = selectors.staff_get(user=request.user, staff_id=staff_id)
+    if staff.pk == request.user.pk:
+        raise Http404  # an admin's own reset goes through another admin
+    two_factor.reset(actor=request.user, staff=staff)
+    messages.success(
+        request, f"Two-factor sign-in of {staff} was reset: they set it up at their next sign-in."
+    )
+    return redirect("accounts:staff")
+
+
+class SignInView(auth_views.LoginView):
+    """Django's sign-in page, saying when demo clinics (which require no second factor) are
+    here."""
+
+    def get_context_data(self, **kwargs: object) -> dict:
+        from needlechart.accounts.models import Clinic
+
+        context = super().get_context_data(**kwargs)
+        context["demo_clinic"] = Clinic.objects.filter(is_demo=True).exists()
+        return context

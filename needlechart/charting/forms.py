@@ -4,6 +4,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from needlechart import knowledge
+from needlechart.accounts.models import TwoFactor
 from needlechart.charting.models import (
     AdverseEvent,
     CoTreatment,
@@ -463,6 +464,12 @@ class ClinicForm(forms.Form):
         initial=15,
         help_text="Staff and patients are signed out after this long without using the app "
         "(5 to 60 minutes), and 12 hours after signing in at most.",
+    )
+    two_factor = forms.ChoiceField(
+        label="Two-factor sign-in required of",
+        choices=TwoFactor.choices,
+        help_text="Whom the clinic requires to sign in with a code from an authenticator app "
+        "as well as the password; they set it up at their next sign-in.",
     )
     consent_states_training = forms.BooleanField(
         label="The consent states the practitioner's dry-needling training",

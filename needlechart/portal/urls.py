@@ -10,6 +10,8 @@ urlpatterns = [
     path("portal/login/", views.sign_in, name="login"),
     path("portal/logout/", views.sign_out, name="logout"),
     path("portal/session/keepalive/", views.session_keepalive, name="session_keepalive"),
+    path("portal/two-factor/", views.two_factor_setup, name="two_factor_setup"),
+    path("portal/two-factor/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("portal/password-reset/", views.password_reset, name="password_reset"),
     path("portal/password-reset/sent/", views.password_reset_done, name="password_reset_done"),
     path(

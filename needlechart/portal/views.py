@@ -53,6 +53,8 @@ sign_in = auth_views.LoginView.as_view(
 )
 sign_out = patient_page(auth_views.LogoutView.as_view(next_page=reverse_lazy(LOGIN)))
 session_keepalive = patient_page(account_views.session_keepalive)
+two_factor_setup = patient_page(account_views.two_factor_setup)
+two_factor_verify = patient_page(account_views.two_factor_verify)
 password_reset = auth_views.PasswordResetView.as_view(
     template_name="portal/password_reset_form.html",
     email_template_name="portal/email/password_reset.txt",
