@@ -31,12 +31,14 @@ install: $(VENV)/.installed
 run: install
 	@mkdir -p var
 	DEBUG=$${DEBUG:-1} $(BIN)/needlechart migrate --noinput
+	DEBUG=$${DEBUG:-1} $(BIN)/needlechart createcachetable
 	DEBUG=$${DEBUG:-1} $(BIN)/needlechart demo --if-empty
 	DEBUG=$${DEBUG:-1} $(BIN)/needlechart runserver 127.0.0.1:$(PORT)
 
 demo: install
 	@mkdir -p var
 	DEBUG=$${DEBUG:-1} $(BIN)/needlechart migrate --noinput
+	DEBUG=$${DEBUG:-1} $(BIN)/needlechart createcachetable
 	DEBUG=$${DEBUG:-1} $(BIN)/needlechart demo
 
 # Playwright drives Debian's Chromium; its own browser download does not work offline.

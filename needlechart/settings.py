@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "axes",
     "csp",
+    "django_ratelimit",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_htmx",
@@ -215,6 +216,21 @@ SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", SESSION_MAX_SECONDS, minimum=1
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+
+# Rate limits on forms that send email or try a password (accounts/limits.py), counted in a
+# cache every worker shares: the database's (`needlechart createcachetable` makes its table).
+# django-ratelimit warns that a database cache has no atomic increment: under a race a limit
+# may let one or two more requests through, which is acceptable here (accounts/limits.py).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "limits": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "needlechart_limits",
+    },
+}
+RATELIMIT_USE_CACHE = "limits"
+RATELIMIT_IP_META_KEY = "needlechart.accounts.limits.client_ip"
+SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # Production (DEBUG off) serves over HTTPS only; cookies never travel in clear text.
 SECURE = envbool("SECURE_COOKIES", not DEBUG)

@@ -7,6 +7,7 @@ from django.urls import include, path
 
 from needlechart.accounts import views as account_views
 from needlechart.accounts.forms import SignInForm, StaffPasswordResetForm
+from needlechart.accounts.limits import reset_limits
 
 
 @login_not_required
@@ -29,9 +30,11 @@ urlpatterns = [
     path("accounts/two-factor/verify/", account_views.two_factor_verify, name="two_factor_verify"),
     path(
         "accounts/password-reset/",
-        auth_views.PasswordResetView.as_view(
-            email_template_name="registration/password_reset_email.txt",
-            form_class=StaffPasswordResetForm,
+        reset_limits(
+            auth_views.PasswordResetView.as_view(
+                email_template_name="registration/password_reset_email.txt",
+                form_class=StaffPasswordResetForm,
+            )
         ),
         name="password_reset",
     ),

@@ -94,6 +94,14 @@ def mail_only_after_commit(django_test_environment) -> None:
     settings.EMAIL_BACKEND = "tests.mail.Backend"
 
 
+@pytest.fixture(autouse=True)
+def fresh_rate_limits() -> None:
+    """Each test starts with no rate-limit counts (tests/settings.py keeps them in memory)."""
+    from django.core.cache import caches
+
+    caches["limits"].clear()
+
+
 def client_for(user: User | None) -> Client:
     client = Client()
     if user is not None:

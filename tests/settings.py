@@ -18,3 +18,8 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# Rate-limit counts in memory, cleared before each test (tests/conftest.py), so that limits
+# reached in one test do not carry into the next; the production cache is the database's.
+CACHES = {**CACHES, "limits": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",  # noqa: F405
+                                "LOCATION": "limits"}}  # fmt: skip

@@ -19,6 +19,7 @@ from needlechart.accounts.forms import (
     StaffCreateForm,
     StaffUpdateForm,
 )
+from needlechart.accounts.limits import limited
 from needlechart.forms import posted, submit
 
 NOT_SENT = "the email with the set-password link could not be sent. Try again later."
@@ -39,6 +40,7 @@ def staff_list(request: HttpRequest) -> HttpResponse:
 
 
 @access.clinic_admin()
+@limited("staff-email", "20/h", key="user", what="sending set-password links")
 def staff_create(request: HttpRequest) -> HttpResponse:
     form = StaffCreateForm(posted(request))
     if request.method == "POST":
@@ -89,6 +91,7 @@ def staff_edit(request: HttpRequest, staff_id: int) -> HttpResponse:
 
 @access.clinic_admin(selectors.staff_in_clinic)
 @access.post_only
+@limited("staff-email", "20/h", key="user", what="sending set-password links")
 def staff_send_link(request: HttpRequest, staff_id: int) -> HttpResponse:
     staff = selectors.staff_get(user=request.user, staff_id=staff_id)
     if not staff.is_active or not staff.email:

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 
 from needlechart import knowledge, mail
 from needlechart.accounts import access
+from needlechart.accounts.limits import limited
 from needlechart.charting.forms import ScreeningForm
 from needlechart.forms import posted, refused, submit
 from needlechart.patients import selectors as patient_selectors
@@ -19,6 +20,7 @@ from needlechart.portal.forms import EffectConfirmForm, ReasonForm
 
 @access.staff(patient_selectors.patient_in_clinic)
 @access.post_only
+@limited("portal-invitation", "20/h", key="user", what="sending portal invitations")
 def invite_patient(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_selectors.patient_get(user=request.user, patient_id=patient_id)
     try:

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from needlechart import knowledge
 from needlechart.accounts import views as account_views
+from needlechart.accounts.limits import limited, reset_limits
 from needlechart.audit import services as audit
 from needlechart.charting import services as charting
 from needlechart.charting.models import DocumentTemplate
@@ -45,22 +46,26 @@ def patient_page(view: Any) -> Any:
 
 # --- signing in ------------------------------------------------------------------------------
 
-sign_in = auth_views.LoginView.as_view(
-    template_name="portal/login.html",
-    authentication_form=PortalSignInForm,
-    next_page=reverse_lazy("portal:home"),
-    redirect_authenticated_user=False,
+sign_in = limited("portal-sign-in", "10/m", what="signing in")(
+    auth_views.LoginView.as_view(
+        template_name="portal/login.html",
+        authentication_form=PortalSignInForm,
+        next_page=reverse_lazy("portal:home"),
+        redirect_authenticated_user=False,
+    )
 )
 sign_out = patient_page(auth_views.LogoutView.as_view(next_page=reverse_lazy(LOGIN)))
 session_keepalive = patient_page(account_views.session_keepalive)
 two_factor_setup = patient_page(account_views.two_factor_setup)
 two_factor_verify = patient_page(account_views.two_factor_verify)
-password_reset = auth_views.PasswordResetView.as_view(
-    template_name="portal/password_reset_form.html",
-    email_template_name="portal/email/password_reset.txt",
-    subject_template_name="portal/email/password_reset_subject.txt",
-    form_class=PortalPasswordResetForm,
-    success_url=reverse_lazy("portal:password_reset_done"),
+password_reset = reset_limits(
+    auth_views.PasswordResetView.as_view(
+        template_name="portal/password_reset_form.html",
+        email_template_name="portal/email/password_reset.txt",
+        subject_template_name="portal/email/password_reset_subject.txt",
+        form_class=PortalPasswordResetForm,
+        success_url=reverse_lazy("portal:password_reset_done"),
+    )
 )
 password_reset_done = auth_views.PasswordResetDoneView.as_view(
     template_name="portal/password_reset_done.html"
