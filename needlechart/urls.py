@@ -27,6 +27,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/session/keepalive/", account_views.session_keepalive, name="session_keepalive"),
     path("accounts/two-factor/", account_views.two_factor_setup, name="two_factor_setup"),
+    path("accounts/confirm/", account_views.confirm_identity, name="confirm_identity"),
     path("accounts/two-factor/verify/", account_views.two_factor_verify, name="two_factor_verify"),
     path(
         "accounts/password-reset/",

@@ -50,7 +50,7 @@ def _modules() -> list[str]:
 MODULES = _modules()
 # Not writes of a record: the audit trail itself, and reads that take the actor.
 NOT_WRITES = {"record", "record_each", "patient_of", "sign_problems", "sign_checks", "once",
-              "authorize"}  # fmt: skip
+              "authorize", "held"}  # fmt: skip
 
 
 def discovered() -> dict[str, Callable]:
@@ -142,6 +142,7 @@ def _values(name: str, w: Any) -> dict[str, Any]:
         },
         "portal.consent_sign": {"signed_name": "Ann Smith", "confirmed": True},
         "portal.diary_add": {"pain": 4},
+        "portal.privacy.erase": {"parts": ["contact", "diary"], "reason": "Written request"},
         "portal.effect_confirm": {
             "event_type": "bruising", "onset": "within-24h", "severity": "mild", "action_taken": "self-care",
             "outcome": "recovering",
@@ -189,7 +190,7 @@ def _actor(name: str, w: Any) -> Any:
     """Who may make each write in clinic A."""
     if name in PORTAL_OWN:
         return w.patient_user
-    if name.startswith(("accounts.", "catalogue.")) or name.endswith("_import"):
+    if name.startswith(("accounts.", "catalogue.", "portal.privacy.")) or name.endswith("_import"):
         return w.admin
     return w.practitioner
 

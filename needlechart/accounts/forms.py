@@ -90,6 +90,17 @@ class CredentialForm(FieldsOnlyModelForm):
         return data
 
 
+class ConfirmForm(forms.Form):
+    """The password again (or an authenticator code) before signing a record."""
+
+    secret = forms.CharField(
+        max_length=200,
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+
+
 class CodeForm(forms.Form):
     """A code from the authenticator app (or, signing in, a recovery code)."""
 

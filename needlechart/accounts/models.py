@@ -57,6 +57,20 @@ class Clinic(models.Model):
         default=15,
         validators=[MinValueValidator(5), MaxValueValidator(60)],
     )
+    # Signing a clinical record longer than this after signing in asks for the password (or
+    # an authenticator code) again.
+    sign_confirm_minutes = models.PositiveSmallIntegerField(
+        "minutes after signing in before signing a record asks for the password again",
+        default=60,
+        validators=[MinValueValidator(5), MaxValueValidator(720)],
+    )
+    # How long the clinical record is kept after the last visit, as the clinic's law asks;
+    # a privacy request cannot erase it before then (portal/privacy.py).
+    retention_years = models.PositiveSmallIntegerField(
+        "years the clinical record is kept after the last visit",
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+    )
     # Whom the clinic requires to use two-factor sign-in; demo clinics require no one.
     two_factor = models.CharField(
         "two-factor sign-in required of",

@@ -289,7 +289,7 @@ def credential_update(
 
 CLINIC_EDITABLE = (
     "name", "phone", "email", "address", "review_after_sessions", "consent_states_training",
-    "idle_minutes", "two_factor",
+    "idle_minutes", "sign_confirm_minutes", "two_factor", "retention_years",
 )  # fmt: skip
 
 

@@ -18,8 +18,11 @@ from django.contrib.auth.views import redirect_to_login
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.http import urlencode
 
 SIGNED_IN_AT = "needlechart.signed_in_at"
+# When the user last proved it was them: the sign-in, or a confirmation before signing.
+CONFIRMED_AT = "needlechart.confirmed_at"
 LAST_SEEN = "needlechart.last_seen"
 # The session is written at most this often just to note activity, so that reading pages
 # does not write the session on every request.
@@ -47,6 +50,7 @@ def stamp_sign_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if request is not None and hasattr(request, "session"):
         request.session[SIGNED_IN_AT] = now
         request.session[LAST_SEEN] = now
+        request.session[CONFIRMED_AT] = now
         # Whether a second factor is owed, known to every page without a query.
         request.session[two_factor.HAS_APP] = two_factor.app_of(user) is not None
 
@@ -92,3 +96,39 @@ class SessionTimeoutMiddleware:
             if last is None or now - last >= TOUCH_SECONDS or now < last:
                 request.session[LAST_SEEN] = now
         return self.get_response(request)
+
+
+def confirm_minutes(user: Any) -> int:
+    clinic = clinic_of(user)
+    return clinic.sign_confirm_minutes if clinic is not None else 60
+
+
+def needs_confirmation(request: HttpRequest) -> bool:
+    """Whether signing a record now asks the user to prove it is them again."""
+    session = request.session
+    last = session.get(CONFIRMED_AT) or session.get(SIGNED_IN_AT)
+    return last is None or int(time.time()) - last > confirm_minutes(request.user) * 60
+
+
+def confirmed_recently(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For the views that sign a clinical record: when the sign-in (or the last confirmation)
+    is older than the clinic allows, ask for the password again first and sign nothing; the
+    user comes back to the page and signs again."""
+    from functools import wraps
+
+    from django.shortcuts import redirect
+    from django.utils.http import url_has_allowed_host_and_scheme
+    from django_htmx.http import HttpResponseClientRedirect
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "POST" and needs_confirmation(request):
+            back = request.headers.get("HX-Current-URL") or request.META.get("HTTP_REFERER", "")
+            if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+                back = reverse("home")
+            url = f"{reverse('confirm_identity')}?{urlencode({'next': back})}"
+            messages.info(request, "Confirm it is you, then sign again.", fail_silently=True)
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+        return view(request, *args, **kwargs)
+
+    return guarded

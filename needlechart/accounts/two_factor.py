@@ -81,6 +81,16 @@ def _new_codes(user: User) -> list[str]:
     return codes
 
 
+def app_code_ok(user: User, code: str) -> bool:
+    """Whether `code` is the user's app's current code (used up by it)."""
+    device = app_of(user)
+    return device is not None and device.verify_token(_normal(code))
+
+
+def failed(request: HttpRequest, user: User) -> None:
+    _counts_as_failure(request, user)
+
+
 def _counts_as_failure(request: HttpRequest, user: User) -> None:
     """A wrong code counts toward the lockout like a wrong password (django-axes)."""
     user_login_failed.send(

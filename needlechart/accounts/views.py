@@ -15,11 +15,13 @@ from needlechart.accounts import access, selectors, services, sessions, two_fact
 from needlechart.accounts.emails import send_set_password_email
 from needlechart.accounts.forms import (
     CodeForm,
+    ConfirmForm,
     CredentialForm,
     StaffCreateForm,
     StaffUpdateForm,
 )
 from needlechart.accounts.limits import limited
+from needlechart.audit import services as audit
 from needlechart.forms import posted, submit
 
 NOT_SENT = "the email with the set-password link could not be sent. Try again later."
@@ -276,3 +278,39 @@ class SignInView(auth_views.LoginView):
         context = super().get_context_data(**kwargs)
         context["demo_clinic"] = Clinic.objects.filter(is_demo=True).exists()
         return context
+
+
+def confirm_identity(request: HttpRequest) -> HttpResponse:
+    """The password again (or an authenticator code) before signing a clinical record, when
+    the sign-in is older than the clinic allows (sessions.confirmed_recently). A wrong one
+    counts toward the lockout like a wrong password."""
+    user = request.user
+    has_app = bool(request.session.get(two_factor.HAS_APP))
+    form = ConfirmForm(posted(request))
+    if has_app:
+        form.fields["secret"].label = "Password, or a code from your authenticator app"
+    if request.method == "POST" and form.is_valid():
+        secret = form.cleaned_data["secret"]
+        if not two_factor.locked(request, user) and (
+            user.check_password(secret) or (has_app and two_factor.app_code_ok(user, secret))
+        ):
+            request.session[sessions.CONFIRMED_AT] = int(time.time())
+            audit.record(actor=user, action=audit.Action.LOGIN, detail={"confirmed": "to sign"})
+            return redirect(_next(request))
+        two_factor.failed(request, user)
+        if two_factor.locked(request, user):
+            logout(request)
+            return redirect("login")
+        form.add_error("secret", "That did not match. Try again.")
+    return render(
+        request,
+        "accounts/confirm_identity.html",
+        {
+            "form": form,
+            "next": _next(request),
+            "side": _side(request),
+            "has_app": has_app,
+            "minutes": sessions.confirm_minutes(user),
+        },
+        status=400 if form.is_bound and form.errors else 200,
+    )

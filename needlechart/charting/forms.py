@@ -465,6 +465,22 @@ class ClinicForm(forms.Form):
         help_text="Staff and patients are signed out after this long without using the app "
         "(5 to 60 minutes), and 12 hours after signing in at most.",
     )
+    sign_confirm_minutes = forms.IntegerField(
+        label="Minutes after signing in before signing a record asks for the password again",
+        min_value=5,
+        max_value=720,
+        initial=60,
+        help_text="Signing a needling session or an assessment later than this after "
+        "signing in (or confirming) asks for the password, or an authenticator code, again.",
+    )
+    retention_years = forms.IntegerField(
+        label="Years the clinical record is kept after the last visit",
+        min_value=1,
+        max_value=100,
+        initial=10,
+        help_text="As the law where the clinic practises requires. Until then a privacy "
+        "request erases only what is not part of the clinical record.",
+    )
     two_factor = forms.ChoiceField(
         label="Two-factor sign-in required of",
         choices=TwoFactor.choices,

@@ -18,6 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from needlechart import knowledge
 from needlechart.accounts import access, rules
+from needlechart.accounts.sessions import confirmed_recently
 from needlechart.charting import selectors, services
 from needlechart.charting.forms import (
     InsertionForm,
@@ -526,6 +527,7 @@ def session_details(request: HttpRequest, session_id: int) -> HttpResponse:
 
 @access.role_required(rules.NEEDLING_ROLES, selectors.session_in_clinic)
 @access.post_only
+@confirmed_recently
 def session_sign(request: HttpRequest, session_id: int) -> HttpResponse:
     record = _session_for_write(request, session_id)
     if locked := _locked(request, record):

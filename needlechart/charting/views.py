@@ -15,6 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from needlechart import knowledge
 from needlechart.accounts import access, rules
 from needlechart.accounts import services as account_services
+from needlechart.accounts.sessions import confirmed_recently
 from needlechart.charting import selectors, services, session_views
 from needlechart.charting.forms import (
     AddendumForm,
@@ -414,6 +415,7 @@ def assessment_note(request: HttpRequest, assessment_id: int) -> HttpResponse:
 
 @access.clinical_write(selectors.assessment_in_clinic)
 @access.post_only
+@confirmed_recently
 def assessment_sign(request: HttpRequest, assessment_id: int) -> HttpResponse:
     record = selectors.assessment_get(user=request.user, assessment_id=assessment_id)
     try:

@@ -16,6 +16,8 @@ from typing import Any
 
 READ_ONLY = "signed or recorded clinical records are read-only; write an addendum instead"
 IN_ERROR = "entered_in_error_reason"
+# The pain diary: the patient's own 0-10 ratings from the portal (outcomes.Observation).
+DIARY = "OLD.timing = 'home' AND OLD.code = 'nprs'"
 
 
 @dataclass(frozen=True)
@@ -130,28 +132,39 @@ def child_of_signed(table: str, column: str, parent: str) -> Guard:
 
 
 def recorded(
-    table: str, columns: list[str], *, also: tuple[str, ...] = (), when: str = ""
+    table: str,
+    columns: list[str],
+    *,
+    also: tuple[str, ...] = (),
+    when: str = "",
+    delete_when: str | None = None,
 ) -> Guard:
     """A row of `table` (those matching `when`, else all) is never deleted and changes once
     only: marked entered in error, every other column of `columns` as it was, except `also`.
-    `columns` are the table's columns, read from its model when the guard is installed."""
+    `delete_when`, where given, narrows the rows that refuse DELETE. `columns` are the
+    table's columns, read from its model when the guard is installed."""
     name = f"{table}_recorded"
     kept = [c for c in columns if c not in (IN_ERROR, *also)]
     unchanged = " AND ".join(f"NEW.{c} IS OLD.{c}" for c in kept)
     marking = f"OLD.{IN_ERROR} = '' AND NEW.{IN_ERROR} <> '' AND {unchanged}"
     scope = f"({when}) AND " if when else ""
-    pg_when = f" WHEN ({when})" if when else ""
+    deleting = when if delete_when is None else delete_when
     arguments = ", ".join(f"'{c}'" for c in also)
+
+    def pg(trigger: str, event: str, condition: str) -> str:
+        return (
+            f"CREATE TRIGGER {trigger} BEFORE {event} ON {table} FOR EACH ROW"
+            + (f" WHEN ({condition})" if condition else "")
+            + f" EXECUTE FUNCTION needlechart_refuse_but_in_error({arguments})"
+        )
+
     return Guard(
         name,
         [
             _sqlite_refusal(f"{name}_update", "UPDATE", table, f"{scope}NOT ({marking})"),
-            _sqlite_refusal(f"{name}_delete", "DELETE", table, when),
+            _sqlite_refusal(f"{name}_delete", "DELETE", table, deleting),
         ],
-        [
-            f"CREATE TRIGGER {name} BEFORE UPDATE OR DELETE ON {table} FOR EACH ROW{pg_when} "
-            f"EXECUTE FUNCTION needlechart_refuse_but_in_error({arguments})"
-        ],
+        [pg(name, "UPDATE", when), pg(f"{name}_delete", "DELETE", deleting)],
     )
 
 
@@ -225,7 +238,13 @@ def _recorded(connection: Any) -> list[Guard]:
     for table, options in (
         (
             "outcomes_observation",
-            {"when": "OLD.session_id IS NULL AND OLD.assessment_id IS NULL"},
+            {
+                "when": "OLD.session_id IS NULL AND OLD.assessment_id IS NULL",
+                # A patient's own pain diary is not part of the clinical record: it may be
+                # erased at their request (portal/privacy.py), never changed.
+                "delete_when": "OLD.session_id IS NULL AND OLD.assessment_id IS NULL "
+                f"AND NOT ({DIARY})",
+            },
         ),
         ("charting_adverseevent", {"also": ("updated_at",)}),
     ):

@@ -1,6 +1,7 @@
 """Forms of the portal, in plain language: patients read these on a phone."""
 
 from collections.abc import Iterator
+from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
@@ -166,6 +167,26 @@ class ReviewForm(forms.Form):
 
 
 # --- staff side ----------------------------------------------------------------------------
+
+
+class ErasureForm(forms.Form):
+    parts = forms.MultipleChoiceField(
+        label="Erase",
+        choices=[],
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Choose what to erase."},
+    )
+    reason = forms.CharField(
+        label="Whose request, and why",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept in the audit trail with the erasure, e.g. \"The patient's written "
+        'request of 2 December: no longer a patient of the clinic."',
+    )
+
+    def __init__(self, *args: Any, choices: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["parts"].choices = choices
 
 
 class ReasonForm(forms.Form):

@@ -14,8 +14,8 @@ from needlechart.charting.forms import ScreeningForm
 from needlechart.forms import posted, refused, submit
 from needlechart.patients import selectors as patient_selectors
 from needlechart.patients.models import EpisodeOfCare
-from needlechart.portal import alerts, selectors, services
-from needlechart.portal.forms import EffectConfirmForm, ReasonForm
+from needlechart.portal import alerts, privacy, selectors, services
+from needlechart.portal.forms import EffectConfirmForm, ErasureForm, ReasonForm
 
 
 @access.staff(patient_selectors.patient_in_clinic)
@@ -166,3 +166,52 @@ def alert_acknowledge(request: HttpRequest, check_in_id: int) -> HttpResponse:
     except ValidationError as error:
         refused(request, error)
     return redirect("charting:session", session_id=check_in.session_id)
+
+
+# --- privacy requests ------------------------------------------------------------------------
+
+
+@access.clinic_admin(patient_selectors.patient_in_clinic)
+def privacy_requests(request: HttpRequest, patient_id: int) -> HttpResponse:
+    """A patient's privacy requests: everything held, and erasing what is not part of the
+    clinical record (portal/privacy.py)."""
+    patient = patient_selectors.patient_get(user=request.user, patient_id=patient_id)
+    held = privacy.held(actor=request.user, patient=patient)
+    what = {
+        "portal": privacy.PARTS["portal"] + ("" if held["portal"] else " (none)"),
+        "contact": privacy.PARTS["contact"] + ("" if held["contact"] else " (none)"),
+        "diary": privacy.PARTS["diary"] + f" ({held['diary']} entries)",
+    }
+    form = ErasureForm(posted(request), choices=list(what.items()))
+    if request.method == "POST":
+        done = submit(
+            form,
+            lambda: privacy.erase(
+                actor=request.user, patient=patient, parts=form.cleaned_data["parts"],
+                reason=form.cleaned_data["reason"],
+            ),
+        )  # fmt: skip
+        if done is not None:
+            messages.success(request, "Erased: " + ", ".join(done) + ". The clinical record stays.")
+            return redirect("portal:privacy", patient_id=patient.pk)
+    return render(
+        request,
+        "portal/staff/privacy.html",
+        {"patient": patient, "held": held, "form": form},
+        status=400 if form.is_bound and form.errors else 200,
+    )
+
+
+@access.clinic_admin(patient_selectors.patient_in_clinic)
+def privacy_export(request: HttpRequest, patient_id: int) -> HttpResponse:
+    import json
+
+    patient = patient_selectors.patient_get(user=request.user, patient_id=patient_id)
+    document = privacy.everything(actor=request.user, patient=patient)
+    response = HttpResponse(
+        json.dumps(document, indent=2, ensure_ascii=False), content_type="application/json"
+    )
+    response["Content-Disposition"] = (
+        f'attachment; filename="patient-{patient.mrn}-everything.json"'
+    )
+    return response

@@ -37,6 +37,12 @@ urlpatterns = [
     path("portal/my-record/", views.record, name="record"),
     path("portal/my-record.json", views.record_json, name="record_json"),
     # The staff side.
+    path("patients/<int:patient_id>/privacy/", staff_views.privacy_requests, name="privacy"),
+    path(
+        "patients/<int:patient_id>/privacy/everything.json",
+        staff_views.privacy_export,
+        name="privacy_export",
+    ),
     path(
         "patients/<int:patient_id>/portal-invitation/",
         staff_views.invite_patient,
