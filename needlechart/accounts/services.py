@@ -347,6 +347,12 @@ def demo_clinics_remove() -> int:
             for start in range(0, len(ids), DELETE_BATCH):
                 rows = model._base_manager.filter(pk__in=ids[start : start + DELETE_BATCH])
                 rows._raw_delete(rows.db)
+        # Their audit chains go with their rows: numbered by clinic, not linked by a key.
+        from needlechart.audit.models import AuditChain, AuditVerification
+
+        for model in (AuditChain, AuditVerification):
+            chains = model._base_manager.filter(chain__in=clinics)
+            chains._raw_delete(chains.db)
     return len(clinics)
 
 

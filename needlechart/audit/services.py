@@ -48,6 +48,10 @@ def _event(
         patient_id = getattr(obj, "patient_id", None)
     if clinic is None:
         clinic_id = getattr(patient, "clinic_id", None) or getattr(actor, "clinic_id", None)
+        if clinic_id is None and getattr(actor, "is_patient", False):
+            # A patient's sign-in has no clinic of its own: their rows go to their clinic's
+            # trail (and its chain), where its admins read them.
+            clinic_id = actor.portal_account.patient.clinic_id
     else:
         clinic_id = clinic.pk
     return AuditEvent(

@@ -16,7 +16,7 @@ from django.utils import timezone
 import needlechart.demo
 from needlechart import knowledge
 from needlechart.accounts.models import Clinic, User
-from needlechart.audit.models import AuditEvent
+from needlechart.audit.models import AuditChain, AuditEvent
 from needlechart.charting.models import Addendum, AdverseEvent, Insertion, NeedlingSession
 from needlechart.charting.services import addenda
 from needlechart.demo.clinics import SHOWCASE_EMAIL
@@ -185,6 +185,13 @@ def test_the_demo_rebuilds_over_its_own_clinics_and_what_was_done_in_them(db, cl
     _demo("--patients", "5", "--today", TODAY)
     assert _counts() == counts
     assert not Addendum.objects.filter(discharge__isnull=False).exists()
+    # The removed clinics' audit chains went with them; the new clinics' chains verify.
+    out = io.StringIO()
+    call_command("audit-verify", stdout=out)
+    assert set(AuditChain.objects.values_list("chain", flat=True)) == set(
+        Clinic.objects.values_list("pk", flat=True)
+    )
+    assert out.getvalue().count("intact") == Clinic.objects.count()
     # Every sign-in without a clinic is a demo patient's, with its account.
     assert not User.objects.filter(clinic__isnull=True, portal_account__isnull=True).exists()
 
