@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "django_ratelimit",
+    "ninja",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_htmx",
@@ -103,6 +104,7 @@ INSTALLED_APPS = [
     "needlechart.outcomes",
     "needlechart.reference",
     "needlechart.portal",
+    "needlechart.api",
     # On top of every app above and imported by none: `needlechart demo`.
     "needlechart.demo",
 ]
@@ -229,6 +231,8 @@ CACHES = {
     },
 }
 RATELIMIT_USE_CACHE = "limits"
+# Requests per API token (api/auth.py); past it, 429 with Retry-After.
+API_RATE = os.environ.get("API_RATE", "600/m")
 RATELIMIT_IP_META_KEY = "needlechart.accounts.limits.client_ip"
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 

@@ -8,6 +8,7 @@ from django.urls import include, path
 from needlechart.accounts import views as account_views
 from needlechart.accounts.forms import SignInForm, StaffPasswordResetForm
 from needlechart.accounts.limits import reset_limits
+from needlechart.api.api import urls as api_urls
 
 
 @login_not_required
@@ -17,6 +18,8 @@ def favicon(request: HttpRequest) -> HttpResponse:
 
 
 urlpatterns = [
+    path("api/", api_urls()),
+    path("", include("needlechart.api.urls")),
     # Browsers ask for /favicon.ico on pages that name no icon (a JSON file, say).
     path("favicon.ico", favicon),
     path(

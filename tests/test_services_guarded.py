@@ -105,6 +105,10 @@ def _values(name: str, w: Any) -> dict[str, Any]:
     review = TODAY + dt.timedelta(days=14)
     return {
         "accounts.clinic_update": {"phone": "+353 1 555 0199"},
+        "api.token_create": {
+            "user": w.practitioner, "name": "Billing", "scopes": ["patients:read"],
+            "expires_on": TODAY + dt.timedelta(days=30),
+        },
         "accounts.credential_create": {
             "course": "Advanced", "provider": "Academy", "hours": Decimal(27),
             "completed_on": dt.date(2025, 1, 1), "expires_on": None, "today": TODAY,
@@ -190,7 +194,9 @@ def _actor(name: str, w: Any) -> Any:
     """Who may make each write in clinic A."""
     if name in PORTAL_OWN:
         return w.patient_user
-    if name.startswith(("accounts.", "catalogue.", "portal.privacy.")) or name.endswith("_import"):
+    if name.startswith(("accounts.", "catalogue.", "portal.privacy.", "api.")) or name.endswith(
+        "_import"
+    ):
         return w.admin
     return w.practitioner
 
@@ -208,7 +214,20 @@ SPECIAL_RECORDS: dict[str, dict[str, Callable[[Any], Any]]] = {
     "assessment.assessment_sign": {"assessment": lambda w: w.chart_a.assessment},
     "outcomes.discharge": {"episode": lambda w: w.discharge_episode},
     "portal.invitation_create": {"patient": lambda w: w.invitee},
+    "api.token_revoke": {"token": lambda w: _api_token(w)},
 }
+
+
+def _api_token(w: Any) -> Any:
+    from django.utils import timezone
+
+    from needlechart.api.models import ApiToken
+
+    return ApiToken.objects.create(
+        clinic=w.clinic_a, name="Registry", user=w.practitioner, scopes=["patients:read"],
+        prefix="nc_test", key_hash="0" * 64, created_by=w.admin,
+        expires_at=timezone.now() + dt.timedelta(days=30),
+    )  # fmt: skip
 
 
 # What a valid call needs first: the patient signs in the portal only a consent they have not.

@@ -7,3 +7,7 @@ serves the web, the command line and the API; the address travels in a context v
 from contextvars import ContextVar
 
 client_address: ContextVar[str | None] = ContextVar("client_address", default=None)
+
+# The API token a request came with, by name, so that every audit row of an API call says
+# which system made it (needlechart/api/auth.py).
+api_token: ContextVar[str | None] = ContextVar("api_token", default=None)

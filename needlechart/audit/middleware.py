@@ -4,7 +4,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from needlechart.audit.context import client_address
+from needlechart.audit.context import api_token, client_address
 
 
 def request_client_address(request: HttpRequest) -> str | None:
@@ -33,7 +33,10 @@ class AuditContextMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         token = client_address.set(request_client_address(request))
+        # Set by the API's token check for this request only (api/auth.py).
+        api = api_token.set(None)
         try:
             return self.get_response(request)
         finally:
+            api_token.reset(api)
             client_address.reset(token)

@@ -140,6 +140,7 @@ KINDS: dict[str, Kind] = {
         ),
     ),
     "Reminder": Kind("Portal reminder"),
+    "ApiToken": Kind("API token", lambda t: f"API token {t.name}"),
     # Pages and exports rather than one record.
     "AuditTrail": Kind("Audit trail"),
     "Timeline": Kind("Chart timeline"),

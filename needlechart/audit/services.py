@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import models
 
 from needlechart.audit import chain
-from needlechart.audit.context import client_address
+from needlechart.audit.context import api_token, client_address
 from needlechart.audit.models import AuditEvent
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def _event(
         object_type=object_type_of(obj) if obj is not None else object_type,
         object_id=str(obj.pk) if obj is not None else "",
         client_address=client_address.get(),
-        detail=detail or {},
+        detail={**(detail or {}), **({"api_token": token} if (token := api_token.get()) else {})},
     )
 
 

@@ -1,0 +1,207 @@
+"""The REST API (django-ninja): OpenAPI 3 at /api/openapi.json, its docs at /api/docs.
+
+Every operation goes through the same selectors and services as the pages, so clinic
+scoping (another clinic's record is 404), roles, the audit trail and the rules of each
+record hold here too; the token's scopes narrow what its staff member may do.
+"""
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Schema, Status
+from ninja.errors import AuthenticationError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from needlechart.accounts import rules
+from needlechart.api.auth import TokenAuth, TokenThrottle
+from needlechart.api.models import ApiToken
+from needlechart.audit import services as audit
+from needlechart.patients import selectors as patient_selectors
+from needlechart.patients import services as patient_services
+from needlechart.patients.models import Patient
+
+api = NinjaAPI(
+    title="needlechart API",
+    version="1",
+    description="A clinic's patients, episodes of care and dashboard figures, for the systems "
+    "around it. Authenticate with `Authorization: Bearer <token>`; a clinic admin makes "
+    "tokens in the app (Clinic, API tokens), each acting as one staff member within its "
+    "scopes. Errors are JSON: `detail` says why, `errors` names each field.",
+    auth=TokenAuth(),
+    throttle=[TokenThrottle(settings.API_RATE)],
+    urls_namespace="api",
+)
+
+
+class Error(Schema):
+    detail: str
+    errors: dict[str, list[str]] = {}
+
+
+def _error(request: HttpRequest, status: int, detail: str, errors: Any = None) -> HttpResponse:
+    return api.create_response(request, {"detail": detail, "errors": errors or {}}, status=status)
+
+
+@api.exception_handler(ValidationError)
+def _refused(request: HttpRequest, error: ValidationError) -> HttpResponse:
+    fields = error.message_dict if hasattr(error, "error_dict") else {}
+    return _error(request, 400, " ".join(error.messages), fields)
+
+
+@api.exception_handler(NinjaValidationError)
+def _malformed(request: HttpRequest, error: NinjaValidationError) -> HttpResponse:
+    fields: dict[str, list[str]] = {}
+    for item in error.errors:
+        location = [str(p) for p in item.get("loc", []) if p not in ("body", "query", "path")]
+        name = ".".join(location) or "body"
+        fields.setdefault(name, []).append(item.get("msg", "invalid"))
+    return _error(request, 422, "The request is not in the form this operation takes.", fields)
+
+
+@api.exception_handler(Http404)
+def _missing(request: HttpRequest, error: Http404) -> HttpResponse:
+    return _error(request, 404, "Not found.")
+
+
+@api.exception_handler(PermissionDenied)
+def _forbidden(request: HttpRequest, error: PermissionDenied) -> HttpResponse:
+    return _error(request, 403, str(error) or "Not allowed.")
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, error: AuthenticationError) -> HttpResponse:
+    return _error(request, 401, "A valid, unexpired and unrevoked API token is required.")
+
+
+def _need(request: HttpRequest, scope: str, roles: frozenset[str] | None = None) -> None:
+    token: ApiToken = request.auth  # type: ignore[attr-defined]
+    if scope not in token.scopes:
+        raise PermissionDenied(f"This token lacks the {scope} scope.")
+    if roles is not None and not rules.has_role(token.user, roles):
+        raise PermissionDenied(f"{token.user.get_role_display()} staff may not do this.")
+
+
+# --- patients ----------------------------------------------------------------------------------
+
+
+class PatientOut(Schema):
+    id: int
+    mrn: str
+    given_name: str
+    family_name: str
+    birth_date: dt.date
+    sex: str
+    phone: str
+    email: str
+    address: str
+
+
+class PatientIn(Schema):
+    given_name: str
+    family_name: str
+    birth_date: dt.date
+    sex: str
+    mrn: str = ""
+    phone: str = ""
+    email: str = ""
+    address: str = ""
+
+
+class PatientPage(Schema):
+    count: int
+    page: int
+    results: list[PatientOut]
+
+
+PAGE = 50
+ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 422: Error, 429: Error}
+
+
+@api.get("/patients", response={200: PatientPage, **ERRORS}, tags=["patients"])
+def patients(request: HttpRequest, page: int = 1) -> Any:
+    """The clinic's patients, 50 a page by family name; each one listed is audited."""
+    _need(request, "patients:read")
+    if page < 1:
+        raise ValidationError({"page": "Pages are numbered from 1."})
+    chosen = Patient.objects.filter(clinic_id=request.user.clinic_id).order_by(
+        "family_name", "given_name", "id"
+    )
+    rows = list(chosen[(page - 1) * PAGE : page * PAGE])
+    audit.record_each(actor=request.user, action=audit.Action.LIST, objects=rows)
+    return {"count": chosen.count(), "page": page, "results": rows}
+
+
+@api.get("/patients/{patient_id}", response={200: PatientOut, **ERRORS}, tags=["patients"])
+def patient(request: HttpRequest, patient_id: int) -> Any:
+    _need(request, "patients:read")
+    return patient_selectors.patient_get(user=request.user, patient_id=patient_id)
+
+
+@api.post("/patients", response={201: PatientOut, **ERRORS}, tags=["patients"])
+def patient_create(request: HttpRequest, body: PatientIn) -> Any:
+    """Register a patient (an empty record number is generated), as the registration page."""
+    _need(request, "patients:write", rules.STAFF_ROLES)
+    created = patient_services.patient_create(actor=request.user, **body.dict())
+    return Status(201, created)
+
+
+# --- episodes ----------------------------------------------------------------------------------
+
+
+class EpisodeOut(Schema):
+    id: int
+    patient_id: int
+    condition_code: str
+    body_area: str
+    status: str
+    period_start: dt.date
+    period_end: dt.date | None
+    care_manager_id: int | None
+
+
+@api.get(
+    "/patients/{patient_id}/episodes", response={200: list[EpisodeOut], **ERRORS}, tags=["clinical"]
+)
+def patient_episodes(request: HttpRequest, patient_id: int) -> Any:
+    _need(request, "clinical:read", rules.CLINICAL_READ_ROLES)
+    patient = patient_selectors.patient_get_unaudited(user=request.user, patient_id=patient_id)
+    return patient_selectors.patient_episodes(user=request.user, patient=patient)
+
+
+@api.get("/episodes/{episode_id}", response={200: EpisodeOut, **ERRORS}, tags=["clinical"])
+def episode(request: HttpRequest, episode_id: int) -> Any:
+    _need(request, "clinical:read", rules.CLINICAL_READ_ROLES)
+    return patient_selectors.episode_get(user=request.user, episode_id=episode_id)
+
+
+# --- dashboard ---------------------------------------------------------------------------------
+
+
+@api.get("/dashboard", response={200: dict[str, Any], **ERRORS}, tags=["dashboard"])
+def dashboard_figures(
+    request: HttpRequest, date_from: dt.date | None = None, date_to: dt.date | None = None
+) -> Any:
+    """The dashboard's figures, as `needlechart dashboard --json` prints them."""
+    from needlechart.outcomes import dashboard
+
+    _need(request, "dashboard:read", rules.CLINICAL_READ_ROLES)
+    if date_from and date_to and date_to < date_from:
+        raise ValidationError({"date_to": "The end is before the start."})
+    figures = dashboard.figures(
+        dashboard.Filters(clinic=request.user.clinic, date_from=date_from, date_to=date_to)
+    )
+    audit.record(actor=request.user, action=audit.Action.EXPORT, object_type="Dashboard",
+                 detail={"via": "api", "filters": figures["filters"]})  # fmt: skip
+    return figures
+
+
+def urls() -> tuple[list[Any], str, str]:
+    """The API's URLs. They take a token, not a signed-in session: Django's login
+    requirement does not apply to them."""
+    patterns, app_name, namespace = api.urls
+    for pattern in patterns:
+        pattern.callback.login_required = False
+    return patterns, app_name, namespace

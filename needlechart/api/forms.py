@@ -1,0 +1,34 @@
+import datetime as dt
+
+from django import forms
+from django.utils import timezone
+
+from needlechart.accounts.models import User
+from needlechart.api.models import AREAS
+from needlechart.forms import DateInput
+
+
+def _scope_choices() -> list[tuple[str, str]]:
+    return [
+        (f"{area}:{mode}", f"{label}: {'read' if mode == 'read' else 'read and change'}")
+        for area, label in AREAS.items()
+        for mode in ("read", "write")
+    ]
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="The system that will use it, e.g. Billing.")
+    user = forms.ModelChoiceField(
+        queryset=User.objects.none(),
+        label="Acts as",
+        help_text="The token can do no more than this staff member's role allows.",
+    )
+    scopes = forms.MultipleChoiceField(choices=_scope_choices, widget=forms.CheckboxSelectMultiple)
+    expires_on = forms.DateField(widget=DateInput(), label="Expires on")
+
+    def __init__(self, *args: object, clinic_id: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = User.objects.filter(
+            clinic_id=clinic_id, is_active=True
+        ).order_by("last_name", "first_name")
+        self.fields["expires_on"].initial = timezone.localdate() + dt.timedelta(days=90)
