@@ -177,6 +177,73 @@ def episode(request: HttpRequest, episode_id: int) -> Any:
     return patient_selectors.episode_get(user=request.user, episode_id=episode_id)
 
 
+# --- needling sessions -------------------------------------------------------------------------
+
+
+class InsertionOut(Schema):
+    muscle: str
+    side: str
+    needles: int
+    depth: str
+    depth_mm: int | None
+    technique: str
+    twitch_responses: int | None
+
+
+class MeasurementOut(Schema):
+    code: str
+    component: str
+    side: str
+    value: float
+    timing: str
+    recorded_at: dt.datetime
+    entered_in_error_reason: str
+
+
+class SessionSummary(Schema):
+    id: int
+    episode_id: int
+    practitioner_id: int
+    performed_at: dt.datetime
+    signed_at: dt.datetime | None
+
+
+class SessionOut(SessionSummary):
+    needles_opened: int | None
+    needles_removed: int | None
+    rows: list[InsertionOut]
+    measurements: list[MeasurementOut]
+
+
+@api.get(
+    "/episodes/{episode_id}/sessions",
+    response={200: list[SessionSummary], **ERRORS},
+    tags=["clinical"],
+)
+def episode_sessions(request: HttpRequest, episode_id: int) -> Any:
+    """The episode's needling sessions, newest first; each one listed is audited."""
+    _need(request, "clinical:read", rules.CLINICAL_READ_ROLES)
+    episode = patient_selectors.episode_get(user=request.user, episode_id=episode_id)
+    sessions = list(episode.sessions.order_by("-performed_at", "-id"))
+    audit.record_each(actor=request.user, action=audit.Action.LIST, objects=sessions)
+    return sessions
+
+
+@api.get("/sessions/{session_id}", response={200: SessionOut, **ERRORS}, tags=["clinical"])
+def session(request: HttpRequest, session_id: int) -> Any:
+    """A needling session: each muscle and side with its needling, and its measurements."""
+    from needlechart.charting import selectors as charting_selectors
+
+    _need(request, "clinical:read", rules.CLINICAL_READ_ROLES)
+    found = charting_selectors.session_get(user=request.user, session_id=session_id)
+    return {
+        "id": found.pk, "episode_id": found.episode_id, "practitioner_id": found.practitioner_id,
+        "performed_at": found.performed_at, "signed_at": found.signed_at,
+        "needles_opened": found.needles_opened, "needles_removed": found.needles_removed,
+        "rows": list(found.insertions.all()), "measurements": list(found.observations.all()),
+    }  # fmt: skip
+
+
 # --- dashboard ---------------------------------------------------------------------------------
 
 

@@ -138,3 +138,25 @@ def test_the_openapi_schema_and_docs_are_served(world):
 def test_only_a_clinic_admin_manages_tokens(world, role):
     user = world.practitioner if role == "practitioner" else world.front_desk
     assert client_for(user).get(reverse("api_tokens:list")).status_code == 403
+
+
+def test_a_needling_session_reads_with_its_rows_and_measurements(world):
+    from tests import charts
+
+    built = charts.build(world.practitioner, world.episode_a, signed=True)
+    other = charts.build(world.other_practitioner, world.episode_b, signed=True)
+    secret = _token(world, ["clinical:read"])
+    listed = _get(secret, f"/episodes/{world.episode_a.pk}/sessions")
+    assert listed.status_code == 200
+    assert built.signed_session.pk in {s["id"] for s in listed.json()}
+    read = _get(secret, f"/sessions/{built.signed_session.pk}")
+    assert read.status_code == 200
+    body = read.json()
+    assert body["signed_at"] and body["rows"]
+    expected = {(r.muscle, r.side) for r in built.signed_session.insertions.all()}
+    assert {(r["muscle"], r["side"]) for r in body["rows"]} == expected
+    assert _get(secret, f"/sessions/{other.signed_session.pk}").status_code == 404
+    assert _get(secret, f"/episodes/{world.episode_b.pk}/sessions").status_code == 404
+    assert AuditEvent.objects.filter(
+        action="view", object_id=str(built.signed_session.pk), detail__api_token="Billing"
+    ).exists()
