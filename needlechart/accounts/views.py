@@ -230,22 +230,21 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
 def two_factor_verify(request: HttpRequest) -> HttpResponse:
     """The second step of signing in, for anyone with an app: its code or a recovery code."""
     user = request.user
+    login = "portal:login" if getattr(user, "is_patient", False) else "login"
     if request.method == "POST" and two_factor.locked(request, user):
-        logout(request)
-        return redirect("portal:login" if getattr(user, "is_patient", False) else "login")
+        return _locked_out(request, login)
+    if request.session.get(two_factor.HAS_APP) and not user.is_verified():
+        # A clinic admin may have reset it since the sign-in: then there is no code to ask.
+        request.session[two_factor.HAS_APP] = two_factor.app_of(user) is not None
     if user.is_verified() or not request.session.get(two_factor.HAS_APP):
         return redirect(_next(request))
     form = CodeForm(posted(request))
     form.fields["code"].label = "Code from your authenticator app, or a recovery code"
     if request.method == "POST" and form.is_valid():
-        if not two_factor.locked(request, user) and two_factor.verify(
-            request=request, code=form.cleaned_data["code"]
-        ):
+        if two_factor.verify(request=request, code=form.cleaned_data["code"]):
             return redirect(_next(request))
         if two_factor.locked(request, user):
-            logout(request)
-            messages.error(request, "Too many wrong codes: the account is locked for an hour.")
-            return redirect("portal:login" if _side(request)["prefix"] else "login")
+            return _locked_out(request, login)
         form.add_error("code", "That code did not match. Check your app and try again.")
     return render(
         request,
@@ -253,6 +252,12 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
         {"form": form, "next": _next(request), "side": _side(request)},
         status=400 if form.is_bound and form.errors else 200,
     )
+
+
+def _locked_out(request: HttpRequest, login: str) -> HttpResponse:
+    logout(request)
+    messages.error(request, "Too many wrong codes: the account is locked for an hour.")
+    return redirect(login)
 
 
 @access.clinic_admin(selectors.staff_in_clinic)

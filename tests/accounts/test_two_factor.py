@@ -116,6 +116,9 @@ def test_only_a_clinic_admin_resets_it_and_it_is_audited(required):
     _setup(client, "paula")
     url = reverse("accounts:staff_two_factor_reset", args=[required.practitioner.pk])
     assert client.post(url).status_code == 403
+    stale = Client()
+    _password(stale, "paula")
+    assert stale.get(reverse("home")).url.startswith(reverse("two_factor_verify"))
     admin = Client()
     _password(admin, "alice")
     _setup(admin, "alice")
@@ -125,6 +128,10 @@ def test_only_a_clinic_admin_resets_it_and_it_is_audited(required):
     assert not TOTPDevice.objects.filter(user=required.practitioner).exists()
     assert not RecoveryCode.objects.filter(user=required.practitioner).exists()
     assert AuditEvent.objects.filter(username="alice", detail__two_factor="reset").exists()
+    # Paula, at the code page on another device when the reset came, is not left asking for
+    # a code that no app gives: she is sent to set it up again.
+    went = stale.get(reverse("two_factor_verify"), {"next": reverse("home")}, follow=True)
+    assert went.redirect_chain[-1][0].startswith(reverse("two_factor_setup"))
     # Another clinic's admin gets a 404.
     other = Client()
     _password(other, "bob")
