@@ -25,6 +25,8 @@ class Guard:
     name: str
     sqlite: list[str]
     postgresql: list[str]
+    # Tables the triggers write to besides their own: installed only once these exist.
+    requires: tuple[str, ...] = ()
 
 
 POSTGRES_FUNCTIONS = [
@@ -65,6 +67,34 @@ POSTGRES_FUNCTIONS = [
       RAISE EXCEPTION '{READ_ONLY}';
     END; $$ LANGUAGE plpgsql""",
 ]
+
+
+# The dashboard's kept episode figures (outcomes.EpisodeSummary): each trigger below adds one
+# to `changes` of the episodes a written row bears on, and the dashboard recomputes those.
+SUMMARY = "outcomes_episodesummary"
+_MARK = (
+    f"INSERT INTO {SUMMARY}"
+    " (episode_id, changes, computed, signed_sessions, measured, evaluable, responder,"
+    " sessions_until) SELECT DISTINCT m.e, 1, 0, 0, {false}, {false}, {false}, 0"
+    " FROM ({select}) AS m"
+    " WHERE m.e IS NOT NULL ON CONFLICT (episode_id) DO UPDATE"
+    f" SET changes = {SUMMARY}.changes + 1"
+)
+POSTGRES_FUNCTIONS.append(
+    # TG_ARGV[0]: a SELECT of the episode ids the row bears on, reading the row as $1 (jsonb).
+    """CREATE OR REPLACE FUNCTION needlechart_mark_summary() RETURNS trigger AS $$
+    DECLARE r jsonb;
+    BEGIN
+      FOR r IN SELECT to_jsonb(NEW) WHERE TG_OP <> 'DELETE'
+               UNION ALL SELECT to_jsonb(OLD) WHERE TG_OP <> 'INSERT'
+      LOOP
+        EXECUTE format('"""
+    + _MARK.replace("'", "''").format(false="false", select="%s")
+    + """', TG_ARGV[0]) USING r;
+      END LOOP;
+      RETURN NULL;
+    END; $$ LANGUAGE plpgsql"""
+)
 
 
 def _sqlite_refusal(name: str, event: str, table: str, when: str = "") -> str:
@@ -181,12 +211,81 @@ def no_truncate(table: str) -> Guard:
     )
 
 
+def summary_marks(table: str, events: tuple[str, ...], sqlite: str, postgresql: str) -> Guard:
+    """After each of `events` on `table`, mark the episodes the row bears on as changed.
+    `sqlite` selects their ids, as `e`, from `{row}` (NEW or OLD); `postgresql` from the row
+    as jsonb in $1. An UPDATE marks the episodes of the row before and after."""
+    sqlite_statements, pg_statements = [], []
+    for event in events:
+        rows = {"INSERT": ["NEW"], "DELETE": ["OLD"]}.get(event.split()[0], ["NEW", "OLD"])
+        name = f"{table}_marks_{event.split()[0].lower()}"
+        select = " UNION ".join(sqlite.format(row=row) for row in rows)
+        sqlite_statements.append(
+            f"CREATE TRIGGER {name} AFTER {event} ON {table} BEGIN "
+            + _MARK.format(false="0", select=select)
+            + "; END"
+        )
+        argument = postgresql.replace("'", "''")
+        pg_statements.append(
+            f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW "
+            f"EXECUTE FUNCTION needlechart_mark_summary('{argument}')"
+        )
+    return Guard(f"{table}_marks", sqlite_statements, pg_statements, requires=(SUMMARY,))
+
+
+def summary_sources() -> list[Guard]:
+    """What an episode's summary is computed from (outcomes/dashboard.py `_course` and
+    `_compute_summaries`): its NPRS measures, the time and signing of its sessions, the time
+    of its assessments, entered-in-error addenda of either, and its condition (which picks
+    the NPRS rule)."""
+    own = ("SELECT {row}.episode_id AS e", "SELECT ($1->>'episode_id')::bigint AS e")
+    nprs = (
+        "SELECT {row}.episode_id AS e WHERE {row}.code = 'nprs'",
+        "SELECT ($1->>'episode_id')::bigint AS e WHERE $1->>'code' = 'nprs'",
+    )
+    in_error = (
+        "SELECT episode_id AS e FROM charting_needlingsession"
+        " WHERE id = {session} AND {kind} = 'entered-in-error'"
+        " UNION SELECT episode_id FROM charting_assessment"
+        " WHERE id = {assessment} AND {kind} = 'entered-in-error'"
+    )
+    addendum = (
+        in_error.format(
+            session="{row}.session_id", assessment="{row}.assessment_id", kind="{row}.kind"
+        ),
+        in_error.format(
+            session="($1->>'session_id')::bigint",
+            assessment="($1->>'assessment_id')::bigint",
+            kind="$1->>'kind'",
+        ),
+    )
+    return [
+        summary_marks("outcomes_observation", ("INSERT", "UPDATE", "DELETE"), *nprs),
+        summary_marks(
+            "charting_needlingsession",
+            ("INSERT", "UPDATE OF performed_at, signed_at, episode_id", "DELETE"),
+            *own,
+        ),
+        summary_marks("charting_assessment", ("UPDATE OF performed_at, episode_id",), *own),
+        summary_marks("charting_addendum", ("INSERT",), *addendum),
+        summary_marks(
+            "patients_episodeofcare",
+            ("UPDATE OF condition_code",),
+            "SELECT {row}.id AS e",
+            "SELECT ($1->>'id')::bigint AS e",
+        ),
+    ]
+
+
 def install(schema_editor, guards: list[Guard]) -> None:
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
         for statement in POSTGRES_FUNCTIONS:
             schema_editor.execute(statement, params=None)
+    tables = set(schema_editor.connection.introspection.table_names())
     for guard in guards:
+        if not set(guard.requires) <= tables:
+            continue
         for statement in getattr(guard, vendor, []):
             schema_editor.execute(statement, params=None)
 
@@ -226,7 +325,7 @@ def all_guards(connection: Any = None) -> list[Guard]:
     guards += [no_truncate(table) for table in sorted({_table(g) for g in guards})]
     if connection is not None:
         guards += _recorded(connection)
-    return guards
+    return guards + summary_sources()
 
 
 def _recorded(connection: Any) -> list[Guard]:
@@ -291,7 +390,7 @@ def _statements(connection: Any) -> list[str]:
     return [
         statement
         for guard in all_guards(connection)
-        if _table(guard) in tables
+        if _table(guard) in tables and set(guard.requires) <= tables
         for statement in getattr(guard, connection.vendor, [])
     ]
 

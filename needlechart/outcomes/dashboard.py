@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Case,
     Count,
@@ -53,8 +53,8 @@ from needlechart.charting.models import (
 )
 from needlechart.knowledge.instruments import describe_threshold
 from needlechart.knowledge.instruments import source as threshold_source
-from needlechart.outcomes.models import CarePlan, Observation
-from needlechart.patients.models import EpisodeOfCare, Patient
+from needlechart.outcomes.models import CarePlan, EpisodeSummary, Observation
+from needlechart.patients.models import EpisodeOfCare, full_name
 
 COURSE = ("baseline", "before", "reassessment", "discharge")
 EPSILON = Decimal("0.000001")
@@ -252,6 +252,12 @@ def _fetch(sql: str, params: tuple[Any, ...]) -> list[tuple]:
         return cursor.fetchall()
 
 
+def _rows(rows: QuerySet) -> list[tuple]:
+    """A values_list query's rows as the database gives them, without the ORM's per-row
+    conversions (booleans may be 0 and 1, times text on SQLite): for large aggregates."""
+    return _fetch(*rows.query.sql_with_params())
+
+
 @dataclass(frozen=True)
 class EpisodeChange:
     """The pain change of one episode with NPRS measures, fetched once per dashboard view:
@@ -267,38 +273,94 @@ class EpisodeChange:
     sessions_until: int
 
 
-def _changes(filters: Filters, candidates: QuerySet[EpisodeOfCare]) -> dict[int, EpisodeChange]:
-    """The pain change of every episode in the dashboard's scope or among the review
-    candidates, in one query: the window query runs once however many figures read it. An
-    episode's change depends on its own measures alone, so computing it over both sets
-    together gives each episode what it would get in either."""
-    scoped = episodes(filters)
-    both = EpisodeOfCare.objects.filter(
-        Q(Exists(sessions(filters).filter(episode=OuterRef("pk")))) | Q(pk__in=candidates)
+Summary = tuple[int, bool, bool, bool, int]
+# An episode with no signed session and no NPRS measure.
+EMPTY: Summary = (0, False, False, False, 0)
+
+
+def _compute_summaries(episodes: QuerySet[EpisodeOfCare]) -> dict[int, Summary]:
+    """What outcomes.EpisodeSummary keeps, computed from the charts for each of `episodes`
+    that has a signed session or NPRS measures: (signed sessions, measured, evaluable,
+    responder, sessions until improvement)."""
+    signed_sessions = (
+        NeedlingSession.objects.filter(episode__in=episodes, signed_at__isnull=False)
+        .exclude(_not_in_error())
+        .order_by()
     )
-    change = PainChange.of(both)
-    in_scope, in_scope_params = scoped.order_by().values("pk").query.sql_with_params()
+    signed = dict(
+        signed_sessions.values("episode").annotate(n=Count("id")).values_list("episode", "n")
+    )
+    change = PainChange.of(episodes)
     # Every signed session: the join picks each episode's own, by the episode index.
     given, given_params = (
-        NeedlingSession.objects.filter(signed_at__isnull=False)
+        signed_sessions.model.objects.filter(signed_at__isnull=False)
         .exclude(_not_in_error())
         .order_by()
         .values("id", "episode_id", "performed_at")
         .query.sql_with_params()
     )
-    rows = _fetch(
-        "SELECT p.episode_id, p.condition, p.evaluable, p.responder, p.in_scope, COUNT(s.id)"
-        " FROM (SELECT q.*,"
-        f" CASE WHEN q.episode_id IN ({in_scope}) THEN 1 ELSE 0 END AS in_scope"
-        f" FROM ({change.sql}) q) p"
-        f" LEFT JOIN ({given}) s ON p.responder = 1 AND s.episode_id = p.episode_id"
-        " AND s.performed_at < p.improved_at"
-        " GROUP BY p.episode_id, p.condition, p.evaluable, p.responder, p.in_scope",
-        (*in_scope_params, *change.params, *given_params),
-    )
+    changes = {
+        episode: (True, bool(evaluable), bool(responder), int(until))
+        for episode, evaluable, responder, until in _fetch(
+            "SELECT p.episode_id, p.evaluable, p.responder, COUNT(s.id)"
+            f" FROM ({change.sql}) p"
+            f" LEFT JOIN ({given}) s ON p.responder = 1 AND s.episode_id = p.episode_id"
+            " AND s.performed_at < p.improved_at"
+            " GROUP BY p.episode_id, p.evaluable, p.responder",
+            (*change.params, *given_params),
+        )
+    }
     return {
-        episode: EpisodeChange(condition, bool(evaluable), bool(responder), bool(scope), int(n))
-        for episode, condition, evaluable, responder, scope, n in rows
+        episode: (signed.get(episode, 0), *changes.get(episode, EMPTY[1:]))
+        for episode in signed.keys() | changes.keys()
+    }
+
+
+def refresh_summaries() -> int:
+    """Recompute the kept summary (outcomes.EpisodeSummary) of every episode marked changed
+    since it was computed, and return how many were. A row is written only if it was not
+    marked again meanwhile (its `changes` as read), so a change committed during the
+    computation is never taken for computed: it waits for the next refresh."""
+    stale = EpisodeSummary.objects.exclude(computed=F("changes"))
+    marks = dict(stale.values_list("episode_id", "changes"))
+    if not marks:
+        return 0
+    computed = _compute_summaries(EpisodeOfCare.objects.filter(pk__in=stale.values("episode_id")))
+    table = EpisodeSummary._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {table} SET signed_sessions = %s, measured = %s, evaluable = %s,"
+            " responder = %s, sessions_until = %s, computed = %s"
+            " WHERE episode_id = %s AND changes = %s",
+            [
+                (*computed.get(episode, EMPTY), changes, episode, changes)
+                for episode, changes in marks.items()
+            ],
+        )
+    return len(marks)
+
+
+def _changes(filters: Filters, candidates: QuerySet[EpisodeOfCare]) -> dict[int, EpisodeChange]:
+    """The pain change of every episode in the dashboard's scope or among the review
+    candidates, read from the kept summaries once those marked changed are recomputed: one
+    row per episode of the clinic rather than every pain measure."""
+    refresh_summaries()
+    rows = (
+        EpisodeSummary.objects.filter(measured=True, episode__patient__clinic=filters.clinic)
+        .annotate(
+            in_scope=Exists(sessions(filters).filter(episode=OuterRef("episode_id"))),
+            candidate=Exists(candidates.filter(pk=OuterRef("episode_id"))),
+        )
+        .values_list(
+            "episode_id", "episode__condition_code", "evaluable", "responder", "in_scope",
+            "candidate", "sessions_until",
+        )
+    )  # fmt: skip
+    # Fetched as plain rows: the ORM's per-row converters cost more than the query here.
+    return {
+        episode: EpisodeChange(condition, bool(evaluable), bool(responder), bool(scope), until)
+        for episode, condition, evaluable, responder, scope, candidate, until in _rows(rows)
+        if scope or candidate
     }
 
 
@@ -362,6 +424,13 @@ def _review_candidates(filters: Filters) -> QuerySet[EpisodeOfCare]:
     return rows
 
 
+def _plan_review() -> Subquery:
+    """The review date of each episode's latest plan."""
+    return Subquery(
+        CarePlan.objects.filter(episode=OuterRef("pk")).order_by("-version").values("review_on")[:1]
+    )
+
+
 def _with_review_facts(rows: QuerySet[EpisodeOfCare]) -> QuerySet[EpisodeOfCare]:
     """Each episode's signed sessions (`signed`) and its latest plan's review date
     (`plan_review_on`), in the order the review list shows them."""
@@ -373,13 +442,8 @@ def _with_review_facts(rows: QuerySet[EpisodeOfCare]) -> QuerySet[EpisodeOfCare]
         .annotate(n=Count("id"))
         .values("n")
     )
-    plan_review = (
-        CarePlan.objects.filter(episode=OuterRef("pk")).order_by("-version").values("review_on")[:1]
-    )
     return (
-        rows.annotate(
-            signed=Coalesce(Subquery(signed), Value(0)), plan_review_on=Subquery(plan_review)
-        )
+        rows.annotate(signed=Coalesce(Subquery(signed), Value(0)), plan_review_on=_plan_review())
         .select_related("patient")
         .order_by("patient__family_name", "patient__given_name", "pk")
     )
@@ -402,9 +466,14 @@ def _review_due(
     candidate past the session count or the plan's date, and the responders among those only
     past the count drop out. Rows, not model instances: a large clinic has thousands."""
     after = filters.clinic.review_after_sessions
+    # The signed sessions as kept in the episodes' summaries, current since `_changes`.
     rows = (
-        _with_review_facts(_review_candidates(filters))
+        _review_candidates(filters)
+        .annotate(
+            signed=Coalesce("summary__signed_sessions", Value(0)), plan_review_on=_plan_review()
+        )
         .filter(Q(signed__gte=after) | Q(plan_review_on__lt=today))
+        .order_by("patient__family_name", "patient__given_name", "pk")
         .values_list(
             "pk", "patient_id", "patient__mrn", "patient__given_name", "patient__family_name",
             "condition_code", "signed", "plan_review_on",
@@ -418,7 +487,7 @@ def _review_due(
                 "episode": episode,
                 "patient": patient,
                 "mrn": mrn,
-                "name": Patient(given_name=given, family_name=family).full_name,
+                "name": full_name(given, family),
                 "condition": condition,
                 "sessions": signed,
                 "reason": "plan review overdue"
@@ -428,7 +497,35 @@ def _review_due(
     return due
 
 
-QUARTER = dt.timedelta(minutes=15)
+def _utc_buckets(
+    in_range: QuerySet[NeedlingSession], tz: dt.tzinfo, minutes: int
+) -> dict[dt.date, int] | None:
+    """On SQLite, the sessions by local week counted from UTC buckets of `minutes` (60 or
+    15): the database groups by the stored UTC text, Python places each bucket in its local
+    week. None if a bucket spans two local days (the zone's offset is not a whole number of
+    buckets)."""
+    step = dt.timedelta(minutes=minutes)
+    buckets = in_range.annotate(hour=Substr("performed_at", 1, 13))
+    fields = ["hour"]
+    if minutes < 60:
+        buckets = buckets.annotate(
+            part=ExpressionWrapper(
+                Cast(Substr("performed_at", 15, 2), IntegerField()) / Value(minutes),
+                output_field=IntegerField(),
+            )
+        )
+        fields.append("part")
+    counts: dict[dt.date, int] = {}
+    for *bucket, n in _rows(buckets.order_by().values_list(*fields).annotate(n=Count("id"))):
+        start = dt.datetime.fromisoformat(f"{bucket[0]}:00+00:00")
+        if minutes < 60:
+            start += bucket[1] * step
+        day = start.astimezone(tz).date()
+        if (start + step - dt.timedelta(microseconds=1)).astimezone(tz).date() != day:
+            return None
+        week = day - dt.timedelta(days=day.weekday())
+        counts[week] = counts.get(week, 0) + n
+    return counts
 
 
 def _sessions_per_week(
@@ -437,33 +534,16 @@ def _sessions_per_week(
     """Signed sessions by the clinic's local week (starting Monday), oldest first.
 
     SQLite has no time zones: Django converts every row's time in Python, the slowest part
-    of the dashboard on a large clinic. There the database counts the sessions by UTC quarter
-    hour (stored times are UTC text) and Python places each quarter in its local week: every
-    zone's offset and change of offset falls on a quarter hour, so a quarter lies in one
-    local day. Should one not (a zone's historical offset), the database converts instead."""
+    of the dashboard on a large clinic. There the database counts the sessions by UTC hour
+    (stored times are UTC text) and Python places each hour in its local week, which holds
+    wherever the offset is a whole number of hours; else by quarter hour, as every zone's
+    offset and change of offset today falls on a quarter hour. Should neither (a zone's
+    historical offset), the database converts instead."""
     if connection.vendor == "sqlite":
-        quarters = (
-            in_range.annotate(
-                hour=Substr("performed_at", 1, 13),
-                quarter=ExpressionWrapper(
-                    Cast(Substr("performed_at", 15, 2), IntegerField()) / Value(15),
-                    output_field=IntegerField(),
-                ),
-            )
-            .order_by()
-            .values_list("hour", "quarter")
-            .annotate(n=Count("id"))
-        )
-        counts: dict[dt.date, int] = {}
-        for hour, quarter, n in quarters:
-            start = dt.datetime.fromisoformat(f"{hour}:00+00:00") + quarter * QUARTER
-            day = start.astimezone(tz).date()
-            if (start + QUARTER - dt.timedelta(microseconds=1)).astimezone(tz).date() != day:
-                break
-            week = day - dt.timedelta(days=day.weekday())
-            counts[week] = counts.get(week, 0) + n
-        else:
-            return sorted(counts.items())
+        for minutes in (60, 15):
+            counts = _utc_buckets(in_range, tz, minutes)
+            if counts is not None:
+                return sorted(counts.items())
     weeks = (
         in_range.annotate(week=TruncWeek("performed_at", tzinfo=tz))
         .order_by()
@@ -497,11 +577,19 @@ def figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
     major, major_ci = _per_100(events["major"], session_count)
     changes = _changes(filters, _review_candidates(filters))
     until = [c.sessions_until for c in changes.values() if c.in_scope and c.responder]
-    muscles = (
+    # Rows per muscle and patient first, then per muscle: counting distinct patients in one
+    # step sorts every row again.
+    by_patient, params = (
         Insertion.objects.filter(session__in=in_range)
-        .values("muscle")
-        .annotate(rows=Count("id"), patients=Count("session__episode__patient", distinct=True))
-        .order_by("-rows", "muscle")[:10]
+        .order_by()
+        .values("muscle", "session__episode__patient")
+        .annotate(n=Count("id"))
+        .query.sql_with_params()
+    )
+    muscles = _fetch(
+        f"SELECT m.muscle, SUM(m.n), COUNT(*) FROM ({by_patient}) m"
+        " GROUP BY m.muscle ORDER BY 2 DESC, m.muscle LIMIT 10",
+        params,
     )
     due = _review_due(filters, today, changes)
     return {
@@ -529,12 +617,12 @@ def figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
         "median_sessions_to_improvement": statistics.median(until) if until else None,
         "most_needled_muscles": [
             {
-                "muscle": r["muscle"],
-                "name": knowledge.muscle(r["muscle"]).name,
-                "rows": r["rows"],
-                "patients": r["patients"],
+                "muscle": muscle,
+                "name": knowledge.muscle(muscle).name,
+                "rows": int(rows),
+                "patients": patients,
             }
-            for r in muscles
+            for muscle, rows, patients in muscles
         ],
         "review_due": due,
     }

@@ -216,3 +216,38 @@ class Discharge(models.Model):
     @property
     def patient_id(self) -> int:
         return self.episode.patient_id
+
+
+class EpisodeSummary(models.Model):
+    """An episode's figures as the dashboard counts them (outcomes/dashboard.py): its signed
+    sessions and its pain change, kept so that a dashboard view reads one row per episode
+    instead of every session and pain measure of the clinic.
+
+    Database triggers (db/guards.py, `summary_marks`) add one to `changes` whenever a row
+    the figures depend on is written, on every path (services, commands, the shell, raw
+    SQL); the dashboard recomputes the rows whose `computed` is behind before it reads them.
+    Derived data only: it can be dropped and rebuilt from the charts at any time.
+    """
+
+    # No database constraint: a trigger may mark an episode in the same transaction that
+    # removes it (a demo rebuild), and a row of a removed episode is simply never read.
+    episode = models.OneToOneField(
+        "patients.EpisodeOfCare",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        primary_key=True,
+        related_name="summary",
+    )
+    changes = models.PositiveIntegerField(default=1)
+    # The value of `changes` the figures below were computed at.
+    computed = models.PositiveIntegerField(default=0)
+    # Signed sessions, not entered in error.
+    signed_sessions = models.PositiveIntegerField(default=0)
+    # Has NPRS measures of the course; the next three describe them.
+    measured = models.BooleanField(default=False)
+    evaluable = models.BooleanField(default=False)
+    responder = models.BooleanField(default=False)
+    sessions_until = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Summary of episode {self.episode_id}"

@@ -41,6 +41,11 @@ class Sex(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
+def full_name(given_name: str, family_name: str) -> str:
+    """A patient's name as the pages show it, from the two fields (for rows, not models)."""
+    return f"{given_name} {family_name}"
+
+
 class Patient(models.Model):
     FHIR_TYPE = "Patient"
     # What staff may change after registration (the clinic never changes).
@@ -91,7 +96,7 @@ class Patient(models.Model):
 
     @property
     def full_name(self) -> str:
-        return f"{self.given_name} {self.family_name}"
+        return full_name(self.given_name, self.family_name)
 
     def age(self, on: dt.date | None = None) -> int:
         day = on or timezone.localdate()

@@ -15,21 +15,10 @@ from django.urls import reverse
 from needlechart import knowledge
 from needlechart.accounts.models import Clinic, Practitioner, User
 from needlechart.outcomes import dashboard
-from needlechart.outcomes.export import charts
-from needlechart.patients.models import Patient
 from tests.conftest import client_for
+from tests.outcomes.conftest import TODAY
 
-TODAY = dt.date(2026, 11, 24)
 COURSE = ("baseline", "before", "reassessment", "discharge")
-
-
-@pytest.fixture
-def demo(db):
-    call_command("demo", "--patients", "60", "--seed", "3", "--today", TODAY.isoformat(),
-                 stdout=io.StringIO(), stderr=io.StringIO())  # fmt: skip
-    clinic = Clinic.objects.get(name__startswith="Riverside")
-    records = [chart for _, chart in charts(Patient.objects.filter(clinic=clinic))]
-    return clinic, records
 
 
 def _when(text: str) -> dt.datetime:
@@ -268,15 +257,16 @@ def test_the_dashboard_costs_the_same_queries_whatever_the_size_of_the_clinic(db
     assert queries(10) == queries(80) == (DASHBOARD_QUERIES, PAGE_QUERIES, COMMAND_QUERIES)
 
 
-# episodes, weeks (and so the session count), adverse events, pain change (responders,
-# sessions until improvement, review), muscles, review list
-DASHBOARD_QUERIES = 6
+# the episodes whose kept pain change is behind (none here), episodes, weeks (and so the
+# session count), adverse events, pain change (responders, sessions until improvement,
+# review), muscles, review list
+DASHBOARD_QUERIES = 7
 # the sign-in (session, user); the portal's attention lists (3) and their audit; the
 # figures; the review episodes shown and their audit; the filter form's practitioners (each
 # audit write: its place in the chain, the chain's seal, the rows)
-PAGE_QUERIES = 19
+PAGE_QUERIES = 20
 # the clinic; the figures; the audit record
-COMMAND_QUERIES = 10
+COMMAND_QUERIES = 11
 
 
 @pytest.mark.parametrize(
@@ -310,3 +300,23 @@ def _command(data_dir, *args: str):
         capture_output=True, text=True, check=False,
         env={"DEBUG": "1", "PATH": "/usr/bin:/bin", "NEEDLECHART_DATA_DIR": str(data_dir)},
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "zone", ["Asia/Kathmandu", "Asia/Kolkata", "America/St_Johns", "Pacific/Chatham", "UTC"]
+)
+def test_sessions_fall_in_the_clinics_local_week_whatever_its_offset(demo, zone):
+    import zoneinfo
+
+    from needlechart.charting.models import NeedlingSession
+
+    clinic, _ = demo
+    tz = zoneinfo.ZoneInfo(zone)
+    in_range = dashboard.sessions(dashboard.Filters(clinic=clinic))
+    expected: Counter = Counter()
+    for at in NeedlingSession.objects.filter(pk__in=in_range).values_list(
+        "performed_at", flat=True
+    ):
+        day = at.astimezone(tz).date()
+        expected[day - dt.timedelta(days=day.weekday())] += 1
+    assert dashboard._sessions_per_week(in_range, tz) == sorted(expected.items())

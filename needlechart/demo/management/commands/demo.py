@@ -10,6 +10,7 @@ from tqdm import tqdm
 from needlechart.commands import Command as NeedlechartCommand
 from needlechart.db.statistics import refresh_statistics
 from needlechart.demo import clinics, generate
+from needlechart.outcomes.dashboard import refresh_summaries
 
 # Above this many patients the command shows a progress bar.
 PROGRESS_FROM = 500
@@ -111,6 +112,8 @@ class Command(NeedlechartCommand):
                 # A generated record the clinic's rules refuse: a bug in the demo, said in a line.
                 raise CommandError(f"the demo broke a rule: {' '.join(error.messages)}") from error
         refresh_statistics()
+        # Computed now rather than at the first dashboard view.
+        refresh_summaries()
         self.stdout.write(
             f"Demo ready: {len(result.clinics)} clinics, {result.patients} patients, "
             f"{result.episodes} episodes of care, {result.sessions} needling sessions, "

@@ -1,0 +1,177 @@
+"""The dashboard's kept episode summaries (outcomes.EpisodeSummary) stay equal to a computation
+from the charts whatever path changed them: services, the ORM around them, raw SQL."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.db.models import F
+from django.test.utils import CaptureQueriesContext
+
+from needlechart.charting.models import Addendum, NeedlingSession
+from needlechart.outcomes import dashboard
+from needlechart.outcomes.models import EpisodeSummary, Observation
+from needlechart.patients.models import EpisodeOfCare, Patient
+from tests.outcomes.conftest import TODAY
+from tests.outcomes.test_dashboard import _compare, recompute
+
+pytestmark = pytest.mark.django_db
+
+
+def _kept() -> dict[int, dashboard.Summary]:
+    """Every episode's kept summary, once those marked changed are recomputed."""
+    dashboard.refresh_summaries()
+    return {
+        row.episode_id: (row.signed_sessions, row.measured, row.evaluable, row.responder,
+                         row.sessions_until)
+        for row in EpisodeSummary.objects.all()
+    }  # fmt: skip
+
+
+def _from_the_charts() -> dict[int, dashboard.Summary]:
+    """Every episode's summary computed from its chart now."""
+    computed = dashboard._compute_summaries(EpisodeOfCare.objects.all())
+    return {episode: computed.get(episode, dashboard.EMPTY) for episode in _kept()}
+
+
+def _stale() -> int:
+    return EpisodeSummary.objects.exclude(computed=F("changes")).count()
+
+
+def _records(clinic) -> list[dict]:
+    from needlechart.outcomes.export import charts
+
+    return [chart for _, chart in charts(Patient.objects.filter(clinic=clinic))]
+
+
+def _nprs_episodes(**responder) -> EpisodeOfCare:
+    """An episode with a signed session and an evaluable pain change, responding or not."""
+    kept = EpisodeSummary.objects.filter(measured=True, evaluable=True, **responder)
+    return EpisodeOfCare.objects.filter(
+        pk__in=kept.values("episode_id"), sessions__signed_at__isnull=False
+    ).first()
+
+
+def test_a_demo_leaves_nothing_to_recompute_and_the_kept_rows_equal_the_charts(demo):
+    assert _stale() == 0
+    kept = _kept()
+    assert len(kept) > 20 and any(row[3] for row in kept.values())
+    assert kept == _from_the_charts()
+
+
+def test_changes_on_every_path_are_marked_and_the_dashboard_agrees_with_the_charts(demo):
+    clinic, _ = demo
+    _kept()
+    not_yet = _nprs_episodes(responder=False)
+    responding = _nprs_episodes(responder=True)
+    assert not_yet and responding
+    author = responding.care_manager.user
+
+    # A measure written straight into the table (no service): pain now 0 of 10.
+    baseline = Observation.objects.filter(episode=not_yet, code="nprs").earliest("recorded_at")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO outcomes_observation (episode_id, code, component, side, timing, value,"
+            " recorded_by_id, recorded_at, entered_in_error_reason)"
+            " VALUES (%s, 'nprs', '', '', 'reassessment', 0, %s, %s, '')",
+            [not_yet.pk, author.pk, baseline.recorded_at + dt.timedelta(days=400)],
+        )
+    # A signed session of a responder entered in error, by the ORM around the services.
+    session = NeedlingSession.objects.filter(episode=responding, signed_at__isnull=False).last()
+    Addendum.objects.create(
+        session=session, kind="entered-in-error", reason="Wrong patient", author=author
+    )
+    # Another episode's condition changed by an update() that saves no model.
+    other = (
+        EpisodeOfCare.objects.filter(patient__clinic=clinic)
+        .exclude(pk__in=[not_yet.pk, responding.pk])
+        .filter(pk__in=EpisodeSummary.objects.filter(evaluable=True).values("episode_id"))
+        .first()
+    )
+    EpisodeOfCare.objects.filter(pk=other.pk).update(
+        condition_code="M79.18" if other.condition_code != "M79.18" else "M54.50"
+    )
+    assert _stale() >= 3
+
+    assert _kept() == _from_the_charts()
+    assert _kept()[not_yet.pk][3] is True
+    filters = dashboard.Filters(clinic=clinic)
+    figures = dashboard.figures(filters, today=TODAY)
+    _compare(figures, recompute(_records(clinic), filters, clinic.review_after_sessions))
+
+
+def test_a_measure_marked_in_error_is_counted_again(demo):
+    _kept()
+    # A measure outside a session or assessment may be marked in error (the guard allows
+    # nothing else).
+    standalone = Observation.objects.filter(
+        code="nprs", session__isnull=True, assessment__isnull=True, timing="reassessment"
+    ).first()
+    if standalone is None:
+        episode = _nprs_episodes(responder=True)
+        standalone = Observation.objects.create(
+            episode=episode, code="nprs", timing="reassessment", value=Decimal(9),
+            recorded_by=episode.care_manager.user,
+        )  # fmt: skip
+        assert _stale() == 1
+        _kept()
+    Observation.objects.filter(pk=standalone.pk).update(entered_in_error_reason="Misread scale")
+    assert _stale() == 1
+    assert _kept() == _from_the_charts()
+
+
+def test_a_draft_session_moved_in_time_is_marked(demo):
+    _kept()
+    draft = NeedlingSession.objects.filter(signed_at__isnull=True).first()
+    if draft is None:
+        pytest.skip("the demo left no draft")
+    NeedlingSession.objects.filter(pk=draft.pk).update(
+        performed_at=draft.performed_at - dt.timedelta(days=3)
+    )
+    assert (
+        EpisodeSummary.objects.filter(episode_id=draft.episode_id)
+        .exclude(computed=F("changes"))
+        .exists()
+    )
+    assert _kept() == _from_the_charts()
+
+
+def test_a_change_committed_while_the_dashboard_computes_waits_for_the_next_view(demo, monkeypatch):
+    _kept()
+    episode = _nprs_episodes(responder=False)
+    EpisodeOfCare.objects.filter(pk=episode.pk).update(condition_code=episode.condition_code)
+    compute = dashboard._compute_summaries
+
+    def racing(episodes):
+        rows = compute(episodes)
+        # Written after the figures were computed, before they are kept.
+        Observation.objects.create(
+            episode=episode, code="nprs", timing="reassessment", value=Decimal(0),
+            recorded_by=episode.care_manager.user,
+        )  # fmt: skip
+        return rows
+
+    monkeypatch.setattr(dashboard, "_compute_summaries", racing)
+    dashboard.refresh_summaries()
+    monkeypatch.setattr(dashboard, "_compute_summaries", compute)
+    assert _stale() == 1  # not taken for computed
+    assert _kept()[episode.pk][3] is True
+    assert _kept() == _from_the_charts()
+
+
+def test_recomputing_costs_the_same_queries_for_few_or_many_changed_episodes(demo):
+    def queries(count: int) -> int:
+        _kept()
+        chosen = EpisodeSummary.objects.order_by("episode_id")[:count].values_list(
+            "episode_id", flat=True
+        )
+        EpisodeSummary.objects.filter(episode_id__in=list(chosen)).update(changes=F("changes") + 1)
+        with CaptureQueriesContext(connection) as captured:
+            assert dashboard.refresh_summaries() == count
+        return len(captured)
+
+    assert queries(2) == queries(40)
+    with CaptureQueriesContext(connection) as captured:
+        assert dashboard.refresh_summaries() == 0
+    assert len(captured) == 1
