@@ -16,8 +16,9 @@ from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from needlechart.accounts import rules
+from needlechart.api import clinical
 from needlechart.api.auth import TokenAuth, TokenThrottle
-from needlechart.api.models import ApiToken
+from needlechart.api.common import ERRORS, PAGE, need
 from needlechart.audit import services as audit
 from needlechart.patients import selectors as patient_selectors
 from needlechart.patients import services as patient_services
@@ -34,11 +35,6 @@ api = NinjaAPI(
     throttle=[TokenThrottle(settings.API_RATE)],
     urls_namespace="api",
 )
-
-
-class Error(Schema):
-    detail: str
-    errors: dict[str, list[str]] = {}
 
 
 def _error(request: HttpRequest, status: int, detail: str, errors: Any = None) -> HttpResponse:
@@ -76,14 +72,6 @@ def _unauthenticated(request: HttpRequest, error: AuthenticationError) -> HttpRe
     return _error(request, 401, "A valid, unexpired and unrevoked API token is required.")
 
 
-def _need(request: HttpRequest, scope: str, roles: frozenset[str] | None = None) -> None:
-    token: ApiToken = request.auth  # type: ignore[attr-defined]
-    if scope not in token.scopes:
-        raise PermissionDenied(f"This token lacks the {scope} scope.")
-    if roles is not None and not rules.has_role(token.user, roles):
-        raise PermissionDenied(f"{token.user.get_role_display()} staff may not do this.")
-
-
 # --- patients ----------------------------------------------------------------------------------
 
 
@@ -116,14 +104,10 @@ class PatientPage(Schema):
     results: list[PatientOut]
 
 
-PAGE = 50
-ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 422: Error, 429: Error}
-
-
 @api.get("/patients", response={200: PatientPage, **ERRORS}, tags=["patients"])
 def patients(request: HttpRequest, page: int = 1) -> Any:
     """The clinic's patients, 50 a page by family name; each one listed is audited."""
-    _need(request, "patients:read")
+    need(request, "patients:read")
     if page < 1:
         raise ValidationError({"page": "Pages are numbered from 1."})
     chosen = Patient.objects.filter(clinic_id=request.user.clinic_id).order_by(
@@ -136,14 +120,14 @@ def patients(request: HttpRequest, page: int = 1) -> Any:
 
 @api.get("/patients/{patient_id}", response={200: PatientOut, **ERRORS}, tags=["patients"])
 def patient(request: HttpRequest, patient_id: int) -> Any:
-    _need(request, "patients:read")
+    need(request, "patients:read")
     return patient_selectors.patient_get(user=request.user, patient_id=patient_id)
 
 
 @api.post("/patients", response={201: PatientOut, **ERRORS}, tags=["patients"])
 def patient_create(request: HttpRequest, body: PatientIn) -> Any:
     """Register a patient (an empty record number is generated), as the registration page."""
-    _need(request, "patients:write", rules.STAFF_ROLES)
+    need(request, "patients:write", rules.STAFF_ROLES)
     created = patient_services.patient_create(actor=request.user, **body.dict())
     return Status(201, created)
 
@@ -166,82 +150,15 @@ class EpisodeOut(Schema):
     "/patients/{patient_id}/episodes", response={200: list[EpisodeOut], **ERRORS}, tags=["clinical"]
 )
 def patient_episodes(request: HttpRequest, patient_id: int) -> Any:
-    _need(request, "clinical:read", rules.CLINICAL_READ_ROLES)
+    need(request, "clinical:read", rules.CLINICAL_READ_ROLES)
     patient = patient_selectors.patient_get_unaudited(user=request.user, patient_id=patient_id)
     return patient_selectors.patient_episodes(user=request.user, patient=patient)
 
 
 @api.get("/episodes/{episode_id}", response={200: EpisodeOut, **ERRORS}, tags=["clinical"])
 def episode(request: HttpRequest, episode_id: int) -> Any:
-    _need(request, "clinical:read", rules.CLINICAL_READ_ROLES)
+    need(request, "clinical:read", rules.CLINICAL_READ_ROLES)
     return patient_selectors.episode_get(user=request.user, episode_id=episode_id)
-
-
-# --- needling sessions -------------------------------------------------------------------------
-
-
-class InsertionOut(Schema):
-    muscle: str
-    side: str
-    needles: int
-    depth: str
-    depth_mm: int | None
-    technique: str
-    twitch_responses: int | None
-
-
-class MeasurementOut(Schema):
-    code: str
-    component: str
-    side: str
-    value: float
-    timing: str
-    recorded_at: dt.datetime
-    entered_in_error_reason: str
-
-
-class SessionSummary(Schema):
-    id: int
-    episode_id: int
-    practitioner_id: int
-    performed_at: dt.datetime
-    signed_at: dt.datetime | None
-
-
-class SessionOut(SessionSummary):
-    needles_opened: int | None
-    needles_removed: int | None
-    rows: list[InsertionOut]
-    measurements: list[MeasurementOut]
-
-
-@api.get(
-    "/episodes/{episode_id}/sessions",
-    response={200: list[SessionSummary], **ERRORS},
-    tags=["clinical"],
-)
-def episode_sessions(request: HttpRequest, episode_id: int) -> Any:
-    """The episode's needling sessions, newest first; each one listed is audited."""
-    _need(request, "clinical:read", rules.CLINICAL_READ_ROLES)
-    episode = patient_selectors.episode_get(user=request.user, episode_id=episode_id)
-    sessions = list(episode.sessions.order_by("-performed_at", "-id"))
-    audit.record_each(actor=request.user, action=audit.Action.LIST, objects=sessions)
-    return sessions
-
-
-@api.get("/sessions/{session_id}", response={200: SessionOut, **ERRORS}, tags=["clinical"])
-def session(request: HttpRequest, session_id: int) -> Any:
-    """A needling session: each muscle and side with its needling, and its measurements."""
-    from needlechart.charting import selectors as charting_selectors
-
-    _need(request, "clinical:read", rules.CLINICAL_READ_ROLES)
-    found = charting_selectors.session_get(user=request.user, session_id=session_id)
-    return {
-        "id": found.pk, "episode_id": found.episode_id, "practitioner_id": found.practitioner_id,
-        "performed_at": found.performed_at, "signed_at": found.signed_at,
-        "needles_opened": found.needles_opened, "needles_removed": found.needles_removed,
-        "rows": list(found.insertions.all()), "measurements": list(found.observations.all()),
-    }  # fmt: skip
 
 
 # --- dashboard ---------------------------------------------------------------------------------
@@ -254,7 +171,7 @@ def dashboard_figures(
     """The dashboard's figures, as `needlechart dashboard --json` prints them."""
     from needlechart.outcomes import dashboard
 
-    _need(request, "dashboard:read", rules.CLINICAL_READ_ROLES)
+    need(request, "dashboard:read", rules.CLINICAL_READ_ROLES)
     if date_from and date_to and date_to < date_from:
         raise ValidationError({"date_to": "The end is before the start."})
     figures = dashboard.figures(
@@ -263,6 +180,9 @@ def dashboard_figures(
     audit.record(actor=request.user, action=audit.Action.EXPORT, object_type="Dashboard",
                  detail={"via": "api", "filters": figures["filters"]})  # fmt: skip
     return figures
+
+
+api.add_router("", clinical.router)
 
 
 def urls() -> tuple[list[Any], str, str]:

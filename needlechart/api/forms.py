@@ -4,7 +4,7 @@ from django import forms
 from django.utils import timezone
 
 from needlechart.accounts.models import User
-from needlechart.api.models import AREAS
+from needlechart.api.models import AREAS, SIGN
 from needlechart.forms import DateInput
 
 
@@ -13,7 +13,7 @@ def _scope_choices() -> list[tuple[str, str]]:
         (f"{area}:{mode}", f"{label}: {'read' if mode == 'read' else 'read and change'}")
         for area, label in AREAS.items()
         for mode in ("read", "write")
-    ]
+    ] + [(SIGN, "Sign needling sessions in the staff member's name")]
 
 
 class TokenForm(forms.Form):

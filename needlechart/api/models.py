@@ -11,7 +11,10 @@ AREAS = {
     "clinical": "Clinical records (episodes of care)",
     "dashboard": "Dashboard figures",
 }
-SCOPES = [f"{area}:{mode}" for area in AREAS for mode in ("read", "write")]
+# Signing a note or an assessment in a clinician's name is its own scope, granted apart
+# from writing drafts: a system that prepares notes need not be able to sign them.
+SIGN = "clinical:sign"
+SCOPES = [f"{area}:{mode}" for area in AREAS for mode in ("read", "write")] + [SIGN]
 
 
 class ApiToken(models.Model):
