@@ -1,4 +1,5 @@
-# needlechart: `make run` to try it, `make test` to check it. Needs only Python >= 3.11 and make.
+# needlechart: `make run` to try it, `make test` to check it. Needs Python >= 3.11 and make;
+# the suite's FHIR validator needs Node >= 20.19 and npm.
 PYTHON ?= python3
 PORT ?= 8000
 UV_VERSION := 0.13.9
@@ -26,7 +27,13 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
-install: $(VENV)/.installed
+# The independent FHIR R4 validator the suite runs (@medplum/core, on Node).
+VALIDATOR := tests/fhir/validator
+$(VALIDATOR)/node_modules/.package-lock.json: $(VALIDATOR)/package.json $(VALIDATOR)/package-lock.json
+	cd $(VALIDATOR) && npm ci --no-audit --no-fund
+	touch $@
+
+install: $(VENV)/.installed $(VALIDATOR)/node_modules/.package-lock.json
 
 run: install
 	@mkdir -p var
@@ -83,4 +90,4 @@ bench: install chromium
 	$(BIN)/python benchmarks/charting_flow.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache staticfiles
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache staticfiles $(VALIDATOR)/node_modules
