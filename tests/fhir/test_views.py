@@ -292,3 +292,12 @@ def test_queries_stay_the_same_as_the_history_grows(charted, path):
     for _ in range(2):
         grow()
     assert _queries(token, path) == small
+
+
+def test_a_token_over_its_rate_gets_429_with_retry_after(world, settings):
+    settings.API_RATE = "2/m"
+    token = _token(world, ["patients:read"])
+    answers = [_get(token, "Patient") for _ in range(3)]
+    assert [a.status_code for a in answers[:2]] == [200, 200]
+    assert _outcome(answers[2], 429) == "throttled"
+    assert int(answers[2]["Retry-After"]) > 0
