@@ -1,4 +1,5 @@
-# needlechart: `make run` to try it, `make test` to check it. Needs only Python >= 3.11 and make.
+# needlechart: `make run` to try it, `make test` to check it. Needs only Python >= 3.11 and make;
+# `make test` also Node >= 20.19 and npm, for the suite's FHIR validator.
 PYTHON ?= python3
 PORT ?= 8000
 UV_VERSION := 0.13.9
@@ -15,7 +16,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: install run demo test test-sqlite test-postgres lint fmt chromium bench clean
+.PHONY: install validator run demo test test-sqlite test-postgres lint fmt chromium bench clean
 
 # uv, the installer that reads uv.lock, bootstrapped into its own small environment.
 $(UV):
@@ -26,7 +27,15 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
+# The independent FHIR R4 validator the suite runs (@medplum/core, on Node).
+VALIDATOR := tests/fhir/validator
+$(VALIDATOR)/node_modules/.package-lock.json: $(VALIDATOR)/package.json $(VALIDATOR)/package-lock.json
+	cd $(VALIDATOR) && npm ci --no-audit --no-fund
+	touch $@
+
 install: $(VENV)/.installed
+
+validator: $(VALIDATOR)/node_modules/.package-lock.json
 
 run: install
 	@mkdir -p var
@@ -57,10 +66,10 @@ fmt: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test-sqlite: install chromium
+test-sqlite: install chromium validator
 	$(BIN)/pytest
 
-test-postgres: install chromium
+test-postgres: install chromium validator
 	@if $(BIN)/python -c "import psycopg, sys; psycopg.connect(sys.argv[1], dbname='postgres', connect_timeout=3).close()" "$(TEST_DATABASE_URL)" 2>/dev/null; then \
 		echo "Running the suite on PostgreSQL"; \
 		DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest; \
@@ -83,4 +92,4 @@ bench: install chromium
 	$(BIN)/python benchmarks/charting_flow.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache staticfiles
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache staticfiles $(VALIDATOR)/node_modules

@@ -105,11 +105,14 @@ INSTALLED_APPS = [
     "needlechart.reference",
     "needlechart.portal",
     "needlechart.api",
+    "needlechart.fhir",
     # On top of every app above and imported by none: `needlechart demo`.
     "needlechart.demo",
 ]
 
 MIDDLEWARE = [
+    # Outermost: whatever answers beneath it under /fhir/ is turned into FHIR.
+    "needlechart.fhir.middleware.FhirErrorsMiddleware",
     "needlechart.accounts.middleware.InPlaceSignInMiddleware",
     "needlechart.accounts.middleware.StoredHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -20,6 +20,7 @@ def favicon(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("api/", api_urls()),
     path("", include("needlechart.api.urls")),
+    path("fhir/", include("needlechart.fhir.urls")),
     # Browsers ask for /favicon.ico on pages that name no icon (a JSON file, say).
     path("favicon.ico", favicon),
     path(

@@ -1,0 +1,157 @@
+"""Code systems: the standard ones by their URIs, and needlechart's own, which the server
+publishes as CodeSystem resources at /fhir/CodeSystem/{id} (docs/fhir.md).
+
+Local codes are the slugs the records already store (a muscle's slug, a technique), so a
+coding never needs a translation table that could drift from the catalogue.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from needlechart import knowledge
+from needlechart.charting.models import Technique
+from needlechart.outcomes.models import PlanTherapy
+
+# The canonical base of needlechart's own definitions; the scoring extension of the
+# questionnaires uses it already (needlechart/knowledge/instruments.py).
+BASE = "https://needlechart.org/fhir"
+ICD_10_CM = "http://hl7.org/fhir/sid/icd-10-cm"
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+CPT = "http://www.ama-assn.org/go/cpt"
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
+CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+AE_SEVERITY = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
+AE_SERIOUSNESS = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
+AE_OUTCOME = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
+
+# NPRS is the one measure with a LOINC code (needlechart/knowledge/data/instruments.json
+# holds it); its display is LOINC's long common name.
+LOINC_DISPLAY = {"72514-3": "Pain severity - 0-10 verbal numeric rating [Score] - Reported"}
+# UCUM codes of the instruments' units; a unit not listed is sent as text only.
+UCUM_UNITS = {"degrees": "deg", "kPa": "kPa", "kg": "kg", "points": "{score}"}
+
+# The extension that carries one needled muscle and side of a Procedure (docs/fhir.md).
+NEEDLING_ROW = f"{BASE}/StructureDefinition/needling-row"
+
+
+def system(code_system_id: str) -> str:
+    """The canonical URL of one of needlechart's code systems."""
+    return f"{BASE}/CodeSystem/{code_system_id}"
+
+
+@dataclass(frozen=True)
+class LocalCodeSystem:
+    id: str
+    name: str
+    title: str
+    description: str
+    concepts: Callable[[], list[tuple[str, str]]]
+
+    @property
+    def url(self) -> str:
+        return system(self.id)
+
+    def display(self, code: str) -> str:
+        return dict(self.concepts()).get(code, code)
+
+
+def _muscles() -> list[tuple[str, str]]:
+    return [(m.slug, m.name) for m in sorted(knowledge.muscles(), key=lambda m: m.slug)]
+
+
+def _measures() -> list[tuple[str, str]]:
+    return [(i.code, i.name) for i in knowledge.instruments()]
+
+
+TRIGGER_POINT = [
+    ("trigger-point", "Myofascial trigger point (palpation finding)"),
+    ("active", "Active: reproduces the patient's recognised pain"),
+    ("latent", "Latent: does not reproduce the patient's recognised pain"),
+    ("taut-band", "Taut band palpable"),
+    ("hypersensitive-spot", "Hypersensitive spot in the taut band"),
+    ("referred-sensation", "Referred sensation on compression"),
+    ("recognised", "Recognised as the patient's own pain"),
+    ("jump-sign", "Jump sign"),
+    ("twitch-response", "Local twitch response"),
+    ("pressure-pain-threshold", "Pressure pain threshold"),
+]
+
+CODE_SYSTEMS = {
+    cs.id: cs
+    for cs in (
+        LocalCodeSystem(
+            "muscle", "NeedlechartMuscle", "Muscles",
+            "The muscles needlechart charts for dry needling, by the slug records store.",
+            _muscles,
+        ),
+        LocalCodeSystem(
+            "needling-technique", "NeedlechartNeedlingTechnique", "Needling techniques",
+            "How the needle was worked in a muscle.", lambda: list(Technique.choices),
+        ),
+        LocalCodeSystem(
+            "procedure", "NeedlechartProcedure", "Procedures",
+            "The procedures needlechart records.",
+            lambda: [("dry-needling", "Dry needling (trigger point needling)")],
+        ),
+        LocalCodeSystem(
+            "measure", "NeedlechartMeasure", "Outcome measures",
+            "The measures needlechart records; NPRS is sent with its LOINC code as well.",
+            _measures,
+        ),
+        LocalCodeSystem(
+            "adverse-event", "NeedlechartAdverseEvent", "Adverse events of dry needling",
+            "The kinds of adverse event recorded after dry needling.",
+            lambda: list(knowledge.adverse_event_types().items()),
+        ),
+        LocalCodeSystem(
+            "therapy", "NeedlechartTherapy", "Therapies in a treatment plan",
+            "Dry needling and the other therapies a treatment plan holds.",
+            lambda: [("dry-needling", "Dry needling"), *PlanTherapy.Kind.choices],
+        ),
+        LocalCodeSystem(
+            "trigger-point", "NeedlechartTriggerPoint", "Trigger-point findings",
+            "A palpation finding and its criteria (after the 2018 Delphi consensus).",
+            lambda: TRIGGER_POINT,
+        ),
+    )
+}  # fmt: skip
+
+
+def coding(code_system_id: str, code: str) -> dict[str, str]:
+    found = CODE_SYSTEMS[code_system_id]
+    return {"system": found.url, "code": code, "display": found.display(code)}
+
+
+def muscle_name(slug: str) -> str:
+    """The muscle's name; the slug itself for a muscle the catalogue no longer holds."""
+    try:
+        return knowledge.muscle(slug).name
+    except knowledge.UnknownCode:
+        return slug
+
+
+def code_system_resource(found: LocalCodeSystem, version: str) -> dict[str, Any]:
+    concepts = found.concepts()
+    return {
+        "resourceType": "CodeSystem",
+        "id": found.id,
+        "url": found.url,
+        "version": version,
+        "name": found.name,
+        "title": found.title,
+        "status": "active",
+        "experimental": False,
+        "publisher": "needlechart",
+        "description": found.description,
+        "caseSensitive": True,
+        "content": "complete",
+        "count": len(concepts),
+        "concept": [{"code": code, "display": display} for code, display in concepts],
+    }

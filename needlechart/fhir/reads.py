@@ -1,0 +1,549 @@
+"""What each FHIR resource type reads: its rows, scoped to the user's clinic as the apps'
+selectors scope them, fetched with what its resource needs, and its search parameters.
+
+Every type is one or more sources (Observation has two tables); a read or a search asks each
+source for a queryset, so a page of any size costs the same few queries.
+"""
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db.models import Exists, Model, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from needlechart.accounts import rules
+from needlechart.accounts.models import Clinic, Practitioner, User
+from needlechart.charting.models import (
+    Addendum,
+    AdverseEvent,
+    Consent,
+    Insertion,
+    NeedlingSession,
+    TriggerPointFinding,
+)
+from needlechart.fhir import codes, resources
+from needlechart.outcomes.models import CarePlan, Observation
+from needlechart.patients.models import EpisodeOfCare, Patient
+
+
+class BadParameter(ValueError):
+    """A search parameter the server does not take, or a value not of its form (a 400)."""
+
+
+# --- parameter values --------------------------------------------------------------------------
+
+DATE_PREFIXES = ("eq", "ge", "gt", "le", "lt")
+
+
+def _day_range(text: str) -> tuple[dt.date, dt.date]:
+    """A FHIR date (YYYY, YYYY-MM or YYYY-MM-DD) as the days it covers, end exclusive."""
+    try:
+        if len(text) == 4:
+            start = dt.date(int(text), 1, 1)
+            return start, dt.date(start.year + 1, 1, 1)
+        if len(text) == 7:
+            start = dt.date.fromisoformat(f"{text}-01")
+            following = dt.date(start.year + start.month // 12, start.month % 12 + 1, 1)
+            return start, following
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            return day, day + dt.timedelta(days=1)
+    except ValueError:
+        pass
+    raise BadParameter(f"{text!r} is not a date (YYYY, YYYY-MM or YYYY-MM-DD).")
+
+
+def date_filter(name: str, values: list[str], *, moment: bool) -> Q:
+    """`date=ge2024-01-01&date=lt2024-02-01`: each value a condition, all of them hold. A
+    day is the clinic's day where the field is a moment (the active time zone)."""
+    condition = Q()
+    for value in values:
+        prefix = value[:2] if value[:2] in DATE_PREFIXES else "eq"
+        start, end = _day_range(value[2:] if value[:2] in DATE_PREFIXES else value)
+        low: Any = start
+        high: Any = end
+        if moment:
+            zone = timezone.get_current_timezone()
+            low = dt.datetime.combine(start, dt.time.min, tzinfo=zone)
+            high = dt.datetime.combine(end, dt.time.min, tzinfo=zone)
+        condition &= {
+            "eq": Q(**{f"{name}__gte": low, f"{name}__lt": high}),
+            "ge": Q(**{f"{name}__gte": low}),
+            "gt": Q(**{f"{name}__gte": high}),
+            "le": Q(**{f"{name}__lt": high}),
+            "lt": Q(**{f"{name}__lt": low}),
+        }[prefix]
+    return condition
+
+
+def reference_id(value: str, resource_type: str) -> int:
+    """`Patient/12` or `12` as 12."""
+    found = value.removeprefix(f"{resource_type}/")
+    if not found.isdigit():
+        raise BadParameter(f"{value!r} is not a {resource_type} reference.")
+    return int(found)
+
+
+def token(value: str) -> tuple[str | None, str]:
+    """`system|code` as (system, code); a bare `code` as (None, code)."""
+    if "|" in value:
+        system, code = value.split("|", 1)
+        return system, code
+    return None, value
+
+
+def one_of(value: str, choices: list[str], name: str) -> str:
+    if value not in choices:
+        raise BadParameter(f"{name} takes one of: {', '.join(choices)}.")
+    return value
+
+
+# --- sources -----------------------------------------------------------------------------------
+
+# A search parameter: given its values (one per occurrence, each possibly comma-separated
+# for "or"), the condition on the source's rows.
+Filter = Callable[[list[str]], Q]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One table a resource type reads from."""
+
+    model: type[Model]
+    # The user's clinic's rows, with what the resource needs fetched alongside.
+    rows: Callable[[User], QuerySet]
+    to_resource: Callable[[Any], dict[str, Any]]
+    params: dict[str, Filter]
+    patient_of: Callable[[Any], Patient | None]
+    # The prefix of this source's ids, where a type has several sources ("m-12").
+    prefix: str = ""
+    # Rows a read answers 410 Gone for, with the reason (a record entered in error).
+    gone: Callable[[Any], str] = lambda row: ""
+    # Whether search leaves out `gone` rows.
+    search_excludes: Q | None = None
+
+    def pk_of(self, resource_id: str) -> int | None:
+        number = resource_id.removeprefix(f"{self.prefix}-") if self.prefix else resource_id
+        if self.prefix and number == resource_id:
+            return None
+        return int(number) if number.isdigit() and len(number) < 19 else None
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    name: str
+    # "patients" and "clinical" are the API's areas; "directory" (the clinic and its
+    # practitioners) is read with either scope.
+    area: str
+    sources: list[Source]
+    # The search parameters the CapabilityStatement lists, with their FHIR types.
+    param_types: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def roles(self) -> frozenset:
+        return rules.CLINICAL_READ_ROLES if self.area == "clinical" else rules.STAFF_ROLES
+
+    def scopes(self) -> set[str]:
+        if self.area == "directory":
+            return {"patients:read", "clinical:read"}
+        return {f"{self.area}:read"}
+
+
+NOTHING = Q(pk__in=[])
+# Every row, as a condition that survives `|` (an empty Q() is dropped from one).
+ALL = Q(pk__isnull=False)
+
+
+def _any_of(part: Callable[[str], Q]) -> Filter:
+    """A parameter's values: each occurrence must hold, and within one, any of its
+    comma-separated parts (`code=a,b&date=..` is (a or b) and the date)."""
+
+    def condition(values: list[str]) -> Q:
+        found = Q()
+        for value in values:
+            either = NOTHING
+            for item in value.split(","):
+                either |= part(item)
+            found &= either
+        return found
+
+    return condition
+
+
+def _ids(prefix: str) -> Filter:
+    def condition(values: list[str]) -> Q:
+        pks = set()
+        for value in values:
+            for part in value.split(","):
+                number = part.removeprefix(f"{prefix}-") if prefix else part
+                if number.isdigit() and len(number) < 19 and (not prefix or number != part):
+                    pks.add(int(number))
+        return Q(pk__in=pks)
+
+    return condition
+
+
+def _patient(path: str) -> Filter:
+    return _any_of(lambda value: Q(**{path: reference_id(value, "Patient")}))
+
+
+def _dates(path: str, *, moment: bool) -> Filter:
+    return lambda values: date_filter(path, values, moment=moment)
+
+
+def _choices(mapping: dict[str, Q], name: str) -> Filter:
+    """A token parameter whose codes each stand for a condition on the rows."""
+    return _any_of(lambda value: mapping[one_of(token(value)[1], sorted(mapping), name)])
+
+
+# --- patients and the directory ----------------------------------------------------------------
+
+
+def _patients(user: User) -> QuerySet:
+    return Patient.objects.filter(clinic_id=user.clinic_id)
+
+
+def _mrn(value: str) -> Q:
+    system, code = token(value)
+    return NOTHING if system and not system.endswith("/mrn") else Q(mrn__iexact=code)
+
+
+def _text(*paths: str) -> Filter:
+    def starts(value: str) -> Q:
+        either = NOTHING
+        for path in paths:
+            either |= Q(**{f"{path}__istartswith": value})
+        return either
+
+    return _any_of(starts)
+
+
+PATIENT = ResourceType(
+    "Patient", "patients",
+    [
+        Source(
+            Patient, _patients, resources.patient,
+            {
+                "_id": _ids(""), "identifier": _any_of(_mrn), "family": _text("family_name"),
+                "given": _text("given_name"), "name": _text("family_name", "given_name"),
+                "birthdate": _dates("birth_date", moment=False),
+                "gender": _choices({s: Q(sex=s) for s in ("female", "male", "other",
+                                                                  "unknown")}, "gender"),
+            },
+            patient_of=lambda p: p,
+        )
+    ],
+    {"_id": "token", "identifier": "token", "family": "string", "given": "string",
+     "name": "string", "birthdate": "date", "gender": "token"},
+)  # fmt: skip
+
+
+def _practitioners(user: User) -> QuerySet:
+    return (
+        Practitioner.objects.filter(user__clinic_id=user.clinic_id)
+        .select_related("user")
+        .prefetch_related("credentials")
+    )
+
+
+PRACTITIONER = ResourceType(
+    "Practitioner", "directory",
+    [
+        Source(
+            Practitioner, _practitioners, resources.practitioner,
+            {"_id": _ids(""), "name": _text("user__last_name", "user__first_name")},
+            patient_of=lambda p: None,
+        )
+    ],
+    {"_id": "token", "name": "string"},
+)  # fmt: skip
+
+ORGANIZATION = ResourceType(
+    "Organization", "directory",
+    [
+        Source(
+            Clinic, lambda user: Clinic.objects.filter(pk=user.clinic_id),
+            resources.organization, {"_id": _ids("")}, patient_of=lambda c: None,
+        )
+    ],
+    {"_id": "token"},
+)  # fmt: skip
+
+
+# --- episodes and conditions -------------------------------------------------------------------
+
+
+def _episodes(user: User) -> QuerySet:
+    return EpisodeOfCare.objects.filter(patient__clinic_id=user.clinic_id).select_related(
+        "patient", "care_manager__user"
+    )
+
+
+Status = EpisodeOfCare.Status
+EPISODE_OF_CARE = ResourceType(
+    "EpisodeOfCare", "clinical",
+    [
+        Source(
+            EpisodeOfCare, _episodes, resources.episode_of_care,
+            {
+                "_id": _ids(""), "patient": _patient("patient_id"),
+                "status": _choices({s.value: Q(status=s) for s in Status}, "status"),
+                "date": _dates("period_start", moment=False),
+            },
+            patient_of=lambda e: e.patient,
+        )
+    ],
+    {"_id": "token", "patient": "reference", "status": "token", "date": "date"},
+)  # fmt: skip
+
+
+def _coded(field_name: str, *systems: str) -> Filter:
+    """A token parameter on a field holding the code, in one of `systems` (or none named)."""
+
+    def coded(value: str) -> Q:
+        system, code = token(value)
+        return Q(**{field_name: code}) if system in (None, "", *systems) else NOTHING
+
+    return _any_of(coded)
+
+
+CONDITION = ResourceType(
+    "Condition", "clinical",
+    [
+        Source(
+            EpisodeOfCare, _episodes, resources.condition,
+            {
+                "_id": _ids(""), "patient": _patient("patient_id"),
+                "code": _coded("condition_code", codes.ICD_10_CM),
+                "clinical-status": _choices({
+                    "active": ~Q(status=Status.FINISHED), "inactive": Q(status=Status.FINISHED),
+                }, "clinical-status"),
+                "onset-date": _dates("onset_date", moment=False),
+            },
+            patient_of=lambda e: e.patient,
+        )
+    ],
+    {"_id": "token", "patient": "reference", "code": "token", "clinical-status": "token",
+     "onset-date": "date"},
+)  # fmt: skip
+
+
+# --- needling sessions -------------------------------------------------------------------------
+
+
+def _sessions(user: User) -> QuerySet:
+    return (
+        NeedlingSession.objects.filter(episode__patient__clinic_id=user.clinic_id)
+        .select_related("episode__patient", "practitioner__user")
+        .prefetch_related(
+            Prefetch("insertions", queryset=Insertion.objects.select_related("needle_size")),
+            Prefetch("addenda", queryset=Addendum.objects.filter(kind="entered-in-error")),
+        )
+    )
+
+
+def _in_error() -> Exists:
+    return Exists(Addendum.objects.filter(session=OuterRef("pk"), kind="entered-in-error"))
+
+
+def _session_states(done: str, draft: str) -> dict[str, Q]:
+    return {
+        done: Q(signed_at__isnull=False) & ~_in_error(),
+        draft: Q(signed_at__isnull=True) & ~_in_error(),
+        "entered-in-error": Q(_in_error()),
+    }
+
+
+def _session_type(name: str, to_resource: Callable, done: str, draft: str) -> ResourceType:
+    return ResourceType(
+        name, "clinical",
+        [
+            Source(
+                NeedlingSession, _sessions, to_resource,
+                {
+                    "_id": _ids(""), "patient": _patient("episode__patient_id"),
+                    "date": _dates("performed_at", moment=True),
+                    "status": _choices(_session_states(done, draft), "status"),
+                },
+                patient_of=lambda s: s.episode.patient,
+            )
+        ],
+        {"_id": "token", "patient": "reference", "date": "date", "status": "token"},
+    )  # fmt: skip
+
+
+ENCOUNTER = _session_type("Encounter", resources.encounter, "finished", "in-progress")
+PROCEDURE = _session_type("Procedure", resources.procedure, "completed", "in-progress")
+
+
+# --- observations ------------------------------------------------------------------------------
+
+
+def _measurements(user: User) -> QuerySet:
+    return Observation.objects.filter(episode__patient__clinic_id=user.clinic_id).select_related(
+        "episode__patient", "recorded_by__practitioner"
+    )
+
+
+def _findings(user: User) -> QuerySet:
+    return TriggerPointFinding.objects.filter(
+        assessment__episode__patient__clinic_id=user.clinic_id
+    ).select_related("assessment__episode__patient", "assessment__practitioner__user")
+
+
+def _measure(value: str) -> Q:
+    system, code = token(value)
+    if system in (None, "", codes.LOINC) and code in codes.LOINC_DISPLAY:
+        return Q(code="nprs")
+    return Q(code=code) if system in (None, "", codes.system("measure")) else NOTHING
+
+
+def _measure_category(value: str) -> Q:
+    exam = Q(code__in=resources.EXAM_MEASURES)
+    return exam if one_of(token(value)[1], ["exam", "survey"], "category") == "exam" else ~exam
+
+
+def _finding(value: str) -> Q:
+    """A finding is the code trigger-point, always of the exam category."""
+    if token(value) in ((None, "trigger-point"), (codes.system("trigger-point"), "trigger-point")):
+        return ALL
+    return NOTHING
+
+
+def _finding_category(value: str) -> Q:
+    return ALL if one_of(token(value)[1], ["exam", "survey"], "category") == "exam" else NOTHING
+
+
+OBSERVATION = ResourceType(
+    "Observation", "clinical",
+    [
+        Source(
+            Observation, _measurements, resources.measurement,
+            {
+                "_id": _ids(resources.MEASUREMENT), "patient": _patient("episode__patient_id"),
+                "code": _any_of(_measure), "date": _dates("recorded_at", moment=True),
+                "category": _any_of(_measure_category),
+            },
+            patient_of=lambda o: o.episode.patient, prefix=resources.MEASUREMENT,
+        ),
+        Source(
+            TriggerPointFinding, _findings, resources.finding,
+            {
+                "_id": _ids(resources.FINDING),
+                "patient": _patient("assessment__episode__patient_id"),
+                "code": _any_of(_finding), "date": _dates("assessment__performed_at", moment=True),
+                "category": _any_of(_finding_category),
+            },
+            patient_of=lambda f: f.assessment.episode.patient, prefix=resources.FINDING,
+        ),
+    ],
+    {"_id": "token", "patient": "reference", "code": "token", "date": "date",
+     "category": "token"},
+)  # fmt: skip
+
+
+# --- safety, consent and the plan --------------------------------------------------------------
+
+
+def _events(user: User) -> QuerySet:
+    return (
+        AdverseEvent.objects.filter(session__episode__patient__clinic_id=user.clinic_id)
+        .select_related("session__episode__patient", "recorded_by__practitioner")
+        .prefetch_related("follow_ups")
+    )
+
+
+ADVERSE_EVENT = ResourceType(
+    "AdverseEvent", "clinical",
+    [
+        Source(
+            AdverseEvent, _events, resources.adverse_event,
+            {
+                "_id": _ids(""), "subject": _patient("session__episode__patient_id"),
+                "date": _dates("session__performed_at", moment=True),
+                "event": _coded("event_type", codes.system("adverse-event")),
+            },
+            patient_of=lambda e: e.session.episode.patient,
+            # R4's AdverseEvent has no status to say so: one entered in error is gone.
+            gone=lambda e: e.entered_in_error_reason,
+            search_excludes=~Q(entered_in_error_reason=""),
+        )
+    ],
+    {"_id": "token", "subject": "reference", "date": "date", "event": "token"},
+)  # fmt: skip
+
+
+def _consents(user: User) -> QuerySet:
+    return Consent.objects.filter(patient__clinic_id=user.clinic_id).select_related(
+        "patient", "template", "withdrawal"
+    )
+
+
+CONSENT = ResourceType(
+    "Consent", "clinical",
+    [
+        Source(
+            Consent, _consents, resources.consent,
+            {
+                "_id": _ids(""), "patient": _patient("patient_id"),
+                "date": _dates("signed_at", moment=True),
+                "status": _choices({
+                    "active": Q(withdrawal__isnull=True), "inactive": Q(withdrawal__isnull=False),
+                }, "status"),
+            },
+            patient_of=lambda c: c.patient,
+        )
+    ],
+    {"_id": "token", "patient": "reference", "date": "date", "status": "token"},
+)  # fmt: skip
+
+
+def _later_version() -> Exists:
+    return Exists(
+        CarePlan.objects.filter(episode=OuterRef("episode"), version__gt=OuterRef("version"))
+    )
+
+
+def _plans(user: User) -> QuerySet:
+    return (
+        CarePlan.objects.filter(episode__patient__clinic_id=user.clinic_id)
+        .annotate(replaced=_later_version())
+        .select_related("episode__patient", "created_by__practitioner")
+        .prefetch_related("goals", "therapies")
+    )
+
+
+CARE_PLAN = ResourceType(
+    "CarePlan", "clinical",
+    [
+        Source(
+            CarePlan, _plans, lambda plan: resources.care_plan(plan, latest=not plan.replaced),
+            {
+                "_id": _ids(""), "patient": _patient("episode__patient_id"),
+                "status": _choices({
+                    "active": Q(replaced=False) & ~Q(episode__status=Status.FINISHED),
+                    "completed": Q(replaced=False, episode__status=Status.FINISHED),
+                    "revoked": Q(replaced=True),
+                }, "status"),
+            },
+            patient_of=lambda p: p.episode.patient,
+        )
+    ],
+    {"_id": "token", "patient": "reference", "status": "token"},
+)  # fmt: skip
+
+
+TYPES = {
+    t.name: t
+    for t in (
+        PATIENT, PRACTITIONER, ORGANIZATION, EPISODE_OF_CARE, CONDITION, ENCOUNTER, PROCEDURE,
+        OBSERVATION, ADVERSE_EVENT, CONSENT, CARE_PLAN,
+    )
+}  # fmt: skip
+# What Patient/{id}/$everything gathers beside the patient, each by its patient parameter.
+EVERYTHING = [
+    EPISODE_OF_CARE, CONDITION, ENCOUNTER, PROCEDURE, OBSERVATION, ADVERSE_EVENT, CONSENT,
+    CARE_PLAN,
+]  # fmt: skip
