@@ -229,6 +229,9 @@ class EpisodeSummary(models.Model):
     Derived data only: it can be dropped and rebuilt from the charts at any time.
     """
 
+    # Never read or written as a record of its own: the dashboard's figures are audited.
+    AUDITED = False
+
     # No database constraint: a trigger may mark an episode in the same transaction that
     # removes it (a demo rebuild), and a row of a removed episode is simply never read.
     episode = models.OneToOneField(
