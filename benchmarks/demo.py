@@ -40,6 +40,8 @@ SCRATCH_CHUNK = 5000
 def _env(database_url: str | None, data_dir: str) -> dict[str, str]:
     env = dict(os.environ, NEEDLECHART_DATA_DIR=data_dir, PYTHONPATH=str(ROOT))
     env.setdefault("DJANGO_SETTINGS_MODULE", "needlechart.settings")
+    # A development configuration, as `make demo` runs it (a secret key made on the spot).
+    env.setdefault("DEBUG", "1")
     env.pop("DATABASE_URL", None)
     if database_url:
         env["DATABASE_URL"] = database_url
