@@ -48,18 +48,23 @@ def issue(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = patient_selectors.patient_get(user=request.user, patient_id=patient_id)
     kind = request.POST.get("kind", "")
     record = _source(patient, kind, request.POST.get("record", ""))
+    notify = request.POST.get("notify") == "on"
     try:
         document = services.document_issue(
             actor=request.user,
             kind=kind,
             record=record,
             addressee=request.POST.get("addressee", ""),
+            notify_patient=notify,
             token=request.POST.get("form_token", ""),
         )
     except ValidationError as error:
         refused(request, error)
     else:
-        messages.success(request, f"{document.title} issued; it is listed on the patient's page.")
+        told = notify and " The patient is told by email that it waits in their portal."
+        messages.success(
+            request, f"{document.title} issued; it is listed on the patient's page.{told or ''}"
+        )
     return redirect(_back(request, patient))
 
 

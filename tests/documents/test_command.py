@@ -4,12 +4,20 @@ import contextlib
 import io
 
 import pytest
+from django.db import connections
 
 from needlechart import cli
 from needlechart.audit.models import AuditEvent
 from needlechart.documents import render
 from tests.documents import pdf
 from tests.test_startup import _loaded
+
+
+@pytest.fixture(autouse=True)
+def connection_kept(monkeypatch):
+    """A command run as from the shell closes the database connections when it ends; the
+    test's own connection (its transaction, on PostgreSQL) must outlive it."""
+    monkeypatch.setattr(connections, "close_all", lambda: None)
 
 
 def _run(*argv: str) -> tuple[str, str, int]:

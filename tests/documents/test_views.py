@@ -1,6 +1,7 @@
 """Issuing from the pages, the patient page's list, downloads, and the portal's copies."""
 
 import pytest
+from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -41,15 +42,23 @@ def test_a_clinician_issues_a_session_note_from_the_session_page(signed):
     assert Document.objects.count() == 1
 
 
-def test_the_episode_page_issues_a_progress_report_to_the_referrer(signed):
+def test_the_episode_page_issues_a_progress_report_to_the_referrer(
+    signed, django_capture_on_commit_callbacks
+):
     signed.episode.referral_detail = "Dr Byrne"
     signed.episode.save()
     client = client_for(signed.world.practitioner)
     page = client.get(reverse("patients:episode", args=[signed.episode.pk])).content.decode()
     assert "Issue a progress report (PDF)" in page and 'value="Dr Byrne"' in page
-    _issue(client, signed.patient, "progress-report", signed.episode, addressee="Dr Byrne")
+    assert "Tell the patient it is in their portal" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _issue(client, signed.patient, "progress-report", signed.episode,
+                          addressee="Dr Byrne", notify="on")  # fmt: skip
     document = Document.objects.get()
     assert document.addressee == "Dr Byrne" and "To Dr Byrne" in pdf.text(bytes(document.content))
+    shown = client.get(response.url).content.decode()
+    assert "told by email" in shown
+    assert [m.to for m in mail.outbox] == [["ann@example.org"]]
 
 
 def test_the_patient_page_lists_documents_and_downloads_them_as_attachments(signed):
