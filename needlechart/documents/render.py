@@ -88,7 +88,10 @@ def check(kind: str, record: models.Model) -> None:
             raise ValidationError(NOT_SIGNED)
         if record.addenda.filter(kind=Addendum.Kind.ENTERED_IN_ERROR).exists():
             raise ValidationError("This session was marked entered in error.")
-    if kind == Kind.PROGRESS_REPORT and not record.sessions.filter(signed_at__isnull=False):
+    if (
+        kind == Kind.PROGRESS_REPORT
+        and not record.sessions.filter(signed_at__isnull=False).exists()
+    ):
         raise ValidationError("A progress report needs at least one signed session.")
 
 
@@ -121,9 +124,14 @@ def _pdf(html: str) -> bytes:
     # Imported here: WeasyPrint and its Pango bindings take a while to load, and no command
     # or page but the ones that render should pay for that.
     import weasyprint
+    from weasyprint.urls import URLFetcher
 
-    stylesheet = weasyprint.CSS(string=STYLESHEET.read_text())
-    return weasyprint.HTML(string=html).write_pdf(stylesheets=[stylesheet])
+    # Everything a document shows is in its HTML and stylesheet: nothing is fetched, so no
+    # text in a record (escaped as it is) could make the server read a file or a URL.
+    nothing = URLFetcher(allowed_protocols=())
+    stylesheet = weasyprint.CSS(string=STYLESHEET.read_text(), url_fetcher=nothing)
+    document = weasyprint.HTML(string=html, url_fetcher=nothing)
+    return document.write_pdf(stylesheets=[stylesheet])
 
 
 def _stamp(moment: dt.datetime) -> str:
