@@ -16,7 +16,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: install validator run demo test test-sqlite test-postgres lint fmt chromium bench clean
+.PHONY: install validator run demo test test-sqlite test-postgres lint fmt chromium pdf-libraries bench clean
 
 # uv, the installer that reads uv.lock, bootstrapped into its own small environment.
 $(UV):
@@ -33,7 +33,7 @@ $(VALIDATOR)/node_modules/.package-lock.json: $(VALIDATOR)/package.json $(VALIDA
 	cd $(VALIDATOR) && npm ci --no-audit --no-fund
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed pdf-libraries
 
 validator: $(VALIDATOR)/node_modules/.package-lock.json
 
@@ -56,6 +56,20 @@ chromium:
 		echo "Installing Chromium from Debian packages for the browser tests"; \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# WeasyPrint (the PDF documents) draws its text with Pango and HarfBuzz from the system, and
+# needs a font to draw with; Debian's chromium brings them, a bare machine may not.
+PDF_LIBRARIES := libpango-1.0.so.0 libpangoft2-1.0.so.0 libharfbuzz-subset.so.0
+pdf-libraries:
+	@missing=""; for lib in $(PDF_LIBRARIES); do \
+		/sbin/ldconfig -p 2>/dev/null | grep -q "$$lib" || missing=yes; done; \
+	command -v fc-list >/dev/null 2>&1 && [ -n "$$(fc-list 2>/dev/null)" ] || missing=yes; \
+	[ -z "$$missing" ] || { \
+		echo "Installing Pango, HarfBuzz and a font from Debian packages for the PDF documents"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fontconfig fonts-dejavu-core \
+			>/dev/null; }
 
 lint: install
 	$(BIN)/ruff check .

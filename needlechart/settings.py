@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "needlechart.patients",
     "needlechart.charting",
     "needlechart.outcomes",
+    "needlechart.documents",
     "needlechart.reference",
     "needlechart.portal",
     "needlechart.api",

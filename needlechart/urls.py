@@ -73,4 +73,5 @@ urlpatterns = [
     path("", include("needlechart.reference.urls")),
     path("", include("needlechart.charting.urls")),
     path("", include("needlechart.portal.urls")),
+    path("", include("needlechart.documents.urls")),
 ]

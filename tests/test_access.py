@@ -154,6 +154,7 @@ def _kwargs(world: World, name: str, *, clinic: str) -> dict:
         "event_id": chart.event.pk,
         "uidb64": "MQ",
         "token_id": _api_token(world, a).pk,
+        "document_id": _document(world, a).pk if "<document_id>" in PAGES[name][1] else 0,
         "token": "set-password",
     }
     path = PAGES[name][1]
@@ -170,6 +171,21 @@ def _api_token(world: World, a: bool) -> Any:
         clinic=clinic, name="Registry", user=staff, scopes=["patients:read"],
         prefix=f"nc_{clinic.pk}", key_hash=f"{clinic.pk:064d}", created_by=staff,
         expires_at=timezone.now() + dt.timedelta(days=30),
+    )  # fmt: skip
+
+
+def _document(world: World, a: bool) -> Any:
+    """An issued document of clinic A's or B's patient (made directly, as the API token is:
+    issuing one through its page is a write of its own, below)."""
+    from needlechart.documents.models import Document
+
+    patient = world.patient_a if a else world.patient_b
+    staff = world.practitioner if a else world.other_practitioner
+    pdf = b"%PDF-1.7 issued"
+    return Document.objects.filter(patient=patient).first() or Document.objects.create(
+        patient=patient, kind="record", source_type="Patient", source_id=patient.pk,
+        title="Health record", render_version=1, content=pdf, sha256="0" * 64, size=len(pdf),
+        issued_by=staff,
     )  # fmt: skip
 
 
@@ -222,6 +238,8 @@ def _shown(response) -> dict[str, int]:
         "QuestionnaireResponse/CheckIn": len(attention.get("alerts") or []),
         "QuestionnaireResponse": len(attention.get("questionnaires") or []),
         "ReportedEffect": len(attention.get("effects") or []),
+        # Issued documents on the patient page and in the portal.
+        "DocumentReference": len(context.get("documents") or []),
     }
 
 
@@ -619,6 +637,13 @@ WRITE_ACTIONS.update(
         "give ratings before a review": (
             lambda c, w: c.post(reverse("portal:review"), {"groc": 3}),
             lambda w: Observation.objects.filter(episode=w.episode_a, timing="home").count(),
+        ),
+        "issue a document": (
+            lambda c, w: c.post(
+                reverse("documents:issue", args=[w.patient_a.pk]),
+                {"kind": "session-note", "record": w.chart_a.signed_session.pk},
+            ),
+            lambda w: w.patient_a.documents.count(),
         ),
     }
 )  # fmt: skip

@@ -187,6 +187,7 @@ def _values(name: str, w: Any) -> dict[str, Any]:
         "screening.screening_record": {"factors": []},
         "session.session_start": {"screening_status": "unchanged", "consent_confirmed": True},
         "session.session_update": {"note": "Tolerated well"},
+        "documents.document_issue": {"kind": "session-note"},
     }.get(name, {})  # fmt: skip
 
 

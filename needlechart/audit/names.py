@@ -141,6 +141,7 @@ KINDS: dict[str, Kind] = {
     ),
     "Reminder": Kind("Portal reminder"),
     "ApiToken": Kind("API token", lambda t: f"API token {t.name}"),
+    "DocumentReference": Kind("Issued document", lambda d: f"Issued document: {d.title}"),
     # Pages and exports rather than one record.
     "AuditTrail": Kind("Audit trail"),
     "Timeline": Kind("Chart timeline"),

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 
 from needlechart import knowledge
-from needlechart.outcomes.progress import Series, SessionPain
+from needlechart.outcomes.progress import Progress, Series, SessionPain
 from needlechart.outcomes.svg import MUTED, Chart, date_ticks, number_ticks, timestamp
 
 BAND, BEFORE, AFTER = "#d7efe0", "#c0392b", "#0b5f73"
@@ -73,6 +73,14 @@ def pain_plot(series: Series | None, sessions: Sequence[SessionPain], condition:
     chart.x_label("Session (date)")
     chart.y_label("Pain, NPRS (0-10 points)")
     return chart.render()
+
+
+def progress_plots(current: Progress, condition: str) -> list[str]:
+    """An episode's plots as its page and its progress report show them: pain across
+    sessions, then each measure over time (those with something to draw)."""
+    drawn = [pain_plot(current.pain, current.sessions, condition)]
+    drawn += [measure_plot(series, condition) for series, _ in current.measures]
+    return [plot for plot in drawn if plot]
 
 
 def measure_plot(series: Series, condition: str) -> str | None:

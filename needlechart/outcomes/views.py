@@ -52,9 +52,7 @@ def _drawn(inputs: selectors.ProgressInputs) -> tuple[Progress, tuple[str, ...]]
     on every view (so a new or corrected measure shows at once), and a long history is only
     computed and drawn again when a row of it differs. Nothing here is changed afterwards."""
     current = selectors.progress_of(inputs)
-    plots = [plots_module.pain_plot(current.pain, current.sessions, inputs.condition)]
-    plots += [plots_module.measure_plot(series, inputs.condition) for series, _ in current.measures]
-    return current, tuple(plot for plot in plots if plot)
+    return current, tuple(plots_module.progress_plots(current, inputs.condition))
 
 
 def progress_context(episode: EpisodeOfCare) -> dict[str, Any]:

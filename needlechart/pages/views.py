@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 
 from needlechart.accounts import access, rules
 from needlechart.charting import selectors as chart_selectors
+from needlechart.documents import selectors as document_selectors
 from needlechart.outcomes import views as outcome_views
 from needlechart.pages import selectors as page_selectors
 from needlechart.patients import selectors
@@ -66,10 +67,20 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
             patient=patient,
             episodes=[e for e in episodes if e.status == EpisodeOfCare.Status.ACTIVE],
         )
+    documents = document_selectors.patient_documents(user=request.user, patient=patient)
     return render(
         request,
         "patients/patient_detail.html",
-        {"patient": patient, "episodes": episodes, "portal": portal, "starts": starts},
+        {
+            "patient": patient,
+            "episodes": episodes,
+            "portal": portal,
+            "starts": starts,
+            "documents": documents,
+            "issuable_consents": document_selectors.issuable_consents(
+                user=request.user, patient=patient
+            ),
+        },
     )
 
 

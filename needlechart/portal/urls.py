@@ -36,6 +36,8 @@ urlpatterns = [
     path("portal/progress/", views.progress, name="progress"),
     path("portal/my-record/", views.record, name="record"),
     path("portal/my-record.json", views.record_json, name="record_json"),
+    path("portal/documents/", views.documents, name="documents"),
+    path("portal/documents/<int:document_id>/", views.document, name="document"),
     # The staff side.
     path("patients/<int:patient_id>/privacy/", staff_views.privacy_requests, name="privacy"),
     path(

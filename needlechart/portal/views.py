@@ -20,6 +20,8 @@ from needlechart.accounts.limits import limited, reset_limits
 from needlechart.audit import services as audit
 from needlechart.charting import services as charting
 from needlechart.charting.models import DocumentTemplate
+from needlechart.documents import selectors as document_selectors
+from needlechart.documents.views import pdf_response
 from needlechart.forms import add_service_error, posted, submit
 from needlechart.outcomes.export import patient_chart, with_chart
 from needlechart.outcomes.plots import own_pain_plot
@@ -359,3 +361,19 @@ def record_json(request: HttpRequest) -> HttpResponse:
     )
     response["Content-Disposition"] = f'attachment; filename="my-record-{patient.mrn}.json"'
     return response
+
+
+# --- documents the clinic issued ---------------------------------------------------------
+
+
+@patient_page
+def documents(request: HttpRequest) -> HttpResponse:
+    listed = document_selectors.own_documents(user=request.user)
+    return render(request, "portal/documents.html", {"documents": listed})
+
+
+@patient_page
+def document(request: HttpRequest, document_id: int) -> HttpResponse:
+    return pdf_response(
+        document_selectors.own_document_get(user=request.user, document_id=document_id)
+    )

@@ -151,19 +151,25 @@ def _portal_pages() -> list[URLPattern]:
 
 
 def test_every_portal_url_with_an_id_swapped_to_another_patients_is_not_found(neighbours, world):
-    others = {"session_id": neighbours["same clinic"].pk, "hours": 24}
+    from needlechart.documents import services as documents
+
+    theirs = neighbours["same clinic"]
+    document = documents.document_issue(
+        actor=world.practitioner, kind="session-note", record=theirs
+    )
+    others = {"session_id": theirs.pk, "hours": 24, "document_id": document.pk}
     client = client_for(world.patient_user)
     checked = []
     for pattern in _portal_pages():
         names = set(pattern.pattern.regex.groupindex)
-        if "session_id" not in names:
+        if not names & {"session_id", "document_id"}:
             assert names <= {"slug", "token", "uidb64"}, pattern  # ids a new URL would add
             continue
         url = reverse(f"portal:{pattern.name}", kwargs={k: others[k] for k in names})
         assert client.get(url).status_code == 404, url
         assert client.post(url, {}).status_code == 404, url
         checked.append(pattern.name)
-    assert sorted(checked) == ["check_in", "session"]
+    assert sorted(checked) == ["check_in", "document", "session"]
 
 
 # Pages stay as fast for a patient with years of sessions and check-ins.

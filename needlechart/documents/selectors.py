@@ -1,0 +1,81 @@
+"""Reads of issued documents: scoped to the user's clinic (404 otherwise) or, in the portal,
+to the signed-in patient, and audited."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from needlechart.accounts import rules
+from needlechart.accounts.access import in_clinic
+from needlechart.accounts.models import User
+from needlechart.audit import services as audit
+from needlechart.charting.models import Consent
+from needlechart.documents.models import Document
+from needlechart.patients.models import Patient
+
+# A list shows what was issued, not the PDF itself: the bytes are read on download only.
+LISTED = ("id", "patient_id", "episode_id", "kind", "title", "size", "sha256", "addressee",
+          "issued_at", "issued_by_id", "source_type", "source_id")  # fmt: skip
+
+
+def _listed(documents: QuerySet[Document]) -> QuerySet[Document]:
+    return documents.only(*LISTED).select_related("issued_by")
+
+
+def patient_documents(*, user: User, patient: Patient) -> list[Document]:
+    """The patient's issued documents for roles that read clinical content (else none), each
+    audited as listed."""
+    if not rules.has_role(user, rules.CLINICAL_READ_ROLES) or patient.clinic_id != user.clinic_id:
+        return []
+    documents = list(_listed(Document.objects.filter(patient=patient)))
+    audit.record_each(actor=user, action=audit.Action.LIST, objects=documents)
+    return documents
+
+
+def document_get(*, user: User, document_id: int) -> Document:
+    """The document, PDF and all, if its patient is of the user's clinic (else 404);
+    audited as read."""
+    document = get_object_or_404(
+        Document.objects.select_related("patient"),
+        pk=document_id,
+        patient__clinic_id=user.clinic_id,
+    )
+    audit.record(actor=user, action=audit.Action.VIEW, obj=document, patient=document.patient)
+    return document
+
+
+def own_documents(*, user: User) -> list[Document]:
+    """The signed-in patient's own documents in the portal, each audited as listed."""
+    patient = _own_patient(user)
+    documents = list(_listed(Document.objects.filter(patient=patient)))
+    audit.record_each(actor=user, action=audit.Action.LIST, objects=documents)
+    return documents
+
+
+def own_document_get(*, user: User, document_id: int) -> Document:
+    """One of the signed-in patient's own documents (another's is a 404), audited as read."""
+    patient = _own_patient(user)
+    document = get_object_or_404(Document, pk=document_id, patient=patient)
+    audit.record(actor=user, action=audit.Action.VIEW, obj=document, patient=patient)
+    return document
+
+
+def _own_patient(user: User) -> Patient:
+    account = getattr(user, "portal_account", None)
+    if account is None:
+        raise Http404
+    return account.patient
+
+
+def document_in_clinic(user: User, document_id: int, **_: Any) -> bool:
+    return in_clinic(user, Document.objects, "patient__clinic_id", document_id)
+
+
+def issuable_consents(*, user: User, patient: Patient) -> list[Consent]:
+    """The patient's latest signed consent, for the clinicians who may issue a copy of it."""
+    if not rules.has_role(user, rules.CLINICAL_WRITE_ROLES):
+        return []
+    latest = Consent.objects.filter(patient=patient).order_by("-signed_at", "-id").first()
+    return [latest] if latest is not None else []

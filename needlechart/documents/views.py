@@ -1,0 +1,81 @@
+"""Issuing a document from a session, episode or patient page, and downloading it."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from needlechart.accounts import access
+from needlechart.documents import render, selectors, services
+from needlechart.documents.models import Document
+from needlechart.forms import refused
+from needlechart.patients import selectors as patient_selectors
+from needlechart.patients.models import Patient
+
+
+def _source(patient: Patient, kind: str, record_id: str) -> models.Model:
+    """The record a document of `kind` is asked of, if it is this patient's (else 404)."""
+    model = render.SOURCES.get(kind)
+    if model is None or not (record_id.isascii() and record_id.isdigit()):
+        raise Http404
+    path = {
+        "Patient": "pk",
+        "NeedlingSession": "episode__patient",
+        "Consent": "patient",
+        "EpisodeOfCare": "patient",
+        "Discharge": "episode__patient",
+    }[model.__name__]
+    record = model.objects.filter(pk=int(record_id), **{path: patient.pk}).first()
+    if record is None:
+        raise Http404
+    return record
+
+
+def _back(request: HttpRequest, patient: Patient) -> str:
+    """Where the form was sent from (a page of this site), else the patient page."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return reverse("patients:detail", args=[patient.pk])
+
+
+@access.clinical_write(patient_selectors.patient_in_clinic)
+@access.post_only
+def issue(request: HttpRequest, patient_id: int) -> HttpResponse:
+    patient = patient_selectors.patient_get(user=request.user, patient_id=patient_id)
+    kind = request.POST.get("kind", "")
+    record = _source(patient, kind, request.POST.get("record", ""))
+    notify = request.POST.get("notify") == "on"
+    try:
+        document = services.document_issue(
+            actor=request.user,
+            kind=kind,
+            record=record,
+            addressee=request.POST.get("addressee", ""),
+            notify_patient=notify,
+            token=request.POST.get("form_token", ""),
+        )
+    except ValidationError as error:
+        refused(request, error)
+    else:
+        told = notify and " The patient is told by email that it waits in their portal."
+        messages.success(
+            request, f"{document.title} issued; it is listed on the patient's page.{told or ''}"
+        )
+    return redirect(_back(request, patient))
+
+
+def pdf_response(document: Document) -> HttpResponse:
+    """The PDF as a download, named for what it is."""
+    response = HttpResponse(bytes(document.content), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{document.filename}"'
+    response["Content-Length"] = str(document.size)
+    return response
+
+
+@access.clinical_read(selectors.document_in_clinic)
+def download(request: HttpRequest, document_id: int) -> HttpResponse:
+    return pdf_response(selectors.document_get(user=request.user, document_id=document_id))

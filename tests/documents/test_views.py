@@ -1,0 +1,148 @@
+"""Issuing from the pages, the patient page's list, downloads, and the portal's copies."""
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from needlechart.audit.models import AuditEvent
+from needlechart.documents import services
+from needlechart.documents.models import Document
+from tests.conftest import client_for
+from tests.documents import pdf
+
+
+def _issue(client, patient, kind, record, **extra):
+    return client.post(
+        reverse("documents:issue", args=[patient.pk]),
+        {"kind": kind, "record": record.pk, **extra},
+    )
+
+
+def test_a_clinician_issues_a_session_note_from_the_session_page(signed):
+    client = client_for(signed.world.practitioner)
+    page = client.get(reverse("charting:session", args=[signed.session.pk])).content.decode()
+    assert "Issue the session note (PDF)" in page and 'name="form_token"' in page
+    back = reverse("charting:session", args=[signed.session.pk])
+    token = "t" * 24
+    first = _issue(client, signed.patient, "session-note", signed.session, form_token=token,
+                   next=back)  # fmt: skip
+    again = _issue(client, signed.patient, "session-note", signed.session, form_token=token,
+                   next=back)  # fmt: skip
+    assert first.status_code == again.status_code == 302 and first.url == back
+    assert Document.objects.filter(kind="session-note").count() == 1  # the double click
+    # A draft's page offers no document, and posting one anyway is refused with the reason.
+    draft_page = client.get(reverse("charting:session", args=[signed.draft.pk])).content.decode()
+    assert "Issue the session note" not in draft_page
+    refused = _issue(client, signed.patient, "session-note", signed.draft)
+    assert refused.status_code == 302
+    shown = client.get(refused.url).content.decode()
+    assert "Only a signed session can be issued" in shown
+    assert Document.objects.count() == 1
+
+
+def test_the_episode_page_issues_a_progress_report_to_the_referrer(
+    signed, django_capture_on_commit_callbacks
+):
+    signed.episode.referral_detail = "Dr Byrne"
+    signed.episode.save()
+    client = client_for(signed.world.practitioner)
+    page = client.get(reverse("patients:episode", args=[signed.episode.pk])).content.decode()
+    assert "Issue a progress report (PDF)" in page and 'value="Dr Byrne"' in page
+    assert "Tell the patient it is in their portal" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        response = _issue(client, signed.patient, "progress-report", signed.episode,
+                          addressee="Dr Byrne", notify="on")  # fmt: skip
+    document = Document.objects.get()
+    assert document.addressee == "Dr Byrne" and "To Dr Byrne" in pdf.text(bytes(document.content))
+    shown = client.get(response.url).content.decode()
+    assert "told by email" in shown
+    assert [m.to for m in mail.outbox] == [["ann@example.org"]]
+
+
+def test_the_patient_page_lists_documents_and_downloads_them_as_attachments(signed):
+    w = signed.world
+    document = services.document_issue(actor=w.practitioner, kind="record", record=signed.patient)
+    client = client_for(w.assistant)
+    page = client.get(reverse("patients:detail", args=[signed.patient.pk]))
+    assert page.context["documents"] == [document]
+    download = reverse("documents:download", args=[document.pk])
+    assert download in page.content.decode()
+    since = AuditEvent.objects.order_by("-pk").first().pk
+    response = client.get(download)
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"].startswith("attachment; filename=")
+    assert response.content == bytes(document.content)
+    read = AuditEvent.objects.filter(pk__gt=since).get()
+    assert (read.action, read.object_type, read.object_id) == (
+        "view", "DocumentReference", str(document.pk)
+    )  # fmt: skip
+
+
+def test_the_front_desk_sees_no_document(signed):
+    w = signed.world
+    document = services.document_issue(actor=w.practitioner, kind="record", record=signed.patient)
+    client = client_for(w.front_desk)
+    page = client.get(reverse("patients:detail", args=[signed.patient.pk]))
+    assert page.context["documents"] == [] and "Health record" not in page.content.decode()
+    assert client.get(reverse("documents:download", args=[document.pk])).status_code == 403
+    assert _issue(client, signed.patient, "record", signed.patient).status_code == 403
+
+
+def test_another_clinics_document_is_not_found(signed):
+    w = signed.world
+    document = services.document_issue(actor=w.practitioner, kind="record", record=signed.patient)
+    client = client_for(w.other_practitioner)
+    assert client.get(reverse("documents:download", args=[document.pk])).status_code == 404
+    assert _issue(client, signed.patient, "record", signed.patient).status_code == 404
+    # Nor can a record of another patient be slipped under this patient's address.
+    own = client_for(w.practitioner)
+    assert _issue(own, w.patient_b, "session-note", signed.session).status_code == 404
+    theirs = signed.discharge.episode.sessions.filter(signed_at__isnull=False).get()
+    assert _issue(own, signed.patient, "session-note", theirs).status_code == 404
+
+
+def test_a_patient_downloads_their_own_documents_in_the_portal_and_no_one_elses(signed):
+    w = signed.world
+    own = services.document_issue(actor=w.practitioner, kind="consent", record=signed.consent)
+    other = services.document_issue(
+        actor=w.practitioner, kind="discharge-letter", record=signed.discharge
+    )
+    client = client_for(w.patient_user)
+    page = client.get(reverse("portal:documents"))
+    assert page.context["documents"] == [own]
+    assert reverse("portal:document", args=[own.pk]) in page.content.decode()
+    response = client.get(reverse("portal:document", args=[own.pk]))
+    assert response.status_code == 200 and response["Content-Disposition"].startswith("attachment")
+    assert "Signed by Ann Smith" in pdf.text(response.content)
+    assert client.get(reverse("portal:document", args=[other.pk])).status_code == 404
+    # Staff reach the portal's copies through the staff pages only.
+    assert client_for(w.practitioner).get(
+        reverse("portal:document", args=[own.pk])
+    ).status_code == 404  # fmt: skip
+
+
+def _queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as context:
+        assert client.get(url).status_code == 200
+    return len(context.captured_queries)
+
+
+# The patient page's documents cost one read, and their `list` audit rows one write (three
+# statements) however many are shown; the portal's list the same.
+@pytest.mark.parametrize(
+    ("who", "url_name"), [("practitioner", "patients:detail"), ("patient_user", "portal:documents")]
+)
+def test_the_document_lists_cost_the_same_queries_however_many_documents(signed, who, url_name):
+    w = signed.world
+    client = client_for(getattr(w, who))
+    args = [signed.patient.pk] if url_name == "patients:detail" else []
+    url = reverse(url_name, args=args)
+    services.document_issue(actor=w.practitioner, kind="record", record=signed.patient)
+    one = _queries(client, url)
+    for kind, record in (("consent", signed.consent), ("session-note", signed.session),
+                         ("aftercare", signed.second)):  # fmt: skip
+        services.document_issue(actor=w.practitioner, kind=kind, record=record)
+    assert _queries(client, url) == one
+    assert one == {"patients:detail": 32, "portal:documents": 6}[url_name]
