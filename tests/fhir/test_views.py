@@ -268,23 +268,12 @@ def _queries(token: str, path: str) -> int:
      "Observation", "AdverseEvent", "Consent", "CarePlan", "everything"],
 )  # fmt: skip
 def test_queries_stay_the_same_as_the_history_grows(charted, path):
-    from needlechart.outcomes import services as plans
-
     token = _token(charted, ["patients:read", "clinical:read"])
     if path == "everything":
         path = f"Patient/{charted.patient_a.pk}/$everything"
 
     def grow():
-        charts.build(charted.practitioner, charted.episode_a, signed=True)
-        today = timezone.localdate()
-        plans.plan_create(
-            actor=charted.practitioner, episode=charted.episode_a, planned_sessions=6,
-            frequency="weekly", review_on=today + dt.timedelta(days=30),
-            goals=[{"description": "Less pain", "code": "nprs", "target": 2,
-                    "target_date": today + dt.timedelta(days=60)}],
-            therapies=[{"kind": "home-exercise", "provider": "The patient", "frequency": "daily",
-                        "exercises": [{"name": "calf stretch", "dose": "3 x 30 s"}]}],
-        )  # fmt: skip
+        charts.grow(charted.practitioner, charted.episode_a)
 
     grow()
     _queries(token, path)  # the token's first use notes it; later ones within the minute do not
