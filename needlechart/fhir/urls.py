@@ -1,9 +1,10 @@
 from django.urls import path
 
-from needlechart.fhir import export_views, views
+from needlechart.fhir import export_views, import_views, views
 
 app_name = "fhir"
 urlpatterns = [
+    path("", import_views.transaction, name="transaction"),
     path("metadata", views.metadata, name="metadata"),
     path("$export", export_views.export_system, name="export"),
     path("$export-status/<uuid:job_id>", export_views.export_status, name="export_status"),

@@ -33,6 +33,8 @@ from needlechart.patients import selectors as patient_selectors
 
 FHIR_JSON = "application/fhir+json"
 PAGE = 50
+# The Bulk Data Access guide's operations ($export).
+BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition"
 LONGEST_PAGE = 500
 # Parameters every search takes beside its own.
 PAGING = ("_count", "_offset")
@@ -361,7 +363,8 @@ def metadata(request: HttpRequest) -> HttpResponse:
                 {
                     "name": "everything",
                     "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
-                }
+                },
+                {"name": "export", "definition": f"{BULK_DATA}/patient-export"},
             ]
         resources.append(entry)
     resources.append(
@@ -386,7 +389,8 @@ def metadata(request: HttpRequest) -> HttpResponse:
             "kind": "instance",
             "software": {"name": "needlechart", "version": _version()},
             "implementation": {
-                "description": "A clinic's dry-needling records, read only",
+                "description": "A clinic's dry-needling records: read, searched, exported "
+                "in bulk; patients with their conditions and measurements imported",
                 "url": request.build_absolute_uri("/fhir"),
             },
             "fhirVersion": "4.0.1",
@@ -395,13 +399,19 @@ def metadata(request: HttpRequest) -> HttpResponse:
                 {
                     "mode": "server",
                     "documentation": "Authenticate with an API token (Authorization: Bearer) or "
-                    "a signed-in staff session. Search pages with _count and _offset.",
+                    "a signed-in staff session. Search pages with _count and _offset. $export "
+                    "(system and Patient level) runs in the background (Prefer: respond-async). "
+                    "POST / imports Patients, Conditions and Observations, refused whole when "
+                    "any is invalid.",
                     "security": {
                         "cors": False,
                         "description": "API tokens a clinic admin makes, scoped and expiring; "
                         "every read is audited.",
                     },
                     "resource": resources,
+                    # POST /fhir/: a transaction (or collection) Bundle to import.
+                    "interaction": [{"code": "transaction"}],
+                    "operation": [{"name": "export", "definition": f"{BULK_DATA}/export"}],
                 }
             ],
         }

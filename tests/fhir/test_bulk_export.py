@@ -10,23 +10,18 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from needlechart.api import services
 from needlechart.audit.models import AuditEvent
 from needlechart.fhir import bulk, jobs
 from needlechart.fhir.models import ExportJob
 from tests import charts
 from tests.conftest import client_for
-from tests.fhir import validation
+from tests.fhir import tokens, validation
 
 ASYNC = {"HTTP_PREFER": "respond-async", "HTTP_ACCEPT": "application/fhir+json"}
 
 
 def _token(world: Any, scopes: list[str], user: Any = None) -> str:
-    _, secret = services.token_create(
-        actor=world.admin, user=user or world.practitioner, name="Registry", scopes=scopes,
-        expires_on=timezone.localdate() + dt.timedelta(days=30),
-    )  # fmt: skip
-    return secret
+    return tokens.token(world, scopes, user)
 
 
 def _auth(secret: str) -> dict[str, str]:

@@ -141,7 +141,9 @@ def test_sessions_patients_and_methods_get_operation_outcomes(charted):
     deleted = Client().delete(f"/fhir/Patient/{charted.patient_a.pk}",
                               HTTP_AUTHORIZATION=f"Bearer {token}")  # fmt: skip
     assert _outcome(deleted, 405) == "not-supported"
-    assert _outcome(Client().get("/fhir/"), 404) == "not-found"
+    # The base takes a Bundle to import (POST) only.
+    base = Client().get("/fhir/")
+    assert _outcome(base, 405) == "not-supported" and base["Allow"] == "POST"
 
 
 def test_a_session_owing_its_second_factor_is_401_not_the_sign_in_page(charted):
@@ -253,7 +255,10 @@ def test_the_capability_statement_lists_what_is_served(client, db):
     for name, kind in reads.TYPES.items():
         assert {p["name"] for p in served[name]["searchParam"]} == set(kind.param_types)
         assert [i["code"] for i in served[name]["interaction"]] == ["read", "search-type"]
-    assert served["Patient"]["operation"][0]["name"] == "everything"
+    assert [o["name"] for o in served["Patient"]["operation"]] == ["everything", "export"]
+    # Bulk export of the clinic, and import by a Bundle at the base; nothing else.
+    assert [o["name"] for o in statement["rest"][0]["operation"]] == ["export"]
+    assert statement["rest"][0]["interaction"] == [{"code": "transaction"}]
 
 
 def _queries(token: str, path: str) -> int:
