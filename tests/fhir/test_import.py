@@ -1,6 +1,7 @@
 """Import: POST /fhir/ and `needlechart fhir-import` of Patients with their Conditions and
 Observations; checked whole first (a bad resource refuses everything, each problem named),
-written through the import services, and never twice."""
+written through the import services, and never twice; and the round trip of a demo clinic
+through fhir-export into an empty clinic."""
 
 import datetime as dt
 import io
@@ -11,11 +12,14 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from needlechart.accounts.models import Role
 from needlechart.audit.models import AuditEvent
 from needlechart.fhir import codes
 from needlechart.outcomes.models import Observation
 from needlechart.patients.models import EpisodeOfCare, Patient
+from tests import factories
 from tests.fhir import tokens
+from tests.fhir.test_resources import admin, built  # noqa: F401 - the demo clinic fixtures
 
 MEASURE = codes.system("measure")
 
@@ -199,3 +203,42 @@ def test_the_command_imports_a_bundle_and_refuses_a_bad_one(world, tmp_path):
     with pytest.raises(CommandError, match="not an active clinic admin") as refused:
         call_command("fhir-import", str(path), "--as", "paula")
     assert refused.value.returncode == 2
+
+
+def _same(clinic_id: int) -> dict[str, Any]:
+    """What must survive the round trip, without the ids that do not."""
+    patients = {
+        p.mrn: (p.given_name, p.family_name, p.birth_date, p.sex, p.phone, p.email, p.address)
+        for p in Patient.objects.filter(clinic_id=clinic_id)
+    }
+    episodes = sorted(
+        (e.patient.mrn, e.condition_code, e.onset_date, e.status, e.period_start, e.period_end)
+        for e in EpisodeOfCare.objects.filter(patient__clinic_id=clinic_id).select_related("patient")
+    )  # fmt: skip
+    measurements = sorted(
+        (o.episode.patient.mrn, o.episode.condition_code, o.episode.period_start, o.code,
+         o.component, o.side, o.timing, o.value, o.recorded_at)
+        for o in Observation.objects.filter(episode__patient__clinic_id=clinic_id,
+                                            entered_in_error_reason="")
+        .select_related("episode__patient")
+    )  # fmt: skip
+    return {"patients": patients, "episodes": episodes, "measurements": measurements}
+
+
+def test_a_demo_clinic_exported_and_imported_into_an_empty_one_is_the_same(admin, tmp_path):  # noqa: F811
+    exported = tmp_path / "export"
+    call_command("fhir-export", str(exported), "--clinic", str(admin.clinic_id),
+                 stdout=io.StringIO(), stderr=io.StringIO())  # fmt: skip
+    empty = factories.clinic("Empty", timezone=admin.clinic.timezone)
+    newcomer = factories.practitioner(empty, "nina", role=Role.CLINIC_ADMIN)
+    out = io.StringIO()
+    call_command("fhir-import", str(exported), "--as", "nina", stdout=out)
+    original, copy = _same(admin.clinic_id), _same(empty.pk)
+    assert copy["patients"] == original["patients"]
+    assert copy["episodes"] == original["episodes"]
+    assert copy["measurements"] == original["measurements"]
+    assert len(copy["measurements"]) > 50 and len(copy["episodes"]) >= 12
+    assert EpisodeOfCare.objects.filter(care_manager=newcomer).count() == len(copy["episodes"])
+    # And again: nothing more.
+    call_command("fhir-import", str(exported), "--as", "nina", stdout=io.StringIO())
+    assert _same(empty.pk) == copy
