@@ -3,7 +3,7 @@
 from argparse import ArgumentTypeError
 from typing import Any, NoReturn
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.db.utils import OperationalError, ProgrammingError
 
 # The largest id a PostgreSQL bigint holds has 19 digits; fewer keep every value in range.
@@ -42,3 +42,16 @@ class Command(BaseCommand):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
         parser.__class__ = OneLineParser
         return parser
+
+
+class Unterminated:
+    """A command's stderr without the newline Django adds to every write (tqdm redraws)."""
+
+    def __init__(self, wrapper: OutputWrapper) -> None:
+        self.wrapper = wrapper
+
+    def write(self, text: str) -> None:
+        self.wrapper.write(text, ending="")
+
+    def flush(self) -> None:
+        self.wrapper.flush()

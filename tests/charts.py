@@ -4,6 +4,8 @@ import datetime as dt
 from types import SimpleNamespace
 from typing import Any
 
+from django.utils import timezone
+
 from needlechart.accounts.models import User
 from needlechart.charting import services
 from needlechart.charting.models import NeedleSize
@@ -181,3 +183,20 @@ def follow_up_ready(actor: User, episode: EpisodeOfCare, *, days_ago: int = 7) -
         )
         services.session_sign(actor=actor, session=last)
     return SimpleNamespace(consent=consent, last=last, needle=needle)
+
+
+def grow(actor: User, episode: EpisodeOfCare) -> None:
+    """More of every kind of record: a charted visit (build) and a new version of the plan,
+    with a goal and another therapy."""
+    from needlechart.outcomes import services as plans
+
+    build(actor, episode, signed=True)
+    today = timezone.localdate()
+    plans.plan_create(
+        actor=actor, episode=episode, planned_sessions=6,
+        frequency="weekly", review_on=today + dt.timedelta(days=30),
+        goals=[{"description": "Less pain", "code": "nprs", "target": 2,
+                "target_date": today + dt.timedelta(days=60)}],
+        therapies=[{"kind": "home-exercise", "provider": "The patient", "frequency": "daily",
+                    "exercises": [{"name": "calf stretch", "dose": "3 x 30 s"}]}],
+    )  # fmt: skip

@@ -39,6 +39,9 @@ UCUM_UNITS = {"degrees": "deg", "kPa": "kPa", "kg": "kg", "points": "{score}"}
 
 # The extension that carries one needled muscle and side of a Procedure (docs/fhir.md).
 NEEDLING_ROW = f"{BASE}/StructureDefinition/needling-row"
+# What a measurement holds beyond an Observation's fields, so that an import takes it back
+# whole: when it was taken, what was measured, the side, and its episode of care.
+MEASUREMENT = f"{BASE}/StructureDefinition/measurement"
 
 
 def system(code_system_id: str) -> str:

@@ -18,11 +18,15 @@ class FhirErrorsMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if not request.path.startswith(PREFIX) or response.get("Content-Type", "").startswith(
-            FHIR_JSON
+        status = response.status_code
+        # Answers that are not errors pass as they are: the Bulk Data manifest is plain
+        # JSON and its files NDJSON.
+        if (
+            not request.path.startswith(PREFIX)
+            or response.get("Content-Type", "").startswith(FHIR_JSON)
+            or 200 <= status < 300
         ):
             return response
-        status = response.status_code
         if 300 <= status < 400:
             # Sent to sign in again or to give the second factor: the session does not do.
             return operation_outcome(

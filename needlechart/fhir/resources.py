@@ -220,6 +220,8 @@ def condition(e: EpisodeOfCare) -> Resource:
     }
     if e.onset_date:
         resource["onsetDateTime"] = e.onset_date.isoformat()
+    if e.status == EpisodeOfCare.Status.FINISHED and e.period_end:
+        resource["abatementDateTime"] = e.period_end.isoformat()
     return resource
 
 
@@ -363,6 +365,7 @@ def measurement(o: Observation) -> Resource:
         "valueQuantity": quantity,
         "note": [{"text": o.get_timing_display()}],
     }
+    resource["extension"] = [_measurement_extension(o)]
     if o.session_id:
         resource["encounter"] = ref("Encounter", o.session_id)
     if o.code in MUSCLE_MEASURES and o.component:
@@ -373,6 +376,18 @@ def measurement(o: Observation) -> Resource:
     if o.entered_in_error_reason:
         resource["note"].append({"text": f"Entered in error: {o.entered_in_error_reason}"})
     return resource
+
+
+def _measurement_extension(o: Observation) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = [
+        {"url": "timing", "valueCode": o.timing},
+        {"url": "episodeOfCare", "valueReference": ref("EpisodeOfCare", o.episode_id)},
+    ]
+    if o.component:
+        parts.append({"url": "component", "valueString": o.component})
+    if o.side:
+        parts.append({"url": "side", "valueCode": o.side})
+    return {"url": codes.MEASUREMENT, "extension": parts}
 
 
 def _finding_part(code: str, value: bool) -> dict[str, Any]:

@@ -33,6 +33,8 @@ from needlechart.patients import selectors as patient_selectors
 
 FHIR_JSON = "application/fhir+json"
 PAGE = 50
+# The Bulk Data Access guide's operations ($export).
+BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition"
 LONGEST_PAGE = 500
 # Parameters every search takes beside its own.
 PAGING = ("_count", "_offset")
@@ -72,24 +74,31 @@ def _error(error: FhirError) -> HttpResponse:
 View = Callable[..., HttpResponse]
 
 
-def fhir_view(view: View) -> View:
-    """Reads only (405 otherwise); errors as OperationOutcomes. The view answers a missing
-    sign-in itself, with a 401, instead of the sign-in page."""
+def fhir_view_for(*methods: str) -> Callable[[View], View]:
+    """A view answering `methods` only (405 otherwise); errors as OperationOutcomes. The
+    view answers a missing sign-in itself, with a 401, instead of the sign-in page."""
 
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method not in ("GET", "HEAD"):
-            response = operation_outcome(
-                405, "not-supported", f"{request.method} is not supported: this server only reads."
-            )
-            response["Allow"] = "GET, HEAD"
-            return response
-        try:
-            return view(request, *args, **kwargs)
-        except FhirError as error:
-            return _error(error)
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in methods:
+                response = operation_outcome(
+                    405, "not-supported", f"{request.method} is not supported here."
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
+            try:
+                return view(request, *args, **kwargs)
+            except FhirError as error:
+                return _error(error)
 
-    return login_not_required(csrf_exempt(wrapped))
+        return login_not_required(csrf_exempt(wrapped))
+
+    return decorate
+
+
+# Reads: GET and HEAD.
+fhir_view = fhir_view_for("GET", "HEAD")
 
 
 # --- who asks ----------------------------------------------------------------------------------
@@ -106,7 +115,7 @@ def _token_of(request: HttpRequest) -> ApiToken | None:
     return found
 
 
-def _user_of(request: HttpRequest) -> tuple[User, ApiToken | None]:
+def user_of(request: HttpRequest) -> tuple[User, ApiToken | None]:
     """The staff member the request acts as, and its token if it came with one."""
     token = _token_of(request)
     if token is not None:
@@ -125,14 +134,14 @@ def _user_of(request: HttpRequest) -> tuple[User, ApiToken | None]:
     raise FhirError(401, "login", "Sign in, or send an API token: Authorization: Bearer <token>.")
 
 
-def _scope(token: ApiToken | None, kind: reads.ResourceType) -> None:
+def scope(token: ApiToken | None, kind: reads.ResourceType) -> None:
     """A token without the type's read scope may not ask for it at all: 403."""
     if token is not None and not kind.scopes() & set(token.scopes):
         needed = " or ".join(sorted(kind.scopes()))
         raise FhirError(403, "forbidden", f"This token lacks the {needed} scope.")
 
 
-def _role(user: User, kind: reads.ResourceType) -> None:
+def role(user: User, kind: reads.ResourceType) -> None:
     """The staff member's role, as the pages check it (front desk reads no clinical record)."""
     if not rules.has_role(user, kind.roles):
         raise FhirError(
@@ -167,13 +176,13 @@ def _find(user: User, kind: reads.ResourceType, resource_id: str) -> tuple[reads
 @fhir_view
 def read(request: HttpRequest, resource_type: str, resource_id: str) -> HttpResponse:
     kind = _type(resource_type)
-    user, token = _user_of(request)
-    _scope(token, kind)
+    user, token = user_of(request)
+    scope(token, kind)
     with _in_clinic_time(user):
         source, row = _find(user, kind, resource_id)
         # The role only once the record is known to be the clinic's: another clinic's
         # record is a 404 for every role (docs/access.md).
-        _role(user, kind)
+        role(user, kind)
         reason = source.gone(row)
         if reason:
             raise FhirError(
@@ -237,9 +246,9 @@ def search(request: HttpRequest, resource_type: str) -> HttpResponse:
     """`_count` a page (50 unless asked, at most 500), `_offset` where it starts; a `next`
     link while rows remain. Sources are read one after the other, each by id."""
     kind = _type(resource_type)
-    user, token = _user_of(request)
-    _scope(token, kind)
-    _role(user, kind)
+    user, token = user_of(request)
+    scope(token, kind)
+    role(user, kind)
     count = _number(request, "_count", PAGE, 0, LONGEST_PAGE)
     offset = _number(request, "_offset", 0, 0, 10**9)
     with _in_clinic_time(user):
@@ -282,14 +291,14 @@ def search(request: HttpRequest, resource_type: str) -> HttpResponse:
 def everything(request: HttpRequest, resource_id: str) -> HttpResponse:
     """The patient's whole record in one Bundle: the patient, their clinic, the practitioners
     it names and every clinical resource about them; audited as one export."""
-    user, token = _user_of(request)
+    user, token = user_of(request)
     # The whole record: the patients scope and the clinical one, and a clinical role.
-    _scope(token, reads.PATIENT)
-    _scope(token, reads.EPISODE_OF_CARE)
+    scope(token, reads.PATIENT)
+    scope(token, reads.EPISODE_OF_CARE)
     if not resource_id.isdigit() or len(resource_id) > 18:
         raise FhirError(404, "not-found", f"Patient/{resource_id} is not known.")
     patient = _patient_or_404(user, int(resource_id))
-    _role(user, reads.EPISODE_OF_CARE)
+    role(user, reads.EPISODE_OF_CARE)
     with _in_clinic_time(user):
         found: list[dict[str, Any]] = [reads.PATIENT.sources[0].to_resource(patient)]
         for kind in reads.EVERYTHING:
@@ -354,7 +363,8 @@ def metadata(request: HttpRequest) -> HttpResponse:
                 {
                     "name": "everything",
                     "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
-                }
+                },
+                {"name": "export", "definition": f"{BULK_DATA}/patient-export"},
             ]
         resources.append(entry)
     resources.append(
@@ -379,7 +389,8 @@ def metadata(request: HttpRequest) -> HttpResponse:
             "kind": "instance",
             "software": {"name": "needlechart", "version": _version()},
             "implementation": {
-                "description": "A clinic's dry-needling records, read only",
+                "description": "A clinic's dry-needling records: read, searched, exported "
+                "in bulk; patients with their conditions and measurements imported",
                 "url": request.build_absolute_uri("/fhir"),
             },
             "fhirVersion": "4.0.1",
@@ -388,13 +399,19 @@ def metadata(request: HttpRequest) -> HttpResponse:
                 {
                     "mode": "server",
                     "documentation": "Authenticate with an API token (Authorization: Bearer) or "
-                    "a signed-in staff session. Search pages with _count and _offset.",
+                    "a signed-in staff session. Search pages with _count and _offset. $export "
+                    "(system and Patient level) runs in the background (Prefer: respond-async). "
+                    "POST / imports Patients, Conditions and Observations, refused whole when "
+                    "any is invalid.",
                     "security": {
                         "cors": False,
                         "description": "API tokens a clinic admin makes, scoped and expiring; "
                         "every read is audited.",
                     },
                     "resource": resources,
+                    # POST /fhir/: a transaction (or collection) Bundle to import.
+                    "interaction": [{"code": "transaction"}],
+                    "operation": [{"name": "export", "definition": f"{BULK_DATA}/export"}],
                 }
             ],
         }

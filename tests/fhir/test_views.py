@@ -141,7 +141,9 @@ def test_sessions_patients_and_methods_get_operation_outcomes(charted):
     deleted = Client().delete(f"/fhir/Patient/{charted.patient_a.pk}",
                               HTTP_AUTHORIZATION=f"Bearer {token}")  # fmt: skip
     assert _outcome(deleted, 405) == "not-supported"
-    assert _outcome(Client().get("/fhir/"), 404) == "not-found"
+    # The base takes a Bundle to import (POST) only.
+    base = Client().get("/fhir/")
+    assert _outcome(base, 405) == "not-supported" and base["Allow"] == "POST"
 
 
 def test_a_session_owing_its_second_factor_is_401_not_the_sign_in_page(charted):
@@ -253,7 +255,10 @@ def test_the_capability_statement_lists_what_is_served(client, db):
     for name, kind in reads.TYPES.items():
         assert {p["name"] for p in served[name]["searchParam"]} == set(kind.param_types)
         assert [i["code"] for i in served[name]["interaction"]] == ["read", "search-type"]
-    assert served["Patient"]["operation"][0]["name"] == "everything"
+    assert [o["name"] for o in served["Patient"]["operation"]] == ["everything", "export"]
+    # Bulk export of the clinic, and import by a Bundle at the base; nothing else.
+    assert [o["name"] for o in statement["rest"][0]["operation"]] == ["export"]
+    assert statement["rest"][0]["interaction"] == [{"code": "transaction"}]
 
 
 def _queries(token: str, path: str) -> int:
@@ -268,23 +273,12 @@ def _queries(token: str, path: str) -> int:
      "Observation", "AdverseEvent", "Consent", "CarePlan", "everything"],
 )  # fmt: skip
 def test_queries_stay_the_same_as_the_history_grows(charted, path):
-    from needlechart.outcomes import services as plans
-
     token = _token(charted, ["patients:read", "clinical:read"])
     if path == "everything":
         path = f"Patient/{charted.patient_a.pk}/$everything"
 
     def grow():
-        charts.build(charted.practitioner, charted.episode_a, signed=True)
-        today = timezone.localdate()
-        plans.plan_create(
-            actor=charted.practitioner, episode=charted.episode_a, planned_sessions=6,
-            frequency="weekly", review_on=today + dt.timedelta(days=30),
-            goals=[{"description": "Less pain", "code": "nprs", "target": 2,
-                    "target_date": today + dt.timedelta(days=60)}],
-            therapies=[{"kind": "home-exercise", "provider": "The patient", "frequency": "daily",
-                        "exercises": [{"name": "calf stretch", "dose": "3 x 30 s"}]}],
-        )  # fmt: skip
+        charts.grow(charted.practitioner, charted.episode_a)
 
     grow()
     _queries(token, path)  # the token's first use notes it; later ones within the minute do not

@@ -2,12 +2,13 @@ import argparse
 import datetime as dt
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import CommandError, CommandParser, OutputWrapper
+from django.core.management.base import CommandError, CommandParser
 from django.db import connection
 from django.utils import timezone
 from tqdm import tqdm
 
 from needlechart.commands import Command as NeedlechartCommand
+from needlechart.commands import Unterminated
 from needlechart.db.statistics import refresh_statistics
 from needlechart.demo import clinics, generate
 from needlechart.outcomes.dashboard import refresh_summaries
@@ -40,19 +41,6 @@ def demo_date(value: str) -> dt.date:
             f"must be a date YYYY-MM-DD from 1950 to today, not {value!r}"
         )
     return day
-
-
-class _Unterminated:
-    """The command's stderr without the newline Django adds to every write (tqdm redraws)."""
-
-    def __init__(self, wrapper: OutputWrapper) -> None:
-        self.wrapper = wrapper
-
-    def write(self, text: str) -> None:
-        self.wrapper.write(text, ending="")
-
-    def flush(self) -> None:
-        self.wrapper.flush()
 
 
 def _batch_done(bar: tqdm, done: int) -> None:
@@ -99,7 +87,7 @@ class Command(NeedlechartCommand):
             total=count + clinics.SECOND_CLINIC_PATIENTS,
             unit="patient",
             disable=count < PROGRESS_FROM,
-            file=_Unterminated(self.stderr),
+            file=Unterminated(self.stderr),
         ) as bar:
             try:
                 result = generate.build_demo(

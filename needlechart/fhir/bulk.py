@@ -1,0 +1,157 @@
+"""FHIR Bulk Data export: a clinic's records as NDJSON files, one per resource type, built by
+the read layer's own sources and resource functions (reads.py, resources.py).
+
+Rows are read in chunks by primary key, each chunk with its own select_related and
+prefetches, and written line by line: memory holds one chunk whatever the clinic's size, and
+the queries grow with the number of chunks only. `needlechart fhir-export` and the $export
+jobs (jobs.py) both write through `export`.
+"""
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.utils import timezone
+
+from needlechart.accounts.models import Clinic, User
+from needlechart.audit import services as audit
+from needlechart.fhir import reads
+from needlechart.patients.models import Patient
+
+# Rows per query. A chunk of sessions brings its needling rows along, so a few hundred keep
+# memory small and the number of queries low.
+CHUNK = 500
+# Every type the read layer serves, in the order written; a patient-level export leaves out
+# the clinic's directory (its practitioners and the clinic itself).
+SYSTEM_TYPES = list(reads.TYPES)
+PATIENT_TYPES = [name for name in SYSTEM_TYPES if name not in ("Practitioner", "Organization")]
+
+
+class Cancelled(Exception):
+    """The export was cancelled while it ran: its files are removed."""
+
+
+@dataclass(frozen=True)
+class Reader:
+    """What the read layer's sources scope their rows by: a clinic. A command has no staff
+    member to read as; the sources need only the clinic's id."""
+
+    clinic_id: int
+
+
+@dataclass(frozen=True)
+class Output:
+    type: str
+    path: Path
+    count: int
+
+
+def unknown_types(names: list[str], allowed: list[str]) -> list[str]:
+    return [name for name in names if name not in allowed]
+
+
+def chunks(source: reads.Source, clinic_id: int, size: int = CHUNK) -> Iterator[list[Any]]:
+    """The source's rows of the clinic, `size` at a time, in id order (keyset paging: each
+    chunk a query from the last id on, so a late chunk costs what the first did)."""
+    rows = source.rows(Reader(clinic_id)).order_by("pk")  # type: ignore[arg-type]
+    if source.search_excludes is not None:
+        # What a search leaves out (an adverse event entered in error) is not exported either.
+        rows = rows.exclude(source.search_excludes)
+    last = 0
+    while True:
+        batch = list(rows.filter(pk__gt=last)[:size])
+        if not batch:
+            return
+        yield batch
+        last = batch[-1].pk
+
+
+def count(types: list[str], clinic_id: int) -> int:
+    """How many resources an export of `types` writes (for a progress bar)."""
+    total = 0
+    for name in types:
+        for source in reads.TYPES[name].sources:
+            rows = source.rows(Reader(clinic_id))  # type: ignore[arg-type]
+            if source.search_excludes is not None:
+                rows = rows.exclude(source.search_excludes)
+            total += rows.count()
+    return total
+
+
+def audit_patients(
+    clinic: Clinic, user: User | None, detail: dict[str, Any], size: int = CHUNK
+) -> None:
+    """One `export` row per patient of the clinic, a chunk of patients per write, before any
+    of their records is written out (a read, by `user`, or by the system when None)."""
+    patients = Patient.objects.filter(clinic=clinic).only("pk", "clinic_id").order_by("pk")
+    last = 0
+    while batch := list(patients.filter(pk__gt=last)[:size]):
+        audit.record_each(actor=user, action=audit.Action.EXPORT, objects=batch, detail=detail)
+        last = batch[-1].pk
+
+
+def export(
+    clinic: Clinic,
+    directory: Path,
+    types: list[str],
+    *,
+    progress: Callable[[str, int], None] = lambda name, done: None,
+    cancelled: Callable[[], bool] = lambda: False,
+    size: int = CHUNK,
+) -> list[Output]:
+    """Write `{Type}.ndjson` for each type into `directory`, one resource a line; a type
+    with no resource gets no file (as the Bulk Data manifest lists none). Each file is
+    written under a temporary name and renamed when whole. `progress` hears of each chunk;
+    `cancelled` is asked after each and stops the export (its files are removed)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    outputs: list[Output] = []
+    try:
+        # Dates in the resources are the clinic's days.
+        with timezone.override(clinic.timezone):
+            for name in types:
+                output = _write(clinic, directory, name, progress, cancelled, size)
+                if output is not None:
+                    outputs.append(output)
+    except BaseException:
+        for output in outputs:
+            output.path.unlink(missing_ok=True)
+        raise
+    return outputs
+
+
+def _write(
+    clinic: Clinic,
+    directory: Path,
+    name: str,
+    progress: Callable[[str, int], None],
+    cancelled: Callable[[], bool],
+    size: int,
+) -> Output | None:
+    path = directory / f"{name}.ndjson"
+    partial = directory / f".{name}.ndjson.part"
+    written = 0
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            for source in reads.TYPES[name].sources:
+                for batch in chunks(source, clinic.pk, size):
+                    out.writelines(
+                        json.dumps(source.to_resource(row), ensure_ascii=False,
+                                   separators=(",", ":")) + "\n"
+                        for row in batch
+                    )  # fmt: skip
+                    written += len(batch)
+                    progress(name, len(batch))
+                    if cancelled():
+                        raise Cancelled
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    if not written:
+        partial.unlink()
+        path.unlink(missing_ok=True)
+        return None
+    os.replace(partial, path)
+    return Output(name, path, written)

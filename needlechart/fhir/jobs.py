@@ -1,0 +1,147 @@
+"""$export jobs (FHIR Bulk Data): a kick-off makes a job row, the export runs in the
+background, the status URL reports it, DELETE cancels it and removes its files.
+
+The export runs in a thread of the process that took the kick-off, started once the job's
+transaction has committed. needlechart has no message broker, and a job row picked up by a
+`needlechart fhir-export-jobs` command would need a second process (a timer or a service)
+kept running beside the web server on every installation; a thread needs nothing more,
+under gunicorn's workers as under `runserver` and in the tests. What a thread cannot survive,
+a restart of its process, the job row shows: a running job is touched after every chunk,
+and one not touched for `STALE` is reported failed, to be asked for again.
+"""
+
+import datetime as dt
+import logging
+import shutil
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from needlechart.accounts.models import User
+from needlechart.audit import services as audit
+from needlechart.audit.context import api_token
+from needlechart.fhir import bulk
+from needlechart.fhir.models import ExportJob
+
+logger = logging.getLogger(__name__)
+
+# A running job untouched this long was stopped with its process.
+STALE = dt.timedelta(minutes=10)
+Status = ExportJob.Status
+
+
+def directory(job: ExportJob) -> Path:
+    return Path(settings.DATA_DIR) / "fhir-export" / str(job.pk)
+
+
+def job_start(*, user: User, types: list[str], request: str) -> ExportJob:
+    """Record the job and its audit row; the export starts once they are committed."""
+    with transaction.atomic():
+        job = ExportJob.objects.create(
+            clinic_id=user.clinic_id, user=user, api_token=api_token.get() or "",
+            request=request[:2000], types=types,
+        )  # fmt: skip
+        audit.record(actor=user, action=audit.Action.EXPORT, obj=job,
+                     detail={"via": "fhir", "operation": "$export", "types": types})  # fmt: skip
+        transaction.on_commit(lambda: launch(job.pk))
+    return job
+
+
+def launch(job_id: uuid.UUID) -> None:
+    threading.Thread(
+        target=_in_thread, args=(job_id,), name=f"fhir-export-{job_id}", daemon=True
+    ).start()
+
+
+def _in_thread(job_id: uuid.UUID) -> None:
+    try:
+        run(job_id)
+    finally:
+        # The thread's own database connection, which nothing else would close.
+        connection.close()
+
+
+def run(job_id: uuid.UUID) -> None:
+    """Export the job's types, noting its progress after every chunk. A job deleted
+    meanwhile (cancelled) stops at its next chunk, and its files are removed."""
+    job = ExportJob.objects.select_related("clinic", "user").filter(pk=job_id).first()
+    if job is None:
+        return
+    folder = directory(job)
+    # The thread starts without the request's context: its audit rows name the token again.
+    named = api_token.set(job.api_token or None)
+    done = 0
+
+    def progress(name: str, written: int) -> None:
+        nonlocal done
+        done += written
+
+    def cancelled() -> bool:
+        touched = ExportJob.objects.filter(pk=job_id).update(done=done, updated_at=timezone.now())
+        return not touched
+
+    try:
+        total = bulk.count(job.types, job.clinic_id)
+        if not ExportJob.objects.filter(pk=job_id).update(total=total):
+            return
+        detail = {"via": "fhir", "operation": "$export", "job": str(job.pk)}
+        bulk.audit_patients(job.clinic, job.user, detail)
+        outputs = bulk.export(job.clinic, folder, job.types, progress=progress, cancelled=cancelled)
+        finished = ExportJob.objects.filter(pk=job_id).update(
+            status=Status.DONE, done=done, updated_at=timezone.now(),
+            output=[{"type": o.type, "count": o.count} for o in outputs],
+        )  # fmt: skip
+        if not finished:
+            shutil.rmtree(folder, ignore_errors=True)
+    except bulk.Cancelled:
+        shutil.rmtree(folder, ignore_errors=True)
+    except Exception as error:
+        logger.exception("FHIR export %s failed", job_id)
+        shutil.rmtree(folder, ignore_errors=True)
+        ExportJob.objects.filter(pk=job_id).update(
+            status=Status.FAILED, error=f"The export failed: {type(error).__name__}.",
+            updated_at=timezone.now(),
+        )  # fmt: skip
+    finally:
+        api_token.reset(named)
+
+
+def state(job: ExportJob) -> str:
+    """The job's status as the client sees it: a running job its process left is failed."""
+    if job.status == Status.RUNNING and timezone.now() - job.updated_at > STALE:
+        return Status.FAILED
+    return job.status
+
+
+def job_cancel(*, user: User, job: ExportJob) -> None:
+    """Cancel a job or forget a finished one: its row and files go (a running export stops
+    at its next chunk); audited."""
+    with transaction.atomic():
+        audit.record(actor=user, action=audit.Action.DELETE, obj=job,
+                     detail={"via": "fhir", "operation": "$export"})  # fmt: skip
+        ExportJob.objects.filter(pk=job.pk).delete()
+    shutil.rmtree(directory(job), ignore_errors=True)
+
+
+def output_path(job: ExportJob, resource_type: str) -> Path | None:
+    if resource_type not in {o["type"] for o in job.output}:
+        return None
+    return directory(job) / f"{resource_type}.ndjson"
+
+
+def manifest(job: ExportJob, url_of: Any) -> dict[str, Any]:
+    """The Bulk Data manifest of a finished job; `url_of(type)` is each file's address."""
+    return {
+        "transactionTime": job.created_at.isoformat(timespec="seconds"),
+        "request": job.request,
+        "requiresAccessToken": True,
+        "output": [
+            {"type": o["type"], "url": url_of(o["type"]), "count": o["count"]} for o in job.output
+        ],
+        "error": [],
+    }

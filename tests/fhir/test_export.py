@@ -1,0 +1,116 @@
+"""`needlechart fhir-export DIR`: a clinic's records as NDJSON files, one per resource type,
+the same resources the read layer serves, valid FHIR R4, streamed in chunks and audited."""
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from needlechart.accounts.models import Clinic
+from needlechart.audit.models import AuditEvent
+from needlechart.fhir import bulk, reads
+from needlechart.patients.models import Patient
+from tests import charts
+from tests.fhir import validation
+from tests.fhir.test_resources import admin, built  # noqa: F401 - the demo clinic fixtures
+
+
+def read_ndjson(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _export(directory: Path, *args: str) -> str:
+    out = io.StringIO()
+    call_command("fhir-export", str(directory), *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_the_export_writes_every_type_as_valid_fhir_the_same_as_the_reads(admin, tmp_path):  # noqa: F811
+    clinic = admin.clinic
+    printed = _export(tmp_path, "--clinic", str(clinic.pk))
+    files = {path.name for path in tmp_path.iterdir()}
+    assert files == {f"{name}.ndjson" for name in reads.TYPES}
+    everything: list[dict[str, Any]] = []
+    for name in reads.TYPES:
+        resources = read_ndjson(tmp_path / f"{name}.ndjson")
+        assert {r["resourceType"] for r in resources} == {name}
+        assert f"{name}.ndjson: {len(resources)} {name}" in printed
+        everything += resources
+    # Exactly the clinic's records: every patient once, and nothing of the other clinic.
+    patients = read_ndjson(tmp_path / "Patient.ndjson")
+    assert sorted(int(p["id"]) for p in patients) == sorted(
+        Patient.objects.filter(clinic=clinic).values_list("pk", flat=True)
+    )
+    assert all(p["managingOrganization"]["reference"] == f"Organization/{clinic.pk}"
+               for p in patients)  # fmt: skip
+    # The resources are those the read layer answers with.
+    first = patients[0]
+    from tests.conftest import client_for
+
+    read = client_for(admin).get(f"/fhir/Patient/{first['id']}").json()
+    assert read == first
+    assert validation.errors(everything) == []
+    # Every patient is audited as exported, and the export as a whole.
+    exported = AuditEvent.objects.filter(action="export", detail__via="fhir-export")
+    assert exported.filter(object_type="Patient").count() == len(patients)
+    whole = exported.get(object_type="Clinic")
+    assert whole.clinic_id == clinic.pk and whole.detail["resources"] == len(everything)
+
+
+def test_only_the_types_asked_for(admin, tmp_path):  # noqa: F811
+    _export(tmp_path, "--clinic", str(admin.clinic_id), "--type", "Patient,Observation")
+    assert {path.name for path in tmp_path.iterdir()} == {"Patient.ndjson", "Observation.ndjson"}
+    codes = {r["id"].split("-")[0] for r in read_ndjson(tmp_path / "Observation.ndjson")}
+    assert codes == {"m", "tp"}  # both tables the Observations come from
+
+
+def test_refusals_are_one_line_with_exit_code_2(admin, tmp_path):  # noqa: F811
+    def refused(*args: str) -> CommandError:
+        with pytest.raises(CommandError) as caught:
+            _export(tmp_path / "out", *args)
+        return caught.value
+
+    several = refused()
+    assert "several clinics: give --clinic ID" in str(several) and several.returncode == 2
+    unknown = refused("--clinic", str(admin.clinic_id), "--type", "Patient,Bogus")
+    assert "not Bogus" in str(unknown) and unknown.returncode == 2
+    missing = max(Clinic.objects.values_list("pk", flat=True)) + 1
+    assert refused("--clinic", str(missing)).returncode == 2
+    (tmp_path / "file").write_text("")
+    with pytest.raises(CommandError, match="is a file"):
+        _export(tmp_path / "file", "--clinic", str(admin.clinic_id))
+    assert not (tmp_path / "out").exists()
+
+
+def grow(world: Any) -> None:
+    charts.grow(world.practitioner, world.episode_a)
+
+
+def _queries(clinic: Clinic, directory: Path, size: int) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        bulk.export(clinic, directory, bulk.SYSTEM_TYPES, size=size)
+    return len(queries)
+
+
+def test_the_export_streams_in_chunks_with_the_same_queries_per_chunk(world, tmp_path):
+    """The queries depend on the number of chunks, never on the rows in one: the same at
+    two sizes of the clinic's history while it fits one chunk; and a chunk of one row at a
+    time writes the same files."""
+    clinic = world.clinic_a
+    grow(world)
+    small = _queries(clinic, tmp_path / "small", bulk.CHUNK)
+    for _ in range(3):
+        grow(world)
+    assert _queries(clinic, tmp_path / "large", bulk.CHUNK) == small
+    _queries(clinic, tmp_path / "rows", 1)
+    assert {p.name for p in (tmp_path / "large").iterdir()} == {
+        f"{name}.ndjson" for name in bulk.SYSTEM_TYPES
+    }
+    for name in bulk.SYSTEM_TYPES:
+        whole = (tmp_path / "large" / f"{name}.ndjson").read_text()
+        assert (tmp_path / "rows" / f"{name}.ndjson").read_text() == whole
