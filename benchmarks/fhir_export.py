@@ -140,7 +140,8 @@ def main() -> None:
     sizes = args.patients[:1] if os.environ.get("DATABASE_URL") else sorted(args.patients)
     rows: list[list[Any]] = []
     for patients in sizes:
-        env = {**os.environ, "DEBUG": os.environ.get("DEBUG", "0")}
+        # A development configuration, as `make demo` runs it (a secret key made on the spot).
+        env = {**os.environ, "DEBUG": os.environ.get("DEBUG", "1")}
         if not os.environ.get("DATABASE_URL"):
             # The same folder as benchmarks/export.py uses: one demo built serves both.
             env["NEEDLECHART_DATA_DIR"] = str(keep / f"demo-{patients}-seed{args.seed}")
