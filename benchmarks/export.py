@@ -126,7 +126,7 @@ def main() -> None:
     sizes = args.patients[:1] if os.environ.get("DATABASE_URL") else sorted(args.patients)
     rows: list[Row] = []
     for patients in sizes:
-        env = {**os.environ, "DEBUG": os.environ.get("DEBUG", "0")}
+        env = {**os.environ, "DEBUG": os.environ.get("DEBUG", "1")}
         if not os.environ.get("DATABASE_URL"):
             env["NEEDLECHART_DATA_DIR"] = str(keep / f"demo-{patients}-seed{args.seed}")
         argv = [sys.executable, __file__, "--one", str(patients), "--seed", str(args.seed),
