@@ -141,11 +141,14 @@ KINDS: dict[str, Kind] = {
     ),
     "Reminder": Kind("Portal reminder"),
     "ApiToken": Kind("API token", lambda t: f"API token {t.name}"),
+    "ExportJob": Kind("FHIR bulk export"),
     "DocumentReference": Kind("Issued document", lambda d: f"Issued document: {d.title}"),
     # Pages and exports rather than one record.
     "AuditTrail": Kind("Audit trail"),
     "Timeline": Kind("Chart timeline"),
     "Dashboard": Kind("Clinic dashboard"),
+    # needlechart fhir-export: every record of the clinic at once.
+    "Clinic": Kind("Whole clinic's records"),
     "PortalHome": Kind("Portal home page"),
     "PainDiary": Kind("Pain diary"),
     "HealthQuestions": Kind("Health questions in the portal"),
