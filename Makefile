@@ -16,7 +16,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: install validator run demo test test-sqlite test-postgres lint fmt chromium pdf-libraries bench clean
+.PHONY: install validator run demo test test-sqlite test-postgres lint fmt chromium pdf-libraries bytecode bench clean
 
 # uv, the installer that reads uv.lock, bootstrapped into its own small environment.
 $(UV):
@@ -27,13 +27,18 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@
 
+# The project's own modules compiled ahead, so that no command compiles them at start-up
+# (an environment may forbid Python to write its bytecode cache as it goes).
+bytecode: $(VENV)/.installed
+	$(BIN)/python -m compileall -q -j0 needlechart
+
 # The independent FHIR R4 validator the suite runs (@medplum/core, on Node).
 VALIDATOR := tests/fhir/validator
 $(VALIDATOR)/node_modules/.package-lock.json: $(VALIDATOR)/package.json $(VALIDATOR)/package-lock.json
 	cd $(VALIDATOR) && npm ci --no-audit --no-fund
 	touch $@
 
-install: $(VENV)/.installed pdf-libraries
+install: $(VENV)/.installed bytecode pdf-libraries
 
 validator: $(VALIDATOR)/node_modules/.package-lock.json
 
