@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Q
 
 from needlechart.audit.models import AuditChain, AuditEvent, AuditVerification
@@ -96,6 +96,7 @@ def append(events: list[AuditEvent]) -> None:
     for event in events:
         event.chain = event.clinic_id or 0
         chains.setdefault(event.chain, []).append(event)
+    key = _keys()[0]
     with transaction.atomic(savepoint=False):
         # Chains locked in one order, so that two writers never wait for each other.
         for chain in sorted(chains):
@@ -104,7 +105,7 @@ def append(events: list[AuditEvent]) -> None:
             for offset, event in enumerate(rows, start=1):
                 event.sequence = before + offset
                 event.previous_hash = previous
-                event.hash = previous = seal(_values(event))
+                event.hash = previous = seal(_values(event), key)
             with connection.cursor() as cursor:
                 cursor.execute(
                     "UPDATE audit_auditchain SET last_hash = %s WHERE chain = %s",
@@ -128,10 +129,27 @@ def _insert(events: list[AuditEvent]) -> None:
         f" ({', '.join(quote(field.column) for field in fields)})"
         f" VALUES ({', '.join(['%s'] * len(fields))})"
     )
-    rows = [
-        [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
-        for event in events
-    ]
+    # Text, numbers and ids go to the driver as they are (what their fields' preparation
+    # returns for them); the time, the address and the detail are prepared by their fields.
+    # One detail is usually shared by every row of a list, so it is prepared once.
+    plain = (models.CharField, models.BigIntegerField, models.ForeignKey)
+    names = [field.attname for field in fields]
+    prepared = [field for field in fields if not isinstance(field, plain)]
+    shared: dict[int, Any] = {}
+    rows = []
+    for event in events:
+        values = event.__dict__
+        row = {name: values[name] for name in names}
+        for field in prepared:
+            value = row[field.attname]
+            if field.attname == "detail":
+                key = id(value)
+                if key not in shared:
+                    shared[key] = field.get_db_prep_save(value, connection)
+                row["detail"] = shared[key]
+            else:
+                row[field.attname] = field.get_db_prep_save(value, connection)
+        rows.append([row[name] for name in names])
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
 

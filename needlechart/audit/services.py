@@ -37,7 +37,7 @@ def _event(
     object_type: str,
     patient: Patient | None,
     clinic: Clinic | None,
-    detail: dict[str, Any] | None,
+    detail: dict[str, Any],
 ) -> AuditEvent:
     if patient is not None:
         patient_id = patient.pk
@@ -63,8 +63,13 @@ def _event(
         object_type=object_type_of(obj) if obj is not None else object_type,
         object_id=str(obj.pk) if obj is not None else "",
         client_address=client_address.get(),
-        detail={**(detail or {}), **({"api_token": token} if (token := api_token.get()) else {})},
+        detail=detail,
     )
+
+
+def _with_token(detail: dict[str, Any] | None) -> dict[str, Any]:
+    """The detail a row keeps: the caller's, with the API token's name when a token acts."""
+    return {**(detail or {}), **({"api_token": token} if (token := api_token.get()) else {})}
 
 
 def record(
@@ -90,7 +95,7 @@ def record(
         object_type=object_type,
         patient=patient,
         clinic=clinic,
-        detail=detail,
+        detail=_with_token(detail),
     )
     chain.append([event])
     return event
@@ -107,6 +112,8 @@ def record_each(
     """Write one row per object in a single query, e.g. every patient shown on a list page,
     or every record of an import. `patient_of` names the patient of records that do not
     carry one themselves (a session's rows, say)."""
+    # One detail for every row: written once per list rather than once per row (chain._insert).
+    shared = _with_token(detail)
     events = [
         _event(
             actor=actor,
@@ -115,7 +122,7 @@ def record_each(
             object_type="",
             patient=patient_of(obj) if patient_of is not None else None,
             clinic=None,
-            detail=detail,
+            detail=shared,
         )
         for obj in objects
     ]
