@@ -7,6 +7,7 @@ coding never needs a translation table that could drift from the catalogue.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from needlechart import knowledge
@@ -62,7 +63,13 @@ class LocalCodeSystem:
         return system(self.id)
 
     def display(self, code: str) -> str:
-        return dict(self.concepts()).get(code, code)
+        return self._displays.get(code, code)
+
+    @cached_property
+    def _displays(self) -> dict[str, str]:
+        # The concepts are the knowledge package's fixed data: looked up once, not once per
+        # coding (a bulk export writes tens of thousands).
+        return dict(self.concepts())
 
 
 def _muscles() -> list[tuple[str, str]]:
