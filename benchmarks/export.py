@@ -20,17 +20,14 @@ Goal (issue 12): the export keeps the same peak memory at 1,000 and 5,000 patien
 takes at most 3x the baseline.
 """
 
-import argparse
 import io
 import json
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from history import ROOT, Row, median_ms, peak_mb, print_table
+import sizes
+from history import Row, median_ms, peak_mb, print_table
 
 
 class Counted(io.TextIOBase):
@@ -75,21 +72,13 @@ def baseline(tables: list[str]) -> int:
 
 def measure(patients: int, seed: int, repeat: int) -> list[Row]:
     """One size, in this interpreter, against the database the environment names."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "needlechart.settings")
-    import django
-
-    django.setup()
+    sizes.open_demo(patients, seed)
     from django.core.management import call_command
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from needlechart.accounts.models import Clinic
     from needlechart.patients.models import Patient
 
-    call_command("migrate", verbosity=0)
-    if not Clinic.objects.exists():
-        quiet = io.StringIO()
-        call_command("demo", "--patients", str(patients), "--seed", str(seed), stdout=quiet)
     size = f"{Patient.objects.count()} patients"
 
     def export() -> int:
@@ -111,32 +100,13 @@ def measure(patients: int, seed: int, repeat: int) -> list[Row]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patients", type=int, nargs="+", default=[1000, 5000])
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=1, help="timed runs per size (median)")
-    parser.add_argument("--keep", type=Path, help="keep the demo databases here for reuse")
-    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = sizes.arguments(__doc__.splitlines()[0])
     if args.one:
         # A child: print its rows for the parent.
         print(json.dumps(measure(args.one, args.seed, args.repeat)))
         return
-    keep = args.keep or Path(tempfile.mkdtemp(prefix="needlechart-export-"))
-    sizes = args.patients[:1] if os.environ.get("DATABASE_URL") else sorted(args.patients)
-    rows: list[Row] = []
-    for patients in sizes:
-        env = {**os.environ, "DEBUG": os.environ.get("DEBUG", "1")}
-        if not os.environ.get("DATABASE_URL"):
-            env["NEEDLECHART_DATA_DIR"] = str(keep / f"demo-{patients}-seed{args.seed}")
-        argv = [sys.executable, __file__, "--one", str(patients), "--seed", str(args.seed),
-                "--repeat", str(args.repeat)]  # fmt: skip
-        done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True)  # noqa: S603
-        if done.returncode:
-            sys.exit(done.stderr)
-        rows += [tuple(row) for row in json.loads(done.stdout.splitlines()[-1])]  # type: ignore[misc]
-    engine = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite"
-    print(f"Export benchmark ({engine}), medians of {args.repeat} runs")
+    rows: list[Row] = [tuple(row) for row in sizes.each_size(__file__, args)]  # type: ignore[misc]
+    print(f"Export benchmark ({sizes.engine()}), medians of {args.repeat} runs")
     print_table(rows)
 
 

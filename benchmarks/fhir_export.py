@@ -21,19 +21,17 @@ resources (or rows) per second, queries, peak MB.
 Goal (issue 14): at most 2x the baseline, with the same peak memory at each size.
 """
 
-import argparse
 import io
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from history import ROOT, median_ms, peak_mb
+import sizes
+from history import median_ms, peak_mb
 
 
 def _tables() -> list[str]:
@@ -69,10 +67,7 @@ def baseline(tables: list[str], directory: Path) -> int:
 
 def measure(patients: int, seed: int, repeat: int) -> list[list[Any]]:
     """One size, in this interpreter, against the database the environment names."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "needlechart.settings")
-    import django
-
-    django.setup()
+    sizes.open_demo(patients, seed)
     from django.core.management import call_command
     from django.db import connection
     from django.db.models import Count
@@ -80,10 +75,6 @@ def measure(patients: int, seed: int, repeat: int) -> list[list[Any]]:
 
     from needlechart.accounts.models import Clinic
 
-    call_command("migrate", verbosity=0)
-    if not Clinic.objects.exists():
-        quiet = io.StringIO()
-        call_command("demo", "--patients", str(patients), "--seed", str(seed), stdout=quiet)
     clinic = Clinic.objects.annotate(size=Count("patients")).order_by("-size").first()
     assert clinic is not None
     size = f"{clinic.size} patients"
@@ -125,34 +116,13 @@ def print_table(rows: list[list[Any]]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patients", type=int, nargs="+", default=[1000, 5000])
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=1, help="timed runs per size (median)")
-    parser.add_argument("--keep", type=Path, help="keep the demo databases here for reuse")
-    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = sizes.arguments(__doc__.splitlines()[0])
     if args.one:
         # A child: print its rows for the parent.
         print(json.dumps(measure(args.one, args.seed, args.repeat)))
         return
-    keep = args.keep or Path(tempfile.mkdtemp(prefix="needlechart-fhir-export-"))
-    sizes = args.patients[:1] if os.environ.get("DATABASE_URL") else sorted(args.patients)
-    rows: list[list[Any]] = []
-    for patients in sizes:
-        # A development configuration, as `make demo` runs it (a secret key made on the spot).
-        env = {**os.environ, "DEBUG": os.environ.get("DEBUG", "1")}
-        if not os.environ.get("DATABASE_URL"):
-            # The same folder as benchmarks/export.py uses: one demo built serves both.
-            env["NEEDLECHART_DATA_DIR"] = str(keep / f"demo-{patients}-seed{args.seed}")
-        argv = [sys.executable, __file__, "--one", str(patients), "--seed", str(args.seed),
-                "--repeat", str(args.repeat)]  # fmt: skip
-        done = subprocess.run(argv, env=env, cwd=ROOT, capture_output=True, text=True)  # noqa: S603
-        if done.returncode:
-            sys.exit(done.stderr)
-        rows += json.loads(done.stdout.splitlines()[-1])
-    engine = "PostgreSQL" if os.environ.get("DATABASE_URL") else "SQLite"
-    print(f"FHIR export benchmark ({engine}), medians of {args.repeat} runs")
+    rows = sizes.each_size(__file__, args)
+    print(f"FHIR export benchmark ({sizes.engine()}), medians of {args.repeat} runs")
     print_table(rows)
 
 

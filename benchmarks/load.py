@@ -161,7 +161,9 @@ def main() -> None:
 
     keep = args.keep or Path(tempfile.mkdtemp(prefix="needlechart-load-"))
     env = {**os.environ, "DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50),
-           "BEHIND_PROXY": "1", "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING"}  # fmt: skip
+           "BEHIND_PROXY": "1", "ALLOWED_HOSTS": "127.0.0.1", "LOG_LEVEL": "WARNING",
+           # Connections kept between requests, as docs/deployment.md sets production up.
+           "CONN_MAX_AGE": os.environ.get("CONN_MAX_AGE", "60")}  # fmt: skip
     if not os.environ.get("DATABASE_URL"):
         env["NEEDLECHART_DATA_DIR"] = str(keep / f"demo-{args.patients}-seed{args.seed}")
     targets = prepare(env, args.patients, args.seed)
