@@ -107,6 +107,7 @@ bench: install chromium
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/export.py
 	$(BIN)/python benchmarks/fhir_export.py
+	$(BIN)/python benchmarks/documents.py
 	$(BIN)/python benchmarks/load.py
 	$(BIN)/python benchmarks/pages.py
 	$(BIN)/python benchmarks/charting_flow.py
