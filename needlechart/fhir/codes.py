@@ -30,6 +30,19 @@ CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 AE_SEVERITY = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
 AE_SERIOUSNESS = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
 AE_OUTCOME = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
+# Provenance: signing is the document-completion state "legally authenticated"; an addendum
+# revises the record and entered-in-error nullifies it (v3 DataOperation). Both value sets
+# are in R4's provenance activity type value set.
+DOCUMENT_COMPLETION = "http://terminology.hl7.org/CodeSystem/v3-DocumentCompletion"
+DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+PROVENANCE_AGENT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+SIGNED = {"system": DOCUMENT_COMPLETION, "code": "LA", "display": "legally authenticated"}
+REVISED = {"system": DATA_OPERATION, "code": "UPDATE", "display": "revise"}
+NULLIFIED = {"system": DATA_OPERATION, "code": "NULLIFY", "display": "nullify"}
+LEGAL_AUTHENTICATOR = {
+    "system": PROVENANCE_AGENT, "code": "legal", "display": "Legal Authenticator"
+}  # fmt: skip
+AUTHOR = {"system": PROVENANCE_AGENT, "code": "author", "display": "Author"}
 
 # NPRS is the one measure with a LOINC code (needlechart/knowledge/data/instruments.json
 # holds it); its display is LOINC's long common name.

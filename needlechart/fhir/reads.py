@@ -18,6 +18,7 @@ from needlechart.accounts.models import Clinic, Practitioner, User
 from needlechart.charting.models import (
     Addendum,
     AdverseEvent,
+    Assessment,
     Consent,
     Insertion,
     NeedlingSession,
@@ -535,15 +536,145 @@ CARE_PLAN = ResourceType(
 )  # fmt: skip
 
 
+# --- provenance of signatures and addenda ------------------------------------------------------
+
+
+def _is_id(text: str) -> bool:
+    return text.isdigit() and len(text) < 19
+
+
+def _target(value: str) -> tuple[str, str]:
+    """`Encounter/12` or `Observation/tp-3` as (type, id): a target names its type."""
+    kind, _, resource_id = value.partition("/")
+    if not kind or not resource_id:
+        raise BadParameter(f"{value!r} is not a reference such as Encounter/12.")
+    return kind, resource_id
+
+
+def _session_target(value: str, path: str) -> Q:
+    """The session a target names (its Encounter or its Procedure)."""
+    kind, resource_id = _target(value)
+    if kind in ("Encounter", "Procedure") and _is_id(resource_id):
+        return Q(**{path: int(resource_id)})
+    return NOTHING
+
+
+def _assessment_target(value: str, path: str) -> Q:
+    """The assessment whose finding or measurement a target names."""
+    kind, resource_id = _target(value)
+    for prefix, model, field_name in (
+        (resources.FINDING, TriggerPointFinding, "assessment_id"),
+        (resources.MEASUREMENT, Observation, "assessment_id"),
+    ):
+        number = resource_id.removeprefix(f"{prefix}-")
+        if kind == "Observation" and number != resource_id and _is_id(number):
+            return Q(**{f"{path}__in": model.objects.filter(pk=int(number)).values(field_name)})
+    return NOTHING
+
+
+def _has_targets(path: str = "pk") -> Q:
+    """An assessment with something served to point at: a finding or a measurement."""
+    return Q(
+        Exists(TriggerPointFinding.objects.filter(assessment=OuterRef(path)))
+        | Exists(Observation.objects.filter(assessment=OuterRef(path)))
+    )
+
+
+def _target_rows(path: str = "") -> list[Prefetch]:
+    """An assessment's findings and measurements, their ids only (its Provenance's targets)."""
+    return [
+        Prefetch(f"{path}{name}", queryset=model.objects.only("pk", "assessment_id"))
+        for name, model in (("findings", TriggerPointFinding), ("observations", Observation))
+    ]
+
+
+def _signed_sessions(user: User) -> QuerySet:
+    return NeedlingSession.objects.filter(
+        episode__patient__clinic_id=user.clinic_id, signed_at__isnull=False
+    ).select_related("episode__patient", "practitioner__user", "signed_by__practitioner")
+
+
+def _signed_assessments(user: User) -> QuerySet:
+    return (
+        Assessment.objects.filter(episode__patient__clinic_id=user.clinic_id)
+        .filter(_has_targets(), signed_at__isnull=False)
+        .select_related("episode__patient", "practitioner__user", "signed_by__practitioner")
+        .prefetch_related(*_target_rows())
+    )
+
+
+def _addenda(user: User) -> QuerySet:
+    # Addenda of discharge summaries are left out: no resource serves the summary yet.
+    clinic = Q(session__episode__patient__clinic_id=user.clinic_id) | Q(
+        assessment__episode__patient__clinic_id=user.clinic_id
+    )
+    on_served = Q(session__isnull=False) | (
+        Q(assessment__isnull=False) & _has_targets("assessment")
+    )
+    return (
+        Addendum.objects.filter(clinic & on_served)
+        .select_related("session__episode__patient", "assessment__episode__patient",
+                        "author__practitioner")
+        .prefetch_related(*_target_rows("assessment__"))
+    )  # fmt: skip
+
+
+def _either(*filters: Filter) -> Filter:
+    def condition(values: list[str]) -> Q:
+        either = NOTHING
+        for found in filters:
+            either |= found(values)
+        return either
+
+    return condition
+
+
+PROVENANCE = ResourceType(
+    "Provenance", "clinical",
+    [
+        Source(
+            NeedlingSession, _signed_sessions, resources.signature,
+            {
+                "_id": _ids(resources.SIGNED_SESSION), "patient": _patient("episode__patient_id"),
+                "target": _any_of(lambda value: _session_target(value, "pk")),
+            },
+            patient_of=lambda s: s.episode.patient, prefix=resources.SIGNED_SESSION,
+        ),
+        Source(
+            Assessment, _signed_assessments, resources.signature,
+            {
+                "_id": _ids(resources.SIGNED_ASSESSMENT),
+                "patient": _patient("episode__patient_id"),
+                "target": _any_of(lambda value: _assessment_target(value, "pk")),
+            },
+            patient_of=lambda a: a.episode.patient, prefix=resources.SIGNED_ASSESSMENT,
+        ),
+        Source(
+            Addendum, _addenda, resources.addendum,
+            {
+                "_id": _ids(resources.ADDENDUM),
+                "patient": _either(_patient("session__episode__patient_id"),
+                                   _patient("assessment__episode__patient_id")),
+                "target": _any_of(lambda value: _session_target(value, "session_id")
+                                  | _assessment_target(value, "assessment_id")),
+            },
+            patient_of=lambda a: (a.session or a.assessment).episode.patient,
+            prefix=resources.ADDENDUM,
+        ),
+    ],
+    {"_id": "token", "patient": "reference", "target": "reference"},
+)  # fmt: skip
+
+
 TYPES = {
     t.name: t
     for t in (
         PATIENT, PRACTITIONER, ORGANIZATION, EPISODE_OF_CARE, CONDITION, ENCOUNTER, PROCEDURE,
-        OBSERVATION, ADVERSE_EVENT, CONSENT, CARE_PLAN,
+        OBSERVATION, ADVERSE_EVENT, CONSENT, CARE_PLAN, PROVENANCE,
     )
 }  # fmt: skip
 # What Patient/{id}/$everything gathers beside the patient, each by its patient parameter.
 EVERYTHING = [
     EPISODE_OF_CARE, CONDITION, ENCOUNTER, PROCEDURE, OBSERVATION, ADVERSE_EVENT, CONSENT,
-    CARE_PLAN,
+    CARE_PLAN, PROVENANCE,
 ]  # fmt: skip

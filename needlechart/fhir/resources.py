@@ -16,6 +16,7 @@ from needlechart.accounts.models import Clinic, Practitioner, User
 from needlechart.charting.models import (
     Addendum,
     AdverseEvent,
+    Assessment,
     Consent,
     Insertion,
     NeedlingSession,
@@ -605,4 +606,79 @@ def care_plan(plan: CarePlan, latest: bool) -> Resource:
         active = latest and not finished
         resource["contained"] = [_goal(g, subject, active) for g in goals]
         resource["goal"] = [{"reference": f"#goal-{g.pk}"} for g in goals]
+    return resource
+
+
+# --- provenance of signatures and addenda ------------------------------------------------------
+
+# Provenance ids name the record they come from, as Observation ids do.
+SIGNED_SESSION = "session"
+SIGNED_ASSESSMENT = "assessment"
+ADDENDUM = "addendum"
+
+
+def session_targets(s: NeedlingSession) -> list[dict[str, str]]:
+    """A session is two resources, its Encounter and its Procedure: a signature or an
+    addendum bears on both."""
+    return [ref("Encounter", s.pk), ref("Procedure", s.pk)]
+
+
+def assessment_targets(a: Assessment) -> list[dict[str, str]]:
+    """An assessment is served as what it found and measured: its trigger-point findings and
+    its measurements (reads.py leaves out an assessment with neither)."""
+    return [ref("Observation", f"{FINDING}-{f.pk}") for f in a.findings.all()] + [
+        ref("Observation", f"{MEASUREMENT}-{o.pk}") for o in a.observations.all()
+    ]
+
+
+def _provenance(
+    resource_id: str,
+    targets: list[dict[str, str]],
+    moment: dt.datetime,
+    activity: dict[str, str],
+    agent_type: dict[str, str],
+    who: User,
+    clinic_id: int,
+) -> Resource:
+    return {
+        "resourceType": "Provenance",
+        "id": resource_id,
+        "target": targets,
+        "recorded": instant(moment),
+        "activity": {"coding": [activity]},
+        "agent": [
+            {
+                "type": {"coding": [agent_type]},
+                "who": staff_ref(who),
+                "onBehalfOf": ref("Organization", clinic_id),
+            }
+        ],
+    }
+
+
+def signature(record: NeedlingSession | Assessment) -> Resource:
+    """The signing of a session or an assessment: who signed it, for the clinic, and when."""
+    signer = record.signed_by or record.practitioner.user
+    assert record.signed_at is not None  # reads.py serves signed records only
+    if isinstance(record, NeedlingSession):
+        resource_id, targets = f"{SIGNED_SESSION}-{record.pk}", session_targets(record)
+    else:
+        resource_id, targets = f"{SIGNED_ASSESSMENT}-{record.pk}", assessment_targets(record)
+    return _provenance(
+        resource_id, targets, record.signed_at, codes.SIGNED, codes.LEGAL_AUTHENTICATOR, signer,
+        record.episode.patient.clinic_id,
+    )  # fmt: skip
+
+
+def addendum(a: Addendum) -> Resource:
+    """An addendum revises the record it is written on; entered in error nullifies it."""
+    record: Any = a.session or a.assessment
+    targets = session_targets(a.session) if a.session else assessment_targets(a.assessment)
+    in_error = a.kind == Addendum.Kind.ENTERED_IN_ERROR
+    resource = _provenance(
+        f"{ADDENDUM}-{a.pk}", targets, a.written_at,
+        codes.NULLIFIED if in_error else codes.REVISED, codes.AUTHOR, a.author,
+        record.episode.patient.clinic_id,
+    )  # fmt: skip
+    resource["reason"] = [{"text": f"{a.get_kind_display()}: {a.reason}"}]
     return resource
