@@ -25,9 +25,10 @@ from needlechart.patients.models import Patient
 # memory small and the number of queries low.
 CHUNK = 500
 # Every type the read layer serves, in the order written; a patient-level export leaves out
-# the clinic's directory (its practitioners and the clinic itself).
+# the clinic's directory (its practitioners, their roles and the clinic itself).
 SYSTEM_TYPES = list(reads.TYPES)
-PATIENT_TYPES = [name for name in SYSTEM_TYPES if name not in ("Practitioner", "Organization")]
+DIRECTORY_TYPES = ("Practitioner", "PractitionerRole", "Organization")
+PATIENT_TYPES = [name for name in SYSTEM_TYPES if name not in DIRECTORY_TYPES]
 
 
 class Cancelled(Exception):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from needlechart import knowledge
+from needlechart.accounts.models import Profession
 from needlechart.charting.models import Technique
 from needlechart.outcomes.models import PlanTherapy
 
@@ -130,6 +131,11 @@ CODE_SYSTEMS = {
             "therapy", "NeedlechartTherapy", "Therapies in a treatment plan",
             "Dry needling and the other therapies a treatment plan holds.",
             lambda: [("dry-needling", "Dry needling"), *PlanTherapy.Kind.choices],
+        ),
+        LocalCodeSystem(
+            "profession", "NeedlechartProfession", "Professions",
+            "The professions of the clinicians who practise dry needling (PractitionerRole.code).",
+            lambda: list(Profession.choices),
         ),
         LocalCodeSystem(
             "trigger-point", "NeedlechartTriggerPoint", "Trigger-point findings",

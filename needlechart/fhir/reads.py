@@ -261,6 +261,24 @@ PRACTITIONER = ResourceType(
     {"_id": "token", "name": "string"},
 )  # fmt: skip
 
+PRACTITIONER_ROLE = ResourceType(
+    "PractitionerRole", "directory",
+    [
+        Source(
+            Practitioner, _practitioners, resources.practitioner_role,
+            {
+                "_id": _ids(""),
+                "practitioner": _any_of(lambda v: Q(pk=reference_id(v, "Practitioner"))),
+                "organization": _any_of(
+                    lambda v: Q(user__clinic_id=reference_id(v, "Organization"))
+                ),
+            },
+            patient_of=lambda p: None,
+        )
+    ],
+    {"_id": "token", "practitioner": "reference", "organization": "reference"},
+)  # fmt: skip
+
 ORGANIZATION = ResourceType(
     "Organization", "directory",
     [
@@ -669,8 +687,8 @@ PROVENANCE = ResourceType(
 TYPES = {
     t.name: t
     for t in (
-        PATIENT, PRACTITIONER, ORGANIZATION, EPISODE_OF_CARE, CONDITION, ENCOUNTER, PROCEDURE,
-        OBSERVATION, ADVERSE_EVENT, CONSENT, CARE_PLAN, PROVENANCE,
+        PATIENT, PRACTITIONER, PRACTITIONER_ROLE, ORGANIZATION, EPISODE_OF_CARE, CONDITION,
+        ENCOUNTER, PROCEDURE, OBSERVATION, ADVERSE_EVENT, CONSENT, CARE_PLAN, PROVENANCE,
     )
 }  # fmt: skip
 # What Patient/{id}/$everything gathers beside the patient, each by its patient parameter.

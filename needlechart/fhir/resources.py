@@ -152,6 +152,34 @@ def practitioner(p: Practitioner) -> Resource:
     return resource
 
 
+def practitioner_role(p: Practitioner) -> Resource:
+    """The practitioner at their clinic, in their profession; where they hold a dry-needling
+    credential, dry needling is their specialty over the span the credentials cover (from
+    the first completed to the last expiry, open while one does not expire)."""
+    user = p.user
+    resource: Resource = {
+        "resourceType": "PractitionerRole",
+        "id": str(p.pk),
+        "active": user.is_active,
+        "practitioner": ref("Practitioner", p.pk, str(user)),
+        "organization": ref("Organization", user.clinic_id),
+        "code": [
+            {"coding": [codes.coding("profession", p.profession)],
+             "text": p.get_profession_display()}
+        ],
+    }  # fmt: skip
+    credentials = list(p.credentials.all())
+    if credentials:
+        resource["specialty"] = [
+            {"coding": [codes.coding("procedure", "dry-needling")], "text": "Dry needling"}
+        ]
+        period = {"start": min(c.completed_on for c in credentials).isoformat()}
+        if all(c.expires_on for c in credentials):
+            period["end"] = max(c.expires_on for c in credentials if c.expires_on).isoformat()
+        resource["period"] = period
+    return resource
+
+
 def organization(clinic: Clinic) -> Resource:
     telecom = [{"system": "phone", "value": clinic.phone}] if clinic.phone else []
     if clinic.email:
