@@ -7,7 +7,7 @@ coding never needs a translation table that could drift from the catalogue.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from needlechart import knowledge
 from needlechart.accounts.models import Profession
@@ -64,16 +64,39 @@ def system(code_system_id: str) -> str:
 
 
 @dataclass(frozen=True)
-class LocalCodeSystem:
+class Definition:
+    """One of needlechart's published definitions, at `{BASE}/{resource type}/{id}`."""
+
+    resource_type: ClassVar[str]
     id: str
     name: str
     title: str
     description: str
-    concepts: Callable[[], list[tuple[str, str]]]
 
     @property
     def url(self) -> str:
-        return system(self.id)
+        return f"{BASE}/{self.resource_type}/{self.id}"
+
+    def resource(self, version: str) -> dict[str, Any]:
+        """What every definition's resource says of itself (its content is the kind's)."""
+        return {
+            "resourceType": self.resource_type,
+            "id": self.id,
+            "url": self.url,
+            "version": version,
+            "name": self.name,
+            "title": self.title,
+            "status": "active",
+            "experimental": False,
+            "publisher": "needlechart",
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class LocalCodeSystem(Definition):
+    resource_type: ClassVar[str] = "CodeSystem"
+    concepts: Callable[[], list[tuple[str, str]]]
 
     def display(self, code: str) -> str:
         return dict(self.concepts()).get(code, code)
@@ -138,6 +161,11 @@ CODE_SYSTEMS = {
             lambda: list(Profession.choices),
         ),
         LocalCodeSystem(
+            "check-in-symptom", "NeedlechartCheckInSymptom", "Symptoms after needling",
+            "The symptoms a patient may tick in a check-in after a needling session.",
+            lambda: [(s.code, s.label) for s in knowledge.symptoms()],
+        ),
+        LocalCodeSystem(
             "trigger-point", "NeedlechartTriggerPoint", "Trigger-point findings",
             "A palpation finding and its criteria (after the 2018 Delphi consensus).",
             lambda: TRIGGER_POINT,
@@ -151,6 +179,12 @@ def coding(code_system_id: str, code: str) -> dict[str, str]:
     return {"system": found.url, "code": code, "display": found.display(code)}
 
 
+def codings(code_system_id: str) -> list[dict[str, str]]:
+    """Every code of one of needlechart's code systems, as Codings."""
+    found = CODE_SYSTEMS[code_system_id]
+    return [{"system": found.url, "code": c, "display": d} for c, d in found.concepts()]
+
+
 def muscle_name(slug: str) -> str:
     """The muscle's name; the slug itself for a muscle the catalogue no longer holds."""
     try:
@@ -162,16 +196,7 @@ def muscle_name(slug: str) -> str:
 def code_system_resource(found: LocalCodeSystem, version: str) -> dict[str, Any]:
     concepts = found.concepts()
     return {
-        "resourceType": "CodeSystem",
-        "id": found.id,
-        "url": found.url,
-        "version": version,
-        "name": found.name,
-        "title": found.title,
-        "status": "active",
-        "experimental": False,
-        "publisher": "needlechart",
-        "description": found.description,
+        **found.resource(version),
         "caseSensitive": True,
         "content": "complete",
         "count": len(concepts),

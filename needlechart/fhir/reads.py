@@ -24,9 +24,10 @@ from needlechart.charting.models import (
     NeedlingSession,
     TriggerPointFinding,
 )
-from needlechart.fhir import codes, resources
+from needlechart.fhir import codes, questionnaires, resources
 from needlechart.outcomes.models import CarePlan, Observation
 from needlechart.patients.models import EpisodeOfCare, Patient
+from needlechart.portal.models import CheckIn
 
 
 class BadParameter(ValueError):
@@ -684,15 +685,46 @@ PROVENANCE = ResourceType(
 )  # fmt: skip
 
 
+# --- what patients answer ----------------------------------------------------------------------
+
+
+def _check_ins(user: User) -> QuerySet:
+    clinic = Q(session__episode__patient__clinic_id=user.clinic_id)
+    return CheckIn.objects.filter(clinic).select_related("session__episode__patient")
+
+
+def _questionnaire(value: str) -> Q:
+    return ALL if value == questionnaires.CHECK_IN.url else NOTHING
+
+
+QUESTIONNAIRE_RESPONSE = ResourceType(
+    "QuestionnaireResponse", "clinical",
+    [
+        Source(
+            CheckIn, _check_ins, resources.check_in,
+            {
+                "_id": _ids(resources.CHECK_IN),
+                "patient": _patient("session__episode__patient_id"),
+                "authored": _dates("answered_at", moment=True),
+                "questionnaire": _any_of(_questionnaire),
+            },
+            patient_of=lambda c: c.session.episode.patient, prefix=resources.CHECK_IN,
+        )
+    ],
+    {"_id": "token", "patient": "reference", "authored": "date", "questionnaire": "reference"},
+)  # fmt: skip
+
+
 TYPES = {
     t.name: t
     for t in (
         PATIENT, PRACTITIONER, PRACTITIONER_ROLE, ORGANIZATION, EPISODE_OF_CARE, CONDITION,
         ENCOUNTER, PROCEDURE, OBSERVATION, ADVERSE_EVENT, CONSENT, CARE_PLAN, PROVENANCE,
+        QUESTIONNAIRE_RESPONSE,
     )
 }  # fmt: skip
 # What Patient/{id}/$everything gathers beside the patient, each by its patient parameter.
 EVERYTHING = [
     EPISODE_OF_CARE, CONDITION, ENCOUNTER, PROCEDURE, OBSERVATION, ADVERSE_EVENT, CONSENT,
-    CARE_PLAN, PROVENANCE,
+    CARE_PLAN, PROVENANCE, QUESTIONNAIRE_RESPONSE,
 ]  # fmt: skip

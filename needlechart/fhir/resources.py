@@ -22,10 +22,11 @@ from needlechart.charting.models import (
     NeedlingSession,
     TriggerPointFinding,
 )
-from needlechart.fhir import codes
+from needlechart.fhir import codes, questionnaires
 from needlechart.knowledge.instruments import MUSCLE_MEASURES
 from needlechart.outcomes.models import CarePlan, Observation, PlanTherapy
 from needlechart.patients.models import EpisodeOfCare, Patient
+from needlechart.portal.models import CheckIn
 
 Resource = dict[str, Any]
 
@@ -710,3 +711,41 @@ def addendum(a: Addendum) -> Resource:
     )  # fmt: skip
     resource["reason"] = [{"text": f"{a.get_kind_display()}: {a.reason}"}]
     return resource
+
+
+# --- what patients answer ----------------------------------------------------------------------
+
+CHECK_IN = "check-in"
+
+
+def check_in(c: CheckIn) -> Resource:
+    """A portal check-in after a session, answering the check-in Questionnaire."""
+    session = c.session
+    patient_ref = ref("Patient", session.episode.patient_id)
+    items: list[dict[str, Any]] = [
+        {"linkId": "hours", "answer": [{"valueInteger": c.hours}]},
+        {"linkId": "soreness", "answer": [{"valueInteger": c.soreness}]},
+    ]
+    if c.symptoms:
+        items.append(
+            {
+                "linkId": "symptoms",
+                "answer": [
+                    {"valueCoding": codes.coding("check-in-symptom", code)} for code in c.symptoms
+                ],
+            }
+        )
+    if c.other:
+        items.append({"linkId": "other", "answer": [{"valueString": c.other}]})
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "id": f"{CHECK_IN}-{c.pk}",
+        "questionnaire": questionnaires.CHECK_IN.url,
+        "status": "completed",
+        "subject": patient_ref,
+        "encounter": ref("Encounter", session.pk),
+        "authored": instant(c.answered_at),
+        "author": patient_ref,
+        "source": patient_ref,
+        "item": items,
+    }

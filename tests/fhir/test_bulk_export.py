@@ -83,8 +83,9 @@ def test_kick_off_poll_and_download_valid_ndjson_of_the_clinic(charted, at_once)
     assert manifest["request"] == "http://testserver/fhir/$export"
     assert manifest["transactionTime"]
     by_type = {o["type"]: o for o in manifest["output"]}
-    # Every type the clinic has a record of (it has no treatment plan: no CarePlan file).
-    assert set(by_type) == set(bulk.SYSTEM_TYPES) - {"CarePlan"}
+    # Every type the clinic has a record of (it has no treatment plan and no check-in: no
+    # CarePlan file, no QuestionnaireResponse file).
+    assert set(by_type) == set(bulk.SYSTEM_TYPES) - {"CarePlan", "QuestionnaireResponse"}
     resources: list[dict[str, Any]] = []
     for name, output in by_type.items():
         assert output["url"].startswith(f"http://testserver{status}/")

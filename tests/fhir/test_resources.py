@@ -100,6 +100,8 @@ def test_every_resource_of_a_demo_clinic_is_valid_fhir_r4(admin):
     others = [
         client.get("/fhir/metadata").json(),
         client.get("/fhir/CodeSystem").json(),
+        client.get("/fhir/Questionnaire").json(),
+        client.get("/fhir/Questionnaire/check-in").json(),
         client.get(f"/fhir/Patient/{patient.pk}").json(),
         everything,
     ]

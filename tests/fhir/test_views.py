@@ -251,7 +251,7 @@ def test_the_capability_statement_lists_what_is_served(client, db):
     from needlechart.fhir import reads
 
     served = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert set(served) == set(reads.TYPES) | {"CodeSystem"}
+    assert set(served) == set(reads.TYPES) | {"CodeSystem", "Questionnaire"}
     for name, kind in reads.TYPES.items():
         assert {p["name"] for p in served[name]["searchParam"]} == set(kind.param_types)
         assert [i["code"] for i in served[name]["interaction"]] == ["read", "search-type"]
