@@ -7,6 +7,7 @@ the queries grow with the number of chunks only. `needlechart fhir-export` and t
 jobs (jobs.py) both write through `export`.
 """
 
+import datetime as dt
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from needlechart.accounts.models import Clinic, User
@@ -54,13 +56,40 @@ def unknown_types(names: list[str], allowed: list[str]) -> list[str]:
     return [name for name in names if name not in allowed]
 
 
-def chunks(source: reads.Source, clinic_id: int, size: int = CHUNK) -> Iterator[list[Any]]:
-    """The source's rows of the clinic, `size` at a time, in id order (keyset paging: each
-    chunk a query from the last id on, so a late chunk costs what the first did)."""
-    rows = source.rows(Reader(clinic_id)).order_by("pk")  # type: ignore[arg-type]
-    if source.search_excludes is not None:
-        # What a search leaves out (an adverse event entered in error) is not exported either.
-        rows = rows.exclude(source.search_excludes)
+INSTANT_FORM = "a date, time and offset, such as 2024-03-01T00:00:00Z"
+
+
+def instant(text: str) -> dt.datetime | None:
+    """A FHIR instant (`_since`): with its offset, for a time without one is ambiguous."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which of the clinic's records an export writes: those changed since an instant
+    (`_since`; every one when None)."""
+
+    clinic_id: int
+    since: dt.datetime | None = None
+
+    def rows(self, source: reads.Source) -> QuerySet:
+        rows = source.rows(Reader(self.clinic_id))  # type: ignore[arg-type]
+        if source.search_excludes is not None:
+            # What a search leaves out (an adverse event entered in error) is not exported.
+            rows = rows.exclude(source.search_excludes)
+        if self.since is not None and source.changed_since is not None:
+            rows = rows.filter(source.changed_since(self.since))
+        return rows
+
+
+def chunks(source: reads.Source, selection: Selection, size: int = CHUNK) -> Iterator[list[Any]]:
+    """The source's rows chosen, `size` at a time, in id order (keyset paging: each chunk a
+    query from the last id on, so a late chunk costs what the first did)."""
+    rows = selection.rows(source).order_by("pk")
     last = 0
     while True:
         batch = list(rows.filter(pk__gt=last)[:size])
@@ -70,16 +99,11 @@ def chunks(source: reads.Source, clinic_id: int, size: int = CHUNK) -> Iterator[
         last = batch[-1].pk
 
 
-def count(types: list[str], clinic_id: int) -> int:
+def count(types: list[str], selection: Selection) -> int:
     """How many resources an export of `types` writes (for a progress bar)."""
-    total = 0
-    for name in types:
-        for source in reads.TYPES[name].sources:
-            rows = source.rows(Reader(clinic_id))  # type: ignore[arg-type]
-            if source.search_excludes is not None:
-                rows = rows.exclude(source.search_excludes)
-            total += rows.count()
-    return total
+    return sum(
+        selection.rows(source).count() for name in types for source in reads.TYPES[name].sources
+    )
 
 
 def audit_patients(
@@ -102,18 +126,21 @@ def export(
     progress: Callable[[str, int], None] = lambda name, done: None,
     cancelled: Callable[[], bool] = lambda: False,
     size: int = CHUNK,
+    since: dt.datetime | None = None,
 ) -> list[Output]:
     """Write `{Type}.ndjson` for each type into `directory`, one resource a line; a type
     with no resource gets no file (as the Bulk Data manifest lists none). Each file is
     written under a temporary name and renamed when whole. `progress` hears of each chunk;
-    `cancelled` is asked after each and stops the export (its files are removed)."""
+    `cancelled` is asked after each and stops the export (its files are removed); `since`
+    keeps the resources changed since that instant."""
     directory.mkdir(parents=True, exist_ok=True)
     outputs: list[Output] = []
     try:
         # Dates in the resources are the clinic's days.
         with timezone.override(clinic.timezone):
             for name in types:
-                output = _write(clinic, directory, name, progress, cancelled, size)
+                selection = Selection(clinic.pk, since)
+                output = _write(selection, directory, name, progress, cancelled, size)
                 if output is not None:
                     outputs.append(output)
     except BaseException:
@@ -124,7 +151,7 @@ def export(
 
 
 def _write(
-    clinic: Clinic,
+    selection: Selection,
     directory: Path,
     name: str,
     progress: Callable[[str, int], None],
@@ -137,7 +164,7 @@ def _write(
     try:
         with partial.open("w", encoding="utf-8") as out:
             for source in reads.TYPES[name].sources:
-                for batch in chunks(source, clinic.pk, size):
+                for batch in chunks(source, selection, size):
                     out.writelines(
                         json.dumps(source.to_resource(row), ensure_ascii=False,
                                    separators=(",", ":")) + "\n"

@@ -2,6 +2,7 @@
 level), the status URL (polled, or DELETE to cancel) and the NDJSON files. The export runs
 as a job (jobs.py); these views only start, report and hand out what it wrote."""
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -17,7 +18,7 @@ from needlechart.fhir.views import FhirError, fhir_view_for, respond, role, scop
 NDJSON = "application/fhir+ndjson"
 # What _outputFormat may say: NDJSON by any of the names the Bulk Data guide allows.
 FORMATS = (NDJSON, "application/ndjson", "ndjson")
-PARAMETERS = ("_type", "_outputFormat")
+PARAMETERS = ("_type", "_outputFormat", "_since")
 
 
 def _information(text: str, status: int) -> HttpResponse:
@@ -51,6 +52,16 @@ def _types(request: HttpRequest, allowed: list[str]) -> list[str]:
     return list(dict.fromkeys(asked)) or allowed
 
 
+def _since(text: str | None) -> dt.datetime | None:
+    """A FHIR instant: a date and time with its offset (`2024-03-01T00:00:00Z`)."""
+    if text is None:
+        return None
+    moment = bulk.instant(text)
+    if moment is None:
+        raise FhirError(400, "invalid", f"_since {text!r} is not an instant: {bulk.INSTANT_FORM}.")
+    return moment
+
+
 def _kick_off(request: HttpRequest, allowed: list[str]) -> HttpResponse:
     user = _allowed(request)
     if "respond-async" not in request.headers.get("Prefer", ""):
@@ -65,7 +76,8 @@ def _kick_off(request: HttpRequest, allowed: list[str]) -> HttpResponse:
         raise FhirError(400, "not-supported", f"_outputFormat {output_format} is not "
                         f"supported; the files are {NDJSON}.")  # fmt: skip
     types = _types(request, allowed)
-    job = jobs.job_start(user=user, types=types, request=request.build_absolute_uri())
+    since = _since(request.GET.get("_since"))
+    job = jobs.job_start(user=user, types=types, request=request.build_absolute_uri(), since=since)
     response = _information("The export has started; poll the Content-Location.", 202)
     response["Content-Location"] = request.build_absolute_uri(
         reverse("fhir:export_status", args=[job.pk])

@@ -39,15 +39,19 @@ def directory(job: ExportJob) -> Path:
     return Path(settings.DATA_DIR) / "fhir-export" / str(job.pk)
 
 
-def job_start(*, user: User, types: list[str], request: str) -> ExportJob:
+def job_start(
+    *, user: User, types: list[str], request: str, since: dt.datetime | None = None
+) -> ExportJob:
     """Record the job and its audit row; the export starts once they are committed."""
     with transaction.atomic():
         job = ExportJob.objects.create(
             clinic_id=user.clinic_id, user=user, api_token=api_token.get() or "",
-            request=request[:2000], types=types,
+            request=request[:2000], types=types, since=since,
         )  # fmt: skip
-        audit.record(actor=user, action=audit.Action.EXPORT, obj=job,
-                     detail={"via": "fhir", "operation": "$export", "types": types})  # fmt: skip
+        detail: dict[str, Any] = {"via": "fhir", "operation": "$export", "types": types}
+        if since is not None:
+            detail["since"] = since.isoformat()
+        audit.record(actor=user, action=audit.Action.EXPORT, obj=job, detail=detail)
         transaction.on_commit(lambda: launch(job.pk))
     return job
 
@@ -86,12 +90,14 @@ def run(job_id: uuid.UUID) -> None:
         return not touched
 
     try:
-        total = bulk.count(job.types, job.clinic_id)
+        total = bulk.count(job.types, bulk.Selection(job.clinic_id, job.since))
         if not ExportJob.objects.filter(pk=job_id).update(total=total):
             return
         detail = {"via": "fhir", "operation": "$export", "job": str(job.pk)}
         bulk.audit_patients(job.clinic, job.user, detail)
-        outputs = bulk.export(job.clinic, folder, job.types, progress=progress, cancelled=cancelled)
+        outputs = bulk.export(
+            job.clinic, folder, job.types, progress=progress, cancelled=cancelled, since=job.since
+        )
         finished = ExportJob.objects.filter(pk=job_id).update(
             status=Status.DONE, done=done, updated_at=timezone.now(),
             output=[{"type": o.type, "count": o.count} for o in outputs],

@@ -18,6 +18,7 @@ from needlechart.accounts.models import Clinic, Practitioner, User
 from needlechart.charting.models import (
     Addendum,
     AdverseEvent,
+    AdverseEventFollowUp,
     Assessment,
     Consent,
     Insertion,
@@ -125,6 +126,9 @@ class Source:
     gone: Callable[[Any], str] = lambda row: ""
     # Whether search leaves out `gone` rows.
     search_excludes: Q | None = None
+    # The rows changed since an instant, by the best timestamps the record has (a bulk
+    # export's `_since`, docs/fhir.md); None where the record has none: every row.
+    changed_since: Callable[[dt.datetime], Q] | None = None
 
     def pk_of(self, resource_id: str) -> int | None:
         number = resource_id.removeprefix(f"{self.prefix}-") if self.prefix else resource_id
@@ -235,6 +239,7 @@ PATIENT = ResourceType(
                                                                   "unknown")}, "gender"),
             },
             patient_of=lambda p: p,
+            changed_since=lambda t: Q(updated_at__gte=t),
         )
     ],
     {"_id": "token", "identifier": "token", "family": "string", "given": "string",
@@ -312,7 +317,7 @@ EPISODE_OF_CARE = ResourceType(
                 "status": _choices({s.value: Q(status=s) for s in Status}, "status"),
                 "date": _dates("period_start", moment=False),
             },
-            patient_of=lambda e: e.patient,
+            patient_of=lambda e: e.patient, changed_since=lambda t: Q(updated_at__gte=t),
         )
     ],
     {"_id": "token", "patient": "reference", "status": "token", "date": "date"},
@@ -342,7 +347,7 @@ CONDITION = ResourceType(
                 }, "clinical-status"),
                 "onset-date": _dates("onset_date", moment=False),
             },
-            patient_of=lambda e: e.patient,
+            patient_of=lambda e: e.patient, changed_since=lambda t: Q(updated_at__gte=t),
         )
     ],
     {"_id": "token", "patient": "reference", "code": "token", "clinical-status": "token",
@@ -368,6 +373,13 @@ def _in_error() -> Exists:
     return Exists(Addendum.objects.filter(session=OuterRef("pk"), kind="entered-in-error"))
 
 
+def _session_changed(moment: dt.datetime) -> Q:
+    """A draft may have changed at any time (its rows carry no time): always; a signed
+    session when signed, or when an addendum was written on it."""
+    amended = Exists(Addendum.objects.filter(session=OuterRef("pk"), written_at__gte=moment))
+    return Q(signed_at__isnull=True) | Q(signed_at__gte=moment) | Q(amended)
+
+
 def _session_states(done: str, draft: str) -> dict[str, Q]:
     return {
         done: Q(signed_at__isnull=False) & ~_in_error(),
@@ -387,7 +399,7 @@ def _session_type(name: str, to_resource: Callable, done: str, draft: str) -> Re
                     "date": _dates("performed_at", moment=True),
                     "status": _choices(_session_states(done, draft), "status"),
                 },
-                patient_of=lambda s: s.episode.patient,
+                patient_of=lambda s: s.episode.patient, changed_since=_session_changed,
             )
         ],
         {"_id": "token", "patient": "reference", "date": "date", "status": "token"},
@@ -447,6 +459,8 @@ OBSERVATION = ResourceType(
                 "category": _any_of(_measure_category),
             },
             patient_of=lambda o: o.episode.patient, prefix=resources.MEASUREMENT,
+            # Marking one entered in error keeps no time: those are always sent.
+            changed_since=lambda t: Q(recorded_at__gte=t) | ~Q(entered_in_error_reason=""),
         ),
         Source(
             TriggerPointFinding, _findings, resources.finding,
@@ -457,6 +471,8 @@ OBSERVATION = ResourceType(
                 "category": _any_of(_finding_category),
             },
             patient_of=lambda f: f.assessment.episode.patient, prefix=resources.FINDING,
+            changed_since=lambda t: Q(assessment__signed_at__isnull=True)
+            | Q(assessment__signed_at__gte=t),
         ),
     ],
     {"_id": "token", "patient": "reference", "code": "token", "date": "date",
@@ -489,6 +505,9 @@ ADVERSE_EVENT = ResourceType(
             # R4's AdverseEvent has no status to say so: one entered in error is gone.
             gone=lambda e: e.entered_in_error_reason,
             search_excludes=~Q(entered_in_error_reason=""),
+            changed_since=lambda t: Q(updated_at__gte=t) | Q(Exists(
+                AdverseEventFollowUp.objects.filter(event=OuterRef("pk"), recorded_at__gte=t)
+            )),
         )
     ],
     {"_id": "token", "subject": "reference", "date": "date", "event": "token"},
@@ -514,6 +533,7 @@ CONSENT = ResourceType(
                 }, "status"),
             },
             patient_of=lambda c: c.patient,
+            changed_since=lambda t: Q(signed_at__gte=t) | Q(withdrawal__withdrawn_at__gte=t),
         )
     ],
     {"_id": "token", "patient": "reference", "date": "date", "status": "token"},
@@ -524,6 +544,17 @@ def _later_version() -> Exists:
     return Exists(
         CarePlan.objects.filter(episode=OuterRef("episode"), version__gt=OuterRef("version"))
     )
+
+
+def _plan_changed(moment: dt.datetime) -> Q:
+    """A version is written once; it changes status when a later one is made (revoked) or
+    its episode ends (completed)."""
+    replaced = Exists(
+        CarePlan.objects.filter(
+            episode=OuterRef("episode"), version__gt=OuterRef("version"), created_at__gte=moment
+        )
+    )
+    return Q(created_at__gte=moment) | Q(replaced) | Q(episode__updated_at__gte=moment)
 
 
 def _plans(user: User) -> QuerySet:
@@ -548,7 +579,7 @@ CARE_PLAN = ResourceType(
                     "revoked": Q(replaced=True),
                 }, "status"),
             },
-            patient_of=lambda p: p.episode.patient,
+            patient_of=lambda p: p.episode.patient, changed_since=_plan_changed,
         )
     ],
     {"_id": "token", "patient": "reference", "status": "token"},
@@ -658,6 +689,7 @@ PROVENANCE = ResourceType(
                 "target": _any_of(lambda value: _session_target(value, "pk")),
             },
             patient_of=lambda s: s.episode.patient, prefix=resources.SIGNED_SESSION,
+            changed_since=lambda t: Q(signed_at__gte=t),
         ),
         Source(
             Assessment, _signed_assessments, resources.signature,
@@ -667,6 +699,7 @@ PROVENANCE = ResourceType(
                 "target": _any_of(lambda value: _assessment_target(value, "pk")),
             },
             patient_of=lambda a: a.episode.patient, prefix=resources.SIGNED_ASSESSMENT,
+            changed_since=lambda t: Q(signed_at__gte=t),
         ),
         Source(
             Addendum, _addenda, resources.addendum,
@@ -678,7 +711,7 @@ PROVENANCE = ResourceType(
                                   | _assessment_target(value, "assessment_id")),
             },
             patient_of=lambda a: (a.session or a.assessment).episode.patient,
-            prefix=resources.ADDENDUM,
+            prefix=resources.ADDENDUM, changed_since=lambda t: Q(written_at__gte=t),
         ),
     ],
     {"_id": "token", "patient": "reference", "target": "reference"},
@@ -709,6 +742,7 @@ QUESTIONNAIRE_RESPONSE = ResourceType(
                 "questionnaire": _any_of(_questionnaire),
             },
             patient_of=lambda c: c.session.episode.patient, prefix=resources.CHECK_IN,
+            changed_since=lambda t: Q(answered_at__gte=t),
         )
     ],
     {"_id": "token", "patient": "reference", "authored": "date", "questionnaire": "reference"},

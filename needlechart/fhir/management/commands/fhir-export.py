@@ -1,4 +1,7 @@
+import datetime as dt
+from argparse import ArgumentTypeError
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
@@ -7,6 +10,16 @@ from needlechart.commands import Unterminated, record_id
 
 # Below this many resources the export is over before a progress bar would say anything.
 PROGRESS_FROM = 1000
+
+
+def instant(value: str) -> dt.datetime:
+    # Imported here: listing or starting the other commands need none of the FHIR layer.
+    from needlechart.fhir import bulk
+
+    moment = bulk.instant(value)
+    if moment is None:
+        raise ArgumentTypeError(f"give {bulk.INSTANT_FORM}")
+    return moment
 
 
 def type_list(value: str) -> list[str]:
@@ -27,6 +40,10 @@ class Command(NeedlechartCommand):
         parser.add_argument(
             "--type", type=type_list, default=None,
             help="only these resource types, comma-separated (e.g. Patient,Observation)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--since", type=instant, default=None, metavar="INSTANT",
+            help="only the resources changed since then (e.g. 2024-03-01T00:00:00Z), as _since",
         )  # fmt: skip
 
     def handle(self, *args: object, **options: object) -> None:
@@ -51,8 +68,12 @@ class Command(NeedlechartCommand):
         if directory.exists() and not directory.is_dir():
             raise CommandError(f"{directory} is a file, not a directory", returncode=2)
         clinic = self._clinic(Clinic, options["clinic"])
-        total = bulk.count(types, clinic.pk)
-        detail = {"via": "fhir-export", "types": types}
+        since = options["since"]
+        assert since is None or isinstance(since, dt.datetime)
+        total = bulk.count(types, bulk.Selection(clinic.pk, since))
+        detail: dict[str, Any] = {"via": "fhir-export", "types": types}
+        if since is not None:
+            detail["since"] = since.isoformat()
         # Not one transaction: on SQLite it would hold the write lock, and the clinic's
         # work would wait for the whole export. Each patient is audited before any of
         # their records is written out.
@@ -63,8 +84,9 @@ class Command(NeedlechartCommand):
         ) as bar:  # fmt: skip
             try:
                 outputs = bulk.export(
-                    clinic, directory, types, progress=lambda name, done: bar.update(done)
-                )
+                    clinic, directory, types, since=since,
+                    progress=lambda name, done: bar.update(done),
+                )  # fmt: skip
             except OSError as error:
                 raise CommandError(f"could not write the files: {error}") from None
             audit.record(
