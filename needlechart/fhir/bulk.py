@@ -27,9 +27,9 @@ from needlechart.patients.models import Patient
 # memory small and the number of queries low.
 CHUNK = 500
 # Every type the read layer serves, in the order written; a patient-level export leaves out
-# the clinic's directory (its practitioners, their roles and the clinic itself).
+# the clinic's directory (its practitioners, their roles and caseloads, the clinic itself).
 SYSTEM_TYPES = list(reads.TYPES)
-DIRECTORY_TYPES = ("Practitioner", "PractitionerRole", "Organization")
+DIRECTORY_TYPES = ("Practitioner", "PractitionerRole", "Organization", "Group")
 PATIENT_TYPES = [name for name in SYSTEM_TYPES if name not in DIRECTORY_TYPES]
 
 
@@ -71,10 +71,11 @@ def instant(text: str) -> dt.datetime | None:
 @dataclass(frozen=True)
 class Selection:
     """Which of the clinic's records an export writes: those changed since an instant
-    (`_since`; every one when None)."""
+    (`_since`; every one when None), of the patients of a group (every one when None)."""
 
     clinic_id: int
     since: dt.datetime | None = None
+    patients: QuerySet | None = None
 
     def rows(self, source: reads.Source) -> QuerySet:
         rows = source.rows(Reader(self.clinic_id))  # type: ignore[arg-type]
@@ -83,6 +84,8 @@ class Selection:
             rows = rows.exclude(source.search_excludes)
         if self.since is not None and source.changed_since is not None:
             rows = rows.filter(source.changed_since(self.since))
+        if self.patients is not None:
+            rows = rows.filter(source.about(self.patients))
         return rows
 
 
@@ -107,11 +110,18 @@ def count(types: list[str], selection: Selection) -> int:
 
 
 def audit_patients(
-    clinic: Clinic, user: User | None, detail: dict[str, Any], size: int = CHUNK
+    clinic: Clinic,
+    user: User | None,
+    detail: dict[str, Any],
+    size: int = CHUNK,
+    among: QuerySet | None = None,
 ) -> None:
-    """One `export` row per patient of the clinic, a chunk of patients per write, before any
-    of their records is written out (a read, by `user`, or by the system when None)."""
+    """One `export` row per patient of the clinic (of `among` when given, ids), a chunk of
+    patients per write, before any of their records is written out (a read, by `user`, or
+    by the system when None)."""
     patients = Patient.objects.filter(clinic=clinic).only("pk", "clinic_id").order_by("pk")
+    if among is not None:
+        patients = patients.filter(pk__in=among)
     last = 0
     while batch := list(patients.filter(pk__gt=last)[:size]):
         audit.record_each(actor=user, action=audit.Action.EXPORT, objects=batch, detail=detail)
@@ -127,19 +137,20 @@ def export(
     cancelled: Callable[[], bool] = lambda: False,
     size: int = CHUNK,
     since: dt.datetime | None = None,
+    patients: QuerySet | None = None,
 ) -> list[Output]:
     """Write `{Type}.ndjson` for each type into `directory`, one resource a line; a type
     with no resource gets no file (as the Bulk Data manifest lists none). Each file is
     written under a temporary name and renamed when whole. `progress` hears of each chunk;
     `cancelled` is asked after each and stops the export (its files are removed); `since`
-    keeps the resources changed since that instant."""
+    keeps the resources changed since that instant, `patients` those about them (ids)."""
     directory.mkdir(parents=True, exist_ok=True)
     outputs: list[Output] = []
     try:
         # Dates in the resources are the clinic's days.
         with timezone.override(clinic.timezone):
             for name in types:
-                selection = Selection(clinic.pk, since)
+                selection = Selection(clinic.pk, since, patients)
                 output = _write(selection, directory, name, progress, cancelled, size)
                 if output is not None:
                     outputs.append(output)

@@ -4,6 +4,7 @@ as a job (jobs.py); these views only start, report and hand out what it wrote.""
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.http import FileResponse, HttpRequest, HttpResponse
@@ -62,8 +63,11 @@ def _since(text: str | None) -> dt.datetime | None:
     return moment
 
 
-def _kick_off(request: HttpRequest, allowed: list[str]) -> HttpResponse:
+def _kick_off(
+    request: HttpRequest, allowed: list[str], group: Callable[[User], str] = lambda user: ""
+) -> HttpResponse:
     user = _allowed(request)
+    group_id = group(user)
     if "respond-async" not in request.headers.get("Prefer", ""):
         raise FhirError(400, "invalid", "An $export runs in the background: send the header "
                         "Prefer: respond-async.")  # fmt: skip
@@ -77,7 +81,9 @@ def _kick_off(request: HttpRequest, allowed: list[str]) -> HttpResponse:
                         f"supported; the files are {NDJSON}.")  # fmt: skip
     types = _types(request, allowed)
     since = _since(request.GET.get("_since"))
-    job = jobs.job_start(user=user, types=types, request=request.build_absolute_uri(), since=since)
+    job = jobs.job_start(
+        user=user, types=types, request=request.build_absolute_uri(), since=since, group=group_id
+    )
     response = _information("The export has started; poll the Content-Location.", 202)
     response["Content-Location"] = request.build_absolute_uri(
         reverse("fhir:export_status", args=[job.pk])
@@ -95,6 +101,21 @@ def export_system(request: HttpRequest) -> HttpResponse:
 def export_patients(request: HttpRequest) -> HttpResponse:
     """Every patient of the clinic with their records (the patient compartment)."""
     return _kick_off(request, bulk.PATIENT_TYPES)
+
+
+@fhir_view_for("GET")
+def export_group(request: HttpRequest, group_id: str) -> HttpResponse:
+    """The group's members with their records: a caseload's patients."""
+
+    def known(user: User) -> str:
+        # Another clinic's group is not known here, as another clinic's record.
+        source = reads.GROUP.sources[0]
+        pk = source.pk_of(group_id)
+        if pk is None or not source.rows(user).filter(pk=pk).exists():
+            raise FhirError(404, "not-found", f"Group/{group_id} is not known.")
+        return group_id
+
+    return _kick_off(request, bulk.PATIENT_TYPES, known)
 
 
 def _job(user: User, job_id: uuid.UUID) -> ExportJob:

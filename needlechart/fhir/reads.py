@@ -130,6 +130,13 @@ class Source:
     # export's `_since`, docs/fhir.md); None where the record has none: every row.
     changed_since: Callable[[dt.datetime], Q] | None = None
 
+    def about(self, patients: QuerySet) -> Q:
+        """The rows about any of `patients` (ids); a source of no patient has none."""
+        if self.model is Patient:
+            return Q(pk__in=patients)
+        found = self.params.get("patient") or self.params.get("subject")
+        return found.among(patients) if isinstance(found, PatientParam) else NOTHING
+
     def pk_of(self, resource_id: str) -> int | None:
         number = resource_id.removeprefix(f"{self.prefix}-") if self.prefix else resource_id
         if self.prefix and number == resource_id:
@@ -191,8 +198,33 @@ def _ids(prefix: str) -> Filter:
     return condition
 
 
-def _patient(path: str) -> Filter:
-    return _any_of(lambda value: Q(**{path: reference_id(value, "Patient")}))
+@dataclass(frozen=True)
+class PatientParam:
+    """The `patient` (or `subject`) parameter of a source: its rows about a patient, by the
+    fields that lead to the patient (several where a row bears on one record or another)."""
+
+    paths: tuple[str, ...]
+
+    def __call__(self, values: list[str]) -> Q:
+        return _any_of(self._one)(values)
+
+    def _one(self, value: str) -> Q:
+        patient_id = reference_id(value, "Patient")
+        either = NOTHING
+        for path in self.paths:
+            either |= Q(**{path: patient_id})
+        return either
+
+    def among(self, patients: QuerySet) -> Q:
+        """The rows about any of `patients` (a queryset of their ids)."""
+        either = NOTHING
+        for path in self.paths:
+            either |= Q(**{f"{path}__in": patients})
+        return either
+
+
+def _patient(*paths: str) -> PatientParam:
+    return PatientParam(paths)
 
 
 def _dates(path: str, *, moment: bool) -> Filter:
@@ -669,16 +701,6 @@ def _addenda(user: User) -> QuerySet:
     )  # fmt: skip
 
 
-def _either(*filters: Filter) -> Filter:
-    def condition(values: list[str]) -> Q:
-        either = NOTHING
-        for found in filters:
-            either |= found(values)
-        return either
-
-    return condition
-
-
 PROVENANCE = ResourceType(
     "Provenance", "clinical",
     [
@@ -705,8 +727,8 @@ PROVENANCE = ResourceType(
             Addendum, _addenda, resources.addendum,
             {
                 "_id": _ids(resources.ADDENDUM),
-                "patient": _either(_patient("session__episode__patient_id"),
-                                   _patient("assessment__episode__patient_id")),
+                "patient": _patient("session__episode__patient_id",
+                                    "assessment__episode__patient_id"),
                 "target": _any_of(lambda value: _session_target(value, "session_id")
                                   | _assessment_target(value, "assessment_id")),
             },
@@ -715,6 +737,49 @@ PROVENANCE = ResourceType(
         ),
     ],
     {"_id": "token", "patient": "reference", "target": "reference"},
+)  # fmt: skip
+
+
+# --- groups ------------------------------------------------------------------------------------
+
+
+def _open_episodes() -> QuerySet:
+    return EpisodeOfCare.objects.exclude(status=Status.FINISHED)
+
+
+def caseload_patients(practitioner_id: int) -> QuerySet:
+    """The ids of the patients in a practitioner's caseload (their Group's members)."""
+    return _open_episodes().filter(care_manager_id=practitioner_id).values("patient_id")
+
+
+def _caseloads(user: User) -> QuerySet:
+    episodes = _open_episodes().only("pk", "patient_id", "care_manager_id")
+    return (
+        Practitioner.objects.filter(user__clinic_id=user.clinic_id)
+        .select_related("user")
+        .prefetch_related(Prefetch("episodes", queryset=episodes, to_attr="open_episodes"))
+    )
+
+
+def _member(value: str) -> Q:
+    patient_id = reference_id(value, "Patient")
+    return Q(pk__in=_open_episodes().filter(patient_id=patient_id).values("care_manager_id"))
+
+
+GROUP = ResourceType(
+    "Group", "clinical",
+    [
+        Source(
+            Practitioner, _caseloads, resources.caseload,
+            {
+                "_id": _ids(resources.CASELOAD),
+                "managing-entity": _any_of(lambda v: Q(pk=reference_id(v, "Practitioner"))),
+                "member": _any_of(_member),
+            },
+            patient_of=lambda p: None, prefix=resources.CASELOAD,
+        )
+    ],
+    {"_id": "token", "managing-entity": "reference", "member": "reference"},
 )  # fmt: skip
 
 
@@ -754,7 +819,7 @@ TYPES = {
     for t in (
         PATIENT, PRACTITIONER, PRACTITIONER_ROLE, ORGANIZATION, EPISODE_OF_CARE, CONDITION,
         ENCOUNTER, PROCEDURE, OBSERVATION, ADVERSE_EVENT, CONSENT, CARE_PLAN, PROVENANCE,
-        QUESTIONNAIRE_RESPONSE,
+        QUESTIONNAIRE_RESPONSE, GROUP,
     )
 }  # fmt: skip
 # What Patient/{id}/$everything gathers beside the patient, each by its patient parameter.

@@ -181,6 +181,26 @@ def practitioner_role(p: Practitioner) -> Resource:
     return resource
 
 
+CASELOAD = "caseload"
+
+
+def caseload(p: Practitioner) -> Resource:
+    """A practitioner's caseload: the patients of the open episodes of care they are in
+    charge of (reads.py fetches those episodes as `open_episodes`)."""
+    members = sorted({e.patient_id for e in p.open_episodes})
+    return {
+        "resourceType": "Group",
+        "id": f"{CASELOAD}-{p.pk}",
+        "type": "person",
+        "actual": True,
+        "code": {"text": "Caseload: patients of the open episodes of care in their charge"},
+        "name": f"Caseload of {p.user}",
+        "managingEntity": ref("Practitioner", p.pk, str(p.user)),
+        "quantity": len(members),
+        "member": [{"entity": ref("Patient", patient_id)} for patient_id in members],
+    }
+
+
 def organization(clinic: Clinic) -> Resource:
     telecom = [{"system": "phone", "value": clinic.phone}] if clinic.phone else []
     if clinic.email:

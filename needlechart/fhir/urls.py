@@ -19,6 +19,7 @@ urlpatterns = [
     path("Questionnaire/<str:definition_id>", views.questionnaire, name="questionnaire"),
     path("Patient/$export", export_views.export_patients, name="export_patients"),
     path("Patient/<str:resource_id>/$everything", views.everything, name="everything"),
+    path("Group/<str:group_id>/$export", export_views.export_group, name="export_group"),
     path("<str:resource_type>", views.search, name="search"),
     path("<str:resource_type>/<str:resource_id>", views.read, name="read"),
 ]

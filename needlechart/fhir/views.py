@@ -366,6 +366,8 @@ def metadata(request: HttpRequest) -> HttpResponse:
                 },
                 {"name": "export", "definition": f"{BULK_DATA}/patient-export"},
             ]
+        if kind.name == "Group":
+            entry["operation"] = [{"name": "export", "definition": f"{BULK_DATA}/group-export"}]
         resources.append(entry)
     resources += [
         {
