@@ -9,6 +9,7 @@ from typing import Any
 
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.http import http_date
 
 from needlechart.accounts.models import User
 from needlechart.audit import services as audit
@@ -148,6 +149,8 @@ def export_status(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
 
     body: dict[str, Any] = jobs.manifest(job, url_of)
     response = respond(body)
+    # When the files are removed (the Bulk Data guide's way to say so).
+    response["Expires"] = http_date(jobs.expires_at(job).timestamp())
     # The manifest is plain JSON, not a FHIR resource (the Bulk Data guide).
     response["Content-Type"] = "application/json"
     return response

@@ -39,6 +39,30 @@ def directory(job: ExportJob) -> Path:
     return Path(settings.DATA_DIR) / "fhir-export" / str(job.pk)
 
 
+def expires_at(job: ExportJob) -> dt.datetime:
+    """When the job and its files are removed: `FHIR_EXPORT_HOURS` after it was last
+    touched (it finished, or its process stopped)."""
+    return job.updated_at + dt.timedelta(hours=settings.FHIR_EXPORT_HOURS)
+
+
+def jobs_clean(*, now: dt.datetime | None = None) -> int:
+    """Remove every job, of any clinic, past its expiry, with its files; each removal is
+    audited as the system's. A running job is touched after every chunk, so one untouched
+    for the whole expiry is not running. Returns how many were removed."""
+    moment = now or timezone.now()
+    cutoff = moment - dt.timedelta(hours=settings.FHIR_EXPORT_HOURS)
+    expired = list(ExportJob.objects.filter(updated_at__lt=cutoff).select_related("clinic"))
+    detail = {"via": "fhir", "operation": "$export", "expired": True}
+    for job in expired:
+        with transaction.atomic():
+            audit.record(
+                actor=None, action=audit.Action.DELETE, obj=job, clinic=job.clinic, detail=detail
+            )
+            ExportJob.objects.filter(pk=job.pk).delete()
+        shutil.rmtree(directory(job), ignore_errors=True)
+    return len(expired)
+
+
 def job_start(
     *,
     user: User,
@@ -47,7 +71,9 @@ def job_start(
     since: dt.datetime | None = None,
     group: str = "",
 ) -> ExportJob:
-    """Record the job and its audit row; the export starts once they are committed."""
+    """Record the job and its audit row; the export starts once they are committed. Expired
+    jobs are removed first, so the files of old exports do not pile up."""
+    jobs_clean()
     with transaction.atomic():
         job = ExportJob.objects.create(
             clinic_id=user.clinic_id, user=user, api_token=api_token.get() or "",

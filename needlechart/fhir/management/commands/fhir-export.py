@@ -29,11 +29,19 @@ def type_list(value: str) -> list[str]:
 class Command(NeedlechartCommand):
     help = (
         "Write a clinic's records as FHIR R4 NDJSON files into DIR, one per resource type "
-        "(Patient.ndjson, Condition.ndjson ...), as the Bulk Data $export does."
+        "(Patient.ndjson, Condition.ndjson ...), as the Bulk Data $export does; or, with "
+        "--clean, remove the expired $export jobs and their files."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("directory", type=Path, metavar="DIR", help="where the files go")
+        parser.add_argument(
+            "directory", type=Path, metavar="DIR", nargs="?", help="where the files go"
+        )
+        parser.add_argument(
+            "--clean", action="store_true",
+            help="instead of exporting, remove the $export jobs past FHIR_EXPORT_HOURS and "
+            "their files",
+        )  # fmt: skip
         parser.add_argument(
             "--clinic", type=record_id, help="the clinic id (needed when there are several)"
         )
@@ -52,8 +60,16 @@ class Command(NeedlechartCommand):
 
         from needlechart.accounts.models import Clinic
         from needlechart.audit import services as audit
-        from needlechart.fhir import bulk
+        from needlechart.fhir import bulk, jobs
 
+        if options["clean"]:
+            if options["directory"] is not None:
+                raise CommandError("--clean takes no DIR", returncode=2)
+            removed = jobs.jobs_clean()
+            self.stdout.write(f"{removed} expired export{'s' if removed != 1 else ''} removed")
+            return
+        if options["directory"] is None:
+            raise CommandError("give DIR, where the files go (or --clean)", returncode=2)
         types = options["type"] or bulk.SYSTEM_TYPES
         assert isinstance(types, list)
         unknown = bulk.unknown_types(types, bulk.SYSTEM_TYPES)
