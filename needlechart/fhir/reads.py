@@ -28,7 +28,7 @@ from needlechart.charting.models import (
 from needlechart.fhir import codes, questionnaires, resources
 from needlechart.outcomes.models import CarePlan, Observation
 from needlechart.patients.models import EpisodeOfCare, Patient
-from needlechart.portal.models import CheckIn
+from needlechart.portal.models import CheckIn, HealthQuestionnaire
 
 
 class BadParameter(ValueError):
@@ -791,8 +791,14 @@ def _check_ins(user: User) -> QuerySet:
     return CheckIn.objects.filter(clinic).select_related("session__episode__patient")
 
 
-def _questionnaire(value: str) -> Q:
-    return ALL if value == questionnaires.CHECK_IN.url else NOTHING
+def _questionnaire(answered: questionnaires.LocalQuestionnaire) -> Filter:
+    return _any_of(lambda value: ALL if value == answered.url else NOTHING)
+
+
+def _health_questions(user: User) -> QuerySet:
+    return HealthQuestionnaire.objects.filter(patient__clinic_id=user.clinic_id).select_related(
+        "patient"
+    )
 
 
 QUESTIONNAIRE_RESPONSE = ResourceType(
@@ -804,11 +810,21 @@ QUESTIONNAIRE_RESPONSE = ResourceType(
                 "_id": _ids(resources.CHECK_IN),
                 "patient": _patient("session__episode__patient_id"),
                 "authored": _dates("answered_at", moment=True),
-                "questionnaire": _any_of(_questionnaire),
+                "questionnaire": _questionnaire(questionnaires.CHECK_IN),
             },
             patient_of=lambda c: c.session.episode.patient, prefix=resources.CHECK_IN,
             changed_since=lambda t: Q(answered_at__gte=t),
-        )
+        ),
+        Source(
+            HealthQuestionnaire, _health_questions, resources.health_questions,
+            {
+                "_id": _ids(resources.HEALTH_QUESTIONS), "patient": _patient("patient_id"),
+                "authored": _dates("submitted_at", moment=True),
+                "questionnaire": _questionnaire(questionnaires.HEALTH_QUESTIONS),
+            },
+            patient_of=lambda h: h.patient, prefix=resources.HEALTH_QUESTIONS,
+            changed_since=lambda t: Q(submitted_at__gte=t),
+        ),
     ],
     {"_id": "token", "patient": "reference", "authored": "date", "questionnaire": "reference"},
 )  # fmt: skip

@@ -26,7 +26,7 @@ from needlechart.fhir import codes, questionnaires
 from needlechart.knowledge.instruments import MUSCLE_MEASURES
 from needlechart.outcomes.models import CarePlan, Observation, PlanTherapy
 from needlechart.patients.models import EpisodeOfCare, Patient
-from needlechart.portal.models import CheckIn
+from needlechart.portal.models import CheckIn, HealthQuestionnaire
 
 Resource = dict[str, Any]
 
@@ -736,6 +736,57 @@ def addendum(a: Addendum) -> Resource:
 # --- what patients answer ----------------------------------------------------------------------
 
 CHECK_IN = "check-in"
+
+
+HEALTH_QUESTIONS = "health-questions"
+
+
+def _detail_answers(item: dict[str, Any], value: Any) -> list[dict[str, Any]]:
+    values = value if isinstance(value, list | tuple) else [value]
+    if item["type"] == "decimal":
+        return [{"valueDecimal": number(v)} for v in values]
+    if item["type"] == "integer":
+        return [{"valueInteger": int(v)} for v in values]
+    if item.get("repeats"):
+        return [{"valueString": str(v)} for v in values]
+    # One answer: a range given as a pair (an INR target) in words.
+    return [{"valueString": "-".join(f"{v:g}" if isinstance(v, float) else str(v)
+                                     for v in values)}]  # fmt: skip
+
+
+def health_questions(h: HealthQuestionnaire) -> Resource:
+    """The patient's answers to the health questions: each question yes or no, with the
+    details given for a yes (as the factors store them), and their note."""
+    given = {f["code"]: f for f in h.factors if isinstance(f, dict) and "code" in f}
+    items: list[dict[str, Any]] = []
+    for question in questionnaires.HEALTH_QUESTIONS.items():
+        if question["linkId"] == "note":
+            if h.note:
+                items.append({"linkId": "note", "answer": [{"valueString": h.note}]})
+            continue
+        factor = given.get(question["linkId"])
+        answer: dict[str, Any] = {"valueBoolean": factor is not None}
+        details = [
+            {"linkId": d["linkId"], "answer": _detail_answers(d, factor[param])}
+            for d in question.get("item", [])
+            if factor is not None
+            and factor.get(param := d["linkId"].split("__", 1)[1]) not in (None, "", [])
+        ]
+        if details:
+            answer["item"] = details
+        items.append({"linkId": question["linkId"], "answer": [answer]})
+    patient_ref = ref("Patient", h.patient_id)
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "id": f"{HEALTH_QUESTIONS}-{h.pk}",
+        "questionnaire": questionnaires.HEALTH_QUESTIONS.url,
+        "status": "completed",
+        "subject": patient_ref,
+        "authored": instant(h.submitted_at),
+        "author": patient_ref,
+        "source": patient_ref,
+        "item": items,
+    }
 
 
 def check_in(c: CheckIn) -> Resource:

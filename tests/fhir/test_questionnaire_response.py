@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from needlechart.audit.models import AuditEvent
 from needlechart.fhir import resources
-from needlechart.portal.models import CheckIn
+from needlechart.portal.models import CheckIn, HealthQuestionnaire
 from tests import charts
 from tests.conftest import client_for
 from tests.fhir import tokens
@@ -105,6 +105,53 @@ def test_another_clinic_is_404_front_desk_403_and_reads_are_audited(answered):
     }
 
 
+HEALTH = "https://needlechart.org/fhir/Questionnaire/health-questions"
+
+
+def _health(world: Any) -> HealthQuestionnaire:
+    return HealthQuestionnaire.objects.create(
+        patient=world.patient_a, episode=world.episode_a, note="Knee replaced in 2019",
+        factors=[{"code": "lymphedema", "limb": "arm", "side": "left"},
+                 {"code": "anticoagulant", "drug": "warfarin", "inr": 2.5}],
+    )  # fmt: skip
+
+
+def test_the_health_questions_answer_yes_with_details_or_no(answered):
+    health = _health(answered)
+    found = _get(answered.secret, f"QuestionnaireResponse/health-questions-{health.pk}").json()
+    assert found["questionnaire"] == HEALTH and found["author"] == found["subject"]
+    assert found["authored"] == resources.instant(health.submitted_at)
+    answers = {item["linkId"]: item["answer"] for item in found["item"]}
+    lymphedema = answers["lymphedema"][0]
+    assert lymphedema["valueBoolean"] is True
+    assert {d["linkId"]: d["answer"] for d in lymphedema["item"]} == {
+        "lymphedema__limb": [{"valueString": "arm"}], "lymphedema__side": [{"valueString": "left"}]
+    }  # fmt: skip
+    thinner = {d["linkId"]: d["answer"] for d in answers["anticoagulant"][0]["item"]}
+    assert thinner == {"anticoagulant__drug": [{"valueString": "warfarin"}],
+                       "anticoagulant__inr": [{"valueDecimal": 2.5}]}  # fmt: skip
+    assert answers["pregnancy"] == [{"valueBoolean": False}]
+    assert answers["note"] == [{"valueString": "Knee replaced in 2019"}]
+    # Each question is the portal's, and each detail one the Questionnaire declares.
+    questionnaire = Client().get("/fhir/Questionnaire/health-questions").json()
+    questions = {item["linkId"]: item for item in questionnaire["item"]}
+    assert set(answers) == set(questions)
+    assert questions["pregnancy"]["type"] == "boolean"
+    declared = {d["linkId"]: d for d in questions["anticoagulant"]["item"]}
+    assert declared["anticoagulant__inr"]["type"] == "decimal"
+
+    def ids(**params: Any) -> set[str]:
+        bundle = _get(answered.secret, "QuestionnaireResponse", **params).json()
+        return {e["resource"]["id"] for e in bundle.get("entry", [])}
+
+    assert ids(questionnaire=HEALTH) == {f"health-questions-{health.pk}"}
+    assert ids(patient=answered.patient_a.pk) == {
+        f"health-questions-{health.pk}", f"check-in-{answered.check_in_a.pk}"
+    }  # fmt: skip
+    desk = client_for(answered.front_desk)
+    assert desk.get(f"/fhir/QuestionnaireResponse/health-questions-{health.pk}").status_code == 403
+
+
 def _queries(secret: str) -> int:
     with CaptureQueriesContext(connection) as queries:
         assert _get(secret, "QuestionnaireResponse").status_code == 200
@@ -112,9 +159,11 @@ def _queries(secret: str) -> int:
 
 
 def test_a_search_costs_the_same_queries_as_check_ins_grow(answered):
+    _health(answered)
     _queries(answered.secret)
     small = _queries(answered.secret)
     for _ in range(3):
         _check_in(answered.practitioner, answered.episode_a, hours=48)
-    assert _get(answered.secret, "QuestionnaireResponse").json()["total"] == 4
+        _health(answered)
+    assert _get(answered.secret, "QuestionnaireResponse").json()["total"] == 8
     assert _queries(answered.secret) == small

@@ -95,6 +95,10 @@ def test_every_resource_of_a_demo_clinic_is_valid_fhir_r4(admin):
     # Every kind of Provenance: signed sessions and assessments, addenda.
     provenance_ids = {r["id"].split("-")[0] for r in emitted if r["resourceType"] == "Provenance"}
     assert provenance_ids == {"session", "assessment", "addendum"}
+    # Both kinds of answers: check-ins after sessions, and the health questions.
+    answered = {r["questionnaire"] for r in emitted if r["resourceType"] == "QuestionnaireResponse"}
+    assert answered == {f"{codes.BASE}/Questionnaire/check-in",
+                        f"{codes.BASE}/Questionnaire/health-questions"}  # fmt: skip
     patient = Patient.objects.filter(clinic=admin.clinic).order_by("pk").first()
     everything = client.get(f"/fhir/Patient/{patient.pk}/$everything").json()
     others = [
@@ -102,6 +106,7 @@ def test_every_resource_of_a_demo_clinic_is_valid_fhir_r4(admin):
         client.get("/fhir/CodeSystem").json(),
         client.get("/fhir/Questionnaire").json(),
         client.get("/fhir/Questionnaire/check-in").json(),
+        client.get("/fhir/Questionnaire/health-questions").json(),
         client.get(f"/fhir/Patient/{patient.pk}").json(),
         everything,
     ]
