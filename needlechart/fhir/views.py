@@ -403,7 +403,8 @@ def metadata(request: HttpRequest) -> HttpResponse:
                     "mode": "server",
                     "documentation": "Authenticate with an API token (Authorization: Bearer) or "
                     "a signed-in staff session. Search pages with _count and _offset. $export "
-                    "(system and Patient level) runs in the background (Prefer: respond-async). "
+                    "(system, Patient and Group level, with _type and _since) runs in the "
+                    "background (Prefer: respond-async); its files expire. "
                     "POST / imports Patients, Conditions and Observations, refused whole when "
                     "any is invalid.",
                     "security": {
