@@ -317,6 +317,9 @@ PASSWORD_RESET_TIMEOUT = envint("PASSWORD_RESET_TIMEOUT", 72 * 3600, minimum=1)
 # Where the app is reached, for links in emails sent outside a request (reminders, alerts).
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # A portal invitation link works once, for this many hours.
+# Hours a finished FHIR $export keeps its files; then the job and its files are removed, at
+# the next kick-off or by `needlechart fhir-export --clean` (docs/fhir.md).
+FHIR_EXPORT_HOURS = envint("FHIR_EXPORT_HOURS", 24, minimum=1, maximum=24 * 365)
 PORTAL_INVITATION_HOURS = envint("PORTAL_INVITATION_HOURS", 72, minimum=1, maximum=24 * 365)
 
 LOGGING = {

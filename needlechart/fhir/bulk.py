@@ -7,6 +7,7 @@ the queries grow with the number of chunks only. `needlechart fhir-export` and t
 jobs (jobs.py) both write through `export`.
 """
 
+import datetime as dt
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from needlechart.accounts.models import Clinic, User
@@ -25,9 +27,10 @@ from needlechart.patients.models import Patient
 # memory small and the number of queries low.
 CHUNK = 500
 # Every type the read layer serves, in the order written; a patient-level export leaves out
-# the clinic's directory (its practitioners and the clinic itself).
+# the clinic's directory (its practitioners, their roles and caseloads, the clinic itself).
 SYSTEM_TYPES = list(reads.TYPES)
-PATIENT_TYPES = [name for name in SYSTEM_TYPES if name not in ("Practitioner", "Organization")]
+DIRECTORY_TYPES = ("Practitioner", "PractitionerRole", "Organization", "Group")
+PATIENT_TYPES = [name for name in SYSTEM_TYPES if name not in DIRECTORY_TYPES]
 
 
 class Cancelled(Exception):
@@ -53,13 +56,43 @@ def unknown_types(names: list[str], allowed: list[str]) -> list[str]:
     return [name for name in names if name not in allowed]
 
 
-def chunks(source: reads.Source, clinic_id: int, size: int = CHUNK) -> Iterator[list[Any]]:
-    """The source's rows of the clinic, `size` at a time, in id order (keyset paging: each
-    chunk a query from the last id on, so a late chunk costs what the first did)."""
-    rows = source.rows(Reader(clinic_id)).order_by("pk")  # type: ignore[arg-type]
-    if source.search_excludes is not None:
-        # What a search leaves out (an adverse event entered in error) is not exported either.
-        rows = rows.exclude(source.search_excludes)
+INSTANT_FORM = "a date, time and offset, such as 2024-03-01T00:00:00Z"
+
+
+def instant(text: str) -> dt.datetime | None:
+    """A FHIR instant (`_since`): with its offset, for a time without one is ambiguous."""
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which of the clinic's records an export writes: those changed since an instant
+    (`_since`; every one when None), of the patients of a group (every one when None)."""
+
+    clinic_id: int
+    since: dt.datetime | None = None
+    patients: QuerySet | None = None
+
+    def rows(self, source: reads.Source) -> QuerySet:
+        rows = source.rows(Reader(self.clinic_id))  # type: ignore[arg-type]
+        if source.search_excludes is not None:
+            # What a search leaves out (an adverse event entered in error) is not exported.
+            rows = rows.exclude(source.search_excludes)
+        if self.since is not None and source.changed_since is not None:
+            rows = rows.filter(source.changed_since(self.since))
+        if self.patients is not None:
+            rows = rows.filter(source.about(self.patients))
+        return rows
+
+
+def chunks(source: reads.Source, selection: Selection, size: int = CHUNK) -> Iterator[list[Any]]:
+    """The source's rows chosen, `size` at a time, in id order (keyset paging: each chunk a
+    query from the last id on, so a late chunk costs what the first did)."""
+    rows = selection.rows(source).order_by("pk")
     last = 0
     while True:
         batch = list(rows.filter(pk__gt=last)[:size])
@@ -69,24 +102,26 @@ def chunks(source: reads.Source, clinic_id: int, size: int = CHUNK) -> Iterator[
         last = batch[-1].pk
 
 
-def count(types: list[str], clinic_id: int) -> int:
+def count(types: list[str], selection: Selection) -> int:
     """How many resources an export of `types` writes (for a progress bar)."""
-    total = 0
-    for name in types:
-        for source in reads.TYPES[name].sources:
-            rows = source.rows(Reader(clinic_id))  # type: ignore[arg-type]
-            if source.search_excludes is not None:
-                rows = rows.exclude(source.search_excludes)
-            total += rows.count()
-    return total
+    return sum(
+        selection.rows(source).count() for name in types for source in reads.TYPES[name].sources
+    )
 
 
 def audit_patients(
-    clinic: Clinic, user: User | None, detail: dict[str, Any], size: int = CHUNK
+    clinic: Clinic,
+    user: User | None,
+    detail: dict[str, Any],
+    size: int = CHUNK,
+    among: QuerySet | None = None,
 ) -> None:
-    """One `export` row per patient of the clinic, a chunk of patients per write, before any
-    of their records is written out (a read, by `user`, or by the system when None)."""
+    """One `export` row per patient of the clinic (of `among` when given, ids), a chunk of
+    patients per write, before any of their records is written out (a read, by `user`, or
+    by the system when None)."""
     patients = Patient.objects.filter(clinic=clinic).only("pk", "clinic_id").order_by("pk")
+    if among is not None:
+        patients = patients.filter(pk__in=among)
     last = 0
     while batch := list(patients.filter(pk__gt=last)[:size]):
         audit.record_each(actor=user, action=audit.Action.EXPORT, objects=batch, detail=detail)
@@ -101,18 +136,22 @@ def export(
     progress: Callable[[str, int], None] = lambda name, done: None,
     cancelled: Callable[[], bool] = lambda: False,
     size: int = CHUNK,
+    since: dt.datetime | None = None,
+    patients: QuerySet | None = None,
 ) -> list[Output]:
     """Write `{Type}.ndjson` for each type into `directory`, one resource a line; a type
     with no resource gets no file (as the Bulk Data manifest lists none). Each file is
     written under a temporary name and renamed when whole. `progress` hears of each chunk;
-    `cancelled` is asked after each and stops the export (its files are removed)."""
+    `cancelled` is asked after each and stops the export (its files are removed); `since`
+    keeps the resources changed since that instant, `patients` those about them (ids)."""
     directory.mkdir(parents=True, exist_ok=True)
     outputs: list[Output] = []
     try:
         # Dates in the resources are the clinic's days.
         with timezone.override(clinic.timezone):
             for name in types:
-                output = _write(clinic, directory, name, progress, cancelled, size)
+                selection = Selection(clinic.pk, since, patients)
+                output = _write(selection, directory, name, progress, cancelled, size)
                 if output is not None:
                     outputs.append(output)
     except BaseException:
@@ -123,7 +162,7 @@ def export(
 
 
 def _write(
-    clinic: Clinic,
+    selection: Selection,
     directory: Path,
     name: str,
     progress: Callable[[str, int], None],
@@ -136,7 +175,7 @@ def _write(
     try:
         with partial.open("w", encoding="utf-8") as out:
             for source in reads.TYPES[name].sources:
-                for batch in chunks(source, clinic.pk, size):
+                for batch in chunks(source, selection, size):
                     out.writelines(
                         json.dumps(source.to_resource(row), ensure_ascii=False,
                                    separators=(",", ":")) + "\n"

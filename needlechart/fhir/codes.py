@@ -8,9 +8,10 @@ coding never needs a translation table that could drift from the catalogue.
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from needlechart import knowledge
+from needlechart.accounts.models import Profession
 from needlechart.charting.models import Technique
 from needlechart.outcomes.models import PlanTherapy
 
@@ -31,6 +32,19 @@ CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 AE_SEVERITY = "http://terminology.hl7.org/CodeSystem/adverse-event-severity"
 AE_SERIOUSNESS = "http://terminology.hl7.org/CodeSystem/adverse-event-seriousness"
 AE_OUTCOME = "http://terminology.hl7.org/CodeSystem/adverse-event-outcome"
+# Provenance: signing is the document-completion state "legally authenticated"; an addendum
+# revises the record and entered-in-error nullifies it (v3 DataOperation). Both value sets
+# are in R4's provenance activity type value set.
+DOCUMENT_COMPLETION = "http://terminology.hl7.org/CodeSystem/v3-DocumentCompletion"
+DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+PROVENANCE_AGENT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+SIGNED = {"system": DOCUMENT_COMPLETION, "code": "LA", "display": "legally authenticated"}
+REVISED = {"system": DATA_OPERATION, "code": "UPDATE", "display": "revise"}
+NULLIFIED = {"system": DATA_OPERATION, "code": "NULLIFY", "display": "nullify"}
+LEGAL_AUTHENTICATOR = {
+    "system": PROVENANCE_AGENT, "code": "legal", "display": "Legal Authenticator"
+}  # fmt: skip
+AUTHOR = {"system": PROVENANCE_AGENT, "code": "author", "display": "Author"}
 
 # NPRS is the one measure with a LOINC code (needlechart/knowledge/data/instruments.json
 # holds it); its display is LOINC's long common name.
@@ -51,16 +65,39 @@ def system(code_system_id: str) -> str:
 
 
 @dataclass(frozen=True)
-class LocalCodeSystem:
+class Definition:
+    """One of needlechart's published definitions, at `{BASE}/{resource type}/{id}`."""
+
+    resource_type: ClassVar[str]
     id: str
     name: str
     title: str
     description: str
-    concepts: Callable[[], list[tuple[str, str]]]
 
     @property
     def url(self) -> str:
-        return system(self.id)
+        return f"{BASE}/{self.resource_type}/{self.id}"
+
+    def resource(self, version: str) -> dict[str, Any]:
+        """What every definition's resource says of itself (its content is the kind's)."""
+        return {
+            "resourceType": self.resource_type,
+            "id": self.id,
+            "url": self.url,
+            "version": version,
+            "name": self.name,
+            "title": self.title,
+            "status": "active",
+            "experimental": False,
+            "publisher": "needlechart",
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class LocalCodeSystem(Definition):
+    resource_type: ClassVar[str] = "CodeSystem"
+    concepts: Callable[[], list[tuple[str, str]]]
 
     def display(self, code: str) -> str:
         return self._displays.get(code, code)
@@ -126,6 +163,16 @@ CODE_SYSTEMS = {
             lambda: [("dry-needling", "Dry needling"), *PlanTherapy.Kind.choices],
         ),
         LocalCodeSystem(
+            "profession", "NeedlechartProfession", "Professions",
+            "The professions of the clinicians who practise dry needling (PractitionerRole.code).",
+            lambda: list(Profession.choices),
+        ),
+        LocalCodeSystem(
+            "check-in-symptom", "NeedlechartCheckInSymptom", "Symptoms after needling",
+            "The symptoms a patient may tick in a check-in after a needling session.",
+            lambda: [(s.code, s.label) for s in knowledge.symptoms()],
+        ),
+        LocalCodeSystem(
             "trigger-point", "NeedlechartTriggerPoint", "Trigger-point findings",
             "A palpation finding and its criteria (after the 2018 Delphi consensus).",
             lambda: TRIGGER_POINT,
@@ -139,6 +186,12 @@ def coding(code_system_id: str, code: str) -> dict[str, str]:
     return {"system": found.url, "code": code, "display": found.display(code)}
 
 
+def codings(code_system_id: str) -> list[dict[str, str]]:
+    """Every code of one of needlechart's code systems, as Codings."""
+    found = CODE_SYSTEMS[code_system_id]
+    return [{"system": found.url, "code": c, "display": d} for c, d in found.concepts()]
+
+
 def muscle_name(slug: str) -> str:
     """The muscle's name; the slug itself for a muscle the catalogue no longer holds."""
     try:
@@ -150,16 +203,7 @@ def muscle_name(slug: str) -> str:
 def code_system_resource(found: LocalCodeSystem, version: str) -> dict[str, Any]:
     concepts = found.concepts()
     return {
-        "resourceType": "CodeSystem",
-        "id": found.id,
-        "url": found.url,
-        "version": version,
-        "name": found.name,
-        "title": found.title,
-        "status": "active",
-        "experimental": False,
-        "publisher": "needlechart",
-        "description": found.description,
+        **found.resource(version),
         "caseSensitive": True,
         "content": "complete",
         "count": len(concepts),

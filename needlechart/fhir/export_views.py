@@ -2,11 +2,14 @@
 level), the status URL (polled, or DELETE to cancel) and the NDJSON files. The export runs
 as a job (jobs.py); these views only start, report and hand out what it wrote."""
 
+import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.urls import reverse
+from django.utils.http import http_date
 
 from needlechart.accounts.models import User
 from needlechart.audit import services as audit
@@ -17,7 +20,7 @@ from needlechart.fhir.views import FhirError, fhir_view_for, respond, role, scop
 NDJSON = "application/fhir+ndjson"
 # What _outputFormat may say: NDJSON by any of the names the Bulk Data guide allows.
 FORMATS = (NDJSON, "application/ndjson", "ndjson")
-PARAMETERS = ("_type", "_outputFormat")
+PARAMETERS = ("_type", "_outputFormat", "_since")
 
 
 def _information(text: str, status: int) -> HttpResponse:
@@ -51,8 +54,21 @@ def _types(request: HttpRequest, allowed: list[str]) -> list[str]:
     return list(dict.fromkeys(asked)) or allowed
 
 
-def _kick_off(request: HttpRequest, allowed: list[str]) -> HttpResponse:
+def _since(text: str | None) -> dt.datetime | None:
+    """A FHIR instant: a date and time with its offset (`2024-03-01T00:00:00Z`)."""
+    if text is None:
+        return None
+    moment = bulk.instant(text)
+    if moment is None:
+        raise FhirError(400, "invalid", f"_since {text!r} is not an instant: {bulk.INSTANT_FORM}.")
+    return moment
+
+
+def _kick_off(
+    request: HttpRequest, allowed: list[str], group: Callable[[User], str] = lambda user: ""
+) -> HttpResponse:
     user = _allowed(request)
+    group_id = group(user)
     if "respond-async" not in request.headers.get("Prefer", ""):
         raise FhirError(400, "invalid", "An $export runs in the background: send the header "
                         "Prefer: respond-async.")  # fmt: skip
@@ -65,7 +81,10 @@ def _kick_off(request: HttpRequest, allowed: list[str]) -> HttpResponse:
         raise FhirError(400, "not-supported", f"_outputFormat {output_format} is not "
                         f"supported; the files are {NDJSON}.")  # fmt: skip
     types = _types(request, allowed)
-    job = jobs.job_start(user=user, types=types, request=request.build_absolute_uri())
+    since = _since(request.GET.get("_since"))
+    job = jobs.job_start(
+        user=user, types=types, request=request.build_absolute_uri(), since=since, group=group_id
+    )
     response = _information("The export has started; poll the Content-Location.", 202)
     response["Content-Location"] = request.build_absolute_uri(
         reverse("fhir:export_status", args=[job.pk])
@@ -83,6 +102,21 @@ def export_system(request: HttpRequest) -> HttpResponse:
 def export_patients(request: HttpRequest) -> HttpResponse:
     """Every patient of the clinic with their records (the patient compartment)."""
     return _kick_off(request, bulk.PATIENT_TYPES)
+
+
+@fhir_view_for("GET")
+def export_group(request: HttpRequest, group_id: str) -> HttpResponse:
+    """The group's members with their records: a caseload's patients."""
+
+    def known(user: User) -> str:
+        # Another clinic's group is not known here, as another clinic's record.
+        source = reads.GROUP.sources[0]
+        pk = source.pk_of(group_id)
+        if pk is None or not source.rows(user).filter(pk=pk).exists():
+            raise FhirError(404, "not-found", f"Group/{group_id} is not known.")
+        return group_id
+
+    return _kick_off(request, bulk.PATIENT_TYPES, known)
 
 
 def _job(user: User, job_id: uuid.UUID) -> ExportJob:
@@ -115,6 +149,8 @@ def export_status(request: HttpRequest, job_id: uuid.UUID) -> HttpResponse:
 
     body: dict[str, Any] = jobs.manifest(job, url_of)
     response = respond(body)
+    # When the files are removed (the Bulk Data guide's way to say so).
+    response["Expires"] = http_date(jobs.expires_at(job).timestamp())
     # The manifest is plain JSON, not a FHIR resource (the Bulk Data guide).
     response["Content-Type"] = "application/json"
     return response

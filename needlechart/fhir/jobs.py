@@ -25,7 +25,7 @@ from django.utils import timezone
 from needlechart.accounts.models import User
 from needlechart.audit import services as audit
 from needlechart.audit.context import api_token
-from needlechart.fhir import bulk
+from needlechart.fhir import bulk, reads
 from needlechart.fhir.models import ExportJob
 
 logger = logging.getLogger(__name__)
@@ -39,15 +39,52 @@ def directory(job: ExportJob) -> Path:
     return Path(settings.DATA_DIR) / "fhir-export" / str(job.pk)
 
 
-def job_start(*, user: User, types: list[str], request: str) -> ExportJob:
-    """Record the job and its audit row; the export starts once they are committed."""
+def expires_at(job: ExportJob) -> dt.datetime:
+    """When the job and its files are removed: `FHIR_EXPORT_HOURS` after it was last
+    touched (it finished, or its process stopped)."""
+    return job.updated_at + dt.timedelta(hours=settings.FHIR_EXPORT_HOURS)
+
+
+def jobs_clean(*, now: dt.datetime | None = None) -> int:
+    """Remove every job, of any clinic, past its expiry, with its files; each removal is
+    audited as the system's. A running job is touched after every chunk, so one untouched
+    for the whole expiry is not running. Returns how many were removed."""
+    moment = now or timezone.now()
+    cutoff = moment - dt.timedelta(hours=settings.FHIR_EXPORT_HOURS)
+    expired = list(ExportJob.objects.filter(updated_at__lt=cutoff).select_related("clinic"))
+    detail = {"via": "fhir", "operation": "$export", "expired": True}
+    for job in expired:
+        with transaction.atomic():
+            audit.record(
+                actor=None, action=audit.Action.DELETE, obj=job, clinic=job.clinic, detail=detail
+            )
+            ExportJob.objects.filter(pk=job.pk).delete()
+        shutil.rmtree(directory(job), ignore_errors=True)
+    return len(expired)
+
+
+def job_start(
+    *,
+    user: User,
+    types: list[str],
+    request: str,
+    since: dt.datetime | None = None,
+    group: str = "",
+) -> ExportJob:
+    """Record the job and its audit row; the export starts once they are committed. Expired
+    jobs are removed first, so the files of old exports do not pile up."""
+    jobs_clean()
     with transaction.atomic():
         job = ExportJob.objects.create(
             clinic_id=user.clinic_id, user=user, api_token=api_token.get() or "",
-            request=request[:2000], types=types,
+            request=request[:2000], types=types, since=since, group=group,
         )  # fmt: skip
-        audit.record(actor=user, action=audit.Action.EXPORT, obj=job,
-                     detail={"via": "fhir", "operation": "$export", "types": types})  # fmt: skip
+        detail: dict[str, Any] = {"via": "fhir", "operation": "$export", "types": types}
+        if since is not None:
+            detail["since"] = since.isoformat()
+        if group:
+            detail["group"] = group
+        audit.record(actor=user, action=audit.Action.EXPORT, obj=job, detail=detail)
         transaction.on_commit(lambda: launch(job.pk))
     return job
 
@@ -86,12 +123,16 @@ def run(job_id: uuid.UUID) -> None:
         return not touched
 
     try:
-        total = bulk.count(job.types, job.clinic_id)
+        patients = group_patients(job.group) if job.group else None
+        total = bulk.count(job.types, bulk.Selection(job.clinic_id, job.since, patients))
         if not ExportJob.objects.filter(pk=job_id).update(total=total):
             return
         detail = {"via": "fhir", "operation": "$export", "job": str(job.pk)}
-        bulk.audit_patients(job.clinic, job.user, detail)
-        outputs = bulk.export(job.clinic, folder, job.types, progress=progress, cancelled=cancelled)
+        bulk.audit_patients(job.clinic, job.user, detail, among=patients)
+        outputs = bulk.export(
+            job.clinic, folder, job.types, progress=progress, cancelled=cancelled,
+            since=job.since, patients=patients,
+        )  # fmt: skip
         finished = ExportJob.objects.filter(pk=job_id).update(
             status=Status.DONE, done=done, updated_at=timezone.now(),
             output=[{"type": o.type, "count": o.count} for o in outputs],
@@ -109,6 +150,13 @@ def run(job_id: uuid.UUID) -> None:
         )  # fmt: skip
     finally:
         api_token.reset(named)
+
+
+def group_patients(group_id: str) -> Any:
+    """The ids of a group's members (a caseload's patients, as its Group lists them)."""
+    source = reads.GROUP.sources[0]
+    pk = source.pk_of(group_id)
+    return reads.caseload_patients(pk if pk is not None else 0)
 
 
 def state(job: ExportJob) -> str:

@@ -25,6 +25,10 @@ class ExportJob(models.Model):
     # The kick-off request, as the manifest gives it back.
     request = models.CharField(max_length=2000)
     types = models.JSONField(default=list)
+    # `_since`: only the resources changed since this instant.
+    since = models.DateTimeField(null=True, blank=True)
+    # A Group-level export: the group's id (`caseload-12`); its members' records only.
+    group = models.CharField(max_length=40, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     # Resources written so far and in all, for the status answer's X-Progress.
     done = models.PositiveIntegerField(default=0)

@@ -18,14 +18,17 @@ from needlechart.accounts.models import Clinic, Practitioner, User
 from needlechart.charting.models import (
     Addendum,
     AdverseEvent,
+    AdverseEventFollowUp,
+    Assessment,
     Consent,
     Insertion,
     NeedlingSession,
     TriggerPointFinding,
 )
-from needlechart.fhir import codes, resources
+from needlechart.fhir import codes, questionnaires, resources
 from needlechart.outcomes.models import CarePlan, Observation
 from needlechart.patients.models import EpisodeOfCare, Patient
+from needlechart.portal.models import CheckIn, HealthQuestionnaire
 
 
 class BadParameter(ValueError):
@@ -123,6 +126,16 @@ class Source:
     gone: Callable[[Any], str] = lambda row: ""
     # Whether search leaves out `gone` rows.
     search_excludes: Q | None = None
+    # The rows changed since an instant, by the best timestamps the record has (a bulk
+    # export's `_since`, docs/fhir.md); None where the record has none: every row.
+    changed_since: Callable[[dt.datetime], Q] | None = None
+
+    def about(self, patients: QuerySet) -> Q:
+        """The rows about any of `patients` (ids); a source of no patient has none."""
+        if self.model is Patient:
+            return Q(pk__in=patients)
+        found = self.params.get("patient") or self.params.get("subject")
+        return found.among(patients) if isinstance(found, PatientParam) else NOTHING
 
     def pk_of(self, resource_id: str) -> int | None:
         number = resource_id.removeprefix(f"{self.prefix}-") if self.prefix else resource_id
@@ -185,8 +198,33 @@ def _ids(prefix: str) -> Filter:
     return condition
 
 
-def _patient(path: str) -> Filter:
-    return _any_of(lambda value: Q(**{path: reference_id(value, "Patient")}))
+@dataclass(frozen=True)
+class PatientParam:
+    """The `patient` (or `subject`) parameter of a source: its rows about a patient, by the
+    fields that lead to the patient (several where a row bears on one record or another)."""
+
+    paths: tuple[str, ...]
+
+    def __call__(self, values: list[str]) -> Q:
+        return _any_of(self._one)(values)
+
+    def _one(self, value: str) -> Q:
+        patient_id = reference_id(value, "Patient")
+        either = NOTHING
+        for path in self.paths:
+            either |= Q(**{path: patient_id})
+        return either
+
+    def among(self, patients: QuerySet) -> Q:
+        """The rows about any of `patients` (a queryset of their ids)."""
+        either = NOTHING
+        for path in self.paths:
+            either |= Q(**{f"{path}__in": patients})
+        return either
+
+
+def _patient(*paths: str) -> PatientParam:
+    return PatientParam(paths)
 
 
 def _dates(path: str, *, moment: bool) -> Filter:
@@ -233,6 +271,7 @@ PATIENT = ResourceType(
                                                                   "unknown")}, "gender"),
             },
             patient_of=lambda p: p,
+            changed_since=lambda t: Q(updated_at__gte=t),
         )
     ],
     {"_id": "token", "identifier": "token", "family": "string", "given": "string",
@@ -258,6 +297,24 @@ PRACTITIONER = ResourceType(
         )
     ],
     {"_id": "token", "name": "string"},
+)  # fmt: skip
+
+PRACTITIONER_ROLE = ResourceType(
+    "PractitionerRole", "directory",
+    [
+        Source(
+            Practitioner, _practitioners, resources.practitioner_role,
+            {
+                "_id": _ids(""),
+                "practitioner": _any_of(lambda v: Q(pk=reference_id(v, "Practitioner"))),
+                "organization": _any_of(
+                    lambda v: Q(user__clinic_id=reference_id(v, "Organization"))
+                ),
+            },
+            patient_of=lambda p: None,
+        )
+    ],
+    {"_id": "token", "practitioner": "reference", "organization": "reference"},
 )  # fmt: skip
 
 ORGANIZATION = ResourceType(
@@ -292,7 +349,7 @@ EPISODE_OF_CARE = ResourceType(
                 "status": _choices({s.value: Q(status=s) for s in Status}, "status"),
                 "date": _dates("period_start", moment=False),
             },
-            patient_of=lambda e: e.patient,
+            patient_of=lambda e: e.patient, changed_since=lambda t: Q(updated_at__gte=t),
         )
     ],
     {"_id": "token", "patient": "reference", "status": "token", "date": "date"},
@@ -322,7 +379,7 @@ CONDITION = ResourceType(
                 }, "clinical-status"),
                 "onset-date": _dates("onset_date", moment=False),
             },
-            patient_of=lambda e: e.patient,
+            patient_of=lambda e: e.patient, changed_since=lambda t: Q(updated_at__gte=t),
         )
     ],
     {"_id": "token", "patient": "reference", "code": "token", "clinical-status": "token",
@@ -348,6 +405,13 @@ def _in_error() -> Exists:
     return Exists(Addendum.objects.filter(session=OuterRef("pk"), kind="entered-in-error"))
 
 
+def _session_changed(moment: dt.datetime) -> Q:
+    """A draft may have changed at any time (its rows carry no time): always; a signed
+    session when signed, or when an addendum was written on it."""
+    amended = Exists(Addendum.objects.filter(session=OuterRef("pk"), written_at__gte=moment))
+    return Q(signed_at__isnull=True) | Q(signed_at__gte=moment) | Q(amended)
+
+
 def _session_states(done: str, draft: str) -> dict[str, Q]:
     return {
         done: Q(signed_at__isnull=False) & ~_in_error(),
@@ -367,7 +431,7 @@ def _session_type(name: str, to_resource: Callable, done: str, draft: str) -> Re
                     "date": _dates("performed_at", moment=True),
                     "status": _choices(_session_states(done, draft), "status"),
                 },
-                patient_of=lambda s: s.episode.patient,
+                patient_of=lambda s: s.episode.patient, changed_since=_session_changed,
             )
         ],
         {"_id": "token", "patient": "reference", "date": "date", "status": "token"},
@@ -427,6 +491,8 @@ OBSERVATION = ResourceType(
                 "category": _any_of(_measure_category),
             },
             patient_of=lambda o: o.episode.patient, prefix=resources.MEASUREMENT,
+            # Marking one entered in error keeps no time: those are always sent.
+            changed_since=lambda t: Q(recorded_at__gte=t) | ~Q(entered_in_error_reason=""),
         ),
         Source(
             TriggerPointFinding, _findings, resources.finding,
@@ -437,6 +503,8 @@ OBSERVATION = ResourceType(
                 "category": _any_of(_finding_category),
             },
             patient_of=lambda f: f.assessment.episode.patient, prefix=resources.FINDING,
+            changed_since=lambda t: Q(assessment__signed_at__isnull=True)
+            | Q(assessment__signed_at__gte=t),
         ),
     ],
     {"_id": "token", "patient": "reference", "code": "token", "date": "date",
@@ -469,6 +537,9 @@ ADVERSE_EVENT = ResourceType(
             # R4's AdverseEvent has no status to say so: one entered in error is gone.
             gone=lambda e: e.entered_in_error_reason,
             search_excludes=~Q(entered_in_error_reason=""),
+            changed_since=lambda t: Q(updated_at__gte=t) | Q(Exists(
+                AdverseEventFollowUp.objects.filter(event=OuterRef("pk"), recorded_at__gte=t)
+            )),
         )
     ],
     {"_id": "token", "subject": "reference", "date": "date", "event": "token"},
@@ -494,6 +565,7 @@ CONSENT = ResourceType(
                 }, "status"),
             },
             patient_of=lambda c: c.patient,
+            changed_since=lambda t: Q(signed_at__gte=t) | Q(withdrawal__withdrawn_at__gte=t),
         )
     ],
     {"_id": "token", "patient": "reference", "date": "date", "status": "token"},
@@ -504,6 +576,17 @@ def _later_version() -> Exists:
     return Exists(
         CarePlan.objects.filter(episode=OuterRef("episode"), version__gt=OuterRef("version"))
     )
+
+
+def _plan_changed(moment: dt.datetime) -> Q:
+    """A version is written once; it changes status when a later one is made (revoked) or
+    its episode ends (completed)."""
+    replaced = Exists(
+        CarePlan.objects.filter(
+            episode=OuterRef("episode"), version__gt=OuterRef("version"), created_at__gte=moment
+        )
+    )
+    return Q(created_at__gte=moment) | Q(replaced) | Q(episode__updated_at__gte=moment)
 
 
 def _plans(user: User) -> QuerySet:
@@ -528,22 +611,235 @@ CARE_PLAN = ResourceType(
                     "revoked": Q(replaced=True),
                 }, "status"),
             },
-            patient_of=lambda p: p.episode.patient,
+            patient_of=lambda p: p.episode.patient, changed_since=_plan_changed,
         )
     ],
     {"_id": "token", "patient": "reference", "status": "token"},
 )  # fmt: skip
 
 
+# --- provenance of signatures and addenda ------------------------------------------------------
+
+
+def _is_id(text: str) -> bool:
+    return text.isdigit() and len(text) < 19
+
+
+def _target(value: str) -> tuple[str, str]:
+    """`Encounter/12` or `Observation/tp-3` as (type, id): a target names its type."""
+    kind, _, resource_id = value.partition("/")
+    if not kind or not resource_id:
+        raise BadParameter(f"{value!r} is not a reference such as Encounter/12.")
+    return kind, resource_id
+
+
+def _session_target(value: str, path: str) -> Q:
+    """The session a target names (its Encounter or its Procedure)."""
+    kind, resource_id = _target(value)
+    if kind in ("Encounter", "Procedure") and _is_id(resource_id):
+        return Q(**{path: int(resource_id)})
+    return NOTHING
+
+
+def _assessment_target(value: str, path: str) -> Q:
+    """The assessment whose finding or measurement a target names."""
+    kind, resource_id = _target(value)
+    for prefix, model, field_name in (
+        (resources.FINDING, TriggerPointFinding, "assessment_id"),
+        (resources.MEASUREMENT, Observation, "assessment_id"),
+    ):
+        number = resource_id.removeprefix(f"{prefix}-")
+        if kind == "Observation" and number != resource_id and _is_id(number):
+            return Q(**{f"{path}__in": model.objects.filter(pk=int(number)).values(field_name)})
+    return NOTHING
+
+
+def _has_targets(path: str = "pk") -> Q:
+    """An assessment with something served to point at: a finding or a measurement."""
+    return Q(
+        Exists(TriggerPointFinding.objects.filter(assessment=OuterRef(path)))
+        | Exists(Observation.objects.filter(assessment=OuterRef(path)))
+    )
+
+
+def _target_rows(path: str = "") -> list[Prefetch]:
+    """An assessment's findings and measurements, their ids only (its Provenance's targets)."""
+    return [
+        Prefetch(f"{path}{name}", queryset=model.objects.only("pk", "assessment_id"))
+        for name, model in (("findings", TriggerPointFinding), ("observations", Observation))
+    ]
+
+
+def _signed_sessions(user: User) -> QuerySet:
+    return NeedlingSession.objects.filter(
+        episode__patient__clinic_id=user.clinic_id, signed_at__isnull=False
+    ).select_related("episode__patient", "practitioner__user", "signed_by__practitioner")
+
+
+def _signed_assessments(user: User) -> QuerySet:
+    return (
+        Assessment.objects.filter(episode__patient__clinic_id=user.clinic_id)
+        .filter(_has_targets(), signed_at__isnull=False)
+        .select_related("episode__patient", "practitioner__user", "signed_by__practitioner")
+        .prefetch_related(*_target_rows())
+    )
+
+
+def _addenda(user: User) -> QuerySet:
+    # Addenda of discharge summaries are left out: no resource serves the summary yet.
+    clinic = Q(session__episode__patient__clinic_id=user.clinic_id) | Q(
+        assessment__episode__patient__clinic_id=user.clinic_id
+    )
+    on_served = Q(session__isnull=False) | (
+        Q(assessment__isnull=False) & _has_targets("assessment")
+    )
+    return (
+        Addendum.objects.filter(clinic & on_served)
+        .select_related("session__episode__patient", "assessment__episode__patient",
+                        "author__practitioner")
+        .prefetch_related(*_target_rows("assessment__"))
+    )  # fmt: skip
+
+
+PROVENANCE = ResourceType(
+    "Provenance", "clinical",
+    [
+        Source(
+            NeedlingSession, _signed_sessions, resources.signature,
+            {
+                "_id": _ids(resources.SIGNED_SESSION), "patient": _patient("episode__patient_id"),
+                "target": _any_of(lambda value: _session_target(value, "pk")),
+            },
+            patient_of=lambda s: s.episode.patient, prefix=resources.SIGNED_SESSION,
+            changed_since=lambda t: Q(signed_at__gte=t),
+        ),
+        Source(
+            Assessment, _signed_assessments, resources.signature,
+            {
+                "_id": _ids(resources.SIGNED_ASSESSMENT),
+                "patient": _patient("episode__patient_id"),
+                "target": _any_of(lambda value: _assessment_target(value, "pk")),
+            },
+            patient_of=lambda a: a.episode.patient, prefix=resources.SIGNED_ASSESSMENT,
+            changed_since=lambda t: Q(signed_at__gte=t),
+        ),
+        Source(
+            Addendum, _addenda, resources.addendum,
+            {
+                "_id": _ids(resources.ADDENDUM),
+                "patient": _patient("session__episode__patient_id",
+                                    "assessment__episode__patient_id"),
+                "target": _any_of(lambda value: _session_target(value, "session_id")
+                                  | _assessment_target(value, "assessment_id")),
+            },
+            patient_of=lambda a: (a.session or a.assessment).episode.patient,
+            prefix=resources.ADDENDUM, changed_since=lambda t: Q(written_at__gte=t),
+        ),
+    ],
+    {"_id": "token", "patient": "reference", "target": "reference"},
+)  # fmt: skip
+
+
+# --- groups ------------------------------------------------------------------------------------
+
+
+def _open_episodes() -> QuerySet:
+    return EpisodeOfCare.objects.exclude(status=Status.FINISHED)
+
+
+def caseload_patients(practitioner_id: int) -> QuerySet:
+    """The ids of the patients in a practitioner's caseload (their Group's members)."""
+    return _open_episodes().filter(care_manager_id=practitioner_id).values("patient_id")
+
+
+def _caseloads(user: User) -> QuerySet:
+    episodes = _open_episodes().only("pk", "patient_id", "care_manager_id")
+    return (
+        Practitioner.objects.filter(user__clinic_id=user.clinic_id)
+        .select_related("user")
+        .prefetch_related(Prefetch("episodes", queryset=episodes, to_attr="open_episodes"))
+    )
+
+
+def _member(value: str) -> Q:
+    patient_id = reference_id(value, "Patient")
+    return Q(pk__in=_open_episodes().filter(patient_id=patient_id).values("care_manager_id"))
+
+
+GROUP = ResourceType(
+    "Group", "clinical",
+    [
+        Source(
+            Practitioner, _caseloads, resources.caseload,
+            {
+                "_id": _ids(resources.CASELOAD),
+                "managing-entity": _any_of(lambda v: Q(pk=reference_id(v, "Practitioner"))),
+                "member": _any_of(_member),
+            },
+            patient_of=lambda p: None, prefix=resources.CASELOAD,
+        )
+    ],
+    {"_id": "token", "managing-entity": "reference", "member": "reference"},
+)  # fmt: skip
+
+
+# --- what patients answer ----------------------------------------------------------------------
+
+
+def _check_ins(user: User) -> QuerySet:
+    clinic = Q(session__episode__patient__clinic_id=user.clinic_id)
+    return CheckIn.objects.filter(clinic).select_related("session__episode__patient")
+
+
+def _questionnaire(answered: questionnaires.LocalQuestionnaire) -> Filter:
+    return _any_of(lambda value: ALL if value == answered.url else NOTHING)
+
+
+def _health_questions(user: User) -> QuerySet:
+    return HealthQuestionnaire.objects.filter(patient__clinic_id=user.clinic_id).select_related(
+        "patient"
+    )
+
+
+QUESTIONNAIRE_RESPONSE = ResourceType(
+    "QuestionnaireResponse", "clinical",
+    [
+        Source(
+            CheckIn, _check_ins, resources.check_in,
+            {
+                "_id": _ids(resources.CHECK_IN),
+                "patient": _patient("session__episode__patient_id"),
+                "authored": _dates("answered_at", moment=True),
+                "questionnaire": _questionnaire(questionnaires.CHECK_IN),
+            },
+            patient_of=lambda c: c.session.episode.patient, prefix=resources.CHECK_IN,
+            changed_since=lambda t: Q(answered_at__gte=t),
+        ),
+        Source(
+            HealthQuestionnaire, _health_questions, resources.health_questions,
+            {
+                "_id": _ids(resources.HEALTH_QUESTIONS), "patient": _patient("patient_id"),
+                "authored": _dates("submitted_at", moment=True),
+                "questionnaire": _questionnaire(questionnaires.HEALTH_QUESTIONS),
+            },
+            patient_of=lambda h: h.patient, prefix=resources.HEALTH_QUESTIONS,
+            changed_since=lambda t: Q(submitted_at__gte=t),
+        ),
+    ],
+    {"_id": "token", "patient": "reference", "authored": "date", "questionnaire": "reference"},
+)  # fmt: skip
+
+
 TYPES = {
     t.name: t
     for t in (
-        PATIENT, PRACTITIONER, ORGANIZATION, EPISODE_OF_CARE, CONDITION, ENCOUNTER, PROCEDURE,
-        OBSERVATION, ADVERSE_EVENT, CONSENT, CARE_PLAN,
+        PATIENT, PRACTITIONER, PRACTITIONER_ROLE, ORGANIZATION, EPISODE_OF_CARE, CONDITION,
+        ENCOUNTER, PROCEDURE, OBSERVATION, ADVERSE_EVENT, CONSENT, CARE_PLAN, PROVENANCE,
+        QUESTIONNAIRE_RESPONSE, GROUP,
     )
 }  # fmt: skip
 # What Patient/{id}/$everything gathers beside the patient, each by its patient parameter.
 EVERYTHING = [
     EPISODE_OF_CARE, CONDITION, ENCOUNTER, PROCEDURE, OBSERVATION, ADVERSE_EVENT, CONSENT,
-    CARE_PLAN,
+    CARE_PLAN, PROVENANCE, QUESTIONNAIRE_RESPONSE,
 ]  # fmt: skip

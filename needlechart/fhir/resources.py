@@ -16,15 +16,17 @@ from needlechart.accounts.models import Clinic, Practitioner, User
 from needlechart.charting.models import (
     Addendum,
     AdverseEvent,
+    Assessment,
     Consent,
     Insertion,
     NeedlingSession,
     TriggerPointFinding,
 )
-from needlechart.fhir import codes
+from needlechart.fhir import codes, questionnaires
 from needlechart.knowledge.instruments import MUSCLE_MEASURES
 from needlechart.outcomes.models import CarePlan, Observation, PlanTherapy
 from needlechart.patients.models import EpisodeOfCare, Patient
+from needlechart.portal.models import CheckIn, HealthQuestionnaire
 
 Resource = dict[str, Any]
 
@@ -149,6 +151,54 @@ def practitioner(p: Practitioner) -> Resource:
     if user.email:
         resource["telecom"] = [{"system": "email", "value": user.email}]
     return resource
+
+
+def practitioner_role(p: Practitioner) -> Resource:
+    """The practitioner at their clinic, in their profession; where they hold a dry-needling
+    credential, dry needling is their specialty over the span the credentials cover (from
+    the first completed to the last expiry, open while one does not expire)."""
+    user = p.user
+    resource: Resource = {
+        "resourceType": "PractitionerRole",
+        "id": str(p.pk),
+        "active": user.is_active,
+        "practitioner": ref("Practitioner", p.pk, str(user)),
+        "organization": ref("Organization", user.clinic_id),
+        "code": [
+            {"coding": [codes.coding("profession", p.profession)],
+             "text": p.get_profession_display()}
+        ],
+    }  # fmt: skip
+    credentials = list(p.credentials.all())
+    if credentials:
+        resource["specialty"] = [
+            {"coding": [codes.coding("procedure", "dry-needling")], "text": "Dry needling"}
+        ]
+        period = {"start": min(c.completed_on for c in credentials).isoformat()}
+        if all(c.expires_on for c in credentials):
+            period["end"] = max(c.expires_on for c in credentials if c.expires_on).isoformat()
+        resource["period"] = period
+    return resource
+
+
+CASELOAD = "caseload"
+
+
+def caseload(p: Practitioner) -> Resource:
+    """A practitioner's caseload: the patients of the open episodes of care they are in
+    charge of (reads.py fetches those episodes as `open_episodes`)."""
+    members = sorted({e.patient_id for e in p.open_episodes})
+    return {
+        "resourceType": "Group",
+        "id": f"{CASELOAD}-{p.pk}",
+        "type": "person",
+        "actual": True,
+        "code": {"text": "Caseload: patients of the open episodes of care in their charge"},
+        "name": f"Caseload of {p.user}",
+        "managingEntity": ref("Practitioner", p.pk, str(p.user)),
+        "quantity": len(members),
+        "member": [{"entity": ref("Patient", patient_id)} for patient_id in members],
+    }
 
 
 def organization(clinic: Clinic) -> Resource:
@@ -606,3 +656,167 @@ def care_plan(plan: CarePlan, latest: bool) -> Resource:
         resource["contained"] = [_goal(g, subject, active) for g in goals]
         resource["goal"] = [{"reference": f"#goal-{g.pk}"} for g in goals]
     return resource
+
+
+# --- provenance of signatures and addenda ------------------------------------------------------
+
+# Provenance ids name the record they come from, as Observation ids do.
+SIGNED_SESSION = "session"
+SIGNED_ASSESSMENT = "assessment"
+ADDENDUM = "addendum"
+
+
+def session_targets(s: NeedlingSession) -> list[dict[str, str]]:
+    """A session is two resources, its Encounter and its Procedure: a signature or an
+    addendum bears on both."""
+    return [ref("Encounter", s.pk), ref("Procedure", s.pk)]
+
+
+def assessment_targets(a: Assessment) -> list[dict[str, str]]:
+    """An assessment is served as what it found and measured: its trigger-point findings and
+    its measurements (reads.py leaves out an assessment with neither)."""
+    return [ref("Observation", f"{FINDING}-{f.pk}") for f in a.findings.all()] + [
+        ref("Observation", f"{MEASUREMENT}-{o.pk}") for o in a.observations.all()
+    ]
+
+
+def _provenance(
+    resource_id: str,
+    targets: list[dict[str, str]],
+    moment: dt.datetime,
+    activity: dict[str, str],
+    agent_type: dict[str, str],
+    who: User,
+    clinic_id: int,
+) -> Resource:
+    return {
+        "resourceType": "Provenance",
+        "id": resource_id,
+        "target": targets,
+        "recorded": instant(moment),
+        "activity": {"coding": [activity]},
+        "agent": [
+            {
+                "type": {"coding": [agent_type]},
+                "who": staff_ref(who),
+                "onBehalfOf": ref("Organization", clinic_id),
+            }
+        ],
+    }
+
+
+def signature(record: NeedlingSession | Assessment) -> Resource:
+    """The signing of a session or an assessment: who signed it, for the clinic, and when."""
+    signer = record.signed_by or record.practitioner.user
+    assert record.signed_at is not None  # reads.py serves signed records only
+    if isinstance(record, NeedlingSession):
+        resource_id, targets = f"{SIGNED_SESSION}-{record.pk}", session_targets(record)
+    else:
+        resource_id, targets = f"{SIGNED_ASSESSMENT}-{record.pk}", assessment_targets(record)
+    return _provenance(
+        resource_id, targets, record.signed_at, codes.SIGNED, codes.LEGAL_AUTHENTICATOR, signer,
+        record.episode.patient.clinic_id,
+    )  # fmt: skip
+
+
+def addendum(a: Addendum) -> Resource:
+    """An addendum revises the record it is written on; entered in error nullifies it."""
+    record: Any = a.session or a.assessment
+    targets = session_targets(a.session) if a.session else assessment_targets(a.assessment)
+    in_error = a.kind == Addendum.Kind.ENTERED_IN_ERROR
+    resource = _provenance(
+        f"{ADDENDUM}-{a.pk}", targets, a.written_at,
+        codes.NULLIFIED if in_error else codes.REVISED, codes.AUTHOR, a.author,
+        record.episode.patient.clinic_id,
+    )  # fmt: skip
+    resource["reason"] = [{"text": f"{a.get_kind_display()}: {a.reason}"}]
+    return resource
+
+
+# --- what patients answer ----------------------------------------------------------------------
+
+CHECK_IN = "check-in"
+
+
+HEALTH_QUESTIONS = "health-questions"
+
+
+def _detail_answers(item: dict[str, Any], value: Any) -> list[dict[str, Any]]:
+    values = value if isinstance(value, list | tuple) else [value]
+    if item["type"] == "decimal":
+        return [{"valueDecimal": number(v)} for v in values]
+    if item["type"] == "integer":
+        return [{"valueInteger": int(v)} for v in values]
+    if item.get("repeats"):
+        return [{"valueString": str(v)} for v in values]
+    # One answer: a range given as a pair (an INR target) in words.
+    return [{"valueString": "-".join(f"{v:g}" if isinstance(v, float) else str(v)
+                                     for v in values)}]  # fmt: skip
+
+
+def health_questions(h: HealthQuestionnaire) -> Resource:
+    """The patient's answers to the health questions: each question yes or no, with the
+    details given for a yes (as the factors store them), and their note."""
+    given = {f["code"]: f for f in h.factors if isinstance(f, dict) and "code" in f}
+    items: list[dict[str, Any]] = []
+    for question in questionnaires.HEALTH_QUESTIONS.items():
+        if question["linkId"] == "note":
+            if h.note:
+                items.append({"linkId": "note", "answer": [{"valueString": h.note}]})
+            continue
+        factor = given.get(question["linkId"])
+        answer: dict[str, Any] = {"valueBoolean": factor is not None}
+        details = [
+            {"linkId": d["linkId"], "answer": _detail_answers(d, factor[param])}
+            for d in question.get("item", [])
+            if factor is not None
+            and factor.get(param := d["linkId"].split("__", 1)[1]) not in (None, "", [])
+        ]
+        if details:
+            answer["item"] = details
+        items.append({"linkId": question["linkId"], "answer": [answer]})
+    patient_ref = ref("Patient", h.patient_id)
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "id": f"{HEALTH_QUESTIONS}-{h.pk}",
+        "questionnaire": questionnaires.HEALTH_QUESTIONS.url,
+        "status": "completed",
+        "subject": patient_ref,
+        "authored": instant(h.submitted_at),
+        "author": patient_ref,
+        "source": patient_ref,
+        "item": items,
+    }
+
+
+def check_in(c: CheckIn) -> Resource:
+    """A portal check-in after a session, answering the check-in Questionnaire."""
+    session = c.session
+    patient_ref = ref("Patient", session.episode.patient_id)
+    items: list[dict[str, Any]] = [
+        {"linkId": "hours", "answer": [{"valueInteger": c.hours}]},
+        {"linkId": "soreness", "answer": [{"valueInteger": c.soreness}]},
+    ]
+    if c.symptoms:
+        items.append(
+            {
+                "linkId": "symptoms",
+                "answer": [
+                    {"valueCoding": codes.coding("check-in-symptom", code)} for code in c.symptoms
+                ],
+            }
+        )
+    if c.other:
+        items.append({"linkId": "other", "answer": [{"valueString": c.other}]})
+    return {
+        "resourceType": "QuestionnaireResponse",
+        "id": f"{CHECK_IN}-{c.pk}",
+        "questionnaire": questionnaires.CHECK_IN.url,
+        "status": "completed",
+        "subject": patient_ref,
+        "encounter": ref("Encounter", session.pk),
+        "authored": instant(c.answered_at),
+        "author": patient_ref,
+        "source": patient_ref,
+        "item": items,
+    }

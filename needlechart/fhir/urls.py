@@ -14,9 +14,12 @@ urlpatterns = [
         name="export_file",
     ),
     path("CodeSystem", views.code_systems, name="code_systems"),
-    path("CodeSystem/<str:code_system_id>", views.code_system, name="code_system"),
+    path("CodeSystem/<str:definition_id>", views.code_system, name="code_system"),
+    path("Questionnaire", views.questionnaires_found, name="questionnaires"),
+    path("Questionnaire/<str:definition_id>", views.questionnaire, name="questionnaire"),
     path("Patient/$export", export_views.export_patients, name="export_patients"),
     path("Patient/<str:resource_id>/$everything", views.everything, name="everything"),
+    path("Group/<str:group_id>/$export", export_views.export_group, name="export_group"),
     path("<str:resource_type>", views.search, name="search"),
     path("<str:resource_type>/<str:resource_id>", views.read, name="read"),
 ]

@@ -28,7 +28,7 @@ from needlechart.api.auth import TokenThrottle
 from needlechart.api.models import ApiToken
 from needlechart.audit import services as audit
 from needlechart.audit.context import api_token
-from needlechart.fhir import codes, reads
+from needlechart.fhir import codes, questionnaires, reads
 from needlechart.patients import selectors as patient_selectors
 
 FHIR_JSON = "application/fhir+json"
@@ -366,14 +366,17 @@ def metadata(request: HttpRequest) -> HttpResponse:
                 },
                 {"name": "export", "definition": f"{BULK_DATA}/patient-export"},
             ]
+        if kind.name == "Group":
+            entry["operation"] = [{"name": "export", "definition": f"{BULK_DATA}/group-export"}]
         resources.append(entry)
-    resources.append(
+    resources += [
         {
-            "type": "CodeSystem",
+            "type": definition,
             "interaction": [{"code": "read"}, {"code": "search-type"}],
             "searchParam": [{"name": "url", "type": "uri"}],
         }
-    )
+        for definition in DEFINITIONS
+    ]
     return respond(
         {
             "resourceType": "CapabilityStatement",
@@ -400,7 +403,8 @@ def metadata(request: HttpRequest) -> HttpResponse:
                     "mode": "server",
                     "documentation": "Authenticate with an API token (Authorization: Bearer) or "
                     "a signed-in staff session. Search pages with _count and _offset. $export "
-                    "(system and Patient level) runs in the background (Prefer: respond-async). "
+                    "(system, Patient and Group level, with _type and _since) runs in the "
+                    "background (Prefer: respond-async); its files expire. "
                     "POST / imports Patients, Conditions and Observations, refused whole when "
                     "any is invalid.",
                     "security": {
@@ -418,24 +422,40 @@ def metadata(request: HttpRequest) -> HttpResponse:
     )
 
 
-@fhir_view
-def code_system(request: HttpRequest, code_system_id: str) -> HttpResponse:
-    found = codes.CODE_SYSTEMS.get(code_system_id)
-    if found is None:
-        raise FhirError(404, "not-found", f"CodeSystem/{code_system_id} is not known.")
-    return respond(codes.code_system_resource(found, _version()))
+def _definitions(
+    name: str, table: dict[str, Any], to_resource: Callable[[Any, str], dict[str, Any]]
+) -> tuple[View, View]:
+    """The read and the search by `url` of one of needlechart's published definitions (its
+    CodeSystems, its Questionnaires): the same on every installation, no sign-in needed."""
+
+    @fhir_view
+    def one(request: HttpRequest, definition_id: str) -> HttpResponse:
+        found = table.get(definition_id)
+        if found is None:
+            raise FhirError(404, "not-found", f"{name}/{definition_id} is not known.")
+        return respond(to_resource(found, _version()))
+
+    @fhir_view
+    def every(request: HttpRequest) -> HttpResponse:
+        unknown = sorted(set(request.GET) - {"url"})
+        if unknown:
+            asked = ", ".join(unknown)
+            raise FhirError(400, "not-supported", f"{name} is not searched by {asked}.")
+        chosen = [
+            found for found in table.values()
+            if "url" not in request.GET or found.url in request.GET.getlist("url")
+        ]  # fmt: skip
+        entries = [_entry(request, to_resource(found, _version())) for found in chosen]
+        return respond(_bundle(request, len(entries), entries))
+
+    return one, every
 
 
-@fhir_view
-def code_systems(request: HttpRequest) -> HttpResponse:
-    unknown = sorted(set(request.GET) - {"url"})
-    if unknown:
-        raise FhirError(
-            400, "not-supported", f"CodeSystem is not searched by {', '.join(unknown)}."
-        )
-    chosen = [
-        cs for cs in codes.CODE_SYSTEMS.values()
-        if "url" not in request.GET or cs.url in request.GET.getlist("url")
-    ]  # fmt: skip
-    entries = [_entry(request, codes.code_system_resource(cs, _version())) for cs in chosen]
-    return respond(_bundle(request, len(entries), entries))
+code_system, code_systems = _definitions(
+    "CodeSystem", codes.CODE_SYSTEMS, codes.code_system_resource
+)
+questionnaire, questionnaires_found = _definitions(
+    "Questionnaire", questionnaires.QUESTIONNAIRES, questionnaires.questionnaire_resource
+)
+# What the CapabilityStatement lists beside the clinic's records.
+DEFINITIONS = ("CodeSystem", "Questionnaire")

@@ -34,7 +34,7 @@ def _rows() -> list[list[str]]:
 ROWS = _rows()
 
 
-EXPORT = "`$export` (system and Patient level)"
+EXPORT = "`$export` (system, Patient and Group level)"
 IMPORT = "Import (`POST /fhir/`)"
 OPERATIONS = {"Patient/{id}/$everything", EXPORT, IMPORT}
 
@@ -49,7 +49,11 @@ def _ask(client: Client, world, resource: str) -> int:
     """The status of the row's request: a read, an $export kick-off (202 when it starts), or
     an import of an empty Bundle."""
     if resource == EXPORT:
-        status = client.get("/fhir/$export", HTTP_PREFER="respond-async").status_code
+        levels = ["/fhir/$export", "/fhir/Patient/$export",
+                  f"/fhir/Group/caseload-{world.practitioner_a.pk}/$export"]  # fmt: skip
+        found = {client.get(path, HTTP_PREFER="respond-async").status_code for path in levels}
+        assert len(found) == 1, found
+        status = found.pop()
         return 200 if status == 202 else status
     if resource == IMPORT:
         bundle = json.dumps({"resourceType": "Bundle", "type": "collection", "entry": []})

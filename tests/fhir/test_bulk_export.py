@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.utils import timezone
+from django.utils.http import http_date
 
 from needlechart.audit.models import AuditEvent
 from needlechart.fhir import bulk, jobs
@@ -83,8 +84,9 @@ def test_kick_off_poll_and_download_valid_ndjson_of_the_clinic(charted, at_once)
     assert manifest["request"] == "http://testserver/fhir/$export"
     assert manifest["transactionTime"]
     by_type = {o["type"]: o for o in manifest["output"]}
-    # Every type the clinic has a record of (it has no treatment plan: no CarePlan file).
-    assert set(by_type) == set(bulk.SYSTEM_TYPES) - {"CarePlan"}
+    # Every type the clinic has a record of (it has no treatment plan and no check-in: no
+    # CarePlan file, no QuestionnaireResponse file).
+    assert set(by_type) == set(bulk.SYSTEM_TYPES) - {"CarePlan", "QuestionnaireResponse"}
     resources: list[dict[str, Any]] = []
     for name, output in by_type.items():
         assert output["url"].startswith(f"http://testserver{status}/")
@@ -193,3 +195,45 @@ def test_the_export_runs_in_a_thread_after_the_kick_off_commits(world, settings,
     assert answer.status_code == 200
     output = {o["type"]: o["count"] for o in answer.json()["output"]}
     assert output["Patient"] == 1 and output["Organization"] == 1
+
+
+def test_expired_exports_are_removed_at_the_next_kick_off_and_by_the_command(
+    charted, at_once, settings
+):
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    settings.FHIR_EXPORT_HOURS = 24
+    old = _status_path(at_once("/fhir/$export", charted.secret, _type="Patient"))
+    job = ExportJob.objects.get()
+    folder = jobs.directory(job)
+    assert (folder / "Patient.ndjson").is_file()
+    done = Client().get(old, **_auth(charted.secret))
+    expires = jobs.expires_at(job)
+    assert done["Expires"] == http_date(expires.timestamp())
+    # Within the expiry the next kick-off leaves it be.
+    at_once("/fhir/$export", charted.secret, _type="Patient")
+    assert ExportJob.objects.filter(pk=job.pk).exists()
+    ExportJob.objects.filter(pk=job.pk).update(updated_at=timezone.now() - dt.timedelta(hours=25))
+    newer = _status_path(at_once("/fhir/$export", charted.secret, _type="Patient"))
+    assert not ExportJob.objects.filter(pk=job.pk).exists() and not folder.exists()
+    assert _outcome(Client().get(old, **_auth(charted.secret)), 404) == "not-found"
+    assert Client().get(newer, **_auth(charted.secret)).status_code == 200
+    removed = AuditEvent.objects.get(action="delete", object_id=str(job.pk))
+    assert removed.user is None and removed.detail["expired"] is True
+    assert removed.clinic_id == charted.clinic_a.pk
+    # The command removes what has expired, of every clinic, and says how many.
+    ExportJob.objects.update(updated_at=timezone.now() - dt.timedelta(hours=30))
+    kept = [jobs.directory(j) for j in ExportJob.objects.all()]
+    out = io.StringIO()
+    call_command("fhir-export", "--clean", stdout=out)
+    assert out.getvalue().strip() == "2 expired exports removed"
+    assert not ExportJob.objects.exists() and not any(folder.exists() for folder in kept)
+    with pytest.raises(CommandError) as both:
+        call_command("fhir-export", "somewhere", "--clean")
+    assert both.value.returncode == 2
+    with pytest.raises(CommandError) as neither:
+        call_command("fhir-export")
+    assert neither.value.returncode == 2 and "DIR" in str(neither.value)

@@ -88,7 +88,16 @@ def test_refusals_are_one_line_with_exit_code_2(admin, tmp_path):  # noqa: F811
 
 
 def grow(world: Any) -> None:
+    """A charted visit and a plan (charts.grow), a patient's check-in after the signed
+    session, and an addendum to it."""
+    from needlechart.charting import services as charting
+    from needlechart.portal.models import CheckIn
+
     charts.grow(world.practitioner, world.episode_a)
+    signed = world.episode_a.sessions.filter(signed_at__isnull=False).latest("pk")
+    CheckIn.objects.create(session=signed, hours=24, soreness=3, symptoms=["bruising"])
+    charting.addendum_add(actor=world.practitioner, record=signed, reason="Late entry",
+                          text="Tolerated well.")  # fmt: skip
 
 
 def _queries(clinic: Clinic, directory: Path, size: int) -> int:

@@ -66,7 +66,23 @@ def _codings(value: Any) -> Iterator[dict[str, Any]]:
             yield from _codings(inner)
 
 
+def _amend_two_sessions(clinic: Any) -> None:
+    """An addendum and an entered-in-error (the small demo may have neither)."""
+    from needlechart.charting import services as charting
+    from needlechart.charting.models import NeedlingSession
+
+    sessions = NeedlingSession.objects.filter(
+        episode__patient__clinic=clinic, signed_at__isnull=False, addenda__isnull=True
+    ).select_related("practitioner__user", "episode__patient")[:2]
+    first, second = list(sessions)
+    charting.addendum_add(actor=first.practitioner.user, record=first, reason="Late entry",
+                          text="Tolerated well.")  # fmt: skip
+    charting.addendum_add(actor=second.practitioner.user, record=second, reason="Wrong day",
+                          kind="entered-in-error")  # fmt: skip
+
+
 def test_every_resource_of_a_demo_clinic_is_valid_fhir_r4(admin):
+    _amend_two_sessions(admin.clinic)
     client = client_for(admin)
     emitted: list[dict[str, Any]] = []
     for name in reads.TYPES:
@@ -76,11 +92,21 @@ def test_every_resource_of_a_demo_clinic_is_valid_fhir_r4(admin):
     # Every kind of Observation: NPRS with LOINC, other measures, trigger-point findings.
     observation_ids = {r["id"].split("-")[0] for r in emitted if r["resourceType"] == "Observation"}
     assert observation_ids == {"m", "tp"}
+    # Every kind of Provenance: signed sessions and assessments, addenda.
+    provenance_ids = {r["id"].split("-")[0] for r in emitted if r["resourceType"] == "Provenance"}
+    assert provenance_ids == {"session", "assessment", "addendum"}
+    # Both kinds of answers: check-ins after sessions, and the health questions.
+    answered = {r["questionnaire"] for r in emitted if r["resourceType"] == "QuestionnaireResponse"}
+    assert answered == {f"{codes.BASE}/Questionnaire/check-in",
+                        f"{codes.BASE}/Questionnaire/health-questions"}  # fmt: skip
     patient = Patient.objects.filter(clinic=admin.clinic).order_by("pk").first()
     everything = client.get(f"/fhir/Patient/{patient.pk}/$everything").json()
     others = [
         client.get("/fhir/metadata").json(),
         client.get("/fhir/CodeSystem").json(),
+        client.get("/fhir/Questionnaire").json(),
+        client.get("/fhir/Questionnaire/check-in").json(),
+        client.get("/fhir/Questionnaire/health-questions").json(),
         client.get(f"/fhir/Patient/{patient.pk}").json(),
         everything,
     ]

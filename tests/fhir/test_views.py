@@ -251,11 +251,14 @@ def test_the_capability_statement_lists_what_is_served(client, db):
     from needlechart.fhir import reads
 
     served = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert set(served) == set(reads.TYPES) | {"CodeSystem"}
+    assert set(served) == set(reads.TYPES) | {"CodeSystem", "Questionnaire"}
     for name, kind in reads.TYPES.items():
         assert {p["name"] for p in served[name]["searchParam"]} == set(kind.param_types)
         assert [i["code"] for i in served[name]["interaction"]] == ["read", "search-type"]
     assert [o["name"] for o in served["Patient"]["operation"]] == ["everything", "export"]
+    assert [o["definition"] for o in served["Group"]["operation"]] == [
+        "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export"
+    ]
     # Bulk export of the clinic, and import by a Bundle at the base; nothing else.
     assert [o["name"] for o in statement["rest"][0]["operation"]] == ["export"]
     assert statement["rest"][0]["interaction"] == [{"code": "transaction"}]

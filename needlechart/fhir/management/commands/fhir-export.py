@@ -1,4 +1,7 @@
+import datetime as dt
+from argparse import ArgumentTypeError
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
@@ -9,6 +12,16 @@ from needlechart.commands import Unterminated, record_id
 PROGRESS_FROM = 1000
 
 
+def instant(value: str) -> dt.datetime:
+    # Imported here: listing or starting the other commands need none of the FHIR layer.
+    from needlechart.fhir import bulk
+
+    moment = bulk.instant(value)
+    if moment is None:
+        raise ArgumentTypeError(f"give {bulk.INSTANT_FORM}")
+    return moment
+
+
 def type_list(value: str) -> list[str]:
     return [name.strip() for name in value.split(",") if name.strip()]
 
@@ -16,17 +29,29 @@ def type_list(value: str) -> list[str]:
 class Command(NeedlechartCommand):
     help = (
         "Write a clinic's records as FHIR R4 NDJSON files into DIR, one per resource type "
-        "(Patient.ndjson, Condition.ndjson ...), as the Bulk Data $export does."
+        "(Patient.ndjson, Condition.ndjson ...), as the Bulk Data $export does; or, with "
+        "--clean, remove the expired $export jobs and their files."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("directory", type=Path, metavar="DIR", help="where the files go")
+        parser.add_argument(
+            "directory", type=Path, metavar="DIR", nargs="?", help="where the files go"
+        )
+        parser.add_argument(
+            "--clean", action="store_true",
+            help="instead of exporting, remove the $export jobs past FHIR_EXPORT_HOURS and "
+            "their files",
+        )  # fmt: skip
         parser.add_argument(
             "--clinic", type=record_id, help="the clinic id (needed when there are several)"
         )
         parser.add_argument(
             "--type", type=type_list, default=None,
             help="only these resource types, comma-separated (e.g. Patient,Observation)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--since", type=instant, default=None, metavar="INSTANT",
+            help="only the resources changed since then (e.g. 2024-03-01T00:00:00Z), as _since",
         )  # fmt: skip
 
     def handle(self, *args: object, **options: object) -> None:
@@ -35,8 +60,16 @@ class Command(NeedlechartCommand):
 
         from needlechart.accounts.models import Clinic
         from needlechart.audit import services as audit
-        from needlechart.fhir import bulk
+        from needlechart.fhir import bulk, jobs
 
+        if options["clean"]:
+            if options["directory"] is not None:
+                raise CommandError("--clean takes no DIR", returncode=2)
+            removed = jobs.jobs_clean()
+            self.stdout.write(f"{removed} expired export{'s' if removed != 1 else ''} removed")
+            return
+        if options["directory"] is None:
+            raise CommandError("give DIR, where the files go (or --clean)", returncode=2)
         types = options["type"] or bulk.SYSTEM_TYPES
         assert isinstance(types, list)
         unknown = bulk.unknown_types(types, bulk.SYSTEM_TYPES)
@@ -51,8 +84,12 @@ class Command(NeedlechartCommand):
         if directory.exists() and not directory.is_dir():
             raise CommandError(f"{directory} is a file, not a directory", returncode=2)
         clinic = self._clinic(Clinic, options["clinic"])
-        total = bulk.count(types, clinic.pk)
-        detail = {"via": "fhir-export", "types": types}
+        since = options["since"]
+        assert since is None or isinstance(since, dt.datetime)
+        total = bulk.count(types, bulk.Selection(clinic.pk, since))
+        detail: dict[str, Any] = {"via": "fhir-export", "types": types}
+        if since is not None:
+            detail["since"] = since.isoformat()
         # Not one transaction: on SQLite it would hold the write lock, and the clinic's
         # work would wait for the whole export. Each patient is audited before any of
         # their records is written out.
@@ -63,8 +100,9 @@ class Command(NeedlechartCommand):
         ) as bar:  # fmt: skip
             try:
                 outputs = bulk.export(
-                    clinic, directory, types, progress=lambda name, done: bar.update(done)
-                )
+                    clinic, directory, types, since=since,
+                    progress=lambda name, done: bar.update(done),
+                )  # fmt: skip
             except OSError as error:
                 raise CommandError(f"could not write the files: {error}") from None
             audit.record(
