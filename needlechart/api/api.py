@@ -16,7 +16,7 @@ from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from needlechart.accounts import rules
-from needlechart.api import clinical
+from needlechart.api import clinical, idempotency
 from needlechart.api.auth import TokenAuth, TokenThrottle
 from needlechart.api.common import ERRORS, PAGE, need
 from needlechart.audit import services as audit
@@ -24,13 +24,22 @@ from needlechart.patients import selectors as patient_selectors
 from needlechart.patients import services as patient_services
 from needlechart.patients.models import Patient
 
-api = NinjaAPI(
+
+class Api(NinjaAPI):
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        return idempotency.document(super().get_openapi_schema(**kwargs))
+
+
+api = Api(
     title="needlechart API",
     version="1",
     description="A clinic's patients, episodes of care and dashboard figures, for the systems "
     "around it. Authenticate with `Authorization: Bearer <token>`; a clinic admin makes "
     "tokens in the app (Clinic, API tokens), each acting as one staff member within its "
-    "scopes. Errors are JSON: `detail` says why, `errors` names each field.",
+    "scopes. Errors are JSON: `detail` says why, `errors` names each field. A POST or PATCH "
+    "sent with an `Idempotency-Key` header is done once: a retry with the same key and body "
+    "gets the first answer back; the same key with another body is a 409. Keys are kept "
+    "24 hours.",
     auth=TokenAuth(),
     throttle=[TokenThrottle(settings.API_RATE)],
     urls_namespace="api",
@@ -190,5 +199,6 @@ def urls() -> tuple[list[Any], str, str]:
     requirement does not apply to them."""
     patterns, app_name, namespace = api.urls
     for pattern in patterns:
+        pattern.callback = idempotency.idempotent(pattern.callback)
         pattern.callback.login_required = False
     return patterns, app_name, namespace
