@@ -157,3 +157,15 @@ def test_two_connections_sending_one_key_at_once_make_one_patient(transactional_
     assert Patient.objects.filter(family_name="Quinn").count() == 1
     assert [status for status, _ in answers] == [201, 201]
     assert answers[0][1] == answers[1][1]
+
+
+def test_a_body_sent_as_a_form_is_a_json_refusal_each_time_not_a_server_error(world):
+    from django.test.client import MULTIPART_CONTENT
+
+    secret = _token(world, ["patients:write"])
+    for _ in range(2):
+        response = Client().post("/api/patients", {"given_name": "Nora"},
+                                 content_type=MULTIPART_CONTENT, HTTP_IDEMPOTENCY_KEY="form-1",
+                                 HTTP_AUTHORIZATION=f"Bearer {secret}")  # fmt: skip
+        assert response.status_code == 400 and "detail" in response.json()
+    assert not Patient.objects.filter(given_name="Nora").exists()
