@@ -10,6 +10,7 @@ from ninja import Schema
 from ninja.parser import Parser
 
 from needlechart.accounts import rules
+from needlechart.accounts.models import Role
 from needlechart.api.models import ApiToken
 
 
@@ -28,6 +29,8 @@ def need(request: HttpRequest, scope: str, roles: frozenset[str] | None = None) 
     if scope not in token.scopes:
         raise PermissionDenied(f"This token lacks the {scope} scope.")
     if roles is not None and not rules.has_role(token.user, roles):
+        if token.user.role == Role.SERVICE:
+            raise PermissionDenied("A service account reads and registers patients only.")
         raise PermissionDenied(f"{token.user.get_role_display()} staff may not do this.")
 
 
