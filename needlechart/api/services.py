@@ -136,7 +136,7 @@ def service_account_deactivate(*, actor: User, account: User) -> User:
     authorize(actor, roles=rules.ADMIN_ROLES, what="manage API tokens")
     if account.clinic_id != actor.clinic_id or account.role != Role.SERVICE:
         raise ValidationError("No such service account.")
-    locked = User.objects.select_for_update().get(pk=account.pk)
+    locked = User.objects.select_for_update(of=("self",)).get(pk=account.pk)
     if locked.is_active:
         locked.is_active = False
         locked.save(update_fields=["is_active"])
