@@ -154,6 +154,7 @@ def _kwargs(world: World, name: str, *, clinic: str) -> dict:
         "event_id": chart.event.pk,
         "uidb64": "MQ",
         "token_id": _api_token(world, a).pk,
+        "account_id": _service_account(world, a).pk,
         "document_id": _document(world, a).pk if "<document_id>" in PAGES[name][1] else 0,
         "token": "set-password",
     }
@@ -172,6 +173,16 @@ def _api_token(world: World, a: bool) -> Any:
         prefix=f"nc_{clinic.pk}", key_hash=f"{clinic.pk:064d}", created_by=staff,
         expires_at=timezone.now() + dt.timedelta(days=30),
     )  # fmt: skip
+
+
+def _service_account(world: World, a: bool) -> Any:
+    """A service account of clinic A or B (made directly, as the API token is)."""
+    from needlechart.accounts.models import Role
+
+    clinic = world.clinic_a if a else world.clinic_b
+    return User.objects.filter(clinic=clinic, role=Role.SERVICE).first() or User.objects.create(
+        clinic=clinic, role=Role.SERVICE, username=f"svc.{clinic.pk}", first_name="Booking"
+    )
 
 
 def _document(world: World, a: bool) -> Any:

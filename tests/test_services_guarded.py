@@ -105,6 +105,7 @@ def _values(name: str, w: Any) -> dict[str, Any]:
     review = TODAY + dt.timedelta(days=14)
     return {
         "accounts.clinic_update": {"phone": "+353 1 555 0199"},
+        "api.service_account_create": {"name": "Booking"},
         "api.token_create": {
             "user": w.practitioner, "name": "Billing", "scopes": ["patients:read"],
             "expires_on": TODAY + dt.timedelta(days=30),
@@ -216,7 +217,14 @@ SPECIAL_RECORDS: dict[str, dict[str, Callable[[Any], Any]]] = {
     "outcomes.discharge": {"episode": lambda w: w.discharge_episode},
     "portal.invitation_create": {"patient": lambda w: w.invitee},
     "api.token_revoke": {"token": lambda w: _api_token(w)},
+    "api.service_account_deactivate": {"account": lambda w: _service_account(w)},
 }
+
+
+def _service_account(w: Any) -> Any:
+    from needlechart.accounts.models import Role, User
+
+    return User.objects.create(clinic=w.clinic_a, role=Role.SERVICE, username="booking@svc")
 
 
 def _api_token(w: Any) -> Any:

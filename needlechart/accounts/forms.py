@@ -35,7 +35,7 @@ class StaffForm(forms.Form):
     first_name = forms.CharField(max_length=150)
     last_name = forms.CharField(max_length=150)
     email = forms.EmailField(help_text="The set-password link is sent here.")
-    role = forms.ChoiceField(choices=Role.choices)
+    role = forms.ChoiceField(choices=[c for c in Role.choices if c[0] != Role.SERVICE])
     profession = forms.ChoiceField(
         choices=[("", "Not a clinician"), *Profession.choices],
         required=False,

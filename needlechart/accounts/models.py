@@ -94,6 +94,9 @@ class Role(models.TextChoices):
     PRACTITIONER = "practitioner", "Practitioner"
     ASSISTANT = "assistant", "Assistant"
     FRONT_DESK = "front_desk", "Front desk"
+    # Another system of the clinic (booking, billing) that owns API tokens: no person, no
+    # sign-in, no clinical record; made on the API tokens page (needlechart.api).
+    SERVICE = "service", "Service account"
 
 
 class StaffManager(UserManager):

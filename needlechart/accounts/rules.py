@@ -10,6 +10,8 @@ from django.utils import timezone
 from needlechart.accounts.models import DryNeedlingCredential, Practitioner, Role, User
 
 # Roles grouped by what they may touch; docs/access.md is the full matrix.
+# Service accounts act only through the API, within the roles listed here: registering
+# patients and keeping their details, as the front desk does.
 STAFF_ROLES = frozenset(Role)
 CLINICAL_READ_ROLES = frozenset({Role.CLINIC_ADMIN, Role.PRACTITIONER, Role.ASSISTANT})
 CLINICAL_WRITE_ROLES = frozenset({Role.CLINIC_ADMIN, Role.PRACTITIONER})

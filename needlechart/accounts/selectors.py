@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404
 
 from needlechart.accounts import rules
 from needlechart.accounts.access import in_clinic
-from needlechart.accounts.models import DryNeedlingCredential, Practitioner, User
+from needlechart.accounts.models import DryNeedlingCredential, Practitioner, Role, User
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,14 @@ def credential_get(*, user: User, credential_id: int) -> DryNeedlingCredential:
     )
 
 
+# People: a service account is managed on the API tokens page, never as staff (no password
+# link, no role change).
+PEOPLE = User.objects.exclude(role=Role.SERVICE)
+
+
 def staff_list(*, user: User) -> QuerySet[User]:
     return (
-        User.objects.filter(clinic_id=user.clinic_id)
+        PEOPLE.filter(clinic_id=user.clinic_id)
         .select_related("practitioner")
         .order_by("-is_active", "last_name", "first_name", "username")
     )
@@ -85,7 +90,7 @@ def staff_with_two_factor(*, user: User) -> set[int]:
 
 def staff_get(*, user: User, staff_id: int) -> User:
     return get_object_or_404(
-        User.objects.select_related("practitioner"), pk=staff_id, clinic_id=user.clinic_id
+        PEOPLE.select_related("practitioner"), pk=staff_id, clinic_id=user.clinic_id
     )
 
 
@@ -100,4 +105,4 @@ def credential_in_clinic(user: User, credential_id: int) -> bool:
 
 
 def staff_in_clinic(user: User, staff_id: int) -> bool:
-    return in_clinic(user, User.objects, "clinic_id", staff_id)
+    return in_clinic(user, PEOPLE, "clinic_id", staff_id)

@@ -85,6 +85,8 @@ def _user_create(
 
 
 def _check_profile(*, role: str, profession: str | None) -> None:
+    if role == Role.SERVICE:
+        raise ValidationError({"role": "Service accounts are made on the API tokens page."})
     if role == Role.PRACTITIONER and not profession:
         raise ValidationError({"profession": "A practitioner needs a profession."})
 
@@ -178,6 +180,8 @@ def staff_update(
 ) -> User:
     _check_profile(role=role, profession=profession)
     authorize(actor, roles=rules.ADMIN_ROLES, clinic=staff.clinic, what="manage staff")
+    if staff.role == Role.SERVICE:
+        raise ValidationError("A service account is managed on the API tokens page.")
     if staff.pk == actor.pk and (role != Role.CLINIC_ADMIN or not is_active):
         raise ValidationError(
             {"role": "You cannot remove your own admin role or deactivate yourself."}

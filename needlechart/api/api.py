@@ -12,28 +12,38 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from needlechart.accounts import rules
-from needlechart.api import clinical
+from needlechart.api import idempotency, writes
 from needlechart.api.auth import TokenAuth, TokenThrottle
-from needlechart.api.common import ERRORS, PAGE, need
+from needlechart.api.common import ERRORS, PAGE, BodyParser, need
 from needlechart.audit import services as audit
 from needlechart.patients import selectors as patient_selectors
 from needlechart.patients import services as patient_services
 from needlechart.patients.models import Patient
 
-api = NinjaAPI(
+
+class Api(NinjaAPI):
+    def get_openapi_schema(self, **kwargs: Any) -> Any:
+        return idempotency.document(super().get_openapi_schema(**kwargs))
+
+
+api = Api(
     title="needlechart API",
     version="1",
     description="A clinic's patients, episodes of care and dashboard figures, for the systems "
     "around it. Authenticate with `Authorization: Bearer <token>`; a clinic admin makes "
     "tokens in the app (Clinic, API tokens), each acting as one staff member within its "
-    "scopes. Errors are JSON: `detail` says why, `errors` names each field.",
+    "scopes. Errors are JSON: `detail` says why, `errors` names each field. A POST or PATCH "
+    "sent with an `Idempotency-Key` header is done once: a retry with the same key and body "
+    "gets the first answer back; the same key with another body is a 409. Keys are kept "
+    "24 hours.",
     auth=TokenAuth(),
     throttle=[TokenThrottle(settings.API_RATE)],
     urls_namespace="api",
+    parser=BodyParser(),
 )
 
 
@@ -55,6 +65,14 @@ def _malformed(request: HttpRequest, error: NinjaValidationError) -> HttpRespons
         name = ".".join(location) or "body"
         fields.setdefault(name, []).append(item.get("msg", "invalid"))
     return _error(request, 422, "The request is not in the form this operation takes.", fields)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
+    # A body refused while parsing (a NUL character in a text) names its field.
+    if isinstance(error.__cause__, ValidationError):
+        return _refused(request, error.__cause__)
+    return _error(request, error.status_code, str(error))
 
 
 @api.exception_handler(Http404)
@@ -182,7 +200,8 @@ def dashboard_figures(
     return figures
 
 
-api.add_router("", clinical.router)
+# writes adds its operations to the clinical router.
+api.add_router("", writes.router)
 
 
 def urls() -> tuple[list[Any], str, str]:
@@ -190,5 +209,6 @@ def urls() -> tuple[list[Any], str, str]:
     requirement does not apply to them."""
     patterns, app_name, namespace = api.urls
     for pattern in patterns:
+        pattern.callback = idempotency.idempotent(pattern.callback)
         pattern.callback.login_required = False
     return patterns, app_name, namespace

@@ -20,7 +20,7 @@ from needlechart.api.models import SIGN
 from needlechart.audit import services as audit
 from needlechart.charting import selectors as charting_selectors
 from needlechart.charting import services as charting
-from needlechart.charting.models import Addendum, NeedleSize, NeedlingSession
+from needlechart.charting.models import Addendum, Assessment, NeedleSize, NeedlingSession
 from needlechart.outcomes import measurements
 from needlechart.outcomes import selectors as outcome_selectors
 from needlechart.outcomes import services as outcome_services
@@ -168,12 +168,15 @@ def assessments(request: HttpRequest, episode_id: int) -> Any:
 def assessment(request: HttpRequest, assessment_id: int) -> Any:
     """An assessment with its body-chart pain marks and trigger-point findings."""
     need(request, READ, rules.CLINICAL_READ_ROLES)
-    found = charting_selectors.assessment_get(user=request.user, assessment_id=assessment_id)
-    return {
-        "id": found.pk, "episode_id": found.episode_id, "kind": found.kind,
-        "performed_at": found.performed_at, "signed_at": found.signed_at, "note": found.note,
-        "pain_marks": list(found.pain_marks.all()), "findings": list(found.findings.all()),
-    }  # fmt: skip
+    return assessment_out(
+        charting_selectors.assessment_get(user=request.user, assessment_id=assessment_id)
+    )
+
+
+def assessment_out(found: Assessment) -> dict[str, Any]:
+    """An assessment read with its pain marks and findings prefetched, as AssessmentOut."""
+    lists = {"pain_marks": list(found.pain_marks.all()), "findings": list(found.findings.all())}
+    return _fields(found, AssessmentOut, lists)
 
 
 # --- needling sessions -------------------------------------------------------------------------

@@ -16,12 +16,19 @@ def _scope_choices() -> list[tuple[str, str]]:
     ] + [(SIGN, "Sign needling sessions in the staff member's name")]
 
 
+class ServiceAccountForm(forms.Form):
+    name = forms.CharField(
+        max_length=150, label="System", help_text="e.g. Booking: named so in the audit trail."
+    )
+
+
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="The system that will use it, e.g. Billing.")
     user = forms.ModelChoiceField(
         queryset=User.objects.none(),
         label="Acts as",
-        help_text="The token can do no more than this staff member's role allows.",
+        help_text="A staff member or a service account: the token can do no more than its "
+        "role allows. A service account's token reads and writes patients only.",
     )
     scopes = forms.MultipleChoiceField(choices=_scope_choices, widget=forms.CheckboxSelectMultiple)
     expires_on = forms.DateField(widget=DateInput(), label="Expires on")

@@ -15,6 +15,9 @@ AREAS = {
 # from writing drafts: a system that prepares notes need not be able to sign them.
 SIGN = "clinical:sign"
 SCOPES = [f"{area}:{mode}" for area in AREAS for mode in ("read", "write")] + [SIGN]
+# What a service account's token may hold: what its role may do (registering patients and
+# keeping their details), never a clinical record and never a signature.
+SERVICE_SCOPES = ["patients:read", "patients:write"]
 
 
 class ApiToken(models.Model):

@@ -7,11 +7,12 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
 from needlechart.accounts import rules
 from needlechart.accounts.guards import authorize
-from needlechart.accounts.models import User
-from needlechart.api.models import SCOPES, ApiToken
+from needlechart.accounts.models import Role, User
+from needlechart.api.models import SCOPES, SERVICE_SCOPES, SIGN, ApiToken
 from needlechart.audit import services as audit
 
 PREFIX = "nc_"
@@ -37,6 +38,12 @@ def token_create(
         errors["user"] = "Choose an active staff member of your clinic."
     if not scopes or set(scopes) - set(SCOPES):
         errors["scopes"] = "Choose at least one scope."
+    elif user.role == Role.SERVICE and set(scopes) - set(SERVICE_SCOPES):
+        errors["scopes"] = (
+            "A service account is not a practitioner: it may sign nothing"
+            f"{' (no ' + SIGN + ')' if SIGN in scopes else ''} and read no clinical record. "
+            f"Choose among {', '.join(SERVICE_SCOPES)}."
+        )
     today = timezone.localdate()
     if expires_on <= today or expires_on - today > LONGEST:
         errors["expires_on"] = "Choose a day after today and within a year."
@@ -86,3 +93,56 @@ def authenticate(secret: str) -> ApiToken | None:
     if token.last_used_at is None or now - token.last_used_at > TOUCH:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token
+
+
+# --- service accounts ----------------------------------------------------------------------
+
+
+def _service_username(clinic_id: int, name: str) -> str:
+    """The name the audit trail shows for it, e.g. booking@service-3 (never used to sign in:
+    the account has no password); numbered when an earlier account had it."""
+    base = f"{slugify(name)[:60] or 'system'}@service-{clinic_id}"
+    taken = set(User.objects.filter(username__startswith=base).values_list("username", flat=True))
+    return next(u for n in range(1, len(taken) + 2) if (u := base if n == 1 else f"{base}-{n}")
+                not in taken)  # fmt: skip
+
+
+@transaction.atomic
+def service_account_create(*, actor: User, name: str) -> User:
+    """A service account of the actor's clinic: another system (booking, billing) that owns
+    API tokens, is named in the audit trail as itself, and never signs in to the pages (no
+    password, and the sign-in backend refuses it)."""
+    authorize(actor, roles=rules.ADMIN_ROLES, what="manage API tokens")
+    name = name.strip() if isinstance(name, str) else ""
+    if not name or "\x00" in name or len(name) > 150:
+        raise ValidationError({"name": "Name the system, e.g. Booking (150 characters at most)."})
+    if User.objects.filter(clinic_id=actor.clinic_id, role=Role.SERVICE, first_name=name,
+                           is_active=True).exists():  # fmt: skip
+        raise ValidationError({"name": "An active service account has this name already."})
+    account = User(clinic_id=actor.clinic_id, role=Role.SERVICE, first_name=name,
+                   username=_service_username(actor.clinic_id, name))  # fmt: skip
+    account.set_unusable_password()
+    account.full_clean(exclude=["password"])
+    account.save()
+    audit.record(actor=actor, action=audit.Action.CREATE, obj=account,
+                 detail={"role": Role.SERVICE, "name": name})  # fmt: skip
+    return account
+
+
+@transaction.atomic
+def service_account_deactivate(*, actor: User, account: User) -> User:
+    """Deactivate a service account: its tokens are refused from the next request on, and
+    revoked so the list says so."""
+    authorize(actor, roles=rules.ADMIN_ROLES, what="manage API tokens")
+    if account.clinic_id != actor.clinic_id or account.role != Role.SERVICE:
+        raise ValidationError("No such service account.")
+    locked = User.objects.select_for_update(of=("self",)).get(pk=account.pk)
+    if locked.is_active:
+        locked.is_active = False
+        locked.save(update_fields=["is_active"])
+        revoked = ApiToken.objects.filter(user=locked, revoked_at=None).update(
+            revoked_at=timezone.now()
+        )
+        audit.record(actor=actor, action=audit.Action.UPDATE, obj=locked,
+                     detail={"deactivated": True, "tokens_revoked": revoked})  # fmt: skip
+    return locked

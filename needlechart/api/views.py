@@ -6,9 +6,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from needlechart.accounts import access
-from needlechart.accounts.models import User
+from needlechart.accounts.models import Role, User
 from needlechart.api import services
-from needlechart.api.forms import TokenForm
+from needlechart.api.forms import ServiceAccountForm, TokenForm
 from needlechart.api.models import ApiToken
 from needlechart.forms import posted, submit
 
@@ -25,13 +25,57 @@ def tokens(request: HttpRequest) -> HttpResponse:
         made = submit(form, lambda: services.token_create(actor=request.user, **form.cleaned_data))
         if made is not None:
             form = TokenForm(clinic_id=request.user.clinic_id)
-    listed = ApiToken.objects.filter(clinic_id=request.user.clinic_id).select_related("user")
-    return render(
-        request,
-        "api/tokens.html",
-        {"form": form, "tokens": listed, "made": made},
-        status=400 if form.is_bound and form.errors else 200,
+    return _page(request, form=form, made=made)
+
+
+def service_account_in_clinic(user: User, account_id: int) -> bool:
+    return access.in_clinic(user, User.objects.filter(role=Role.SERVICE), "clinic_id", account_id)
+
+
+def _page(
+    request: HttpRequest,
+    *,
+    form: TokenForm | None = None,
+    account_form: ServiceAccountForm | None = None,
+    made: object = None,
+) -> HttpResponse:
+    clinic_id = request.user.clinic_id
+    forms = [f for f in (form, account_form) if f is not None]
+    context = {
+        "form": form or TokenForm(clinic_id=clinic_id),
+        "account_form": account_form or ServiceAccountForm(),
+        "tokens": ApiToken.objects.filter(clinic_id=clinic_id).select_related("user"),
+        "accounts": User.objects.filter(clinic_id=clinic_id, role=Role.SERVICE).order_by(
+            "-is_active", "first_name", "id"
+        ),
+        "made": made,
+    }
+    refused = any(f.is_bound and f.errors for f in forms)
+    return render(request, "api/tokens.html", context, status=400 if refused else 200)
+
+
+@access.clinic_admin()
+@access.post_only
+def service_account_create(request: HttpRequest) -> HttpResponse:
+    form = ServiceAccountForm(request.POST)
+    made = submit(
+        form, lambda: services.service_account_create(actor=request.user, **form.cleaned_data)
     )
+    if made is None:
+        return _page(request, account_form=form)
+    messages.success(request, f"Service account {made} made: make it a token below.")
+    return redirect("api_tokens:list")
+
+
+@access.clinic_admin(service_account_in_clinic)
+@access.post_only
+def service_account_deactivate(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = get_object_or_404(
+        User, pk=account_id, clinic_id=request.user.clinic_id, role=Role.SERVICE
+    )
+    services.service_account_deactivate(actor=request.user, account=account)
+    messages.success(request, f"{account} was deactivated: its tokens are refused from now on.")
+    return redirect("api_tokens:list")
 
 
 @access.clinic_admin(token_in_clinic)

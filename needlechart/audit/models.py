@@ -125,9 +125,12 @@ class AuditVerification(models.Model):
 
 class Submission(models.Model):
     """A create form, sent once. Its token names the record it created, so that a double
-    click or a replayed form returns that record instead of making a second one."""
+    click or a replayed form returns that record instead of making a second one. An API
+    request sent with an `Idempotency-Key` keeps its answer here instead, for a day, so that
+    a client's retry gets the same answer."""
 
-    # Bookkeeping of the forms, not patient data: the record it names has its own audit row.
+    # Bookkeeping of the forms and retries, not a record of its own: the record a request
+    # made has its own audit row, and a replayed answer was audited when first given.
     AUDITED = False
 
     token = models.CharField(max_length=64, unique=True)
@@ -135,6 +138,10 @@ class Submission(models.Model):
     object_type = models.CharField(max_length=60)
     object_id = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # An API request: a hash of its method, path and body, and the answer it was given.
+    fingerprint = models.CharField(max_length=64, blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
 
     def __str__(self) -> str:
         return f"{self.object_type} {self.object_id} from form {self.token[:8]}"

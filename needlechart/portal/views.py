@@ -98,7 +98,7 @@ def invite(request: HttpRequest, token: str) -> HttpResponse:
         except ValidationError as error:
             add_service_error(form, error)
         else:
-            login(request, account.user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, account.user, backend="needlechart.accounts.backends.PeopleBackend")
             messages.success(request, "Welcome. Your portal account is ready.")
             return redirect("portal:home")
     return render(

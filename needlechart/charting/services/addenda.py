@@ -16,6 +16,7 @@ from needlechart.charting.models import (
 )
 from needlechart.charting.services.common import (
     IN_ERROR,
+    clean_text,
     entered_in_error,
 )
 
@@ -45,9 +46,12 @@ def addendum_add(
         raise ValidationError({"reason": "Give the reason for the addendum."})
     if kind == Addendum.Kind.ADDENDUM and not text.strip():
         raise ValidationError({"text": "Write the addendum."})
+    # Within the reason's column, and no character a database refuses (the API takes any text).
+    reason = clean_text(reason, "reason", max_length=300)
+    text = clean_text(text, "text", max_length=20000, required=False)
     field = {Assessment: "assessment", NeedlingSession: "session"}.get(type(record), "discharge")
     addendum = Addendum.objects.create(
-        **{field: record}, kind=kind, reason=reason.strip(), text=text.strip(), author=actor
+        **{field: record}, kind=kind, reason=reason, text=text, author=actor
     )
     audit.record(
         actor=actor,

@@ -20,6 +20,7 @@ from needlechart.charting.models import (
 from needlechart.charting.services.common import (
     _muscle,
     _practitioner_of,
+    clean_text,
     refuse_if_discharged,
     refuse_if_signed,
 )
@@ -36,6 +37,8 @@ def assessment_start(
         actor, roles=rules.CLINICAL_WRITE_ROLES, patient=episode.patient, what="assess patients"
     )
     refuse_if_discharged(episode)
+    if kind not in Assessment.Kind.values:
+        raise ValidationError({"kind": f"One of: {', '.join(Assessment.Kind.values)}."})
 
     def create() -> Assessment:
         assessment = Assessment.objects.create(
@@ -147,6 +150,7 @@ def finding_remove(*, actor: User, finding: TriggerPointFinding) -> None:
 @transaction.atomic
 def assessment_update(*, actor: User, assessment: Assessment, note: str) -> Assessment:
     _assessment_write(actor, assessment)
+    note = clean_text(note, "note", max_length=20000, required=False)
     before = audit_values(assessment, ["note"])
     with unchanged_on_error(assessment):
         changed = apply_changes(assessment, ("note",), {"note": note})
