@@ -276,3 +276,33 @@ def test_a_measurement_is_not_removed_from_a_session_being_signed(transactional_
     remover.join(timeout=30)
     assert "signed and cannot be changed" in outcome[0]
     assert Observation.objects.filter(pk=measured.pk, session=session).exists()
+
+
+@needs_postgres
+def test_two_discharges_of_one_episode_at_once_make_one_and_refuse_the_other(
+    transactional_db, world
+):
+    from django.core.exceptions import ValidationError
+
+    from needlechart.outcomes import services as outcomes
+    from needlechart.outcomes.models import Discharge
+    from needlechart.patients.models import EpisodeOfCare
+
+    outcome: list[str] = []
+    start = threading.Barrier(2)
+
+    def discharge() -> None:
+        episode = EpisodeOfCare.objects.get(pk=world.episode_a.pk)
+        start.wait()
+        try:
+            outcomes.discharge(actor=world.practitioner, episode=episode, reason="goals-met",
+                               summary="Pain settled; home exercises.")  # fmt: skip
+            outcome.append("discharged")
+        except ValidationError as error:
+            outcome.append(" ".join(error.messages))
+
+    threads = [_in_thread(discharge), _in_thread(discharge)]
+    for thread in threads:
+        thread.join(timeout=30)
+    assert Discharge.objects.filter(episode=world.episode_a).count() == 1
+    assert sorted(outcome) == ["This episode is already discharged.", "discharged"]

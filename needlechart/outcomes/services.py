@@ -210,7 +210,11 @@ def discharge(*, actor: User, episode: EpisodeOfCare, reason: str, summary: str)
     authorize(
         actor, roles=rules.CLINICAL_WRITE_ROLES, patient=episode.patient, what="discharge patients"
     )
-    if hasattr(episode, "discharge"):
+    # The episode's row lock makes a second discharge at the same moment (another tab, a
+    # retried request) wait for the first and then find it, rather than fail on the unique
+    # index with a server error.
+    EpisodeOfCare.objects.select_for_update().filter(pk=episode.pk).first()
+    if Discharge.objects.filter(episode=episode).exists():
         raise ValidationError(ALREADY_DISCHARGED)
     summary = _check_discharge(episode, reason, summary)
     record = Discharge.objects.create(
