@@ -58,6 +58,19 @@ class KeyReused(Exception):
     """The idempotency key was already used for a different request."""
 
 
+API_REQUEST = "api-request"
+
+
+def answers_expire(*, now: dt.datetime | None = None) -> int:
+    """Remove every API answer kept past KEY_LIFETIME, whoever sent it: the answers hold
+    patient data, and a sender that never writes again would otherwise keep theirs for
+    ever (`needlechart housekeeping`, from cron). Returns how many went."""
+    cutoff = (now or timezone.now()) - KEY_LIFETIME
+    expired = Submission.objects.filter(object_type=API_REQUEST, created_at__lt=cutoff)
+    removed, _ = expired.delete()
+    return removed
+
+
 def answer_once(
     *, user_id: int, token: str, fingerprint: str, answer: Callable[[], tuple[int, str]]
 ) -> tuple[int, str, bool]:
@@ -68,7 +81,7 @@ def answer_once(
     An answer that is not a success is not kept, so a retry runs again. Runs in its own
     transaction with the write it guards: a request that fails keeps no key.
     """
-    label = "api-request"
+    label = API_REQUEST
     with transaction.atomic():
         cutoff = timezone.now() - KEY_LIFETIME
         # An expired key is free again. Deleting it takes its row lock, so two retries after

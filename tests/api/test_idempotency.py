@@ -2,6 +2,7 @@
 back; the key reused for another request is a 409; keys are the token's own and last a day."""
 
 import datetime as dt
+import io
 import json
 import threading
 
@@ -169,3 +170,23 @@ def test_a_body_sent_as_a_form_is_a_json_refusal_each_time_not_a_server_error(wo
                                  HTTP_AUTHORIZATION=f"Bearer {secret}")  # fmt: skip
         assert response.status_code == 400 and "detail" in response.json()
     assert not Patient.objects.filter(given_name="Nora").exists()
+
+
+def test_housekeeping_removes_answers_past_a_day_of_senders_that_never_write_again(world):
+    from django.core.management import call_command
+
+    secret = _token(world, ["patients:write"])
+    _post(secret, "/patients", NORA)
+    _post(secret, "/patients", {**NORA, "family_name": "Quill"}, key="fresh-key")
+    Submission.objects.filter(response_body__contains="Quinn").update(
+        created_at=timezone.now() - dt.timedelta(hours=24, minutes=1)
+    )
+    # A form's double-submit token is not an API answer: it stays.
+    Submission.objects.create(token="form-token-000001", user=world.practitioner,
+                              object_type="patients.Patient", object_id="1")  # fmt: skip
+    out = io.StringIO()
+    call_command("housekeeping", stdout=out)
+    assert "removed 1 expired API answers" in out.getvalue()
+    kept = sorted(Submission.objects.values_list("token", flat=True))
+    assert len(kept) == 2 and "form-token-000001" in kept
+    assert not Submission.objects.filter(response_body__contains="Quinn").exists()
