@@ -28,6 +28,7 @@ from needlechart.charting.models import (
     PainMark,
     Screening,
 )
+from needlechart.documents import services as document_services
 from needlechart.outcomes.models import Observation
 from needlechart.patients.models import EpisodeOfCare, Patient
 from needlechart.portal import services as portal_services
@@ -645,8 +646,24 @@ WRITE_ACTIONS.update(
             ),
             lambda w: w.patient_a.documents.count(),
         ),
+        "email a document": (
+            lambda c, w: c.post(
+                reverse("documents:send", args=[issued_note(w).pk]), {"recipient": "patient"}
+            ),
+            # Read first, before the audit rows are counted: the document is issued here.
+            lambda w: issued_note(w).deliveries.count(),
+        ),
     }
 )  # fmt: skip
+
+
+def issued_note(world: World):
+    """A session note of patient A, issued once per test."""
+    if not hasattr(world, "issued"):
+        world.issued = document_services.document_issue(
+            actor=world.practitioner, kind="session-note", record=world.chart_a.signed_session
+        )
+    return world.issued
 
 
 def test_every_write_in_the_matrix_is_exercised():

@@ -27,7 +27,10 @@ from needlechart.accounts.models import DryNeedlingCredential, Role
 from needlechart.audit import services as audit
 from needlechart.charting import services
 from tests import factories
-from tests.test_access import charted  # noqa: F401 - the charted clinics, as a fixture
+from tests.test_access import (
+    charted,  # noqa: F401 - the charted clinics, as a fixture
+    issued_note,
+)
 
 # Modules that only read or present: their functions take the user as `user`, or are pages.
 NOT_SERVICES = ("views", "selectors", "urls", "migrations", "management", "templatetags")
@@ -97,6 +100,7 @@ RECORDS: dict[str, Callable[[Any], Any]] = {
     "check_in": lambda w: w.chart_a.check_in,
     "effect": lambda w: w.chart_a.effect,
     "questionnaire": lambda w: w.chart_a.questionnaire,
+    "document": lambda w: issued_note(w),
 }
 
 
@@ -188,6 +192,7 @@ def _values(name: str, w: Any) -> dict[str, Any]:
         "session.session_start": {"screening_status": "unchanged", "consent_confirmed": True},
         "session.session_update": {"note": "Tolerated well"},
         "documents.document_issue": {"kind": "session-note"},
+        "documents.document_send": {"recipient": "patient"},
     }.get(name, {})  # fmt: skip
 
 

@@ -143,6 +143,11 @@ KINDS: dict[str, Kind] = {
     "ApiToken": Kind("API token", lambda t: f"API token {t.name}"),
     "ExportJob": Kind("FHIR bulk export"),
     "DocumentReference": Kind("Issued document", lambda d: f"Issued document: {d.title}"),
+    "Communication/DocumentDelivery": Kind(
+        "Document emailed",
+        lambda d: f"{d.document.title} emailed to the {d.get_recipient_display().lower()}",
+        ("document",),
+    ),
     # Pages and exports rather than one record.
     "AuditTrail": Kind("Audit trail"),
     "Timeline": Kind("Chart timeline"),

@@ -61,3 +61,53 @@ class Document(models.Model):
     @property
     def filename(self) -> str:
         return f"{self.kind}-{self.source_id}-{self.issued_at:%Y%m%d}.pdf"
+
+
+class Recipient(models.TextChoices):
+    REFERRER = "referrer", "Referrer"
+    PATIENT = "patient", "Patient"
+
+
+class DocumentDelivery(models.Model):
+    """One issued document emailed to one address (FHIR Communication), kept so that a send
+    that failed is retried (`needlechart send-documents`) and its standing shown. The
+    referrer, a clinician, gets the PDF; the patient gets only a notice pointing to the
+    portal (docs/access.md, "What leaves by email")."""
+
+    FHIR_TYPE = "Communication"
+    # Aftercare given is a Communication too: the trail names this table apart.
+    AUDIT_TYPE = "Communication/DocumentDelivery"
+    Recipient = Recipient
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Not sent: gave up"
+
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="deliveries")
+    recipient = models.CharField(max_length=10, choices=Recipient.choices)
+    address = models.EmailField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    # When the next try is due: at once on creation, then later after each failure; a try
+    # under way pushes it on first, so that a second sender leaves it alone.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # A document goes to an address once: a second tab's send finds the first.
+            models.UniqueConstraint(
+                fields=["document", "address"], name="document_delivery_once_per_address"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+
+    def __str__(self) -> str:
+        return f"{self.document.title} to {self.address}"

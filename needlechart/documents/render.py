@@ -77,6 +77,15 @@ def patient_of(kind: str, record: models.Model) -> Patient:
     return record.patient
 
 
+def episode_of(kind: str, record: models.Model) -> EpisodeOfCare | None:
+    """The episode a kind's record belongs to; None for the whole record and a consent."""
+    if isinstance(record, EpisodeOfCare):
+        return record
+    if isinstance(record, NeedlingSession | Discharge):
+        return record.episode
+    return None
+
+
 def check(kind: str, record: models.Model) -> None:
     """Refuse, with a reason a clinician can act on, a record that cannot be issued."""
     if kind not in SOURCES:

@@ -3,7 +3,7 @@ to the signed-in patient, and audited."""
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -12,7 +12,8 @@ from needlechart.accounts.access import in_clinic
 from needlechart.accounts.models import User
 from needlechart.audit import services as audit
 from needlechart.charting.models import Consent
-from needlechart.documents.models import Document
+from needlechart.documents import notices
+from needlechart.documents.models import Document, DocumentDelivery, Recipient
 from needlechart.patients.models import Patient
 
 # A list shows what was issued, not the PDF itself: the bytes are read on download only.
@@ -26,12 +27,39 @@ def _listed(documents: QuerySet[Document]) -> QuerySet[Document]:
 
 def patient_documents(*, user: User, patient: Patient) -> list[Document]:
     """The patient's issued documents for roles that read clinical content (else none), each
-    audited as listed."""
+    audited as listed, with their deliveries and, for clinicians, who each may be sent to
+    (`send_to`: pairs of recipient and address). Three queries, however many documents."""
     if not rules.has_role(user, rules.CLINICAL_READ_ROLES) or patient.clinic_id != user.clinic_id:
         return []
-    documents = list(_listed(Document.objects.filter(patient=patient)))
+    documents = list(
+        _listed(Document.objects.filter(patient=patient))
+        .select_related("episode")
+        .only(*LISTED, "episode__referral_email", "episode__referral_detail")
+        .prefetch_related(Prefetch("deliveries", DocumentDelivery.objects.order_by("id")))
+    )
+    may_send = rules.has_role(user, rules.CLINICAL_WRITE_ROLES)
+    portal = notices.portal_address(patient) if may_send and documents else ""
+    for document in documents:
+        document.send_to = []
+        if not may_send:
+            continue
+        referrer = document.episode.referral_email if document.episode else ""
+        if referrer:
+            document.send_to.append((Recipient.REFERRER, referrer))
+        if portal:
+            document.send_to.append((Recipient.PATIENT, portal))
     audit.record_each(actor=user, action=audit.Action.LIST, objects=documents)
     return documents
+
+
+def document_for_sending(*, user: User, document_id: int) -> Document:
+    """The document to email, if its patient is of the user's clinic (else 404). Not audited
+    as read: the delivery it makes is audited with its recipient."""
+    return get_object_or_404(
+        Document.objects.select_related("patient", "episode"),
+        pk=document_id,
+        patient__clinic_id=user.clinic_id,
+    )
 
 
 def document_get(*, user: User, document_id: int) -> Document:

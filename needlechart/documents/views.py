@@ -49,6 +49,7 @@ def issue(request: HttpRequest, patient_id: int) -> HttpResponse:
     kind = request.POST.get("kind", "")
     record = _source(patient, kind, request.POST.get("record", ""))
     notify = request.POST.get("notify") == "on"
+    referrer = request.POST.get("referrer") == "on"
     try:
         document = services.document_issue(
             actor=request.user,
@@ -56,16 +57,46 @@ def issue(request: HttpRequest, patient_id: int) -> HttpResponse:
             record=record,
             addressee=request.POST.get("addressee", ""),
             notify_patient=notify,
+            send_to_referrer=referrer,
             token=request.POST.get("form_token", ""),
         )
     except ValidationError as error:
         refused(request, error)
     else:
         told = notify and " The patient is told by email that it waits in their portal."
+        sent = referrer and " It is emailed to the referrer; see its standing in the list."
         messages.success(
-            request, f"{document.title} issued; it is listed on the patient's page.{told or ''}"
+            request,
+            f"{document.title} issued; it is listed on the patient's page.{told or ''}{sent or ''}",
         )
     return redirect(_back(request, patient))
+
+
+@access.clinical_write(selectors.document_in_clinic)
+@access.post_only
+def send(request: HttpRequest, document_id: int) -> HttpResponse:
+    document = selectors.document_for_sending(user=request.user, document_id=document_id)
+    try:
+        delivery = services.document_send(
+            actor=request.user,
+            document=document,
+            recipient=request.POST.get("recipient", ""),
+            token=request.POST.get("form_token", ""),
+        )
+    except ValidationError as error:
+        refused(request, error)
+    else:
+        # The service has committed and made its first try by now.
+        delivery.refresh_from_db()
+        if delivery.status == delivery.Status.SENT:
+            messages.success(request, f"{document.title} sent to {delivery.address}.")
+        else:
+            messages.warning(
+                request,
+                f"{document.title} is not sent to {delivery.address} yet "
+                f"({delivery.last_error or 'waiting'}); it will be tried again.",
+            )
+    return redirect(reverse("patients:detail", args=[document.patient_id]) + "#documents")
 
 
 def pdf_response(document: Document) -> HttpResponse:
