@@ -18,6 +18,7 @@ from needlechart.charting.models import (
     parse_response,
     response_choices,
 )
+from needlechart.charting.selectors import timeline_kinds
 from needlechart.forms import DateInput, FieldsOnlyModelForm
 
 SIDE_CHOICES = [("", "Either / both"), ("left", "Left"), ("right", "Right")]
@@ -425,12 +426,10 @@ class AddendumForm(forms.Form):
 
 
 class TimelineFilterForm(forms.Form):
-    KINDS = [
-        ("", "Everything"), ("episode", "Episodes"), ("screening", "Screenings"),
-        ("consent", "Consents"), ("assessment", "Assessments"), ("session", "Sessions"),
-        ("adverse-event", "Adverse events"), ("addendum", "Addenda"),
-    ]  # fmt: skip
-    kind = forms.ChoiceField(choices=KINDS, required=False, label="Show")
+    # The chart's kinds and those the timeline's providers add (charting/selectors.py).
+    kind = forms.ChoiceField(
+        choices=lambda: [("", "Everything"), *timeline_kinds()], required=False, label="Show"
+    )
     date_from = forms.DateField(required=False, widget=DateInput(), label="From")
     date_to = forms.DateField(required=False, widget=DateInput(), label="To")
 
