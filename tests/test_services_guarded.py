@@ -29,6 +29,7 @@ from needlechart.charting import services
 from tests import factories
 from tests.test_access import (
     charted,  # noqa: F401 - the charted clinics, as a fixture
+    draft_letter,
     issued_note,
 )
 
@@ -101,6 +102,7 @@ RECORDS: dict[str, Callable[[Any], Any]] = {
     "effect": lambda w: w.chart_a.effect,
     "questionnaire": lambda w: w.chart_a.questionnaire,
     "document": lambda w: issued_note(w),
+    "letter": lambda w: draft_letter(w, True),
 }
 
 
@@ -193,6 +195,12 @@ def _values(name: str, w: Any) -> dict[str, Any]:
         "session.session_update": {"note": "Tolerated well"},
         "documents.document_issue": {"kind": "session-note"},
         "documents.document_send": {"recipient": "patient"},
+        "documents.letters.letter_start": {"kind": "progress-report"},
+        "documents.letters.letter_update": {"body": "Better."},
+        "documents.letters.wording_new_version": {
+            "kind": "progress-report", "salutation": "Hello {recipient},", "opening": "News.",
+            "closing": "Regards,",
+        },
     }.get(name, {})  # fmt: skip
 
 
@@ -200,9 +208,9 @@ def _actor(name: str, w: Any) -> Any:
     """Who may make each write in clinic A."""
     if name in PORTAL_OWN:
         return w.patient_user
-    if name.startswith(("accounts.", "catalogue.", "portal.privacy.", "api.")) or name.endswith(
-        "_import"
-    ):
+    if name.startswith(
+        ("accounts.", "catalogue.", "portal.privacy.", "api.", "documents.letters.wording")
+    ) or name.endswith("_import"):
         return w.admin
     return w.practitioner
 

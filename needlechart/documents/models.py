@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from needlechart.records import VersionedText
+
 
 class Kind(models.TextChoices):
     SESSION_NOTE = "session-note", "Session note"
@@ -111,3 +113,72 @@ class DocumentDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document.title} to {self.address}"
+
+
+# The documents written as letters to the referrer, with the clinic's wording.
+LETTER_KINDS = [(k.value, k.label) for k in (Kind.PROGRESS_REPORT, Kind.DISCHARGE_LETTER)]
+
+
+class LetterTemplate(VersionedText):
+    """A clinic's wording for one kind of letter, one row per version (never edited in place,
+    as the consent text): `{recipient}` in the salutation is the letter's addressee."""
+
+    clinic = models.ForeignKey(
+        "accounts.Clinic", on_delete=models.PROTECT, related_name="letter_templates"
+    )
+    kind = models.CharField(max_length=20, choices=LETTER_KINDS)
+    salutation = models.CharField(max_length=200)
+    opening = models.TextField()
+    closing = models.TextField()
+
+    class Meta:
+        ordering = ["kind", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "kind", "version"], name="letter_template_version_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} wording (version {self.version})"
+
+
+class Letter(models.Model):
+    """A letter to the referrer drafted from the clinic's wording: edited while a draft, and
+    once signed and issued (`signed_at`, its Document) never again; the database refuses it
+    (db/guards.py), as it refuses a change to any signed record."""
+
+    FHIR_TYPE = "Composition"
+    # The discharge summary is a Composition too: the trail names this table apart.
+    AUDIT_TYPE = "Composition/Letter"
+    EDITABLE = ("recipient", "salutation", "opening", "body", "closing")
+
+    episode = models.ForeignKey(
+        "patients.EpisodeOfCare", on_delete=models.PROTECT, related_name="letters"
+    )
+    kind = models.CharField(max_length=20, choices=LETTER_KINDS)
+    template = models.ForeignKey(LetterTemplate, on_delete=models.PROTECT, related_name="+")
+    recipient = models.CharField("to", max_length=200, blank=True)
+    salutation = models.CharField(max_length=200)
+    opening = models.TextField(blank=True)
+    body = models.TextField("your text", blank=True)
+    closing = models.TextField(blank=True)
+    document = models.OneToOneField(
+        Document, on_delete=models.PROTECT, null=True, blank=True, related_name="letter"
+    )
+    signed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} letter of {self.created_at:%Y-%m-%d}"
+
+    @property
+    def patient_id(self) -> int:
+        return self.episode.patient_id

@@ -104,9 +104,10 @@ def check(kind: str, record: models.Model) -> None:
         raise ValidationError("A progress report needs at least one signed session.")
 
 
-def render(kind: str, record: models.Model, *, as_of: dt.datetime) -> Rendered:
+def render(kind: str, record: models.Model, *, as_of: dt.datetime, letter: Any = None) -> Rendered:
     """The document of `kind` for `record`; `as_of` dates the kinds that are not one signed
-    record (a progress report, the whole record): the time they are issued."""
+    record (a progress report, the whole record): the time they are issued. A `letter`
+    (documents.Letter) puts the clinician's salutation, words and closing around it."""
     check(kind, record)
     patient = patient_of(kind, record)
     loaded = with_chart(Patient.objects.filter(pk=patient.pk)).get()
@@ -115,6 +116,8 @@ def render(kind: str, record: models.Model, *, as_of: dt.datetime) -> Rendered:
     tz = zoneinfo.ZoneInfo(clinic.timezone)
     build = _BUILDERS[kind]
     context, dated, episode, text_version = build(record, chart, tz, as_of)
+    if letter is not None:
+        text_version = letter.template.version
     title = context["title"]
     context.update(
         clinic=clinic,
@@ -123,6 +126,7 @@ def render(kind: str, record: models.Model, *, as_of: dt.datetime) -> Rendered:
         created=_stamp(dated),
         dated=dated.astimezone(tz),
         kind=kind,
+        letter=letter,
     )
     with timezone.override(tz):
         html = render_to_string(f"documents/pdf/{kind}.html", context)

@@ -13,8 +13,8 @@ from needlechart.accounts.models import User
 from needlechart.audit import services as audit
 from needlechart.charting.models import Consent
 from needlechart.documents import notices
-from needlechart.documents.models import Document, DocumentDelivery, Recipient
-from needlechart.patients.models import Patient
+from needlechart.documents.models import Document, DocumentDelivery, Letter, Recipient
+from needlechart.patients.models import EpisodeOfCare, Patient
 
 # A list shows what was issued, not the PDF itself: the bytes are read on download only.
 LISTED = ("id", "patient_id", "episode_id", "kind", "title", "size", "sha256", "addressee",
@@ -107,3 +107,27 @@ def issuable_consents(*, user: User, patient: Patient) -> list[Consent]:
         return []
     latest = Consent.objects.filter(patient=patient).order_by("-signed_at", "-id").first()
     return [latest] if latest is not None else []
+
+
+def letter_in_clinic(user: User, letter_id: int, **_: Any) -> bool:
+    return in_clinic(user, Letter.objects, "episode__patient__clinic_id", letter_id)
+
+
+def letter_get(*, user: User, letter_id: int) -> Letter:
+    """The letter, if its patient is of the user's clinic (else 404); audited as read."""
+    letter = get_object_or_404(
+        Letter.objects.select_related("episode__patient", "template", "document", "created_by"),
+        pk=letter_id,
+        episode__patient__clinic_id=user.clinic_id,
+    )
+    audit.record(actor=user, action=audit.Action.VIEW, obj=letter, patient=letter.episode.patient)
+    return letter
+
+
+def episode_letters(*, user: User, episode: EpisodeOfCare) -> list[Letter]:
+    """The episode's letters, drafts and signed (one query), for the roles that read clinical
+    content; shown on the episode page under its one `view EpisodeOfCare` row, as its
+    sessions and assessments are."""
+    if not rules.has_role(user, rules.CLINICAL_READ_ROLES):
+        return []
+    return list(episode.letters.select_related("created_by").defer("body", "opening", "closing"))

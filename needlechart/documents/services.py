@@ -12,7 +12,7 @@ from needlechart.audit import services as audit
 from needlechart.audit.services import object_type_of
 from needlechart.audit.submissions import once
 from needlechart.documents import deliveries, notices, render
-from needlechart.documents.models import Document, DocumentDelivery
+from needlechart.documents.models import Document, DocumentDelivery, Letter
 
 Recipient = DocumentDelivery.Recipient
 
@@ -26,6 +26,7 @@ def document_issue(
     addressee: str = "",
     notify_patient: bool = False,
     send_to_referrer: bool = False,
+    letter: Letter | None = None,
     token: str = "",
 ) -> Document:
     """Render `record` as a document of `kind` and keep it as issued. The form's `token`
@@ -46,7 +47,7 @@ def document_issue(
 
     def create() -> Document:
         issued_at = timezone.now().replace(microsecond=0)
-        made = render.render(kind, record, as_of=issued_at)
+        made = render.render(kind, record, as_of=issued_at, letter=letter)
         document = Document.objects.create(
             patient=patient,
             episode=made.episode,
