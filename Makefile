@@ -98,6 +98,7 @@ test: lint test-sqlite test-postgres
 # under var/benchmarks/.
 bench: install chromium
 	$(BIN)/python benchmarks/history.py
+	$(BIN)/python benchmarks/documents.py
 	$(BIN)/python benchmarks/demo.py
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/export.py
