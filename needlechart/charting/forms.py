@@ -492,3 +492,17 @@ class ClinicForm(forms.Form):
         help_text="Where your jurisdiction asks for it: the course, provider, hours and "
         "jurisdiction show above the consent text and are kept with each signature.",
     )
+    logo = forms.FileField(
+        label="Logo for the letterhead",
+        required=False,
+        help_text="A PNG or JPEG image of at most 256 KB, printed at the top of every document.",
+    )
+    remove_logo = forms.BooleanField(label="Remove the logo", required=False)
+
+    def logo_values(self) -> dict:
+        """The logo's part of the cleaned data, as clinic_update takes it (and taken out)."""
+        upload = self.cleaned_data.pop("logo", None)
+        return {
+            "logo": upload.read() if upload else None,
+            "remove_logo": self.cleaned_data.pop("remove_logo", False),
+        }

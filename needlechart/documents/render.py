@@ -128,20 +128,39 @@ def render(kind: str, record: models.Model, *, as_of: dt.datetime, letter: Any =
         kind=kind,
         letter=letter,
     )
+    logo = Logo(bytes(clinic.logo), clinic.logo_type) if clinic.logo_type else None
+    context["logo"] = LOGO_URL if logo else ""
     with timezone.override(tz):
         html = render_to_string(f"documents/pdf/{kind}.html", context)
-    return Rendered(kind, title, _pdf(html), patient, episode, text_version)
+    return Rendered(kind, title, _pdf(html, logo), patient, episode, text_version)
 
 
-def _pdf(html: str) -> bytes:
+# The one address a document may load: the clinic's logo, from the clinic's row.
+LOGO_URL = "logo:clinic"
+
+
+@dataclass(frozen=True)
+class Logo:
+    content: bytes
+    media_type: str
+
+
+def _pdf(html: str, logo: Logo | None = None) -> bytes:
     # Imported here: WeasyPrint and its Pango bindings take a while to load, and no command
     # or page but the ones that render should pay for that.
     import weasyprint
-    from weasyprint.urls import URLFetcher
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-    # Everything a document shows is in its HTML and stylesheet: nothing is fetched, so no
-    # text in a record (escaped as it is) could make the server read a file or a URL.
-    nothing = URLFetcher(allowed_protocols=())
+    class OnlyTheLogo(URLFetcher):
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            if logo is not None and url == LOGO_URL:
+                return URLFetcherResponse(url, logo.content, {"Content-Type": logo.media_type})
+            return super().fetch(url, headers)
+
+    # Everything a document shows is in its HTML and stylesheet, but for the clinic's logo
+    # from its row: nothing else is fetched, so no text in a record (escaped as it is) could
+    # make the server read a file or a URL.
+    nothing = OnlyTheLogo(allowed_protocols=())
     stylesheet = weasyprint.CSS(string=STYLESHEET.read_text(), url_fetcher=nothing)
     document = weasyprint.HTML(string=html, url_fetcher=nothing)
     return document.write_pdf(stylesheets=[stylesheet])
