@@ -1,10 +1,12 @@
 """A base for needlechart's own commands: every refusal is one line on stderr."""
 
+import datetime as dt
 from argparse import ArgumentTypeError
 from typing import Any, NoReturn
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 from django.db.utils import OperationalError, ProgrammingError
+from django.utils import timezone
 
 # The largest id a PostgreSQL bigint holds has 19 digits; fewer keep every value in range.
 ID_DIGITS = 18
@@ -16,6 +18,39 @@ def record_id(value: str) -> int:
     if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 10**ID_DIGITS:
         raise ArgumentTypeError(f"must be a record id (a whole number of 1 or more), not {value!r}")
     return int(value)
+
+
+EARLIEST, LATEST = 2000, 2999
+
+
+def moment(value: str) -> dt.datetime:
+    """An argparse type for `--now`: an ISO date and time, UTC when it names no zone."""
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ArgumentTypeError(
+            f"must be an ISO date and time like 2026-11-24T09:30, not {value!r}"
+        ) from None
+    # Commands reckon days from the moment; a year at the edge of the calendar would
+    # overflow that arithmetic, and no clinic runs at such a time.
+    if not EARLIEST <= when.year <= LATEST:
+        raise ArgumentTypeError(
+            f"must be a time between the years {EARLIEST} and {LATEST}, not {value!r}"
+        )
+    if when.tzinfo is None:
+        when = timezone.make_aware(when, dt.UTC)
+    return when
+
+
+def add_schedule_arguments(parser: CommandParser) -> None:
+    """`--now`, `--dry-run` and `--json`, as every command run from cron takes them."""
+    parser.add_argument(
+        "--now", type=moment, help="act as if it were this time (ISO 8601; UTC if no zone)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="list what is due; send and record nothing"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
 
 
 class OneLineParser(CommandParser):

@@ -5,7 +5,8 @@ import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.core.mail import send_mail
+from django.conf import settings
+from django.core.mail import EmailMessage
 from django.db import transaction
 
 # What a mail server that is down, slow or refusing raises (socket errors are OSErrors).
@@ -48,13 +49,36 @@ def reason(error: BaseException) -> str:
     return f"{what} ({detail})"
 
 
-def send(*, subject: str, body: str, to: list[str]) -> Outcome:
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content: bytes
+    mimetype: str
+
+
+def send(
+    *, subject: str, body: str, to: list[str], attachments: tuple[Attachment, ...] = ()
+) -> Outcome:
     """Send one email now. Call it from `after_commit`, or where no transaction is open."""
+    message = EmailMessage(subject=subject, body=body, to=to)
+    for attachment in attachments:
+        message.attach(attachment.filename, attachment.content, attachment.mimetype)
     try:
-        send_mail(subject=subject, message=body, from_email=None, recipient_list=to)
+        message.send()
     except ERRORS as error:
         return Outcome(reason(error))
     return SENT
+
+
+SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+
+def encrypted() -> bool:
+    """False when mail would leave for a mail server in the clear (SMTP without TLS or SSL);
+    a backend that keeps mail on the machine (console, file, memory) counts as encrypted."""
+    if settings.EMAIL_BACKEND != SMTP_BACKEND:
+        return True
+    return bool(settings.EMAIL_USE_TLS or getattr(settings, "EMAIL_USE_SSL", False))
 
 
 @dataclass

@@ -5,9 +5,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.conf import settings
 from django.core import signing
 from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist, ValidationError
 from django.db import models
+from django.utils import timezone
 
 
 def apply_changes(
@@ -153,3 +155,18 @@ def change_detail(before: dict[str, Any], record: models.Model, changed: list[st
         "before": {name: before[name] for name in kept},
         "after": audit_values(record, kept),
     }
+
+
+class VersionedText(models.Model):
+    """A clinic's wording kept one row per version (a consent text, a letter's wording): a
+    change is a new version, and what was signed or issued under an old one keeps it."""
+
+    version = models.PositiveIntegerField()
+    # None for the text needlechart ships.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True

@@ -139,6 +139,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "needlechart.urls"
+# Apps above charting whose records join the patient's timeline (charting/selectors.py).
+TIMELINE_PROVIDERS = ["needlechart.documents.timeline"]
 WSGI_APPLICATION = "needlechart.wsgi.application"
 
 TEMPLATES = [

@@ -28,6 +28,8 @@ from needlechart.charting.models import (
     PainMark,
     Screening,
 )
+from needlechart.documents import services as document_services
+from needlechart.documents.models import Letter, LetterTemplate
 from needlechart.outcomes.models import Observation
 from needlechart.patients.models import EpisodeOfCare, Patient
 from needlechart.portal import services as portal_services
@@ -137,7 +139,7 @@ def _kwargs(world: World, name: str, *, clinic: str) -> dict:
         "credential_id": credential.pk,
         "staff_id": staff.pk,
         "slug": "what-is-dry-needling" if name == "portal:learn_page" else "upper-trapezius",
-        "kind": "consent",
+        "kind": "progress-report" if name == "documents:wording" else "consent",
         "table": "responders",
         "discharge_id": chart.discharge.pk,
         "consent_id": chart.consent.pk,
@@ -156,6 +158,7 @@ def _kwargs(world: World, name: str, *, clinic: str) -> dict:
         "token_id": _api_token(world, a).pk,
         "account_id": _service_account(world, a).pk,
         "document_id": _document(world, a).pk if "<document_id>" in PAGES[name][1] else 0,
+        "letter_id": draft_letter(world, a).pk if "<letter_id>" in PAGES[name][1] else 0,
         "token": "set-password",
     }
     path = PAGES[name][1]
@@ -197,6 +200,20 @@ def _document(world: World, a: bool) -> Any:
         patient=patient, kind="record", source_type="Patient", source_id=patient.pk,
         title="Health record", render_version=1, content=pdf, sha256="0" * 64, size=len(pdf),
         issued_by=staff,
+    )  # fmt: skip
+
+
+def draft_letter(world: World, a: bool) -> Letter:
+    """A draft progress report letter on clinic A's or B's episode (made directly)."""
+    clinic = world.clinic_a if a else world.clinic_b
+    episode = world.episode_a if a else world.episode_b
+    wording, _ = LetterTemplate.objects.get_or_create(
+        clinic=clinic, kind="progress-report", version=1,
+        defaults={"salutation": "Dear {recipient},", "opening": "Hello.", "closing": "Bye."},
+    )  # fmt: skip
+    return Letter.objects.filter(episode=episode).first() or Letter.objects.create(
+        episode=episode, kind="progress-report", template=wording, salutation="Dear colleague,",
+        created_by=world.practitioner if a else world.other_practitioner,
     )  # fmt: skip
 
 
@@ -656,8 +673,50 @@ WRITE_ACTIONS.update(
             ),
             lambda w: w.patient_a.documents.count(),
         ),
+        "email a document": (
+            lambda c, w: c.post(
+                reverse("documents:send", args=[issued_note(w).pk]), {"recipient": "patient"}
+            ),
+            # Read first, before the audit rows are counted: the document is issued here.
+            lambda w: issued_note(w).deliveries.count(),
+        ),
+        "draft a letter": (
+            lambda c, w: c.post(
+                reverse("documents:letter_new", args=[w.episode_a.pk]),
+                {"kind": "progress-report"},
+            ),
+            lambda w: w.episode_a.letters.count(),
+        ),
+        "edit a letter": (
+            lambda c, w: c.post(
+                reverse("documents:letter", args=[draft_letter(w, True).pk]),
+                {"recipient": "Dr Byrne", "salutation": "Dear Dr Byrne,", "opening": "Hello.",
+                 "body": "Better.", "closing": "Bye."},
+            ),
+            lambda w: Letter.objects.get(pk=draft_letter(w, True).pk).body,
+        ),
+        "sign and issue a letter": (
+            lambda c, w: c.post(reverse("documents:letter_issue", args=[draft_letter(w, True).pk])),
+            lambda w: Letter.objects.get(pk=draft_letter(w, True).pk).signed_at,
+        ),
+        "change the letter wording": (
+            lambda c, w: c.post(
+                reverse("documents:wording", args=["progress-report"]),
+                {"salutation": "Hello {recipient},", "opening": "News.", "closing": "Regards,"},
+            ),
+            lambda w: LetterTemplate.objects.filter(clinic=w.clinic_a).count(),
+        ),
     }
 )  # fmt: skip
+
+
+def issued_note(world: World):
+    """A session note of patient A, issued once per test."""
+    if not hasattr(world, "issued"):
+        world.issued = document_services.document_issue(
+            actor=world.practitioner, kind="session-note", record=world.chart_a.signed_session
+        )
+    return world.issued
 
 
 def test_every_write_in_the_matrix_is_exercised():

@@ -27,7 +27,11 @@ from needlechart.accounts.models import DryNeedlingCredential, Role
 from needlechart.audit import services as audit
 from needlechart.charting import services
 from tests import factories
-from tests.test_access import charted  # noqa: F401 - the charted clinics, as a fixture
+from tests.test_access import (
+    charted,  # noqa: F401 - the charted clinics, as a fixture
+    draft_letter,
+    issued_note,
+)
 
 # Modules that only read or present: their functions take the user as `user`, or are pages.
 NOT_SERVICES = ("views", "selectors", "urls", "migrations", "management", "templatetags")
@@ -97,6 +101,8 @@ RECORDS: dict[str, Callable[[Any], Any]] = {
     "check_in": lambda w: w.chart_a.check_in,
     "effect": lambda w: w.chart_a.effect,
     "questionnaire": lambda w: w.chart_a.questionnaire,
+    "document": lambda w: issued_note(w),
+    "letter": lambda w: draft_letter(w, True),
 }
 
 
@@ -189,6 +195,13 @@ def _values(name: str, w: Any) -> dict[str, Any]:
         "session.session_start": {"screening_status": "unchanged", "consent_confirmed": True},
         "session.session_update": {"note": "Tolerated well"},
         "documents.document_issue": {"kind": "session-note"},
+        "documents.document_send": {"recipient": "patient"},
+        "documents.letters.letter_start": {"kind": "progress-report"},
+        "documents.letters.letter_update": {"body": "Better."},
+        "documents.letters.wording_new_version": {
+            "kind": "progress-report", "salutation": "Hello {recipient},", "opening": "News.",
+            "closing": "Regards,",
+        },
     }.get(name, {})  # fmt: skip
 
 
@@ -196,9 +209,9 @@ def _actor(name: str, w: Any) -> Any:
     """Who may make each write in clinic A."""
     if name in PORTAL_OWN:
         return w.patient_user
-    if name.startswith(("accounts.", "catalogue.", "portal.privacy.", "api.")) or name.endswith(
-        "_import"
-    ):
+    if name.startswith(
+        ("accounts.", "catalogue.", "portal.privacy.", "api.", "documents.letters.wording")
+    ) or name.endswith("_import"):
         return w.admin
     return w.practitioner
 

@@ -41,6 +41,10 @@ class Clinic(models.Model):
     phone = models.CharField(max_length=32, blank=True)
     email = models.EmailField(blank=True)
     address = models.TextField(blank=True)
+    # The letterhead's logo (PNG or JPEG, checked by accounts.services.clinic_update); the
+    # documents embed it, nothing fetches it.
+    logo = models.BinaryField(blank=True, default=b"")
+    logo_type = models.CharField(max_length=20, blank=True)
     # After this many sessions without an important improvement, the episode asks for a review.
     review_after_sessions = models.PositiveSmallIntegerField(
         "sessions before a review prompt", default=3, validators=[MinValueValidator(1)]

@@ -298,24 +298,45 @@ CLINIC_EDITABLE = (
 
 
 @transaction.atomic
-def clinic_update(*, actor: User, **values: Any) -> Clinic:
-    """The clinic's name and contact details (shown to patients on aftercare sheets)."""
+def clinic_update(
+    *, actor: User, logo: bytes | None = None, remove_logo: bool = False, **values: Any
+) -> Clinic:
+    """The clinic's name and contact details (shown to patients on aftercare sheets) and
+    the letterhead's logo: a new `logo` replaces it, `remove_logo` takes it off."""
     authorize(actor, roles=rules.ADMIN_ROLES, what="change the clinic's details")
     if actor.role != Role.CLINIC_ADMIN or actor.clinic is None:
         raise ValidationError("Only a clinic admin can change the clinic's details.")
     clinic = actor.clinic
+    logo_type = logo_kind(logo) if logo else ""
     before = audit_values(clinic, CLINIC_EDITABLE)
     with unchanged_on_error(clinic), transaction.atomic():
         changed = apply_changes(clinic, CLINIC_EDITABLE, values)
+        detail = change_detail(before, clinic, changed)
+        if logo or (remove_logo and clinic.logo_type):
+            clinic.logo, clinic.logo_type = (logo, logo_type) if logo else (b"", "")
+            detail["logo"] = f"{logo_type}, {len(logo)} bytes" if logo else "removed"
         clinic.full_clean()
         clinic.save()
-        audit.record(
-            actor=actor,
-            action=audit.Action.UPDATE,
-            obj=clinic,
-            detail=change_detail(before, clinic, changed),
-        )
+        audit.record(actor=actor, action=audit.Action.UPDATE, obj=clinic, detail=detail)
     return clinic
+
+
+# The logo is printed a few centimetres wide: a larger file is a photograph, not a logo.
+LOGO_MAX_BYTES = 256 * 1024
+LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+
+
+def logo_kind(content: bytes) -> str:
+    """The logo's media type, read from its first bytes (not its name), or the refusal."""
+    if len(content) > LOGO_MAX_BYTES:
+        raise ValidationError(
+            {"logo": f"The logo is {len(content) // 1024} KB; it may be at most "
+                     f"{LOGO_MAX_BYTES // 1024} KB."}
+        )  # fmt: skip
+    for magic, media_type in LOGO_TYPES.items():
+        if content.startswith(magic):
+            return media_type
+    raise ValidationError({"logo": "The logo must be a PNG or JPEG image."})
 
 
 # --- demo clinics ------------------------------------------------------------------------------

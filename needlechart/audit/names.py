@@ -143,6 +143,18 @@ KINDS: dict[str, Kind] = {
     "ApiToken": Kind("API token", lambda t: f"API token {t.name}"),
     "ExportJob": Kind("FHIR bulk export"),
     "DocumentReference": Kind("Issued document", lambda d: f"Issued document: {d.title}"),
+    "LetterTemplate": Kind(
+        "Letter wording", lambda t: f"{t.get_kind_display()} letter wording, version {t.version}"
+    ),
+    "Composition/Letter": Kind(
+        "Letter to the referrer",
+        lambda t: f"{t.get_kind_display()} letter of {_day(t.created_at)}",
+    ),
+    "Communication/DocumentDelivery": Kind(
+        "Document emailed",
+        lambda d: f"{d.document.title} emailed to the {d.get_recipient_display().lower()}",
+        ("document",),
+    ),
     # Pages and exports rather than one record.
     "AuditTrail": Kind("Audit trail"),
     "Timeline": Kind("Chart timeline"),

@@ -18,6 +18,7 @@ from needlechart.charting.models import (
     parse_response,
     response_choices,
 )
+from needlechart.charting.selectors import timeline_kinds
 from needlechart.forms import DateInput, FieldsOnlyModelForm
 
 SIDE_CHOICES = [("", "Either / both"), ("left", "Left"), ("right", "Right")]
@@ -425,12 +426,10 @@ class AddendumForm(forms.Form):
 
 
 class TimelineFilterForm(forms.Form):
-    KINDS = [
-        ("", "Everything"), ("episode", "Episodes"), ("screening", "Screenings"),
-        ("consent", "Consents"), ("assessment", "Assessments"), ("session", "Sessions"),
-        ("adverse-event", "Adverse events"), ("addendum", "Addenda"),
-    ]  # fmt: skip
-    kind = forms.ChoiceField(choices=KINDS, required=False, label="Show")
+    # The chart's kinds and those the timeline's providers add (charting/selectors.py).
+    kind = forms.ChoiceField(
+        choices=lambda: [("", "Everything"), *timeline_kinds()], required=False, label="Show"
+    )
     date_from = forms.DateField(required=False, widget=DateInput(), label="From")
     date_to = forms.DateField(required=False, widget=DateInput(), label="To")
 
@@ -493,3 +492,17 @@ class ClinicForm(forms.Form):
         help_text="Where your jurisdiction asks for it: the course, provider, hours and "
         "jurisdiction show above the consent text and are kept with each signature.",
     )
+    logo = forms.FileField(
+        label="Logo for the letterhead",
+        required=False,
+        help_text="A PNG or JPEG image of at most 256 KB, printed at the top of every document.",
+    )
+    remove_logo = forms.BooleanField(label="Remove the logo", required=False)
+
+    def logo_values(self) -> dict:
+        """The logo's part of the cleaned data, as clinic_update takes it (and taken out)."""
+        upload = self.cleaned_data.pop("logo", None)
+        return {
+            "logo": upload.read() if upload else None,
+            "remove_logo": self.cleaned_data.pop("remove_logo", False),
+        }

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from needlechart import knowledge
+from needlechart.records import VersionedText
 
 SIDES = [("left", "Left"), ("right", "Right")]
 
@@ -67,7 +68,7 @@ class Screening(models.Model):
         return self.episode.patient_id
 
 
-class DocumentTemplate(models.Model):
+class DocumentTemplate(VersionedText):
     """A clinic's consent or aftercare text, one row per version (never edited in place)."""
 
     class Kind(models.TextChoices):
@@ -78,13 +79,8 @@ class DocumentTemplate(models.Model):
         "accounts.Clinic", on_delete=models.PROTECT, related_name="document_templates"
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    version = models.PositiveIntegerField()
     title = models.CharField(max_length=200)
     body = models.TextField()
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["kind", "-version"]

@@ -1,10 +1,12 @@
 """Reads of the chart, scoped to the user's clinic and audited."""
 
 import datetime as dt
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Exists, F, Func, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -539,6 +541,29 @@ SOURCES = (
 )  # fmt: skip
 
 
+# The kinds the chart's own sources show, for the timeline's filter.
+KINDS = [
+    ("episode", "Episodes"), ("screening", "Screenings"), ("consent", "Consents"),
+    ("assessment", "Assessments"), ("session", "Sessions"), ("adverse-event", "Adverse events"),
+    ("addendum", "Addenda"),
+]  # fmt: skip
+
+
+def providers() -> list[Any]:
+    """The modules of apps above charting that add records to the timeline, each with its
+    own `SOURCES` and `KINDS` (settings.TIMELINE_PROVIDERS, e.g. the issued documents).
+    Named in settings and loaded here, so that charting never imports an app above it."""
+    return [importlib.import_module(path) for path in settings.TIMELINE_PROVIDERS]
+
+
+def timeline_sources() -> tuple[Source, ...]:
+    return SOURCES + tuple(s for provider in providers() for s in provider.SOURCES)
+
+
+def timeline_kinds() -> list[tuple[str, str]]:
+    return KINDS + [kind for provider in providers() for kind in provider.KINDS]
+
+
 def _window(
     source: Source, patient: Patient, date_from: dt.date | None, date_to: dt.date | None
 ) -> QuerySet:
@@ -597,7 +622,7 @@ def timeline(
     in SQL: the union of each kind's newest holds the page, however long the history. One query
     for the counts, then one per kind (two where addenda are read), whatever the number of
     records."""
-    sources = [s for s in SOURCES if not kind or s.kind == kind]
+    sources = [s for s in timeline_sources() if not kind or s.kind == kind]
     windows = [(s, _window(s, patient, date_from, date_to)) for s in sources]
     # Every kind counted in one query.
     counts = (

@@ -616,11 +616,15 @@ def clinic_settings(request: HttpRequest) -> HttpResponse:
     clinic = request.user.clinic
     form = ClinicForm(
         posted(request),
+        request.FILES if request.method == "POST" else None,
         initial={k: getattr(clinic, k) for k in account_services.CLINIC_EDITABLE},
     )
     if request.method == "POST":
         saved = submit(
-            form, lambda: account_services.clinic_update(actor=request.user, **form.cleaned_data)
+            form,
+            lambda: account_services.clinic_update(
+                actor=request.user, **form.logo_values(), **form.cleaned_data
+            ),
         )
         if saved is not None:
             messages.success(request, "Clinic details saved.")

@@ -322,6 +322,8 @@ def all_guards(connection: Any = None) -> list[Guard]:
         append_only("outcomes_discharge"),
         append_only("charting_adverseeventfollowup"),
         append_only("documents_document"),
+        append_only("documents_lettertemplate"),
+        frozen_when_signed("documents_letter"),
     ]
     guards += [no_truncate(table) for table in sorted({_table(g) for g in guards})]
     if connection is not None:

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from needlechart.records import VersionedText
+
 
 class Kind(models.TextChoices):
     SESSION_NOTE = "session-note", "Session note"
@@ -61,3 +63,122 @@ class Document(models.Model):
     @property
     def filename(self) -> str:
         return f"{self.kind}-{self.source_id}-{self.issued_at:%Y%m%d}.pdf"
+
+
+class Recipient(models.TextChoices):
+    REFERRER = "referrer", "Referrer"
+    PATIENT = "patient", "Patient"
+
+
+class DocumentDelivery(models.Model):
+    """One issued document emailed to one address (FHIR Communication), kept so that a send
+    that failed is retried (`needlechart send-documents`) and its standing shown. The
+    referrer, a clinician, gets the PDF; the patient gets only a notice pointing to the
+    portal (docs/access.md, "What leaves by email")."""
+
+    FHIR_TYPE = "Communication"
+    # Aftercare given is a Communication too: the trail names this table apart.
+    AUDIT_TYPE = "Communication/DocumentDelivery"
+    Recipient = Recipient
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Not sent: gave up"
+
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="deliveries")
+    recipient = models.CharField(max_length=10, choices=Recipient.choices)
+    address = models.EmailField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    # When the next try is due: at once on creation, then later after each failure; a try
+    # under way pushes it on first, so that a second sender leaves it alone.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # A document goes to an address once: a second tab's send finds the first.
+            models.UniqueConstraint(
+                fields=["document", "address"], name="document_delivery_once_per_address"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+
+    def __str__(self) -> str:
+        return f"{self.document.title} to {self.address}"
+
+
+# The documents written as letters to the referrer, with the clinic's wording.
+LETTER_KINDS = [(k.value, k.label) for k in (Kind.PROGRESS_REPORT, Kind.DISCHARGE_LETTER)]
+
+
+class LetterTemplate(VersionedText):
+    """A clinic's wording for one kind of letter, one row per version (never edited in place,
+    as the consent text): `{recipient}` in the salutation is the letter's addressee."""
+
+    clinic = models.ForeignKey(
+        "accounts.Clinic", on_delete=models.PROTECT, related_name="letter_templates"
+    )
+    kind = models.CharField(max_length=20, choices=LETTER_KINDS)
+    salutation = models.CharField(max_length=200)
+    opening = models.TextField()
+    closing = models.TextField()
+
+    class Meta:
+        ordering = ["kind", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "kind", "version"], name="letter_template_version_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} wording (version {self.version})"
+
+
+class Letter(models.Model):
+    """A letter to the referrer drafted from the clinic's wording: edited while a draft, and
+    once signed and issued (`signed_at`, its Document) never again; the database refuses it
+    (db/guards.py), as it refuses a change to any signed record."""
+
+    FHIR_TYPE = "Composition"
+    # The discharge summary is a Composition too: the trail names this table apart.
+    AUDIT_TYPE = "Composition/Letter"
+    EDITABLE = ("recipient", "salutation", "opening", "body", "closing")
+
+    episode = models.ForeignKey(
+        "patients.EpisodeOfCare", on_delete=models.PROTECT, related_name="letters"
+    )
+    kind = models.CharField(max_length=20, choices=LETTER_KINDS)
+    template = models.ForeignKey(LetterTemplate, on_delete=models.PROTECT, related_name="+")
+    recipient = models.CharField("to", max_length=200, blank=True)
+    salutation = models.CharField(max_length=200)
+    opening = models.TextField(blank=True)
+    body = models.TextField("your text", blank=True)
+    closing = models.TextField(blank=True)
+    document = models.OneToOneField(
+        Document, on_delete=models.PROTECT, null=True, blank=True, related_name="letter"
+    )
+    signed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} letter of {self.created_at:%Y-%m-%d}"
+
+    @property
+    def patient_id(self) -> int:
+        return self.episode.patient_id

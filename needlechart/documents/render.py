@@ -77,6 +77,15 @@ def patient_of(kind: str, record: models.Model) -> Patient:
     return record.patient
 
 
+def episode_of(kind: str, record: models.Model) -> EpisodeOfCare | None:
+    """The episode a kind's record belongs to; None for the whole record and a consent."""
+    if isinstance(record, EpisodeOfCare):
+        return record
+    if isinstance(record, NeedlingSession | Discharge):
+        return record.episode
+    return None
+
+
 def check(kind: str, record: models.Model) -> None:
     """Refuse, with a reason a clinician can act on, a record that cannot be issued."""
     if kind not in SOURCES:
@@ -95,9 +104,10 @@ def check(kind: str, record: models.Model) -> None:
         raise ValidationError("A progress report needs at least one signed session.")
 
 
-def render(kind: str, record: models.Model, *, as_of: dt.datetime) -> Rendered:
+def render(kind: str, record: models.Model, *, as_of: dt.datetime, letter: Any = None) -> Rendered:
     """The document of `kind` for `record`; `as_of` dates the kinds that are not one signed
-    record (a progress report, the whole record): the time they are issued."""
+    record (a progress report, the whole record): the time they are issued. A `letter`
+    (documents.Letter) puts the clinician's salutation, words and closing around it."""
     check(kind, record)
     patient = patient_of(kind, record)
     loaded = with_chart(Patient.objects.filter(pk=patient.pk)).get()
@@ -106,6 +116,8 @@ def render(kind: str, record: models.Model, *, as_of: dt.datetime) -> Rendered:
     tz = zoneinfo.ZoneInfo(clinic.timezone)
     build = _BUILDERS[kind]
     context, dated, episode, text_version = build(record, chart, tz, as_of)
+    if letter is not None:
+        text_version = letter.template.version
     title = context["title"]
     context.update(
         clinic=clinic,
@@ -114,21 +126,41 @@ def render(kind: str, record: models.Model, *, as_of: dt.datetime) -> Rendered:
         created=_stamp(dated),
         dated=dated.astimezone(tz),
         kind=kind,
+        letter=letter,
     )
+    logo = Logo(bytes(clinic.logo), clinic.logo_type) if clinic.logo_type else None
+    context["logo"] = LOGO_URL if logo else ""
     with timezone.override(tz):
         html = render_to_string(f"documents/pdf/{kind}.html", context)
-    return Rendered(kind, title, _pdf(html), patient, episode, text_version)
+    return Rendered(kind, title, _pdf(html, logo), patient, episode, text_version)
 
 
-def _pdf(html: str) -> bytes:
+# The one address a document may load: the clinic's logo, from the clinic's row.
+LOGO_URL = "logo:clinic"
+
+
+@dataclass(frozen=True)
+class Logo:
+    content: bytes
+    media_type: str
+
+
+def _pdf(html: str, logo: Logo | None = None) -> bytes:
     # Imported here: WeasyPrint and its Pango bindings take a while to load, and no command
     # or page but the ones that render should pay for that.
     import weasyprint
-    from weasyprint.urls import URLFetcher
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-    # Everything a document shows is in its HTML and stylesheet: nothing is fetched, so no
-    # text in a record (escaped as it is) could make the server read a file or a URL.
-    nothing = URLFetcher(allowed_protocols=())
+    class OnlyTheLogo(URLFetcher):
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            if logo is not None and url == LOGO_URL:
+                return URLFetcherResponse(url, logo.content, {"Content-Type": logo.media_type})
+            return super().fetch(url, headers)
+
+    # Everything a document shows is in its HTML and stylesheet, but for the clinic's logo
+    # from its row: nothing else is fetched, so no text in a record (escaped as it is) could
+    # make the server read a file or a URL.
+    nothing = OnlyTheLogo(allowed_protocols=())
     stylesheet = weasyprint.CSS(string=STYLESHEET.read_text(), url_fetcher=nothing)
     document = weasyprint.HTML(string=html, url_fetcher=nothing)
     return document.write_pdf(stylesheets=[stylesheet])

@@ -3,7 +3,7 @@ to the signed-in patient, and audited."""
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -12,8 +12,9 @@ from needlechart.accounts.access import in_clinic
 from needlechart.accounts.models import User
 from needlechart.audit import services as audit
 from needlechart.charting.models import Consent
-from needlechart.documents.models import Document
-from needlechart.patients.models import Patient
+from needlechart.documents import notices
+from needlechart.documents.models import Document, DocumentDelivery, Letter, Recipient
+from needlechart.patients.models import EpisodeOfCare, Patient
 
 # A list shows what was issued, not the PDF itself: the bytes are read on download only.
 LISTED = ("id", "patient_id", "episode_id", "kind", "title", "size", "sha256", "addressee",
@@ -26,12 +27,39 @@ def _listed(documents: QuerySet[Document]) -> QuerySet[Document]:
 
 def patient_documents(*, user: User, patient: Patient) -> list[Document]:
     """The patient's issued documents for roles that read clinical content (else none), each
-    audited as listed."""
+    audited as listed, with their deliveries and, for clinicians, who each may be sent to
+    (`send_to`: pairs of recipient and address). Three queries, however many documents."""
     if not rules.has_role(user, rules.CLINICAL_READ_ROLES) or patient.clinic_id != user.clinic_id:
         return []
-    documents = list(_listed(Document.objects.filter(patient=patient)))
+    documents = list(
+        _listed(Document.objects.filter(patient=patient))
+        .select_related("episode")
+        .only(*LISTED, "episode__referral_email", "episode__referral_detail")
+        .prefetch_related(Prefetch("deliveries", DocumentDelivery.objects.order_by("id")))
+    )
+    may_send = rules.has_role(user, rules.CLINICAL_WRITE_ROLES)
+    portal = notices.portal_address(patient) if may_send and documents else ""
+    for document in documents:
+        document.send_to = []
+        if not may_send:
+            continue
+        referrer = document.episode.referral_email if document.episode else ""
+        if referrer:
+            document.send_to.append((Recipient.REFERRER, referrer))
+        if portal:
+            document.send_to.append((Recipient.PATIENT, portal))
     audit.record_each(actor=user, action=audit.Action.LIST, objects=documents)
     return documents
+
+
+def document_for_sending(*, user: User, document_id: int) -> Document:
+    """The document to email, if its patient is of the user's clinic (else 404). Not audited
+    as read: the delivery it makes is audited with its recipient."""
+    return get_object_or_404(
+        Document.objects.select_related("patient", "episode"),
+        pk=document_id,
+        patient__clinic_id=user.clinic_id,
+    )
 
 
 def document_get(*, user: User, document_id: int) -> Document:
@@ -79,3 +107,27 @@ def issuable_consents(*, user: User, patient: Patient) -> list[Consent]:
         return []
     latest = Consent.objects.filter(patient=patient).order_by("-signed_at", "-id").first()
     return [latest] if latest is not None else []
+
+
+def letter_in_clinic(user: User, letter_id: int, **_: Any) -> bool:
+    return in_clinic(user, Letter.objects, "episode__patient__clinic_id", letter_id)
+
+
+def letter_get(*, user: User, letter_id: int) -> Letter:
+    """The letter, if its patient is of the user's clinic (else 404); audited as read."""
+    letter = get_object_or_404(
+        Letter.objects.select_related("episode__patient", "template", "document", "created_by"),
+        pk=letter_id,
+        episode__patient__clinic_id=user.clinic_id,
+    )
+    audit.record(actor=user, action=audit.Action.VIEW, obj=letter, patient=letter.episode.patient)
+    return letter
+
+
+def episode_letters(*, user: User, episode: EpisodeOfCare) -> list[Letter]:
+    """The episode's letters, drafts and signed (one query), for the roles that read clinical
+    content; shown on the episode page under its one `view EpisodeOfCare` row, as its
+    sessions and assessments are."""
+    if not rules.has_role(user, rules.CLINICAL_READ_ROLES):
+        return []
+    return list(episode.letters.select_related("created_by").defer("body", "opening", "closing"))

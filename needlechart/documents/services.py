@@ -1,7 +1,7 @@
 """Issuing a document: the one way a Document is written, audited in the same transaction."""
 
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from needlechart import mail
@@ -11,8 +11,10 @@ from needlechart.accounts.models import User
 from needlechart.audit import services as audit
 from needlechart.audit.services import object_type_of
 from needlechart.audit.submissions import once
-from needlechart.documents import notices, render
-from needlechart.documents.models import Document
+from needlechart.documents import deliveries, notices, render
+from needlechart.documents.models import Document, DocumentDelivery, Letter
+
+Recipient = DocumentDelivery.Recipient
 
 
 @transaction.atomic
@@ -23,24 +25,29 @@ def document_issue(
     record: models.Model,
     addressee: str = "",
     notify_patient: bool = False,
+    send_to_referrer: bool = False,
+    letter: Letter | None = None,
     token: str = "",
 ) -> Document:
     """Render `record` as a document of `kind` and keep it as issued. The form's `token`
     makes a double click issue one document (the second press gets the first). With
     `notify_patient`, the patient's portal address is told, once the document has committed,
-    that it waits in the portal (refused when they have no portal account)."""
+    that it waits in the portal (refused when they have no portal account); with
+    `send_to_referrer`, the episode's referrer is emailed the PDF. Either is a delivery
+    written with the document and retried until it goes (documents/deliveries.py)."""
     patient = render.patient_of(kind, record)
     authorize(actor, roles=rules.CLINICAL_WRITE_ROLES, patient=patient, what="issue documents")
     render.check(kind, record)
-    if notify_patient and not User.objects.filter(portal_account__patient=patient).exists():
-        raise ValidationError(
-            "The patient has no portal account to find the document in: invite them first, "
-            "or issue it without telling them."
-        )
+    recipients = [
+        *([Recipient.PATIENT] if notify_patient else []),
+        *([Recipient.REFERRER] if send_to_referrer else []),
+    ]
+    for recipient in recipients:
+        _address(recipient, patient=patient, episode=render.episode_of(kind, record))
 
     def create() -> Document:
         issued_at = timezone.now().replace(microsecond=0)
-        made = render.render(kind, record, as_of=issued_at)
+        made = render.render(kind, record, as_of=issued_at, letter=letter)
         document = Document.objects.create(
             patient=patient,
             episode=made.episode,
@@ -69,9 +76,84 @@ def document_issue(
                 **({"addressee": document.addressee} if document.addressee else {}),
             },
         )
-        if notify_patient:
-            document_id = document.pk
-            mail.after_commit(lambda: notices.send_document_notice(document_id))
+        for recipient in recipients:
+            _deliver(actor=actor, document=document, recipient=recipient)
         return document
 
     return once(actor=actor, token=token, model=Document, create=create)
+
+
+def _address(recipient: str, *, patient, episode) -> str:
+    """Where a document of this patient and episode goes for `recipient`, or the refusal."""
+    if recipient == Recipient.PATIENT:
+        address = notices.portal_address(patient)
+        if not address:
+            raise ValidationError(
+                "The patient has no portal account to find the document in: invite them "
+                "first, or issue it without telling them."
+            )
+        return address
+    if recipient != Recipient.REFERRER:
+        raise ValidationError("Choose who the document goes to: the referrer or the patient.")
+    if episode is None or not episode.referral_email:
+        raise ValidationError(
+            "The episode has no referrer's email address: add it on the episode first."
+        )
+    if not mail.encrypted():
+        # The PDF is clinical content: it does not cross the network in the clear.
+        raise ValidationError(
+            "Mail is set to leave without encryption (EMAIL_USE_TLS is off), so a PDF "
+            "cannot be emailed; download it and send it another way."
+        )
+    return episode.referral_email
+
+
+def _deliver(*, actor: User, document: Document, recipient: str) -> DocumentDelivery:
+    """Write the delivery (or put a given-up one back in the queue) and try it after the
+    commit. A document already sent, or waiting to be, to the same address is refused:
+    a second tab does not send it twice."""
+    address = _address(recipient, patient=document.patient, episode=document.episode)
+    delivery = DocumentDelivery.objects.filter(document=document, address=address).first()
+    if delivery is not None and delivery.status != DocumentDelivery.Status.FAILED:
+        when = "was sent" if delivery.status == DocumentDelivery.Status.SENT else "waits to go"
+        raise ValidationError(f"This document {when} to {address} already.")
+    if delivery is not None:
+        delivery.status = DocumentDelivery.Status.PENDING
+        delivery.attempts, delivery.next_attempt_at = 0, timezone.now()
+        delivery.save(update_fields=["status", "attempts", "next_attempt_at"])
+        action = audit.Action.UPDATE
+    else:
+        try:
+            with transaction.atomic():
+                delivery = DocumentDelivery.objects.create(
+                    document=document, recipient=recipient, address=address, created_by=actor
+                )
+        except IntegrityError:
+            # Another tab's send of the same document to the same address got there first.
+            raise ValidationError(f"This document waits to go to {address} already.") from None
+        action = audit.Action.CREATE
+    audit.record(
+        actor=actor, action=action, obj=delivery, patient=document.patient,
+        detail={"recipient": recipient, "to": [address], "document": document.pk,
+                "attached": recipient == Recipient.REFERRER},
+    )  # fmt: skip
+    deliveries.after_commit(delivery.pk)
+    return delivery
+
+
+@transaction.atomic
+def document_send(
+    *, actor: User, document: Document, recipient: str, token: str = ""
+) -> DocumentDelivery:
+    """Email an issued document to the episode's referrer (the PDF) or tell the patient it
+    waits in the portal, after the commit and retried until it goes. The form's `token` makes
+    a double click send once; a second tab is refused (one delivery per address)."""
+    authorize(
+        actor, roles=rules.CLINICAL_WRITE_ROLES, patient=document.patient, what="send documents"
+    )
+    # Locked: two sends of the same document queue one behind the other.
+    Document.objects.select_for_update().filter(pk=document.pk).exists()
+    return once(
+        actor=actor, token=token, model=DocumentDelivery,
+        create=lambda: _deliver(actor=actor, document=document, recipient=recipient),
+    )  # fmt: skip

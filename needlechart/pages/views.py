@@ -107,6 +107,7 @@ def episode_detail(request: HttpRequest, episode_id: int) -> HttpResponse:
             "can_write": rules.has_role(request.user, rules.CLINICAL_WRITE_ROLES),
             "can_needle": rules.has_role(request.user, rules.NEEDLING_ROLES),
             **chart_selectors.episode_records(episode),
+            "letters": document_selectors.episode_letters(user=request.user, episode=episode),
             **outcome_views.progress_context(episode),
         },
     )

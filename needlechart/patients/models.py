@@ -133,6 +133,7 @@ class EpisodeOfCare(models.Model):
         "onset_date",
         "referral_source",
         "referral_detail",
+        "referral_email",
         "care_manager",
         "status",
         "period_start",
@@ -155,6 +156,12 @@ class EpisodeOfCare(models.Model):
     referral_source = models.CharField(max_length=20, choices=ReferralSource.choices)
     referral_detail = models.CharField(
         max_length=200, blank=True, help_text="Who referred, e.g. the referring clinician's name."
+    )
+    # Where letters to the referrer are emailed (documents/deliveries.py).
+    referral_email = models.EmailField(
+        "referrer's email",
+        blank=True,
+        help_text="Progress reports and discharge letters can be emailed here, as a PDF.",
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     care_manager = models.ForeignKey(

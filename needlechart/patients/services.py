@@ -180,6 +180,7 @@ def episode_create(
     body_area: str = "",
     onset_date: dt.date | None = None,
     referral_detail: str = "",
+    referral_email: str = "",
     status: str = EpisodeOfCare.Status.ACTIVE,
     period_start: dt.date | None = None,
 ) -> EpisodeOfCare:
@@ -201,6 +202,7 @@ def episode_create(
         onset_date=onset_date,
         referral_source=referral_source,
         referral_detail=referral_detail.strip(),
+        referral_email=referral_email.strip(),
         status=status,
         care_manager=care_manager,
         period_start=period_start,

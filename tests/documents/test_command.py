@@ -20,15 +20,20 @@ def connection_kept(monkeypatch):
     monkeypatch.setattr(connections, "close_all", lambda: None)
 
 
-def _run(*argv: str) -> tuple[str, str, int]:
+def run(command: str, *argv: str) -> tuple[str, str, int]:
+    """`needlechart COMMAND ARGV...` as from the shell: its output, errors and exit code."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            cli.main(["needlechart", "document", *argv])
+            cli.main(["needlechart", command, *argv])
             code = 0
         except SystemExit as exit:
             code = exit.code or 0
     return out.getvalue(), err.getvalue(), code
+
+
+def _run(*argv: str) -> tuple[str, str, int]:
+    return run("document", *argv)
 
 
 def test_the_command_writes_the_same_pdf_the_pages_issue(signed, tmp_path):

@@ -129,8 +129,9 @@ def _queries(client, url: str) -> int:
     return len(context.captured_queries)
 
 
-# The patient page's documents cost one read, and their `list` audit rows one write (three
-# statements) however many are shown; the portal's list the same.
+# The patient page's documents cost one read, their deliveries one, the patient's portal
+# address one, and their `list` audit rows one write (three statements) however many are
+# shown and sent; the portal's list the same.
 @pytest.mark.parametrize(
     ("who", "url_name"), [("practitioner", "patients:detail"), ("patient_user", "portal:documents")]
 )
@@ -139,10 +140,15 @@ def test_the_document_lists_cost_the_same_queries_however_many_documents(signed,
     client = client_for(getattr(w, who))
     args = [signed.patient.pk] if url_name == "patients:detail" else []
     url = reverse(url_name, args=args)
+    signed.episode.referral_email = "byrne@example.org"
+    signed.episode.save()
     services.document_issue(actor=w.practitioner, kind="record", record=signed.patient)
     one = _queries(client, url)
     for kind, record in (("consent", signed.consent), ("session-note", signed.session),
                          ("aftercare", signed.second)):  # fmt: skip
-        services.document_issue(actor=w.practitioner, kind=kind, record=record)
+        services.document_issue(
+            actor=w.practitioner, kind=kind, record=record, notify_patient=True,
+            send_to_referrer=kind != "consent",
+        )  # fmt: skip
     assert _queries(client, url) == one
-    assert one == {"patients:detail": 32, "portal:documents": 6}[url_name]
+    assert one == {"patients:detail": 34, "portal:documents": 6}[url_name]

@@ -87,8 +87,8 @@ def _queries(client, url: str) -> int:
 PATIENT_LIST_QUERIES = 7
 PATIENT_DETAIL_QUERIES = 26
 # The episode page also reads the screening, consent, the episode's latest records and how
-# many there are, the plan and the measurements behind its progress.
-EPISODE_DETAIL_QUERIES = 30
+# many there are, the plan, the measurements behind its progress and its letters.
+EPISODE_DETAIL_QUERIES = 31
 
 
 def test_the_patient_list_costs_the_same_queries_however_many_patients(world):
@@ -110,6 +110,7 @@ def test_the_patient_page_costs_the_same_queries_however_long_the_history(world)
 
 
 def test_the_episode_page_costs_the_same_queries_however_many_sessions(world):
+    from needlechart.documents import letters
     from tests import charts
 
     charts.build(world.practitioner, world.episode_a, signed=True)
@@ -118,6 +119,8 @@ def test_the_episode_page_costs_the_same_queries_however_many_sessions(world):
     assert _queries(client, url) == EPISODE_DETAIL_QUERIES
     for _ in range(4):
         charts.build(world.practitioner, world.episode_a, signed=True)
+        letters.letter_start(actor=world.practitioner, episode=world.episode_a,
+                             kind="progress-report")  # fmt: skip
     assert _queries(client, url) == EPISODE_DETAIL_QUERIES
 
 

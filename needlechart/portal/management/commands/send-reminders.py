@@ -1,4 +1,3 @@
-import argparse
 import datetime as dt
 import json
 
@@ -6,27 +5,8 @@ from django.core.management.base import CommandError, CommandParser
 from django.utils import timezone
 
 from needlechart.commands import Command as NeedlechartCommand
+from needlechart.commands import add_schedule_arguments
 from needlechart.portal import reminders
-
-EARLIEST, LATEST = 2000, 2999
-
-
-def _moment(value: str) -> dt.datetime:
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be an ISO date and time like 2026-11-24T09:30, not {value!r}"
-        ) from None
-    # Reminders fall days after the moment; a year at the edge of the calendar would
-    # overflow that arithmetic, and no clinic runs at such a time.
-    if not EARLIEST <= moment.year <= LATEST:
-        raise argparse.ArgumentTypeError(
-            f"must be a time between the years {EARLIEST} and {LATEST}, not {value!r}"
-        )
-    if moment.tzinfo is None:
-        moment = timezone.make_aware(moment, dt.UTC)
-    return moment
 
 
 class Command(NeedlechartCommand):
@@ -37,13 +17,7 @@ class Command(NeedlechartCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--now", type=_moment, help="act as if it were this time (ISO 8601; UTC if no zone)"
-        )
-        parser.add_argument(
-            "--dry-run", action="store_true", help="list what is due; send and record nothing"
-        )
-        parser.add_argument("--json", action="store_true", help="print JSON")
+        add_schedule_arguments(parser)
 
     def handle(self, *args: object, **options: object) -> None:
         now = options["now"] or timezone.now()
