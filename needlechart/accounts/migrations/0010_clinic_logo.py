@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0008_clinic_retention_years'),
+        ('accounts', '0009_service_account_role'),
     ]
 
     operations = [
