@@ -17,7 +17,6 @@ from needlechart.documents.models import Document, DocumentDelivery, Letter
 Recipient = DocumentDelivery.Recipient
 
 
-@transaction.atomic
 def document_issue(
     *,
     actor: User,
@@ -34,7 +33,11 @@ def document_issue(
     `notify_patient`, the patient's portal address is told, once the document has committed,
     that it waits in the portal (refused when they have no portal account); with
     `send_to_referrer`, the episode's referrer is emailed the PDF. Either is a delivery
-    written with the document and retried until it goes (documents/deliveries.py)."""
+    written with the document and retried until it goes (documents/deliveries.py).
+
+    The PDF is made before the transaction that keeps it: laying out a long record takes
+    seconds, and a write transaction held that long would make every other writer wait (on
+    SQLite, every page, as each writes its audit row)."""
     patient = render.patient_of(kind, record)
     authorize(actor, roles=rules.CLINICAL_WRITE_ROLES, patient=patient, what="issue documents")
     render.check(kind, record)
@@ -45,9 +48,10 @@ def document_issue(
     for recipient in recipients:
         _address(recipient, patient=patient, episode=render.episode_of(kind, record))
 
+    issued_at = timezone.now().replace(microsecond=0)
+    made = render.render(kind, record, as_of=issued_at, letter=letter)
+
     def create() -> Document:
-        issued_at = timezone.now().replace(microsecond=0)
-        made = render.render(kind, record, as_of=issued_at, letter=letter)
         document = Document.objects.create(
             patient=patient,
             episode=made.episode,
@@ -80,7 +84,8 @@ def document_issue(
             _deliver(actor=actor, document=document, recipient=recipient)
         return document
 
-    return once(actor=actor, token=token, model=Document, create=create)
+    with transaction.atomic():
+        return once(actor=actor, token=token, model=Document, create=create)
 
 
 def _address(recipient: str, *, patient, episode) -> str:

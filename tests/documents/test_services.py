@@ -91,3 +91,24 @@ def test_the_database_refuses_to_change_or_remove_an_issued_document(signed):
         _refused("TRUNCATE documents_document CASCADE")
     stored = Document.objects.get(pk=document.pk)
     assert bytes(stored.content) == bytes(document.content) and stored.title == document.title
+
+
+def test_the_pdf_is_made_before_the_transaction_so_other_writers_do_not_wait(
+    transactional_db, signed, monkeypatch
+):
+    # Laying out a long record takes seconds: a write transaction open all that while would
+    # hold every other writer (on SQLite, every page's audit row) until it ends.
+    made = render.render
+    during: list[bool] = []
+
+    def spy(*args, **kwargs):
+        during.append(connection.in_atomic_block)
+        return made(*args, **kwargs)
+
+    monkeypatch.setattr(render, "render", spy)
+    document = services.document_issue(
+        actor=signed.world.practitioner, kind="session-note", record=signed.session
+    )
+    assert during == [False]
+    assert Document.objects.filter(pk=document.pk).exists()
+    assert AuditEvent.objects.filter(object_type="DocumentReference", action="create").exists()
