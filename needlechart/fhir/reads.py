@@ -105,6 +105,12 @@ def one_of(value: str, choices: list[str], name: str) -> str:
 
 # --- sources -----------------------------------------------------------------------------------
 
+def _fetched(name: str) -> Prefetch:
+    """Related rows as a plain list (`resources.fetched` reads it): a prefetch into the
+    manager would build a queryset per row."""
+    return Prefetch(name, to_attr=f"{name}_fetched")
+
+
 # A search parameter: given its values (one per occurrence, each possibly comma-separated
 # for "or"), the condition on the source's rows.
 Filter = Callable[[list[str]], Q]
@@ -283,7 +289,7 @@ def _practitioners(user: User) -> QuerySet:
     return (
         Practitioner.objects.filter(user__clinic_id=user.clinic_id)
         .select_related("user")
-        .prefetch_related("credentials")
+        .prefetch_related(_fetched("credentials"))
     )
 
 
@@ -395,8 +401,10 @@ def _sessions(user: User) -> QuerySet:
         NeedlingSession.objects.filter(episode__patient__clinic_id=user.clinic_id)
         .select_related("episode__patient", "practitioner__user")
         .prefetch_related(
-            Prefetch("insertions", queryset=Insertion.objects.select_related("needle_size")),
-            Prefetch("addenda", queryset=Addendum.objects.filter(kind="entered-in-error")),
+            Prefetch("insertions", queryset=Insertion.objects.select_related("needle_size"),
+                     to_attr="insertions_fetched"),
+            Prefetch("addenda", queryset=Addendum.objects.filter(kind="entered-in-error"),
+                     to_attr="addenda_fetched"),
         )
     )
 
@@ -594,7 +602,7 @@ def _plans(user: User) -> QuerySet:
         CarePlan.objects.filter(episode__patient__clinic_id=user.clinic_id)
         .annotate(replaced=_later_version())
         .select_related("episode__patient", "created_by__practitioner")
-        .prefetch_related("goals", "therapies")
+        .prefetch_related(_fetched("goals"), _fetched("therapies"))
     )
 
 
@@ -665,7 +673,8 @@ def _has_targets(path: str = "pk") -> Q:
 def _target_rows(path: str = "") -> list[Prefetch]:
     """An assessment's findings and measurements, their ids only (its Provenance's targets)."""
     return [
-        Prefetch(f"{path}{name}", queryset=model.objects.only("pk", "assessment_id"))
+        Prefetch(f"{path}{name}", queryset=model.objects.only("pk", "assessment_id"),
+                 to_attr=f"{name}_fetched")
         for name, model in (("findings", TriggerPointFinding), ("observations", Observation))
     ]
 

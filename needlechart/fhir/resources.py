@@ -72,8 +72,16 @@ def _is_patient(user: User) -> bool:
     return user.clinic_id is None
 
 
+def fetched(record: Any, name: str) -> list[Any]:
+    """A record's related rows `name`: the plain list reads.py prefetched as `{name}_fetched`
+    (a prefetch into the manager instead builds a queryset per record, most of a bulk
+    export's cost), else the manager's rows (a record fetched without them)."""
+    rows = getattr(record, f"{name}_fetched", None)
+    return rows if rows is not None else list(getattr(record, name).all())
+
+
 def _entered_in_error(record: NeedlingSession) -> bool:
-    return any(a.kind == Addendum.Kind.ENTERED_IN_ERROR for a in record.addenda.all())
+    return any(a.kind == Addendum.Kind.ENTERED_IN_ERROR for a in fetched(record, "addenda"))
 
 
 # --- people and the clinic ---------------------------------------------------------------------
@@ -132,7 +140,7 @@ def practitioner(p: Practitioner) -> Resource:
             },
             "issuer": {"display": c.provider},
         }
-        for c in p.credentials.all()
+        for c in fetched(p, "credentials")
     ]
     profession: dict[str, Any] = {"code": {"text": p.get_profession_display()}}
     if p.registration_number:
@@ -169,7 +177,7 @@ def practitioner_role(p: Practitioner) -> Resource:
              "text": p.get_profession_display()}
         ],
     }  # fmt: skip
-    credentials = list(p.credentials.all())
+    credentials = fetched(p, "credentials")
     if credentials:
         resource["specialty"] = [
             {"coding": [codes.coding("procedure", "dry-needling")], "text": "Dry needling"}
@@ -336,7 +344,7 @@ def _row_words(row: Insertion) -> str:
 def procedure(s: NeedlingSession) -> Resource:
     """The needling of a session: each muscle and side a body site, with its technique and
     needle count in the needling-row extension."""
-    rows = list(s.insertions.all())
+    rows = fetched(s, "insertions")
     code = [codes.coding("procedure", "dry-needling")]
     if s.cpt_code:
         code.append({"system": codes.CPT, "code": s.cpt_code})
@@ -624,7 +632,7 @@ def care_plan(plan: CarePlan, latest: bool) -> Resource:
     status = ("completed" if finished else "active") if latest else "revoked"
     activity_status = ("completed" if finished else "in-progress") if latest else "stopped"
     subject = ref("Patient", episode.patient_id)
-    goals = list(plan.goals.all())
+    goals = fetched(plan, "goals")
     needling = {
         "detail": {
             "code": {"coding": [codes.coding("therapy", "dry-needling")]},
@@ -644,7 +652,7 @@ def care_plan(plan: CarePlan, latest: bool) -> Resource:
         "created": instant(plan.created_at),
         "author": staff_ref(plan.created_by),
         "addresses": [ref("Condition", episode.pk)],
-        "activity": [needling, *(_therapy(t, activity_status) for t in plan.therapies.all())],
+        "activity": [needling, *(_therapy(t, activity_status) for t in fetched(plan, "therapies"))],
     }
     if plan.review_on >= episode.period_start:
         # Planned to run until its review.
@@ -675,8 +683,8 @@ def session_targets(s: NeedlingSession) -> list[dict[str, str]]:
 def assessment_targets(a: Assessment) -> list[dict[str, str]]:
     """An assessment is served as what it found and measured: its trigger-point findings and
     its measurements (reads.py leaves out an assessment with neither)."""
-    return [ref("Observation", f"{FINDING}-{f.pk}") for f in a.findings.all()] + [
-        ref("Observation", f"{MEASUREMENT}-{o.pk}") for o in a.observations.all()
+    return [ref("Observation", f"{FINDING}-{f.pk}") for f in fetched(a, "findings")] + [
+        ref("Observation", f"{MEASUREMENT}-{o.pk}") for o in fetched(a, "observations")
     ]
 
 
