@@ -105,6 +105,30 @@ def one_of(value: str, choices: list[str], name: str) -> str:
 
 # --- sources -----------------------------------------------------------------------------------
 
+
+def _unread(model: type[Model], path: str, keep: tuple[str, ...] = ()) -> list[str]:
+    """The columns of a joined `model` at `path` that no resource reads (its keys are kept):
+    a patient or a staff member is joined to nearly every row, and each column left out is
+    a value not converted (dates and times cost most) for each resource."""
+    return [
+        f"{path}__{f.name}"
+        for f in model._meta.concrete_fields
+        if not f.primary_key and not f.is_relation and f.name not in keep
+    ]
+
+
+def _people(*paths: str) -> list[str]:
+    """`_unread` for joined patients (their id and clinic serve) and staff members (their
+    names serve, for references' displays): each path ends in one or the other."""
+    fields: list[str] = []
+    for path in paths:
+        if path.endswith("patient"):
+            fields += _unread(Patient, path)
+        else:
+            fields += _unread(User, path, keep=("first_name", "last_name", "username"))
+    return fields
+
+
 def _fetched(name: str) -> Prefetch:
     """Related rows as a plain list (`resources.fetched` reads it): a prefetch into the
     manager would build a queryset per row."""
@@ -339,8 +363,10 @@ ORGANIZATION = ResourceType(
 
 
 def _episodes(user: User) -> QuerySet:
-    return EpisodeOfCare.objects.filter(patient__clinic_id=user.clinic_id).select_related(
-        "patient", "care_manager__user"
+    return (
+        EpisodeOfCare.objects.filter(patient__clinic_id=user.clinic_id)
+        .select_related("patient", "care_manager__user")
+        .defer(*_people("patient", "care_manager__user"))
     )
 
 
@@ -400,11 +426,18 @@ def _sessions(user: User) -> QuerySet:
     return (
         NeedlingSession.objects.filter(episode__patient__clinic_id=user.clinic_id)
         .select_related("episode__patient", "practitioner__user")
+        .defer(*_people("episode__patient", "practitioner__user"))
         .prefetch_related(
-            Prefetch("insertions", queryset=Insertion.objects.select_related("needle_size"),
-                     to_attr="insertions_fetched"),
-            Prefetch("addenda", queryset=Addendum.objects.filter(kind="entered-in-error"),
-                     to_attr="addenda_fetched"),
+            Prefetch(
+                "insertions",
+                queryset=Insertion.objects.select_related("needle_size"),
+                to_attr="insertions_fetched",
+            ),
+            Prefetch(
+                "addenda",
+                queryset=Addendum.objects.filter(kind="entered-in-error"),
+                to_attr="addenda_fetched",
+            ),
         )
     )
 
@@ -454,15 +487,19 @@ PROCEDURE = _session_type("Procedure", resources.procedure, "completed", "in-pro
 
 
 def _measurements(user: User) -> QuerySet:
-    return Observation.objects.filter(episode__patient__clinic_id=user.clinic_id).select_related(
-        "episode__patient", "recorded_by__practitioner"
+    return (
+        Observation.objects.filter(episode__patient__clinic_id=user.clinic_id)
+        .select_related("episode__patient", "recorded_by__practitioner")
+        .defer(*_people("episode__patient", "recorded_by"))
     )
 
 
 def _findings(user: User) -> QuerySet:
-    return TriggerPointFinding.objects.filter(
-        assessment__episode__patient__clinic_id=user.clinic_id
-    ).select_related("assessment__episode__patient", "assessment__practitioner__user")
+    return (
+        TriggerPointFinding.objects.filter(assessment__episode__patient__clinic_id=user.clinic_id)
+        .select_related("assessment__episode__patient", "assessment__practitioner__user")
+        .defer(*_people("assessment__episode__patient", "assessment__practitioner__user"))
+    )
 
 
 def _measure(value: str) -> Q:
@@ -527,6 +564,7 @@ def _events(user: User) -> QuerySet:
     return (
         AdverseEvent.objects.filter(session__episode__patient__clinic_id=user.clinic_id)
         .select_related("session__episode__patient", "recorded_by__practitioner")
+        .defer(*_people("session__episode__patient", "recorded_by"))
         .prefetch_related("follow_ups")
     )
 
@@ -555,8 +593,10 @@ ADVERSE_EVENT = ResourceType(
 
 
 def _consents(user: User) -> QuerySet:
-    return Consent.objects.filter(patient__clinic_id=user.clinic_id).select_related(
-        "patient", "template", "withdrawal"
+    return (
+        Consent.objects.filter(patient__clinic_id=user.clinic_id)
+        .select_related("patient", "template", "withdrawal")
+        .defer(*_people("patient"))
     )
 
 
@@ -602,6 +642,7 @@ def _plans(user: User) -> QuerySet:
         CarePlan.objects.filter(episode__patient__clinic_id=user.clinic_id)
         .annotate(replaced=_later_version())
         .select_related("episode__patient", "created_by__practitioner")
+        .defer(*_people("episode__patient", "created_by"))
         .prefetch_related(_fetched("goals"), _fetched("therapies"))
     )
 
@@ -673,16 +714,23 @@ def _has_targets(path: str = "pk") -> Q:
 def _target_rows(path: str = "") -> list[Prefetch]:
     """An assessment's findings and measurements, their ids only (its Provenance's targets)."""
     return [
-        Prefetch(f"{path}{name}", queryset=model.objects.only("pk", "assessment_id"),
-                 to_attr=f"{name}_fetched")
+        Prefetch(
+            f"{path}{name}",
+            queryset=model.objects.only("pk", "assessment_id"),
+            to_attr=f"{name}_fetched",
+        )
         for name, model in (("findings", TriggerPointFinding), ("observations", Observation))
     ]
 
 
 def _signed_sessions(user: User) -> QuerySet:
-    return NeedlingSession.objects.filter(
-        episode__patient__clinic_id=user.clinic_id, signed_at__isnull=False
-    ).select_related("episode__patient", "practitioner__user", "signed_by__practitioner")
+    return (
+        NeedlingSession.objects.filter(
+            episode__patient__clinic_id=user.clinic_id, signed_at__isnull=False
+        )
+        .select_related("episode__patient", "practitioner__user", "signed_by__practitioner")
+        .defer(*_people("episode__patient", "practitioner__user", "signed_by"))
+    )
 
 
 def _signed_assessments(user: User) -> QuerySet:
@@ -690,6 +738,7 @@ def _signed_assessments(user: User) -> QuerySet:
         Assessment.objects.filter(episode__patient__clinic_id=user.clinic_id)
         .filter(_has_targets(), signed_at__isnull=False)
         .select_related("episode__patient", "practitioner__user", "signed_by__practitioner")
+        .defer(*_people("episode__patient", "practitioner__user", "signed_by"))
         .prefetch_related(*_target_rows())
     )
 
@@ -706,6 +755,7 @@ def _addenda(user: User) -> QuerySet:
         Addendum.objects.filter(clinic & on_served)
         .select_related("session__episode__patient", "assessment__episode__patient",
                         "author__practitioner")
+        .defer(*_people("session__episode__patient", "assessment__episode__patient", "author"))
         .prefetch_related(*_target_rows("assessment__"))
     )  # fmt: skip
 
@@ -797,7 +847,11 @@ GROUP = ResourceType(
 
 def _check_ins(user: User) -> QuerySet:
     clinic = Q(session__episode__patient__clinic_id=user.clinic_id)
-    return CheckIn.objects.filter(clinic).select_related("session__episode__patient")
+    return (
+        CheckIn.objects.filter(clinic)
+        .select_related("session__episode__patient")
+        .defer(*_people("session__episode__patient"))
+    )
 
 
 def _questionnaire(answered: questionnaires.LocalQuestionnaire) -> Filter:
@@ -805,8 +859,10 @@ def _questionnaire(answered: questionnaires.LocalQuestionnaire) -> Filter:
 
 
 def _health_questions(user: User) -> QuerySet:
-    return HealthQuestionnaire.objects.filter(patient__clinic_id=user.clinic_id).select_related(
-        "patient"
+    return (
+        HealthQuestionnaire.objects.filter(patient__clinic_id=user.clinic_id)
+        .select_related("patient")
+        .defer(*_people("patient"))
     )
 
 

@@ -5,6 +5,7 @@ Each function reads only what its record holds and what `reads.py` fetched with 
 """
 
 import datetime as dt
+import functools
 from decimal import Decimal
 from typing import Any
 
@@ -70,6 +71,18 @@ def staff_ref(user: User) -> dict[str, str]:
 def _is_patient(user: User) -> bool:
     # A portal sign-in has no clinic; its records were entered by the patient.
     return user.clinic_id is None
+
+
+@functools.cache
+def _labels(model: type, field_name: str) -> dict[Any, str]:
+    return {code: str(words) for code, words in model._meta.get_field(field_name).flatchoices}
+
+
+def label(record: Any, field_name: str) -> str:
+    """The words of a field's choice, as `get_FOO_display()` gives them, from a table made
+    once per field (Django rebuilds it at each call, tens of thousands in a bulk export)."""
+    value = getattr(record, field_name)
+    return _labels(type(record), field_name).get(value, value)
 
 
 def fetched(record: Any, name: str) -> list[Any]:
@@ -142,7 +155,7 @@ def practitioner(p: Practitioner) -> Resource:
         }
         for c in fetched(p, "credentials")
     ]
-    profession: dict[str, Any] = {"code": {"text": p.get_profession_display()}}
+    profession: dict[str, Any] = {"code": {"text": label(p, "profession")}}
     if p.registration_number:
         profession["identifier"] = [{"value": p.registration_number}]
         if p.registration_body:
@@ -174,7 +187,7 @@ def practitioner_role(p: Practitioner) -> Resource:
         "organization": ref("Organization", user.clinic_id),
         "code": [
             {"coding": [codes.coding("profession", p.profession)],
-             "text": p.get_profession_display()}
+             "text": label(p, "profession")}
         ],
     }  # fmt: skip
     credentials = fetched(p, "credentials")
@@ -334,10 +347,10 @@ def _row_extension(row: Insertion) -> dict[str, Any]:
 
 def _row_words(row: Insertion) -> str:
     needles = f"{row.needles} needle{'s' if row.needles != 1 else ''}"
-    depth = row.get_depth_display().lower()
+    depth = label(row, "depth").lower()
     if row.depth_mm is not None:
         depth += f" ({row.depth_mm} mm)"
-    words = f"{_side_words(row.muscle, row.side)}: {needles}, {row.get_technique_display()}, "
+    words = f"{_side_words(row.muscle, row.side)}: {needles}, {label(row, 'technique')}, "
     return words + depth
 
 
@@ -421,7 +434,7 @@ def measurement(o: Observation) -> Resource:
             else staff_ref(o.recorded_by)
         ],
         "valueQuantity": quantity,
-        "note": [{"text": o.get_timing_display()}],
+        "note": [{"text": label(o, "timing")}],
     }
     resource["extension"] = [_measurement_extension(o)]
     if o.session_id:
@@ -466,7 +479,7 @@ def finding(f: TriggerPointFinding) -> Resource:
         components.append(
             {
                 "code": {"coding": [codes.coding("trigger-point", "referred-sensation")]},
-                "valueString": f.get_referred_sensation_display(),
+                "valueString": label(f, "referred_sensation"),
             }
         )
     if f.pressure_pain_threshold is not None:
@@ -637,7 +650,7 @@ def care_plan(plan: CarePlan, latest: bool) -> Resource:
         "detail": {
             "code": {"coding": [codes.coding("therapy", "dry-needling")]},
             "status": activity_status,
-            "scheduledString": plan.get_frequency_display(),
+            "scheduledString": label(plan, "frequency"),
             "description": f"{plan.planned_sessions} needling sessions planned",
         }
     }
@@ -737,7 +750,7 @@ def addendum(a: Addendum) -> Resource:
         codes.NULLIFIED if in_error else codes.REVISED, codes.AUTHOR, a.author,
         record.episode.patient.clinic_id,
     )  # fmt: skip
-    resource["reason"] = [{"text": f"{a.get_kind_display()}: {a.reason}"}]
+    resource["reason"] = [{"text": f"{label(a, 'kind')}: {a.reason}"}]
     return resource
 
 
