@@ -117,13 +117,16 @@ def _unread(model: type[Model], path: str, keep: tuple[str, ...] = ()) -> list[s
     ]
 
 
-def _people(*paths: str) -> list[str]:
-    """`_unread` for joined patients (their id and clinic serve) and staff members (their
-    names serve, for references' displays): each path ends in one or the other."""
+def _links(*paths: str) -> list[str]:
+    """`_unread` for the rows joined only to lead somewhere: patients (their id and clinic
+    serve), staff members (their names serve, for references' displays) and episodes of
+    care (their keys serve); each path ends in one of them."""
     fields: list[str] = []
     for path in paths:
         if path.endswith("patient"):
             fields += _unread(Patient, path)
+        elif path.endswith("episode"):
+            fields += _unread(EpisodeOfCare, path)
         else:
             fields += _unread(User, path, keep=("first_name", "last_name", "username"))
     return fields
@@ -366,7 +369,7 @@ def _episodes(user: User) -> QuerySet:
     return (
         EpisodeOfCare.objects.filter(patient__clinic_id=user.clinic_id)
         .select_related("patient", "care_manager__user")
-        .defer(*_people("patient", "care_manager__user"))
+        .defer(*_links("patient", "care_manager__user"))
     )
 
 
@@ -426,7 +429,7 @@ def _sessions(user: User) -> QuerySet:
     return (
         NeedlingSession.objects.filter(episode__patient__clinic_id=user.clinic_id)
         .select_related("episode__patient", "practitioner__user")
-        .defer(*_people("episode__patient", "practitioner__user"))
+        .defer(*_links("episode", "episode__patient", "practitioner__user"))
         .prefetch_related(
             Prefetch(
                 "insertions",
@@ -490,7 +493,7 @@ def _measurements(user: User) -> QuerySet:
     return (
         Observation.objects.filter(episode__patient__clinic_id=user.clinic_id)
         .select_related("episode__patient", "recorded_by__practitioner")
-        .defer(*_people("episode__patient", "recorded_by"))
+        .defer(*_links("episode", "episode__patient", "recorded_by"))
     )
 
 
@@ -498,7 +501,13 @@ def _findings(user: User) -> QuerySet:
     return (
         TriggerPointFinding.objects.filter(assessment__episode__patient__clinic_id=user.clinic_id)
         .select_related("assessment__episode__patient", "assessment__practitioner__user")
-        .defer(*_people("assessment__episode__patient", "assessment__practitioner__user"))
+        .defer(
+            *_links(
+                "assessment__episode",
+                "assessment__episode__patient",
+                "assessment__practitioner__user",
+            )
+        )
     )
 
 
@@ -564,7 +573,7 @@ def _events(user: User) -> QuerySet:
     return (
         AdverseEvent.objects.filter(session__episode__patient__clinic_id=user.clinic_id)
         .select_related("session__episode__patient", "recorded_by__practitioner")
-        .defer(*_people("session__episode__patient", "recorded_by"))
+        .defer(*_links("session__episode", "session__episode__patient", "recorded_by"))
         .prefetch_related("follow_ups")
     )
 
@@ -596,7 +605,7 @@ def _consents(user: User) -> QuerySet:
     return (
         Consent.objects.filter(patient__clinic_id=user.clinic_id)
         .select_related("patient", "template", "withdrawal")
-        .defer(*_people("patient"))
+        .defer(*_links("patient"))
     )
 
 
@@ -642,7 +651,7 @@ def _plans(user: User) -> QuerySet:
         CarePlan.objects.filter(episode__patient__clinic_id=user.clinic_id)
         .annotate(replaced=_later_version())
         .select_related("episode__patient", "created_by__practitioner")
-        .defer(*_people("episode__patient", "created_by"))
+        .defer(*_links("episode__patient", "created_by"))
         .prefetch_related(_fetched("goals"), _fetched("therapies"))
     )
 
@@ -729,7 +738,7 @@ def _signed_sessions(user: User) -> QuerySet:
             episode__patient__clinic_id=user.clinic_id, signed_at__isnull=False
         )
         .select_related("episode__patient", "practitioner__user", "signed_by__practitioner")
-        .defer(*_people("episode__patient", "practitioner__user", "signed_by"))
+        .defer(*_links("episode", "episode__patient", "practitioner__user", "signed_by"))
     )
 
 
@@ -738,7 +747,7 @@ def _signed_assessments(user: User) -> QuerySet:
         Assessment.objects.filter(episode__patient__clinic_id=user.clinic_id)
         .filter(_has_targets(), signed_at__isnull=False)
         .select_related("episode__patient", "practitioner__user", "signed_by__practitioner")
-        .defer(*_people("episode__patient", "practitioner__user", "signed_by"))
+        .defer(*_links("episode", "episode__patient", "practitioner__user", "signed_by"))
         .prefetch_related(*_target_rows())
     )
 
@@ -755,7 +764,8 @@ def _addenda(user: User) -> QuerySet:
         Addendum.objects.filter(clinic & on_served)
         .select_related("session__episode__patient", "assessment__episode__patient",
                         "author__practitioner")
-        .defer(*_people("session__episode__patient", "assessment__episode__patient", "author"))
+        .defer(*_links("session__episode", "session__episode__patient", "assessment__episode",
+                      "assessment__episode__patient", "author"))
         .prefetch_related(*_target_rows("assessment__"))
     )  # fmt: skip
 
@@ -850,7 +860,7 @@ def _check_ins(user: User) -> QuerySet:
     return (
         CheckIn.objects.filter(clinic)
         .select_related("session__episode__patient")
-        .defer(*_people("session__episode__patient"))
+        .defer(*_links("session__episode", "session__episode__patient"))
     )
 
 
@@ -862,7 +872,7 @@ def _health_questions(user: User) -> QuerySet:
     return (
         HealthQuestionnaire.objects.filter(patient__clinic_id=user.clinic_id)
         .select_related("patient")
-        .defer(*_people("patient"))
+        .defer(*_links("patient"))
     )
 
 
