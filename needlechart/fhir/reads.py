@@ -111,7 +111,7 @@ def _unread(model: type[Model], path: str, keep: tuple[str, ...] = ()) -> list[s
     a patient or a staff member is joined to nearly every row, and each column left out is
     a value not converted (dates and times cost most) for each resource."""
     return [
-        f"{path}__{f.name}"
+        f"{path}__{f.name}" if path else f.name
         for f in model._meta.concrete_fields
         if not f.primary_key and not f.is_relation and f.name not in keep
     ]
@@ -425,15 +425,22 @@ CONDITION = ResourceType(
 # --- needling sessions -------------------------------------------------------------------------
 
 
+# What the Encounter and the Procedure read of a session and of its needling rows: a session
+# holds much more (the note, safety checks, stimulation settings), left unread.
+SESSION_UNREAD = _unread(NeedlingSession, "", keep=("performed_at", "signed_at", "cpt_code"))
+INSERTION_READ = ("session", "muscle", "side", "needles", "needle_size", "depth", "depth_mm",
+                  "technique", "twitch_responses")  # fmt: skip
+
+
 def _sessions(user: User) -> QuerySet:
     return (
         NeedlingSession.objects.filter(episode__patient__clinic_id=user.clinic_id)
         .select_related("episode__patient", "practitioner__user")
-        .defer(*_links("episode", "episode__patient", "practitioner__user"))
+        .defer(*_links("episode", "episode__patient", "practitioner__user"), *SESSION_UNREAD)
         .prefetch_related(
             Prefetch(
                 "insertions",
-                queryset=Insertion.objects.select_related("needle_size"),
+                queryset=Insertion.objects.select_related("needle_size").only(*INSERTION_READ),
                 to_attr="insertions_fetched",
             ),
             Prefetch(
@@ -739,6 +746,7 @@ def _signed_sessions(user: User) -> QuerySet:
         )
         .select_related("episode__patient", "practitioner__user", "signed_by__practitioner")
         .defer(*_links("episode", "episode__patient", "practitioner__user", "signed_by"))
+        .defer(*_unread(NeedlingSession, "", keep=("signed_at",)))
     )
 
 
