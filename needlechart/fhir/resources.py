@@ -419,6 +419,7 @@ def measurement(o: Observation) -> Resource:
     if unit in codes.UCUM_UNITS:
         quantity |= {"system": codes.UCUM, "code": codes.UCUM_UNITS[unit]}
     episode = o.episode
+    recorded = instant(o.recorded_at)
     resource: Resource = {
         "resourceType": "Observation",
         "id": f"{MEASUREMENT}-{o.pk}",
@@ -426,8 +427,8 @@ def measurement(o: Observation) -> Resource:
         "category": _category(o.code),
         "code": {"coding": coding, "text": text},
         "subject": ref("Patient", episode.patient_id),
-        "effectiveDateTime": instant(o.recorded_at),
-        "issued": instant(o.recorded_at),
+        "effectiveDateTime": recorded,
+        "issued": recorded,
         "performer": [
             ref("Patient", episode.patient_id)
             if _is_patient(o.recorded_by)
