@@ -439,16 +439,20 @@ def _sessions(user: User) -> QuerySet:
         .defer(*_links("episode", "episode__patient", "practitioner__user"), *SESSION_UNREAD)
         .prefetch_related(
             Prefetch(
-                "insertions",
-                queryset=Insertion.objects.select_related("needle_size").only(*INSERTION_READ),
-                to_attr="insertions_fetched",
-            ),
-            Prefetch(
                 "addenda",
                 queryset=Addendum.objects.filter(kind="entered-in-error"),
                 to_attr="addenda_fetched",
             ),
         )
+    )
+
+
+def _needled_sessions(user: User) -> QuerySet:
+    """Sessions with their needling rows, which the Procedure shows (the Encounter does not:
+    its rows are not read for it)."""
+    needling = Insertion.objects.select_related("needle_size").only(*INSERTION_READ)
+    return _sessions(user).prefetch_related(
+        Prefetch("insertions", queryset=needling, to_attr="insertions_fetched")
     )
 
 
@@ -471,12 +475,14 @@ def _session_states(done: str, draft: str) -> dict[str, Q]:
     }
 
 
-def _session_type(name: str, to_resource: Callable, done: str, draft: str) -> ResourceType:
+def _session_type(
+    name: str, rows: Callable[[User], QuerySet], to_resource: Callable, done: str, draft: str
+) -> ResourceType:
     return ResourceType(
         name, "clinical",
         [
             Source(
-                NeedlingSession, _sessions, to_resource,
+                NeedlingSession, rows, to_resource,
                 {
                     "_id": _ids(""), "patient": _patient("episode__patient_id"),
                     "date": _dates("performed_at", moment=True),
@@ -489,8 +495,10 @@ def _session_type(name: str, to_resource: Callable, done: str, draft: str) -> Re
     )  # fmt: skip
 
 
-ENCOUNTER = _session_type("Encounter", resources.encounter, "finished", "in-progress")
-PROCEDURE = _session_type("Procedure", resources.procedure, "completed", "in-progress")
+ENCOUNTER = _session_type("Encounter", _sessions, resources.encounter, "finished", "in-progress")
+PROCEDURE = _session_type(
+    "Procedure", _needled_sessions, resources.procedure, "completed", "in-progress"
+)
 
 
 # --- observations ------------------------------------------------------------------------------
