@@ -31,6 +31,9 @@ CHUNK = 500
 SYSTEM_TYPES = list(reads.TYPES)
 DIRECTORY_TYPES = ("Practitioner", "PractitionerRole", "Organization", "Group")
 PATIENT_TYPES = [name for name in SYSTEM_TYPES if name not in DIRECTORY_TYPES]
+# One encoder for every line (json.dumps with options builds one per call); a resource is a
+# tree of fresh dicts, so the check for cycles is skipped.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
 class Cancelled(Exception):
@@ -176,11 +179,7 @@ def _write(
         with partial.open("w", encoding="utf-8") as out:
             for source in reads.TYPES[name].sources:
                 for batch in chunks(source, selection, size):
-                    out.writelines(
-                        json.dumps(source.to_resource(row), ensure_ascii=False,
-                                   separators=(",", ":")) + "\n"
-                        for row in batch
-                    )  # fmt: skip
+                    out.writelines(_encode(source.to_resource(row)) + "\n" for row in batch)
                     written += len(batch)
                     progress(name, len(batch))
                     if cancelled():

@@ -105,6 +105,39 @@ def one_of(value: str, choices: list[str], name: str) -> str:
 
 # --- sources -----------------------------------------------------------------------------------
 
+
+def _unread(model: type[Model], path: str, keep: tuple[str, ...] = ()) -> list[str]:
+    """The columns of a joined `model` at `path` that no resource reads (its keys are kept):
+    a patient or a staff member is joined to nearly every row, and each column left out is
+    a value not converted (dates and times cost most) for each resource."""
+    return [
+        f"{path}__{f.name}" if path else f.name
+        for f in model._meta.concrete_fields
+        if not f.primary_key and not f.is_relation and f.name not in keep
+    ]
+
+
+def _links(*paths: str) -> list[str]:
+    """`_unread` for the rows joined only to lead somewhere: patients (their id and clinic
+    serve), staff members (their names serve, for references' displays) and episodes of
+    care (their keys serve); each path ends in one of them."""
+    fields: list[str] = []
+    for path in paths:
+        if path.endswith("patient"):
+            fields += _unread(Patient, path)
+        elif path.endswith("episode"):
+            fields += _unread(EpisodeOfCare, path)
+        else:
+            fields += _unread(User, path, keep=("first_name", "last_name", "username"))
+    return fields
+
+
+def _fetched(name: str) -> Prefetch:
+    """Related rows as a plain list (`resources.fetched` reads it): a prefetch into the
+    manager would build a queryset per row."""
+    return Prefetch(name, to_attr=f"{name}_fetched")
+
+
 # A search parameter: given its values (one per occurrence, each possibly comma-separated
 # for "or"), the condition on the source's rows.
 Filter = Callable[[list[str]], Q]
@@ -283,7 +316,7 @@ def _practitioners(user: User) -> QuerySet:
     return (
         Practitioner.objects.filter(user__clinic_id=user.clinic_id)
         .select_related("user")
-        .prefetch_related("credentials")
+        .prefetch_related(_fetched("credentials"))
     )
 
 
@@ -333,8 +366,10 @@ ORGANIZATION = ResourceType(
 
 
 def _episodes(user: User) -> QuerySet:
-    return EpisodeOfCare.objects.filter(patient__clinic_id=user.clinic_id).select_related(
-        "patient", "care_manager__user"
+    return (
+        EpisodeOfCare.objects.filter(patient__clinic_id=user.clinic_id)
+        .select_related("patient", "care_manager__user")
+        .defer(*_links("patient", "care_manager__user"))
     )
 
 
@@ -390,14 +425,34 @@ CONDITION = ResourceType(
 # --- needling sessions -------------------------------------------------------------------------
 
 
+# What the Encounter and the Procedure read of a session and of its needling rows: a session
+# holds much more (the note, safety checks, stimulation settings), left unread.
+SESSION_UNREAD = _unread(NeedlingSession, "", keep=("performed_at", "signed_at", "cpt_code"))
+INSERTION_READ = ("session", "muscle", "side", "needles", "needle_size", "depth", "depth_mm",
+                  "technique", "twitch_responses")  # fmt: skip
+
+
 def _sessions(user: User) -> QuerySet:
     return (
         NeedlingSession.objects.filter(episode__patient__clinic_id=user.clinic_id)
         .select_related("episode__patient", "practitioner__user")
+        .defer(*_links("episode", "episode__patient", "practitioner__user"), *SESSION_UNREAD)
         .prefetch_related(
-            Prefetch("insertions", queryset=Insertion.objects.select_related("needle_size")),
-            Prefetch("addenda", queryset=Addendum.objects.filter(kind="entered-in-error")),
+            Prefetch(
+                "addenda",
+                queryset=Addendum.objects.filter(kind="entered-in-error"),
+                to_attr="addenda_fetched",
+            ),
         )
+    )
+
+
+def _needled_sessions(user: User) -> QuerySet:
+    """Sessions with their needling rows, which the Procedure shows (the Encounter does not:
+    its rows are not read for it)."""
+    needling = Insertion.objects.select_related("needle_size").only(*INSERTION_READ)
+    return _sessions(user).prefetch_related(
+        Prefetch("insertions", queryset=needling, to_attr="insertions_fetched")
     )
 
 
@@ -420,12 +475,14 @@ def _session_states(done: str, draft: str) -> dict[str, Q]:
     }
 
 
-def _session_type(name: str, to_resource: Callable, done: str, draft: str) -> ResourceType:
+def _session_type(
+    name: str, rows: Callable[[User], QuerySet], to_resource: Callable, done: str, draft: str
+) -> ResourceType:
     return ResourceType(
         name, "clinical",
         [
             Source(
-                NeedlingSession, _sessions, to_resource,
+                NeedlingSession, rows, to_resource,
                 {
                     "_id": _ids(""), "patient": _patient("episode__patient_id"),
                     "date": _dates("performed_at", moment=True),
@@ -438,23 +495,35 @@ def _session_type(name: str, to_resource: Callable, done: str, draft: str) -> Re
     )  # fmt: skip
 
 
-ENCOUNTER = _session_type("Encounter", resources.encounter, "finished", "in-progress")
-PROCEDURE = _session_type("Procedure", resources.procedure, "completed", "in-progress")
+ENCOUNTER = _session_type("Encounter", _sessions, resources.encounter, "finished", "in-progress")
+PROCEDURE = _session_type(
+    "Procedure", _needled_sessions, resources.procedure, "completed", "in-progress"
+)
 
 
 # --- observations ------------------------------------------------------------------------------
 
 
 def _measurements(user: User) -> QuerySet:
-    return Observation.objects.filter(episode__patient__clinic_id=user.clinic_id).select_related(
-        "episode__patient", "recorded_by__practitioner"
+    return (
+        Observation.objects.filter(episode__patient__clinic_id=user.clinic_id)
+        .select_related("episode__patient", "recorded_by__practitioner")
+        .defer(*_links("episode", "episode__patient", "recorded_by"))
     )
 
 
 def _findings(user: User) -> QuerySet:
-    return TriggerPointFinding.objects.filter(
-        assessment__episode__patient__clinic_id=user.clinic_id
-    ).select_related("assessment__episode__patient", "assessment__practitioner__user")
+    return (
+        TriggerPointFinding.objects.filter(assessment__episode__patient__clinic_id=user.clinic_id)
+        .select_related("assessment__episode__patient", "assessment__practitioner__user")
+        .defer(
+            *_links(
+                "assessment__episode",
+                "assessment__episode__patient",
+                "assessment__practitioner__user",
+            )
+        )
+    )
 
 
 def _measure(value: str) -> Q:
@@ -519,6 +588,7 @@ def _events(user: User) -> QuerySet:
     return (
         AdverseEvent.objects.filter(session__episode__patient__clinic_id=user.clinic_id)
         .select_related("session__episode__patient", "recorded_by__practitioner")
+        .defer(*_links("session__episode", "session__episode__patient", "recorded_by"))
         .prefetch_related("follow_ups")
     )
 
@@ -547,8 +617,10 @@ ADVERSE_EVENT = ResourceType(
 
 
 def _consents(user: User) -> QuerySet:
-    return Consent.objects.filter(patient__clinic_id=user.clinic_id).select_related(
-        "patient", "template", "withdrawal"
+    return (
+        Consent.objects.filter(patient__clinic_id=user.clinic_id)
+        .select_related("patient", "template", "withdrawal")
+        .defer(*_links("patient"))
     )
 
 
@@ -594,7 +666,8 @@ def _plans(user: User) -> QuerySet:
         CarePlan.objects.filter(episode__patient__clinic_id=user.clinic_id)
         .annotate(replaced=_later_version())
         .select_related("episode__patient", "created_by__practitioner")
-        .prefetch_related("goals", "therapies")
+        .defer(*_links("episode__patient", "created_by"))
+        .prefetch_related(_fetched("goals"), _fetched("therapies"))
     )
 
 
@@ -665,15 +738,24 @@ def _has_targets(path: str = "pk") -> Q:
 def _target_rows(path: str = "") -> list[Prefetch]:
     """An assessment's findings and measurements, their ids only (its Provenance's targets)."""
     return [
-        Prefetch(f"{path}{name}", queryset=model.objects.only("pk", "assessment_id"))
+        Prefetch(
+            f"{path}{name}",
+            queryset=model.objects.only("pk", "assessment_id"),
+            to_attr=f"{name}_fetched",
+        )
         for name, model in (("findings", TriggerPointFinding), ("observations", Observation))
     ]
 
 
 def _signed_sessions(user: User) -> QuerySet:
-    return NeedlingSession.objects.filter(
-        episode__patient__clinic_id=user.clinic_id, signed_at__isnull=False
-    ).select_related("episode__patient", "practitioner__user", "signed_by__practitioner")
+    return (
+        NeedlingSession.objects.filter(
+            episode__patient__clinic_id=user.clinic_id, signed_at__isnull=False
+        )
+        .select_related("episode__patient", "practitioner__user", "signed_by__practitioner")
+        .defer(*_links("episode", "episode__patient", "practitioner__user", "signed_by"))
+        .defer(*_unread(NeedlingSession, "", keep=("signed_at",)))
+    )
 
 
 def _signed_assessments(user: User) -> QuerySet:
@@ -681,6 +763,7 @@ def _signed_assessments(user: User) -> QuerySet:
         Assessment.objects.filter(episode__patient__clinic_id=user.clinic_id)
         .filter(_has_targets(), signed_at__isnull=False)
         .select_related("episode__patient", "practitioner__user", "signed_by__practitioner")
+        .defer(*_links("episode", "episode__patient", "practitioner__user", "signed_by"))
         .prefetch_related(*_target_rows())
     )
 
@@ -697,6 +780,8 @@ def _addenda(user: User) -> QuerySet:
         Addendum.objects.filter(clinic & on_served)
         .select_related("session__episode__patient", "assessment__episode__patient",
                         "author__practitioner")
+        .defer(*_links("session__episode", "session__episode__patient", "assessment__episode",
+                      "assessment__episode__patient", "author"))
         .prefetch_related(*_target_rows("assessment__"))
     )  # fmt: skip
 
@@ -788,7 +873,11 @@ GROUP = ResourceType(
 
 def _check_ins(user: User) -> QuerySet:
     clinic = Q(session__episode__patient__clinic_id=user.clinic_id)
-    return CheckIn.objects.filter(clinic).select_related("session__episode__patient")
+    return (
+        CheckIn.objects.filter(clinic)
+        .select_related("session__episode__patient")
+        .defer(*_links("session__episode", "session__episode__patient"))
+    )
 
 
 def _questionnaire(answered: questionnaires.LocalQuestionnaire) -> Filter:
@@ -796,8 +885,10 @@ def _questionnaire(answered: questionnaires.LocalQuestionnaire) -> Filter:
 
 
 def _health_questions(user: User) -> QuerySet:
-    return HealthQuestionnaire.objects.filter(patient__clinic_id=user.clinic_id).select_related(
-        "patient"
+    return (
+        HealthQuestionnaire.objects.filter(patient__clinic_id=user.clinic_id)
+        .select_related("patient")
+        .defer(*_links("patient"))
     )
 
 

@@ -5,6 +5,7 @@ Each function reads only what its record holds and what `reads.py` fetched with 
 """
 
 import datetime as dt
+import functools
 from decimal import Decimal
 from typing import Any
 
@@ -72,8 +73,28 @@ def _is_patient(user: User) -> bool:
     return user.clinic_id is None
 
 
+@functools.cache
+def _labels(model: type, field_name: str) -> dict[Any, str]:
+    return {code: str(words) for code, words in model._meta.get_field(field_name).flatchoices}
+
+
+def label(record: Any, field_name: str) -> str:
+    """The words of a field's choice, as `get_FOO_display()` gives them, from a table made
+    once per field (Django rebuilds it at each call, tens of thousands in a bulk export)."""
+    value = getattr(record, field_name)
+    return _labels(type(record), field_name).get(value, value)
+
+
+def fetched(record: Any, name: str) -> list[Any]:
+    """A record's related rows `name`: the plain list reads.py prefetched as `{name}_fetched`
+    (a prefetch into the manager instead builds a queryset per record, most of a bulk
+    export's cost), else the manager's rows (a record fetched without them)."""
+    rows = getattr(record, f"{name}_fetched", None)
+    return rows if rows is not None else list(getattr(record, name).all())
+
+
 def _entered_in_error(record: NeedlingSession) -> bool:
-    return any(a.kind == Addendum.Kind.ENTERED_IN_ERROR for a in record.addenda.all())
+    return any(a.kind == Addendum.Kind.ENTERED_IN_ERROR for a in fetched(record, "addenda"))
 
 
 # --- people and the clinic ---------------------------------------------------------------------
@@ -132,9 +153,9 @@ def practitioner(p: Practitioner) -> Resource:
             },
             "issuer": {"display": c.provider},
         }
-        for c in p.credentials.all()
+        for c in fetched(p, "credentials")
     ]
-    profession: dict[str, Any] = {"code": {"text": p.get_profession_display()}}
+    profession: dict[str, Any] = {"code": {"text": label(p, "profession")}}
     if p.registration_number:
         profession["identifier"] = [{"value": p.registration_number}]
         if p.registration_body:
@@ -166,10 +187,10 @@ def practitioner_role(p: Practitioner) -> Resource:
         "organization": ref("Organization", user.clinic_id),
         "code": [
             {"coding": [codes.coding("profession", p.profession)],
-             "text": p.get_profession_display()}
+             "text": label(p, "profession")}
         ],
     }  # fmt: skip
-    credentials = list(p.credentials.all())
+    credentials = fetched(p, "credentials")
     if credentials:
         resource["specialty"] = [
             {"coding": [codes.coding("procedure", "dry-needling")], "text": "Dry needling"}
@@ -326,17 +347,17 @@ def _row_extension(row: Insertion) -> dict[str, Any]:
 
 def _row_words(row: Insertion) -> str:
     needles = f"{row.needles} needle{'s' if row.needles != 1 else ''}"
-    depth = row.get_depth_display().lower()
+    depth = label(row, "depth").lower()
     if row.depth_mm is not None:
         depth += f" ({row.depth_mm} mm)"
-    words = f"{_side_words(row.muscle, row.side)}: {needles}, {row.get_technique_display()}, "
+    words = f"{_side_words(row.muscle, row.side)}: {needles}, {label(row, 'technique')}, "
     return words + depth
 
 
 def procedure(s: NeedlingSession) -> Resource:
     """The needling of a session: each muscle and side a body site, with its technique and
     needle count in the needling-row extension."""
-    rows = list(s.insertions.all())
+    rows = fetched(s, "insertions")
     code = [codes.coding("procedure", "dry-needling")]
     if s.cpt_code:
         code.append({"system": codes.CPT, "code": s.cpt_code})
@@ -398,6 +419,7 @@ def measurement(o: Observation) -> Resource:
     if unit in codes.UCUM_UNITS:
         quantity |= {"system": codes.UCUM, "code": codes.UCUM_UNITS[unit]}
     episode = o.episode
+    recorded = instant(o.recorded_at)
     resource: Resource = {
         "resourceType": "Observation",
         "id": f"{MEASUREMENT}-{o.pk}",
@@ -405,15 +427,15 @@ def measurement(o: Observation) -> Resource:
         "category": _category(o.code),
         "code": {"coding": coding, "text": text},
         "subject": ref("Patient", episode.patient_id),
-        "effectiveDateTime": instant(o.recorded_at),
-        "issued": instant(o.recorded_at),
+        "effectiveDateTime": recorded,
+        "issued": recorded,
         "performer": [
             ref("Patient", episode.patient_id)
             if _is_patient(o.recorded_by)
             else staff_ref(o.recorded_by)
         ],
         "valueQuantity": quantity,
-        "note": [{"text": o.get_timing_display()}],
+        "note": [{"text": label(o, "timing")}],
     }
     resource["extension"] = [_measurement_extension(o)]
     if o.session_id:
@@ -458,7 +480,7 @@ def finding(f: TriggerPointFinding) -> Resource:
         components.append(
             {
                 "code": {"coding": [codes.coding("trigger-point", "referred-sensation")]},
-                "valueString": f.get_referred_sensation_display(),
+                "valueString": label(f, "referred_sensation"),
             }
         )
     if f.pressure_pain_threshold is not None:
@@ -624,12 +646,12 @@ def care_plan(plan: CarePlan, latest: bool) -> Resource:
     status = ("completed" if finished else "active") if latest else "revoked"
     activity_status = ("completed" if finished else "in-progress") if latest else "stopped"
     subject = ref("Patient", episode.patient_id)
-    goals = list(plan.goals.all())
+    goals = fetched(plan, "goals")
     needling = {
         "detail": {
             "code": {"coding": [codes.coding("therapy", "dry-needling")]},
             "status": activity_status,
-            "scheduledString": plan.get_frequency_display(),
+            "scheduledString": label(plan, "frequency"),
             "description": f"{plan.planned_sessions} needling sessions planned",
         }
     }
@@ -644,7 +666,7 @@ def care_plan(plan: CarePlan, latest: bool) -> Resource:
         "created": instant(plan.created_at),
         "author": staff_ref(plan.created_by),
         "addresses": [ref("Condition", episode.pk)],
-        "activity": [needling, *(_therapy(t, activity_status) for t in plan.therapies.all())],
+        "activity": [needling, *(_therapy(t, activity_status) for t in fetched(plan, "therapies"))],
     }
     if plan.review_on >= episode.period_start:
         # Planned to run until its review.
@@ -675,8 +697,8 @@ def session_targets(s: NeedlingSession) -> list[dict[str, str]]:
 def assessment_targets(a: Assessment) -> list[dict[str, str]]:
     """An assessment is served as what it found and measured: its trigger-point findings and
     its measurements (reads.py leaves out an assessment with neither)."""
-    return [ref("Observation", f"{FINDING}-{f.pk}") for f in a.findings.all()] + [
-        ref("Observation", f"{MEASUREMENT}-{o.pk}") for o in a.observations.all()
+    return [ref("Observation", f"{FINDING}-{f.pk}") for f in fetched(a, "findings")] + [
+        ref("Observation", f"{MEASUREMENT}-{o.pk}") for o in fetched(a, "observations")
     ]
 
 
@@ -729,7 +751,7 @@ def addendum(a: Addendum) -> Resource:
         codes.NULLIFIED if in_error else codes.REVISED, codes.AUTHOR, a.author,
         record.episode.patient.clinic_id,
     )  # fmt: skip
-    resource["reason"] = [{"text": f"{a.get_kind_display()}: {a.reason}"}]
+    resource["reason"] = [{"text": f"{label(a, 'kind')}: {a.reason}"}]
     return resource
 
 
