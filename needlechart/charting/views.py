@@ -1,6 +1,7 @@
 """The charting pages. Thin: they pick the record (scoped and audited by the selectors),
 call one service, and show its refusal next to the fields it concerns."""
 
+import base64
 from typing import Any
 
 from django.contrib import messages
@@ -635,8 +636,20 @@ def clinic_settings(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "charting/clinic.html",
-        {"form": form, "documents": documents, "needles": services.needle_sizes(clinic)},
+        {
+            "form": form,
+            "documents": documents,
+            "needles": services.needle_sizes(clinic),
+            "logo": _logo_uri(clinic),
+        },
     )
+
+
+def _logo_uri(clinic: Any) -> str:
+    """The letterhead's logo as the page shows it (inline: it is at most 256 KB), or ""."""
+    if not clinic.logo_type:
+        return ""
+    return f"data:{clinic.logo_type};base64,{base64.b64encode(bytes(clinic.logo)).decode()}"
 
 
 @access.clinic_admin()

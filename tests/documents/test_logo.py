@@ -1,6 +1,7 @@
 """The clinic's logo on the letterhead: uploaded by a clinic admin, checked by its bytes and
 size, printed on every document issued after, and loaded from the clinic's row only."""
 
+import base64
 import struct
 import zlib
 
@@ -47,10 +48,17 @@ def test_an_admin_uploads_a_logo_and_documents_issued_after_carry_it(signed):
     assert row.detail["logo"] == f"image/png, {len(png())} bytes"
     after = services.document_issue(actor=w.practitioner, kind="record", record=signed.patient)
     assert b"/Image" in bytes(after.content)
+    # The clinic page shows the logo the letterhead carries.
+    shown = client.get(reverse("charting:clinic")).content.decode()
+    assert f'src="data:image/png;base64,{base64.b64encode(png()).decode()}"' in shown
 
     client.post(reverse("charting:clinic"), _form(w.clinic_a, remove_logo="on"))
     w.clinic_a.refresh_from_db()
     assert w.clinic_a.logo_type == "" and bytes(w.clinic_a.logo) == b""
+    assert (
+        "No logo: documents carry the clinic's name only."
+        in client.get(reverse("charting:clinic")).content.decode()
+    )
 
 
 def test_a_logo_that_is_not_a_small_png_or_jpeg_is_refused_at_the_field(signed):
