@@ -1,4 +1,5 @@
-"""The assessment report: a signed assessment as a PDF, from its page and the command."""
+"""The assessment report: a signed assessment as a PDF, from its page (the command's own
+tests are with the command's, in test_command.py)."""
 
 import datetime as dt
 
@@ -11,7 +12,6 @@ from needlechart.documents import render
 from needlechart.documents.models import Document
 from tests.conftest import client_for
 from tests.documents import pdf
-from tests.documents.test_command import _run
 from tests.documents.test_views import _issue
 
 AS_OF = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC)
@@ -99,17 +99,3 @@ def test_another_clinics_assessment_is_not_found(assessed):
     moved = _issue(own, assessed.world.patient_b, "assessment-report", assessed.assessment)
     assert moved.status_code == 404
     assert not Document.objects.exists()
-
-
-def test_the_command_writes_it_or_says_why_not(assessed, tmp_path):
-    target = tmp_path / "assessment.pdf"
-    out, err, code = _run("assessment-report", str(assessed.assessment.pk), "-o", str(target))
-    assert (code, err) == (0, "")
-    assert "Back of the thigh" in pdf.text(target.read_bytes())
-    made = render.render("assessment-report", assessed.assessment, as_of=AS_OF)
-    assert made.pdf == target.read_bytes() and made.sha256 in out
-    for pk, says in ((assessed.draft_assessment.pk, "sign the assessment first"),
-                     (99999, "no assessment has id 99999")):  # fmt: skip
-        out, err, code = _run("assessment-report", str(pk), "-o", str(tmp_path / "x.pdf"))
-        assert (code, out) == (2, "") and err.count("\n") == 1 and says in err
-    assert not (tmp_path / "x.pdf").exists()
