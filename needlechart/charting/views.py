@@ -228,11 +228,11 @@ def assessment_new(request: HttpRequest, episode_id: int) -> HttpResponse:
 
 def _assessment_context(request: HttpRequest, assessment: Assessment, **forms: Any) -> dict:
     """Everything the assessment page and its parts show."""
-    from needlechart.reference.chart import chart
+    from needlechart.reference.chart import chart, pain_shades
 
     marks = {m.region: m for m in assessment.pain_marks.all()}
     ranking = knowledge.rank_muscles({r: m.intensity or 0.5 for r, m in marks.items()}, top=12)
-    shades = {region: f"is-pain-{(m.intensity + 1) // 2}" for region, m in marks.items()}
+    shades = pain_shades({region: m.intensity for region, m in marks.items()})
     examine = {k: request.GET[k] for k in ("muscle", "side") if request.GET.get(k)}
     forms.setdefault("pain_form", PainMarkForm())
     forms.setdefault("finding_form", FindingForm(initial=examine or None))

@@ -9,6 +9,7 @@ from needlechart.records import VersionedText
 
 class Kind(models.TextChoices):
     SESSION_NOTE = "session-note", "Session note"
+    ASSESSMENT_REPORT = "assessment-report", "Assessment report"
     CONSENT = "consent", "Signed consent"
     AFTERCARE = "aftercare", "Aftercare sheet"
     PROGRESS_REPORT = "progress-report", "Progress report"

@@ -19,10 +19,12 @@ from django.db import models
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from needlechart import knowledge
 from needlechart.accounts.models import User
 from needlechart.charting.models import (
     Addendum,
     AftercareIssue,
+    Assessment,
     Consent,
     ConsentWithdrawal,
     DocumentTemplate,
@@ -33,15 +35,21 @@ from needlechart.outcomes import plots, selectors
 from needlechart.outcomes.export import patient_chart, with_chart
 from needlechart.outcomes.models import Discharge
 from needlechart.patients.models import EpisodeOfCare, Patient
+from needlechart.reference.chart import chart as body_chart
+from needlechart.reference.chart import pain_shades
 
 # The layout's version, kept with each document: raise it when a template or the stylesheet
 # changes what a document looks like, so that a re-render is compared with its own layout.
 RENDER_VERSION = 1
 STYLESHEET = Path(__file__).with_name("pdf.css")
+# The body chart's pain shades are read from the site's stylesheet, so that an assessment
+# report shades its regions exactly as the assessment page does.
+SITE_STYLESHEET = Path(__file__).parents[1] / "static" / "needlechart" / "needlechart.css"
 
 # The record each kind is made from.
 SOURCES: dict[str, type[models.Model]] = {
     Kind.SESSION_NOTE: NeedlingSession,
+    Kind.ASSESSMENT_REPORT: Assessment,
     Kind.AFTERCARE: NeedlingSession,
     Kind.CONSENT: Consent,
     Kind.PROGRESS_REPORT: EpisodeOfCare,
@@ -49,6 +57,9 @@ SOURCES: dict[str, type[models.Model]] = {
     Kind.RECORD: Patient,
 }
 NOT_SIGNED = "Only a signed session can be issued as a document: sign the session first."
+ASSESSMENT_NOT_SIGNED = (
+    "Only a signed assessment can be issued as a document: sign the assessment first."
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,7 @@ def patient_of(kind: str, record: models.Model) -> Patient:
     if isinstance(record, NeedlingSession | EpisodeOfCare):
         episode = record if isinstance(record, EpisodeOfCare) else record.episode
         return episode.patient
-    if isinstance(record, Discharge):
+    if isinstance(record, Discharge | Assessment):
         return record.episode.patient
     return record.patient
 
@@ -81,7 +92,7 @@ def episode_of(kind: str, record: models.Model) -> EpisodeOfCare | None:
     """The episode a kind's record belongs to; None for the whole record and a consent."""
     if isinstance(record, EpisodeOfCare):
         return record
-    if isinstance(record, NeedlingSession | Discharge):
+    if isinstance(record, NeedlingSession | Discharge | Assessment):
         return record.episode
     return None
 
@@ -92,11 +103,12 @@ def check(kind: str, record: models.Model) -> None:
         raise ValidationError(f"There is no document kind {kind!r}.")
     if not isinstance(record, SOURCES[kind]):
         raise ValidationError(f"A {Kind(kind).label.lower()} is not made from this record.")
-    if isinstance(record, NeedlingSession):
+    if isinstance(record, NeedlingSession | Assessment):
+        what = "session" if isinstance(record, NeedlingSession) else "assessment"
         if record.signed_at is None:
-            raise ValidationError(NOT_SIGNED)
+            raise ValidationError(NOT_SIGNED if what == "session" else ASSESSMENT_NOT_SIGNED)
         if record.addenda.filter(kind=Addendum.Kind.ENTERED_IN_ERROR).exists():
-            raise ValidationError("This session was marked entered in error.")
+            raise ValidationError(f"This {what} was marked entered in error.")
     if (
         kind == Kind.PROGRESS_REPORT
         and not record.sessions.filter(signed_at__isnull=False).exists()
@@ -161,7 +173,9 @@ def _pdf(html: str, logo: Logo | None = None) -> bytes:
     # from its row: nothing else is fetched, so no text in a record (escaped as it is) could
     # make the server read a file or a URL.
     nothing = OnlyTheLogo(allowed_protocols=())
-    stylesheet = weasyprint.CSS(string=STYLESHEET.read_text(), url_fetcher=nothing)
+    shades = [line for line in SITE_STYLESHEET.read_text().splitlines() if ".is-pain-" in line]
+    css = "\n".join([STYLESHEET.read_text(), *shades])
+    stylesheet = weasyprint.CSS(string=css, url_fetcher=nothing)
     document = weasyprint.HTML(string=html, url_fetcher=nothing)
     return document.write_pdf(stylesheets=[stylesheet])
 
@@ -190,17 +204,22 @@ def _authors(addenda: list[dict[str, Any]]) -> dict[int, str]:
     return {pk: str(user) for pk, user in User.objects.in_bulk(ids).items()} if ids else {}
 
 
+def _addenda_view(addenda: list[dict[str, Any]], tz: zoneinfo.ZoneInfo) -> list[dict]:
+    """A record's addenda with their times in the clinic's zone and their authors' names."""
+    authors = _authors(addenda)
+    return [
+        {**a, "written": _local(a["written_at"], tz), "author": authors.get(a["author_id"])}
+        for a in addenda
+    ]
+
+
 def _session_view(s: dict[str, Any], tz: zoneinfo.ZoneInfo) -> dict[str, Any]:
     """A session of the chart with its times in the clinic's zone and its addenda's authors."""
-    authors = _authors(s["addenda"])
     return {
         **s,
         "performed": _local(s["performed_at"], tz),
         "signed": _local(s["signed_at"], tz),
-        "addenda": [
-            {**a, "written": _local(a["written_at"], tz), "author": authors.get(a["author_id"])}
-            for a in s["addenda"]
-        ],
+        "addenda": _addenda_view(s["addenda"], tz),
         "aftercare": [_local(when, tz) for when in s["aftercare_issued"] or []],
     }
 
@@ -228,6 +247,49 @@ def _session_note(
         "consents": _consents(episode["consents"], tz),
     }
     return context, session.signed_at, session.episode, None
+
+
+def _assessment_report(
+    assessment: Assessment, chart: dict, tz: zoneinfo.ZoneInfo, as_of: dt.datetime
+) -> Built:
+    episode = _episode_of(chart, assessment.episode_id)
+    a = next(a for a in episode["assessments"] if a["id"] == assessment.pk)
+    performed = _local(a["performed_at"], tz)
+    # The baseline of the course as it stood when the assessment was made: the baseline
+    # ratings taken at or before it, not ones recorded later in the episode.
+    baseline = [
+        m
+        for m in episode["measurements"]
+        if m["timing"] == "baseline"
+        and not m["entered_in_error"]
+        and dt.datetime.fromisoformat(m["taken_at"]) <= assessment.performed_at
+    ]
+    context = {
+        "title": f"{assessment.get_kind_display()} report, {_day(performed)}",
+        "episode": episode,
+        "assessment": {
+            **a,
+            "performed": performed,
+            "signed": _local(a["signed_at"], tz),
+            "signer": str(assessment.signed_by),
+            "addenda": _addenda_view(a["addenda"], tz),
+        },
+        # The chart the assessment page draws, shaded the same way.
+        "pain": [_pain_row(m) for m in a["pain"]],
+        "chart": body_chart(pain_shades({m["region"]: m["intensity"] for m in a["pain"]})),
+        "baseline": [{**m, "taken": _local(m["taken_at"], tz)} for m in baseline],
+    }
+    return context, assessment.signed_at, assessment.episode, None
+
+
+def _pain_row(mark: dict[str, Any]) -> dict[str, Any]:
+    """A pain mark as a row: the region's name and its side apart (kept as the id if the
+    atlas no longer knows it, rather than hidden)."""
+    try:
+        region = knowledge.region(mark["region"])
+    except knowledge.UnknownCode:
+        return {**mark, "label": mark["region"], "side": None}
+    return {**mark, "label": region.label, "side": region.side}
 
 
 def _aftercare(
@@ -355,6 +417,7 @@ def _patient_consents(patient: Patient) -> list[dict[str, Any]]:
 
 _BUILDERS = {
     Kind.SESSION_NOTE: _session_note,
+    Kind.ASSESSMENT_REPORT: _assessment_report,
     Kind.AFTERCARE: _aftercare,
     Kind.CONSENT: _consent,
     Kind.PROGRESS_REPORT: _progress_report,

@@ -26,6 +26,7 @@ def _source(patient: Patient, kind: str, record_id: str) -> models.Model:
     path = {
         "Patient": "pk",
         "NeedlingSession": "episode__patient",
+        "Assessment": "episode__patient",
         "Consent": "patient",
         "EpisodeOfCare": "patient",
         "Discharge": "episode__patient",

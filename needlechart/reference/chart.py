@@ -40,6 +40,12 @@ def chart(marks: Mapping[str, str] | None = None, *, interactive: bool = False) 
     return mark_safe(svg)  # noqa: S308
 
 
+def pain_shades(intensities: Mapping[str, int]) -> dict[str, str]:
+    """Classes shading each marked region by its pain (0-10 in six steps): the assessment
+    page and the assessment report draw the same chart from this."""
+    return {region: f"is-pain-{(intensity + 1) // 2}" for region, intensity in intensities.items()}
+
+
 def muscle_marks(slug: str, side: str | None) -> dict[str, str]:
     """Classes showing a muscle's needling sites and typical zones on one side."""
     entry = knowledge.muscle(slug)

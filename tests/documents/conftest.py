@@ -69,3 +69,37 @@ def signed(world) -> SimpleNamespace:
         patient=world.patient_a,
         discharge=charts.discharged(actor, clinic),
     )
+
+
+@pytest.fixture
+def assessed(signed) -> SimpleNamespace:
+    """The charted draft assessment signed: a second pain mark, a fuller finding, a baseline
+    measure taken with it, a note and an addendum; then a baseline measure recorded after
+    it, and a later assessment left as a draft."""
+    actor = signed.world.practitioner
+    assessment = signed.episode.assessments.get()
+    services.pain_mark_set(
+        actor=actor, assessment=assessment, region="thigh-posterior-right", intensity=3,
+        quality="sharp",
+    )  # fmt: skip
+    services.finding_add(
+        actor=actor, assessment=assessment, muscle="soleus", side="right", taut_band=True,
+        hypersensitive_spot=True, referred_sensation="deep-ache", recognised=True,
+        jump_sign=True,
+    )  # fmt: skip
+    measurements.observation_add(
+        actor=actor, episode=signed.episode, assessment=assessment, code="nprs", value=7,
+        timing="baseline",
+    )  # fmt: skip
+    services.assessment_update(
+        actor=actor, assessment=assessment, note="Worse on stairs; calf tight in the morning."
+    )
+    services.assessment_sign(actor=actor, assessment=assessment)
+    services.addendum_add(
+        actor=actor, record=assessment, reason="Phone call", text="Runs twice a week."
+    )
+    measurements.observation_add(
+        actor=actor, episode=signed.episode, code="qol", value=4, timing="baseline"
+    )
+    draft = services.assessment_start(actor=actor, episode=signed.episode, kind="reassessment")
+    return SimpleNamespace(**vars(signed), assessment=assessment, draft_assessment=draft)

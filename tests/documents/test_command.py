@@ -5,6 +5,7 @@ import io
 
 import pytest
 from django.db import connections
+from django.utils import timezone
 
 from needlechart import cli
 from needlechart.audit.models import AuditEvent
@@ -71,3 +72,17 @@ def test_a_bad_kind_id_or_path_is_one_line_and_an_exit_code(signed, tmp_path, ar
 def test_starting_the_command_does_not_load_the_pdf_renderer():
     assert "weasyprint" not in _loaded("document", "--help")
     assert "weasyprint" not in _loaded("chart", "--help")
+
+
+def test_the_command_writes_an_assessment_report_or_says_why_not(assessed, tmp_path):
+    target = tmp_path / "assessment.pdf"
+    out, err, code = _run("assessment-report", str(assessed.assessment.pk), "-o", str(target))
+    assert (code, err) == (0, "")
+    assert "Back of the thigh" in pdf.text(target.read_bytes())
+    made = render.render("assessment-report", assessed.assessment, as_of=timezone.now())
+    assert made.pdf == target.read_bytes() and made.sha256 in out
+    for pk, says in ((assessed.draft_assessment.pk, "sign the assessment first"),
+                     (99999, "no assessment has id 99999")):  # fmt: skip
+        out, err, code = _run("assessment-report", str(pk), "-o", str(tmp_path / "x.pdf"))
+        assert (code, out) == (2, "") and err.count("\n") == 1 and says in err
+    assert not (tmp_path / "x.pdf").exists()

@@ -15,6 +15,7 @@ from needlechart.documents.models import Kind
 REFUSED = 2
 MADE_FROM = {
     Kind.SESSION_NOTE: "needling session",
+    Kind.ASSESSMENT_REPORT: "assessment",
     Kind.AFTERCARE: "needling session",
     Kind.CONSENT: "consent",
     Kind.PROGRESS_REPORT: "episode of care",
@@ -27,8 +28,8 @@ class Command(NeedlechartCommand):
     help = (
         "Write a document as a PDF: KIND is one of "
         + ", ".join(Kind.values)
-        + "; ID the id of the record it is made from (a session, consent, episode, discharge "
-        "or patient)."
+        + "; ID the id of the record it is made from (a session, assessment, consent, episode, "
+        "discharge or patient)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
