@@ -29,6 +29,8 @@ from needlechart.charting.models import (
     ConsentWithdrawal,
     DocumentTemplate,
     NeedlingSession,
+    PainQuality,
+    ReferredSensation,
 )
 from needlechart.documents.models import Kind
 from needlechart.outcomes import plots, selectors
@@ -273,6 +275,10 @@ def _assessment_report(
             "signed": _local(a["signed_at"], tz),
             "signer": str(assessment.signed_by),
             "addenda": _addenda_view(a["addenda"], tz),
+            "findings": [
+                {**f, "referred_sensation": _said(ReferredSensation, f, "referred_sensation")}
+                for f in a["findings"]
+            ],
         },
         # The chart the assessment page draws, shaded the same way.
         "pain": [_pain_row(m) for m in a["pain"]],
@@ -289,7 +295,13 @@ def _pain_row(mark: dict[str, Any]) -> dict[str, Any]:
         region = knowledge.region(mark["region"])
     except knowledge.UnknownCode:
         return {**mark, "label": mark["region"], "side": None}
-    return {**mark, "label": region.label, "side": region.side}
+    return {**mark, "label": region.label, "side": region.side, "quality": _said(PainQuality, mark)}
+
+
+def _said(choices: type[models.TextChoices], row: dict[str, Any], key: str = "quality") -> str:
+    """A stored choice in words, as the pages show it ("" stays "", an unknown stays as is)."""
+    value = row.get(key) or ""
+    return dict(choices.choices).get(value, value)
 
 
 def _aftercare(

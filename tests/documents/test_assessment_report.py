@@ -22,9 +22,9 @@ def test_the_report_holds_the_signed_assessment(assessed):
     text = pdf.text(made.pdf)
     for expected in (
         "Clinic A", "Ann Smith", "T0", "Initial assessment report",
-        "Calf left 6 aching", "Back of the thigh right 3 sharp",  # the pain marks as rows
+        "Calf left 6 Aching", "Back of the thigh right 3 Sharp",  # the pain marks as rows
         "Gastrocnemius left latent", "Soleus right active",  # the findings
-        "deep-ache", "Pain intensity (NPRS) 7",  # the baseline measure taken with it
+        "Deep ache", "Pain intensity (NPRS) 7",  # the baseline measure taken with it
         "Worse on stairs; calf tight in the morning.",
         "Signed by Paula Physio", "Addendum", "Runs twice a week.",
     ):  # fmt: skip
