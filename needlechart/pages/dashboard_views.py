@@ -46,9 +46,9 @@ def _invalid(request: HttpRequest, form: DashboardFilterForm) -> HttpResponse:
 @access.clinical_write()
 def dashboard_page(request: HttpRequest) -> HttpResponse:
     form, filters = _dashboard_filters(request)
-    # What patients reported from the portal needs a clinician whatever the filters say.
-    attention = portal_selectors.clinic_attention(request.user)
     if filters is None:
+        # What patients reported from the portal needs a clinician whatever the filters say.
+        attention = portal_selectors.clinic_attention(request.user)
         return render(
             request,
             "outcomes/dashboard.html",
@@ -57,10 +57,11 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
         )
     figures = dashboard.figures(filters)
     # The review list names patients: the first few are shown, and only those are recorded
-    # as listed; the rest are a page of the drill-down away.
+    # as listed (with the attention lists', in one write); the rest are a page of the
+    # drill-down away.
     shown = figures["review_due"][:REVIEW_SHOWN]
     due = EpisodeOfCare.objects.filter(pk__in=[r["episode"] for r in shown])
-    audit.record_each(actor=request.user, action=audit.Action.LIST, objects=list(due))
+    attention = portal_selectors.clinic_attention(request.user, listed_with=list(due))
     query = _filter_query(form)
     return render(
         request,

@@ -3,10 +3,11 @@ the patient of the signed-in account (404 otherwise) and audited. Staff reads of
 patients reported are scoped to the staff member's clinic."""
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Prefetch, QuerySet, Window
+from django.db.models import Count, Model, Prefetch, QuerySet, Window
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -252,9 +253,11 @@ def _first_with_total(rows: QuerySet) -> tuple[list[Any], int]:
     return shown, (shown[0].total if shown else 0)
 
 
-def clinic_attention(user: User) -> dict[str, Any]:
+def clinic_attention(user: User, listed_with: Sequence[Model] = ()) -> dict[str, Any]:
     """For the dashboard: open red-flag alerts, effects and questionnaires awaiting review.
-    Each item listed is audited as listed, as it names a patient."""
+    Each item listed is audited as listed, as it names a patient, together with
+    `listed_with` (the page's other listed records), so that a view writes its audit rows in
+    one transaction."""
     clinic_id = user.clinic_id
     alerts = list(
         CheckIn.objects.filter(
@@ -279,7 +282,9 @@ def clinic_attention(user: User) -> dict[str, Any]:
         .order_by("submitted_at", "pk")
     )
     audit.record_each(
-        actor=user, action=audit.Action.LIST, objects=[*alerts, *effects, *questionnaires]
+        actor=user,
+        action=audit.Action.LIST,
+        objects=[*alerts, *effects, *questionnaires, *listed_with],
     )
     return {
         "alerts": alerts,
