@@ -102,6 +102,15 @@ def fresh_rate_limits() -> None:
     caches["limits"].clear()
 
 
+@pytest.fixture(autouse=True)
+def no_kept_dashboard() -> None:
+    """Each test starts with no dashboard figures kept from another test's clinic (the test
+    databases give the same ids again)."""
+    from needlechart.outcomes import dashboard
+
+    dashboard.forget_kept()
+
+
 def client_for(user: User | None) -> Client:
     client = Client()
     if user is not None:

@@ -192,7 +192,7 @@ def dashboard_figures(
     need(request, "dashboard:read", rules.CLINICAL_READ_ROLES)
     if date_from and date_to and date_to < date_from:
         raise ValidationError({"date_to": "The end is before the start."})
-    figures = dashboard.figures(
+    figures = dashboard.kept_figures(
         dashboard.Filters(clinic=request.user.clinic, date_from=date_from, date_to=date_to)
     )
     audit.record(actor=request.user, action=audit.Action.EXPORT, object_type="Dashboard",

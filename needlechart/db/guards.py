@@ -237,7 +237,10 @@ def summary_sources() -> list[Guard]:
     """What an episode's summary is computed from (outcomes/dashboard.py `_course` and
     `_compute_summaries`): its NPRS measures, the time and signing of its sessions, the time
     of its assessments, entered-in-error addenda of either, and its condition (which picks
-    the NPRS rule)."""
+    the NPRS rule). Also what the rest of the dashboard's figures read, as the dashboard
+    reuses them while no episode of the clinic is marked (`kept_figures`): adverse events
+    and their follow-ups, care plans (the review date), an episode's status and care
+    manager, and the patient's name and record number (the review list)."""
     own = ("SELECT {row}.episode_id AS e", "SELECT ($1->>'episode_id')::bigint AS e")
     nprs = (
         "SELECT {row}.episode_id AS e WHERE {row}.code = 'nprs'",
@@ -270,9 +273,32 @@ def summary_sources() -> list[Guard]:
         summary_marks("charting_addendum", ("INSERT",), *addendum),
         summary_marks(
             "patients_episodeofcare",
-            ("UPDATE OF condition_code",),
+            ("UPDATE OF condition_code, status, care_manager_id, patient_id",),
             "SELECT {row}.id AS e",
             "SELECT ($1->>'id')::bigint AS e",
+        ),
+        summary_marks(
+            "patients_patient",
+            ("UPDATE OF mrn, given_name, family_name, clinic_id",),
+            "SELECT id AS e FROM patients_episodeofcare WHERE patient_id = {row}.id",
+            "SELECT id AS e FROM patients_episodeofcare WHERE patient_id = ($1->>'id')::bigint",
+        ),
+        summary_marks("outcomes_careplan", ("INSERT",), *own),
+        summary_marks(
+            "charting_adverseevent",
+            ("INSERT", "UPDATE"),
+            "SELECT episode_id AS e FROM charting_needlingsession WHERE id = {row}.session_id",
+            "SELECT episode_id AS e FROM charting_needlingsession"
+            " WHERE id = ($1->>'session_id')::bigint",
+        ),
+        summary_marks(
+            "charting_adverseeventfollowup",
+            ("INSERT",),
+            "SELECT s.episode_id AS e FROM charting_adverseevent a"
+            " JOIN charting_needlingsession s ON s.id = a.session_id WHERE a.id = {row}.event_id",
+            "SELECT s.episode_id AS e FROM charting_adverseevent a"
+            " JOIN charting_needlingsession s ON s.id = a.session_id"
+            " WHERE a.id = ($1->>'event_id')::bigint",
         ),
     ]
 

@@ -18,7 +18,9 @@ Definitions (docs/outcomes.md):
 import datetime as dt
 import math
 import statistics
+import threading
 import zoneinfo
+from collections import OrderedDict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -31,10 +33,12 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     IntegerField,
+    Max,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
     When,
 )
@@ -626,6 +630,59 @@ def figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
         ],
         "review_due": due,
     }
+
+
+# --- figures kept between views ------------------------------------------------------------
+#
+# The figures change only when a row they are computed from changes, and every such row is
+# marked on its episode's summary by the database's triggers (db/guards.py,
+# `summary_sources`), on every path. So a view first reads the clinic's marks (one small
+# aggregate over its episodes' summaries) and reuses the figures of an earlier view when the
+# marks, the filters, the clinic's settings and the day are all the same; otherwise it
+# computes them afresh. Kept in the process, for a few views: figures hold patients' names.
+KEPT_VIEWS = 16
+_kept: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def marks(clinic: Clinic) -> tuple[int, int, int]:
+    """The state of the clinic's episode summaries: how many, their marks added up, and the
+    newest episode. Any change to a row the figures read changes it."""
+    state = EpisodeSummary.objects.filter(episode__patient__clinic=clinic).aggregate(
+        count=Count("pk"), total=Coalesce(Sum("changes"), 0), newest=Coalesce(Max("pk"), 0)
+    )
+    return state["count"], state["total"], state["newest"]
+
+
+def kept_figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
+    """figures(), reused from an earlier view when nothing they read has changed since.
+    The result is shared between views: read it, never change it."""
+    today = today or timezone.localdate()
+    clinic = filters.clinic
+    # Read before the figures: a change committed while they are computed then shows as a
+    # different key at the next view, and is never hidden under this one.
+    key = (
+        clinic.pk, clinic.timezone, clinic.review_after_sessions, filters.date_from,
+        filters.date_to, filters.practitioner.pk if filters.practitioner else None, today,
+        marks(clinic),
+    )  # fmt: skip
+    with _kept_lock:
+        found = _kept.get(key)
+        if found is not None:
+            _kept.move_to_end(key)
+            return found
+    computed = figures(filters, today=today)
+    with _kept_lock:
+        _kept[key] = computed
+        while len(_kept) > KEPT_VIEWS:
+            _kept.popitem(last=False)
+    return computed
+
+
+def forget_kept() -> None:
+    """Drop every kept figure (tests start each with none)."""
+    with _kept_lock:
+        _kept.clear()
 
 
 def drilldown(

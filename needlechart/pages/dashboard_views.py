@@ -55,7 +55,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
             {"form": form, "figures": None, "attention": attention},
             status=400,
         )
-    figures = dashboard.figures(filters)
+    figures = dashboard.kept_figures(filters)
     # The review list names patients: the first few are shown, and only those are recorded
     # as listed (with the attention lists', in one write); the rest are a page of the
     # drill-down away.
@@ -130,7 +130,7 @@ def dashboard_csv(request: HttpRequest, table: str) -> HttpResponse:
         return render(
             request, "outcomes/dashboard.html", {"form": form, "figures": None}, status=400
         )
-    figures = dashboard.figures(filters)
+    figures = dashboard.kept_figures(filters)
     audit.record(
         actor=request.user, action=audit.Action.EXPORT, object_type="Dashboard",
         detail={"table": table, "filters": figures["filters"]},
