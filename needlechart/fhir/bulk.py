@@ -93,12 +93,13 @@ class Selection:
 
 
 def chunks(source: reads.Source, selection: Selection, size: int = CHUNK) -> Iterator[list[Any]]:
-    """The source's rows chosen, `size` at a time, in id order (keyset paging: each chunk a
-    query from the last id on, so a late chunk costs what the first did)."""
+    """The source's rows chosen, as its builder takes them, `size` at a time, in id order
+    (keyset paging: each chunk a query from the last id on, so a late chunk costs what the
+    first did)."""
     rows = selection.rows(source).order_by("pk")
     last = 0
     while True:
-        batch = list(rows.filter(pk__gt=last)[:size])
+        batch = source.read(rows.filter(pk__gt=last)[:size])
         if not batch:
             return
         yield batch
@@ -179,7 +180,7 @@ def _write(
         with partial.open("w", encoding="utf-8") as out:
             for source in reads.TYPES[name].sources:
                 for batch in chunks(source, selection, size):
-                    out.writelines(_encode(source.to_resource(row)) + "\n" for row in batch)
+                    out.writelines(_encode(source.build(row)) + "\n" for row in batch)
                     written += len(batch)
                     progress(name, len(batch))
                     if cancelled():

@@ -2,6 +2,10 @@
 
 Each function reads only what its record holds and what `reads.py` fetched with it
 (select_related and prefetch_related), so that a page of resources costs no query per row.
+The builders of the records a clinic has most of (sessions, measurements, findings,
+signatures and addenda) take plain rows instead, whose columns are named beside them
+(`rows.Columns`): a bulk export reads those straight from SQL, and a read or a search turns
+its model records into the same rows, so each type has one builder.
 """
 
 import datetime as dt
@@ -17,13 +21,13 @@ from needlechart.accounts.models import Clinic, Practitioner, User
 from needlechart.charting.models import (
     Addendum,
     AdverseEvent,
-    Assessment,
     Consent,
     Insertion,
-    NeedlingSession,
+    NeedleSize,
     TriggerPointFinding,
 )
 from needlechart.fhir import codes, questionnaires
+from needlechart.fhir.rows import Columns, Related, fetched
 from needlechart.knowledge.instruments import MUSCLE_MEASURES
 from needlechart.outcomes.models import CarePlan, Observation, PlanTherapy
 from needlechart.patients.models import EpisodeOfCare, Patient
@@ -68,9 +72,37 @@ def staff_ref(user: User) -> dict[str, str]:
     return ref("Practitioner", practitioner.pk, str(user))
 
 
-def _is_patient(user: User) -> bool:
-    # A portal sign-in has no clinic; its records were entered by the patient.
-    return user.clinic_id is None
+def person(path: str, prefix: str) -> dict[str, str]:
+    """The columns of a staff member at `path` that `name` and `staff` read from a row, as
+    attributes `{prefix}_first` and so on."""
+    return {
+        f"{prefix}_first": f"{path}__first_name",
+        f"{prefix}_last": f"{path}__last_name",
+        f"{prefix}_username": f"{path}__username",
+    }
+
+
+def name(row: Any, prefix: str) -> str:
+    """The name of a staff member `person` put in a row, as str() of the User gives it."""
+    return User.name_of(
+        getattr(row, f"{prefix}_first"),
+        getattr(row, f"{prefix}_last"),
+        getattr(row, f"{prefix}_username"),
+    )
+
+
+def staff(path: str, prefix: str) -> dict[str, str]:
+    """`person`, with the staff member's Practitioner (None where they have none) as
+    `{prefix}_practitioner`."""
+    return {**person(path, prefix), f"{prefix}_practitioner": f"{path}__practitioner__id"}
+
+
+def staff_of(row: Any, prefix: str) -> dict[str, str]:
+    """`staff_ref` of the staff member `staff` put in a row."""
+    practitioner_id = getattr(row, f"{prefix}_practitioner")
+    if practitioner_id is None:
+        return {"display": name(row, prefix)}
+    return ref("Practitioner", practitioner_id, name(row, prefix))
 
 
 @functools.cache
@@ -81,20 +113,12 @@ def _labels(model: type, field_name: str) -> dict[Any, str]:
 def label(record: Any, field_name: str) -> str:
     """The words of a field's choice, as `get_FOO_display()` gives them, from a table made
     once per field (Django rebuilds it at each call, tens of thousands in a bulk export)."""
-    value = getattr(record, field_name)
-    return _labels(type(record), field_name).get(value, value)
+    return choice(type(record), field_name, getattr(record, field_name))
 
 
-def fetched(record: Any, name: str) -> list[Any]:
-    """A record's related rows `name`: the plain list reads.py prefetched as `{name}_fetched`
-    (a prefetch into the manager instead builds a queryset per record, most of a bulk
-    export's cost), else the manager's rows (a record fetched without them)."""
-    rows = getattr(record, f"{name}_fetched", None)
-    return rows if rows is not None else list(getattr(record, name).all())
-
-
-def _entered_in_error(record: NeedlingSession) -> bool:
-    return any(a.kind == Addendum.Kind.ENTERED_IN_ERROR for a in fetched(record, "addenda"))
+def choice(model: type, field_name: str, value: Any) -> str:
+    """`label` of a plain row's value of the model's field."""
+    return _labels(model, field_name).get(value, value)
 
 
 # --- people and the clinic ---------------------------------------------------------------------
@@ -299,28 +323,41 @@ def condition(e: EpisodeOfCare) -> Resource:
 # --- the needling session ----------------------------------------------------------------------
 
 
-def _session_status(s: NeedlingSession, done: str, draft: str) -> str:
-    if _entered_in_error(s):
+# What the Encounter reads of a session; `in_error` is an annotation reads.py makes (an
+# entered-in-error addendum was written on it).
+SESSION_FIELDS = {
+    "pk": "pk", "in_error": "in_error", "signed_at": "signed_at", "performed_at": "performed_at",
+    "episode_id": "episode_id", "patient_id": "episode__patient_id",
+    "clinic_id": "episode__patient__clinic_id", "practitioner_id": "practitioner_id",
+    **person("practitioner__user", "practitioner"),
+}  # fmt: skip
+SESSION = Columns("Session", SESSION_FIELDS)
+
+
+def _session_status(s: Any, done: str, draft: str) -> str:
+    if s.in_error:
         return "entered-in-error"
-    return done if s.is_signed else draft
+    return done if s.signed_at is not None else draft
 
 
-def encounter(s: NeedlingSession) -> Resource:
-    episode = s.episode
+def _practitioner(s: Any) -> dict[str, str]:
+    return ref("Practitioner", s.practitioner_id, name(s, "practitioner"))
+
+
+def encounter(s: Any) -> Resource:
+    """A session (a `SESSION` row) as the visit it was."""
     return {
         "resourceType": "Encounter",
         "id": str(s.pk),
         "status": _session_status(s, "finished", "in-progress"),
         "class": {"system": codes.V3_ACT_CODE, "code": "AMB", "display": "ambulatory"},
         "type": [{"coding": [codes.coding("procedure", "dry-needling")], "text": "Dry needling"}],
-        "subject": ref("Patient", episode.patient_id),
-        "episodeOfCare": [ref("EpisodeOfCare", episode.pk)],
-        "participant": [
-            {"individual": ref("Practitioner", s.practitioner_id, str(s.practitioner.user))}
-        ],
+        "subject": ref("Patient", s.patient_id),
+        "episodeOfCare": [ref("EpisodeOfCare", s.episode_id)],
+        "participant": [{"individual": _practitioner(s)}],
         "period": {"start": instant(s.performed_at)},
-        "reasonReference": [ref("Condition", episode.pk)],
-        "serviceProvider": ref("Organization", episode.patient.clinic_id),
+        "reasonReference": [ref("Condition", s.episode_id)],
+        "serviceProvider": ref("Organization", s.clinic_id),
     }
 
 
@@ -329,7 +366,28 @@ def _side_words(muscle: str, side: str) -> str:
     return f"{name}, {side}" if side else name
 
 
-def _row_extension(row: Insertion) -> dict[str, Any]:
+# What the Procedure reads of a needling row.
+NEEDLING_ROW = Columns("NeedlingRow", {
+    "muscle": "muscle", "side": "side", "needles": "needles", "depth": "depth",
+    "depth_mm": "depth_mm", "technique": "technique", "twitch_responses": "twitch_responses",
+    "needle_size_id": "needle_size_id", "diameter_mm": "needle_size__diameter_mm",
+    "length_mm": "needle_size__length_mm",
+})  # fmt: skip
+PROCEDURE = Columns(
+    "NeedledSession",
+    {**SESSION_FIELDS, "cpt_code": "cpt_code"},
+    [
+        Related(
+            "insertions",
+            "session_id",
+            lambda: Insertion.objects.select_related("needle_size"),
+            NEEDLING_ROW,
+        )
+    ],
+)
+
+
+def _row_extension(row: Any) -> dict[str, Any]:
     parts: list[dict[str, Any]] = [
         {"url": "muscle", "valueCoding": codes.coding("muscle", row.muscle)},
         {"url": "technique", "valueCoding": codes.coding("needling-technique", row.technique)},
@@ -345,34 +403,33 @@ def _row_extension(row: Insertion) -> dict[str, Any]:
     return {"url": codes.NEEDLING_ROW, "extension": parts}
 
 
-def _row_words(row: Insertion) -> str:
+def _row_words(row: Any) -> str:
     needles = f"{row.needles} needle{'s' if row.needles != 1 else ''}"
-    depth = label(row, "depth").lower()
+    depth = choice(Insertion, "depth", row.depth).lower()
     if row.depth_mm is not None:
         depth += f" ({row.depth_mm} mm)"
-    words = f"{_side_words(row.muscle, row.side)}: {needles}, {label(row, 'technique')}, "
-    return words + depth
+    technique = choice(Insertion, "technique", row.technique)
+    return f"{_side_words(row.muscle, row.side)}: {needles}, {technique}, {depth}"
 
 
-def procedure(s: NeedlingSession) -> Resource:
-    """The needling of a session: each muscle and side a body site, with its technique and
-    needle count in the needling-row extension."""
-    rows = fetched(s, "insertions")
+def procedure(s: Any) -> Resource:
+    """The needling of a session (a `PROCEDURE` row): each muscle and side a body site, with
+    its technique and needle count in the needling-row extension."""
+    rows = s.insertions
     code = [codes.coding("procedure", "dry-needling")]
     if s.cpt_code:
         code.append({"system": codes.CPT, "code": s.cpt_code})
-    episode = s.episode
-    sizes = {row.needle_size_id: row.needle_size for row in rows}
+    sizes = {row.needle_size_id: NeedleSize.words(row.diameter_mm, row.length_mm) for row in rows}
     resource: Resource = {
         "resourceType": "Procedure",
         "id": str(s.pk),
         "status": _session_status(s, "completed", "in-progress"),
         "code": {"coding": code, "text": "Dry needling"},
-        "subject": ref("Patient", episode.patient_id),
+        "subject": ref("Patient", s.patient_id),
         "encounter": ref("Encounter", s.pk),
         "performedDateTime": instant(s.performed_at),
-        "performer": [{"actor": ref("Practitioner", s.practitioner_id, str(s.practitioner.user))}],
-        "reasonReference": [ref("Condition", episode.pk)],
+        "performer": [{"actor": _practitioner(s)}],
+        "reasonReference": [ref("Condition", s.episode_id)],
     }
     if rows:
         resource["extension"] = [_row_extension(row) for row in rows]
@@ -400,14 +457,26 @@ def _category(code: str) -> list[dict[str, Any]]:
     return [{"coding": [{"system": codes.OBSERVATION_CATEGORY, "code": kind}]}]
 
 
-def measurement(o: Observation) -> Resource:
+# What the Observation of a measurement reads; the recorder's clinic is None where the
+# patient recorded it (a portal sign-in has no clinic).
+MEASURED = Columns("Measurement", {
+    "pk": "pk", "code": "code", "component": "component", "side": "side", "value": "value",
+    "timing": "timing", "recorded_at": "recorded_at", "session_id": "session_id",
+    "entered_in_error_reason": "entered_in_error_reason", "episode_id": "episode_id",
+    "patient_id": "episode__patient_id", "recorder_clinic": "recorded_by__clinic_id",
+    **staff("recorded_by", "recorder"),
+})  # fmt: skip
+
+
+def measurement(o: Any) -> Resource:
+    """A measurement (a `MEASURED` row)."""
     try:
-        instrument: Any = o.instrument
-        name, unit, loinc = instrument.name, instrument.unit, instrument.loinc
+        measure = knowledge.instrument(o.code)
+        title, unit, loinc = measure.name, measure.unit, measure.loinc
     except knowledge.UnknownCode:
-        name, unit, loinc = o.code, "", None
+        title, unit, loinc = o.code, "", None
     what = knowledge.component_label(o.code, o.component)
-    text = ", ".join(part for part in (name, what, o.side) if part)
+    text = ", ".join(part for part in (title, what, o.side) if part)
     coding = [codes.coding("measure", o.code)]
     if loinc:
         coding.insert(
@@ -418,24 +487,20 @@ def measurement(o: Observation) -> Resource:
         quantity["unit"] = unit
     if unit in codes.UCUM_UNITS:
         quantity |= {"system": codes.UCUM, "code": codes.UCUM_UNITS[unit]}
-    episode = o.episode
     recorded = instant(o.recorded_at)
+    by_patient = o.recorder_clinic is None
     resource: Resource = {
         "resourceType": "Observation",
         "id": f"{MEASUREMENT}-{o.pk}",
         "status": "entered-in-error" if o.entered_in_error_reason else "final",
         "category": _category(o.code),
         "code": {"coding": coding, "text": text},
-        "subject": ref("Patient", episode.patient_id),
+        "subject": ref("Patient", o.patient_id),
         "effectiveDateTime": recorded,
         "issued": recorded,
-        "performer": [
-            ref("Patient", episode.patient_id)
-            if _is_patient(o.recorded_by)
-            else staff_ref(o.recorded_by)
-        ],
+        "performer": [ref("Patient", o.patient_id) if by_patient else staff_of(o, "recorder")],
         "valueQuantity": quantity,
-        "note": [{"text": label(o, "timing")}],
+        "note": [{"text": choice(Observation, "timing", o.timing)}],
     }
     resource["extension"] = [_measurement_extension(o)]
     if o.session_id:
@@ -450,7 +515,7 @@ def measurement(o: Observation) -> Resource:
     return resource
 
 
-def _measurement_extension(o: Observation) -> dict[str, Any]:
+def _measurement_extension(o: Any) -> dict[str, Any]:
     parts: list[dict[str, Any]] = [
         {"url": "timing", "valueCode": o.timing},
         {"url": "episodeOfCare", "valueReference": ref("EpisodeOfCare", o.episode_id)},
@@ -466,9 +531,22 @@ def _finding_part(code: str, value: bool) -> dict[str, Any]:
     return {"code": {"coding": [codes.coding("trigger-point", code)]}, "valueBoolean": value}
 
 
-def finding(f: TriggerPointFinding) -> Resource:
-    assessment = f.assessment
-    episode = assessment.episode
+# What the Observation of a trigger-point finding reads, with its assessment's.
+FOUND = Columns("Finding", {
+    "pk": "pk", "muscle": "muscle", "side": "side", "location": "location",
+    "taut_band": "taut_band", "hypersensitive_spot": "hypersensitive_spot",
+    "recognised": "recognised", "jump_sign": "jump_sign", "twitch_response": "twitch_response",
+    "referred_sensation": "referred_sensation",
+    "pressure_pain_threshold": "pressure_pain_threshold",
+    "signed_at": "assessment__signed_at", "performed_at": "assessment__performed_at",
+    "patient_id": "assessment__episode__patient_id",
+    "practitioner_id": "assessment__practitioner_id",
+    **person("assessment__practitioner__user", "practitioner"),
+})  # fmt: skip
+
+
+def finding(f: Any) -> Resource:
+    """A trigger-point finding (a `FOUND` row)."""
     components = [
         _finding_part("taut-band", f.taut_band),
         _finding_part("hypersensitive-spot", f.hypersensitive_spot),
@@ -480,7 +558,9 @@ def finding(f: TriggerPointFinding) -> Resource:
         components.append(
             {
                 "code": {"coding": [codes.coding("trigger-point", "referred-sensation")]},
-                "valueString": label(f, "referred_sensation"),
+                "valueString": choice(
+                    TriggerPointFinding, "referred_sensation", f.referred_sensation
+                ),
             }
         )
     if f.pressure_pain_threshold is not None:
@@ -494,21 +574,20 @@ def finding(f: TriggerPointFinding) -> Resource:
             }
         )  # fmt: skip
     site = _side_words(f.muscle, f.side)
+    activity = TriggerPointFinding.activity_of(f.recognised)
     resource: Resource = {
         "resourceType": "Observation",
         "id": f"{FINDING}-{f.pk}",
-        "status": "final" if assessment.is_signed else "preliminary",
+        "status": "final" if f.signed_at is not None else "preliminary",
         "category": [{"coding": [{"system": codes.OBSERVATION_CATEGORY, "code": "exam"}]}],
         "code": {
             "coding": [codes.coding("trigger-point", "trigger-point")],
             "text": "Trigger point",
         },
-        "subject": ref("Patient", episode.patient_id),
-        "effectiveDateTime": instant(assessment.performed_at),
-        "performer": [
-            ref("Practitioner", assessment.practitioner_id, str(assessment.practitioner.user))
-        ],
-        "valueCodeableConcept": {"coding": [codes.coding("trigger-point", f.activity)]},
+        "subject": ref("Patient", f.patient_id),
+        "effectiveDateTime": instant(f.performed_at),
+        "performer": [_practitioner(f)],
+        "valueCodeableConcept": {"coding": [codes.coding("trigger-point", activity)]},
         "bodySite": {
             "coding": [codes.coding("muscle", f.muscle)],
             "text": f"{site} ({f.location})" if f.location else site,
@@ -688,17 +767,28 @@ SIGNED_ASSESSMENT = "assessment"
 ADDENDUM = "addendum"
 
 
-def session_targets(s: NeedlingSession) -> list[dict[str, str]]:
+def session_targets(session_id: int) -> list[dict[str, str]]:
     """A session is two resources, its Encounter and its Procedure: a signature or an
     addendum bears on both."""
-    return [ref("Encounter", s.pk), ref("Procedure", s.pk)]
+    return [ref("Encounter", session_id), ref("Procedure", session_id)]
 
 
-def assessment_targets(a: Assessment) -> list[dict[str, str]]:
+def _targets(holder: str = "", parent: str = "pk") -> list[Related]:
+    """An assessment's findings and measurements, their ids only (its Provenance's targets);
+    of the assessment at `holder`, whose id is the row's `parent`."""
+    target = Columns("Target", {"pk": "pk"})
+    return [
+        Related(name, "assessment_id", lambda model=model: model.objects.all(), target, holder,
+                parent)
+        for name, model in (("findings", TriggerPointFinding), ("observations", Observation))
+    ]  # fmt: skip
+
+
+def assessment_targets(row: Any) -> list[dict[str, str]]:
     """An assessment is served as what it found and measured: its trigger-point findings and
     its measurements (reads.py leaves out an assessment with neither)."""
-    return [ref("Observation", f"{FINDING}-{f.pk}") for f in fetched(a, "findings")] + [
-        ref("Observation", f"{MEASUREMENT}-{o.pk}") for o in fetched(a, "observations")
+    return [ref("Observation", f"{FINDING}-{f.pk}") for f in row.findings] + [
+        ref("Observation", f"{MEASUREMENT}-{o.pk}") for o in row.observations
     ]
 
 
@@ -708,7 +798,7 @@ def _provenance(
     moment: dt.datetime,
     activity: dict[str, str],
     agent_type: dict[str, str],
-    who: User,
+    who: dict[str, str],
     clinic_id: int,
 ) -> Resource:
     return {
@@ -720,38 +810,72 @@ def _provenance(
         "agent": [
             {
                 "type": {"coding": [agent_type]},
-                "who": staff_ref(who),
+                "who": who,
                 "onBehalfOf": ref("Organization", clinic_id),
             }
         ],
     }
 
 
-def signature(record: NeedlingSession | Assessment) -> Resource:
+# What a signature reads of a signed session or assessment: the staff member who signed it,
+# else (signed before the signer was kept) its practitioner.
+SIGNED_FIELDS = {
+    "pk": "pk", "signed_at": "signed_at", "clinic_id": "episode__patient__clinic_id",
+    "practitioner_id": "practitioner_id", **person("practitioner__user", "practitioner"),
+    **staff("signed_by", "signer"),
+}  # fmt: skip
+SIGNED_SESSION_ROW = Columns("SignedSession", SIGNED_FIELDS)
+SIGNED_ASSESSMENT_ROW = Columns("SignedAssessment", SIGNED_FIELDS, _targets())
+
+
+def _signature(row: Any, resource_id: str, targets: list[dict[str, str]]) -> Resource:
     """The signing of a session or an assessment: who signed it, for the clinic, and when."""
-    signer = record.signed_by or record.practitioner.user
-    assert record.signed_at is not None  # reads.py serves signed records only
-    if isinstance(record, NeedlingSession):
-        resource_id, targets = f"{SIGNED_SESSION}-{record.pk}", session_targets(record)
-    else:
-        resource_id, targets = f"{SIGNED_ASSESSMENT}-{record.pk}", assessment_targets(record)
+    assert row.signed_at is not None  # reads.py serves signed records only
+    who = staff_of(row, "signer") if row.signer_username is not None else _practitioner(row)
     return _provenance(
-        resource_id, targets, record.signed_at, codes.SIGNED, codes.LEGAL_AUTHENTICATOR, signer,
-        record.episode.patient.clinic_id,
+        resource_id, targets, row.signed_at, codes.SIGNED, codes.LEGAL_AUTHENTICATOR, who,
+        row.clinic_id,
     )  # fmt: skip
 
 
-def addendum(a: Addendum) -> Resource:
-    """An addendum revises the record it is written on; entered in error nullifies it."""
-    record: Any = a.session or a.assessment
-    targets = session_targets(a.session) if a.session else assessment_targets(a.assessment)
+def session_signature(row: Any) -> Resource:
+    """A `SIGNED_SESSION_ROW`'s signature."""
+    return _signature(row, f"{SIGNED_SESSION}-{row.pk}", session_targets(row.pk))
+
+
+def assessment_signature(row: Any) -> Resource:
+    """A `SIGNED_ASSESSMENT_ROW`'s signature."""
+    return _signature(row, f"{SIGNED_ASSESSMENT}-{row.pk}", assessment_targets(row))
+
+
+# What an addendum's Provenance reads: it is written on a session or on an assessment.
+ADDENDUM_ROW = Columns(
+    "Addendum",
+    {
+        "pk": "pk", "kind": "kind", "reason": "reason", "written_at": "written_at",
+        "session_id": "session_id", "assessment_id": "assessment_id",
+        "session_clinic": "session__episode__patient__clinic_id",
+        "assessment_clinic": "assessment__episode__patient__clinic_id",
+        **staff("author", "author"),
+    },
+    _targets("assessment", "assessment_id"),
+)  # fmt: skip
+
+
+def addendum(a: Any) -> Resource:
+    """An addendum (an `ADDENDUM_ROW`) revises the record it is written on; entered in error
+    nullifies it."""
+    if a.session_id:
+        targets, clinic_id = session_targets(a.session_id), a.session_clinic
+    else:
+        targets, clinic_id = assessment_targets(a), a.assessment_clinic
     in_error = a.kind == Addendum.Kind.ENTERED_IN_ERROR
     resource = _provenance(
         f"{ADDENDUM}-{a.pk}", targets, a.written_at,
-        codes.NULLIFIED if in_error else codes.REVISED, codes.AUTHOR, a.author,
-        record.episode.patient.clinic_id,
+        codes.NULLIFIED if in_error else codes.REVISED, codes.AUTHOR, staff_of(a, "author"),
+        clinic_id,
     )  # fmt: skip
-    resource["reason"] = [{"text": f"{label(a, 'kind')}: {a.reason}"}]
+    resource["reason"] = [{"text": f"{choice(Addendum, 'kind', a.kind)}: {a.reason}"}]
     return resource
 
 
