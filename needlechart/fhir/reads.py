@@ -397,6 +397,7 @@ EPISODE_OF_CARE = ResourceType(
                 "date": _dates("period_start", moment=False),
             },
             patient_of=lambda e: e.patient, changed_since=lambda t: Q(updated_at__gte=t),
+            columns=resources.EPISODE,
         )
     ],
     {"_id": "token", "patient": "reference", "status": "token", "date": "date"},
@@ -427,6 +428,7 @@ CONDITION = ResourceType(
                 "onset-date": _dates("onset_date", moment=False),
             },
             patient_of=lambda e: e.patient, changed_since=lambda t: Q(updated_at__gte=t),
+            columns=resources.EPISODE,
         )
     ],
     {"_id": "token", "patient": "reference", "code": "token", "clinical-status": "token",
@@ -605,7 +607,7 @@ def _events(user: User) -> QuerySet:
         AdverseEvent.objects.filter(session__episode__patient__clinic_id=user.clinic_id)
         .select_related("session__episode__patient", "recorded_by__practitioner")
         .defer(*_links("session__episode", "session__episode__patient", "recorded_by"))
-        .prefetch_related("follow_ups")
+        .prefetch_related(*resources.ADVERSE_EVENT.prefetches())
     )
 
 
@@ -626,6 +628,7 @@ ADVERSE_EVENT = ResourceType(
             changed_since=lambda t: Q(updated_at__gte=t) | Q(Exists(
                 AdverseEventFollowUp.objects.filter(event=OuterRef("pk"), recorded_at__gte=t)
             )),
+            columns=resources.ADVERSE_EVENT,
         )
     ],
     {"_id": "token", "subject": "reference", "date": "date", "event": "token"},
@@ -683,7 +686,7 @@ def _plans(user: User) -> QuerySet:
         .annotate(replaced=_later_version())
         .select_related("episode__patient", "created_by__practitioner")
         .defer(*_links("episode__patient", "created_by"))
-        .prefetch_related(_fetched("goals"), _fetched("therapies"))
+        .prefetch_related(*resources.PLAN.prefetches())
     )
 
 
@@ -691,7 +694,7 @@ CARE_PLAN = ResourceType(
     "CarePlan", "clinical",
     [
         Source(
-            CarePlan, _plans, lambda plan: resources.care_plan(plan, latest=not plan.replaced),
+            CarePlan, _plans, resources.care_plan,
             {
                 "_id": _ids(""), "patient": _patient("episode__patient_id"),
                 "status": _choices({
@@ -701,6 +704,7 @@ CARE_PLAN = ResourceType(
                 }, "status"),
             },
             patient_of=lambda p: p.episode.patient, changed_since=_plan_changed,
+            columns=resources.PLAN,
         )
     ],
     {"_id": "token", "patient": "reference", "status": "token"},
@@ -909,7 +913,7 @@ QUESTIONNAIRE_RESPONSE = ResourceType(
                 "questionnaire": _questionnaire(questionnaires.CHECK_IN),
             },
             patient_of=lambda c: c.session.episode.patient, prefix=resources.CHECK_IN,
-            changed_since=lambda t: Q(answered_at__gte=t),
+            changed_since=lambda t: Q(answered_at__gte=t), columns=resources.CHECKED_IN,
         ),
         Source(
             HealthQuestionnaire, _health_questions, resources.health_questions,

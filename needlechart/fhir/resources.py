@@ -21,6 +21,7 @@ from needlechart.accounts.models import Clinic, Practitioner, User
 from needlechart.charting.models import (
     Addendum,
     AdverseEvent,
+    AdverseEventFollowUp,
     Consent,
     Insertion,
     NeedleSize,
@@ -29,9 +30,9 @@ from needlechart.charting.models import (
 from needlechart.fhir import codes, questionnaires
 from needlechart.fhir.rows import Columns, Related, fetched
 from needlechart.knowledge.instruments import MUSCLE_MEASURES
-from needlechart.outcomes.models import CarePlan, Observation, PlanTherapy
+from needlechart.outcomes.models import CarePlan, Observation, PlanGoal, PlanTherapy
 from needlechart.patients.models import EpisodeOfCare, Patient
-from needlechart.portal.models import CheckIn, HealthQuestionnaire
+from needlechart.portal.models import HealthQuestionnaire
 
 Resource = dict[str, Any]
 
@@ -266,7 +267,22 @@ def organization(clinic: Clinic) -> Resource:
 # --- episodes and conditions -------------------------------------------------------------------
 
 
-def episode_of_care(e: EpisodeOfCare) -> Resource:
+# What the EpisodeOfCare and its Condition read.
+EPISODE = Columns("Episode", {
+    "pk": "pk", "updated_at": "updated_at", "created_at": "created_at", "status": "status",
+    "period_start": "period_start", "period_end": "period_end", "onset_date": "onset_date",
+    "condition_code": "condition_code", "body_area": "body_area", "patient_id": "patient_id",
+    "clinic_id": "patient__clinic_id", "care_manager_id": "care_manager_id",
+    **person("care_manager__user", "manager"),
+})  # fmt: skip
+
+
+def _care_manager(e: Any) -> dict[str, str]:
+    return ref("Practitioner", e.care_manager_id, name(e, "manager"))
+
+
+def episode_of_care(e: Any) -> Resource:
+    """An episode of care (an `EPISODE` row)."""
     period = {"start": e.period_start.isoformat()}
     if e.period_end:
         period["end"] = e.period_end.isoformat()
@@ -277,16 +293,17 @@ def episode_of_care(e: EpisodeOfCare) -> Resource:
         "status": e.status,
         "diagnosis": [{"condition": ref("Condition", e.pk), "rank": 1}],
         "patient": ref("Patient", e.patient_id),
-        "managingOrganization": ref("Organization", e.patient.clinic_id),
+        "managingOrganization": ref("Organization", e.clinic_id),
         "period": period,
-        "careManager": ref("Practitioner", e.care_manager_id, str(e.care_manager.user)),
+        "careManager": _care_manager(e),
     }
 
 
-def condition(e: EpisodeOfCare) -> Resource:
-    """The episode's complaint: one Condition per episode, with the episode's id."""
+def condition(e: Any) -> Resource:
+    """The episode's complaint (of an `EPISODE` row): one Condition per episode, with the
+    episode's id."""
     try:
-        words = e.condition.option_label
+        words = knowledge.condition(e.condition_code).option_label
     except knowledge.UnknownCode:
         words = e.condition_code
     try:
@@ -311,7 +328,7 @@ def condition(e: EpisodeOfCare) -> Resource:
         "bodySite": [{"text": area}],
         "subject": ref("Patient", e.patient_id),
         "recordedDate": instant(e.created_at),
-        "recorder": ref("Practitioner", e.care_manager_id, str(e.care_manager.user)),
+        "recorder": _care_manager(e),
     }
     if e.onset_date:
         resource["onsetDateTime"] = e.onset_date.isoformat()
@@ -600,10 +617,26 @@ def finding(f: Any) -> Resource:
 # --- safety, consent and the plan --------------------------------------------------------------
 
 
-def adverse_event(event: AdverseEvent) -> Resource:
-    """An adverse event as it stands now: its latest follow-up's severity and outcome."""
-    now = event.now
-    session = event.session
+# What an AdverseEvent reads, with its follow-ups' (`AdverseEvent.now` in rows).
+ADVERSE_EVENT = Columns(
+    "AdverseEvent",
+    {
+        "pk": "pk", "event_type": "event_type", "muscles": "muscles",
+        "description": "description", "severity": "severity", "outcome": "outcome",
+        "updated_at": "updated_at", "recorded_at": "recorded_at", "session_id": "session_id",
+        "performed_at": "session__performed_at", "patient_id": "session__episode__patient_id",
+        **staff("recorded_by", "recorder"),
+    },
+    [Related("follow_ups", "event_id", lambda: AdverseEventFollowUp.objects.all(), Columns(
+        "FollowUp", {"severity": "severity", "outcome": "outcome", "description": "description"}
+    ))],
+)  # fmt: skip
+
+
+def adverse_event(event: Any) -> Resource:
+    """An adverse event (an `ADVERSE_EVENT` row) as it stands now: its latest follow-up's
+    severity, outcome and description, else as first recorded."""
+    now = event.follow_ups[-1] if event.follow_ups else event
     serious = now.severity == AdverseEvent.Severity.SERIOUS
     severity = "severe" if serious else now.severity
     kind = codes.coding("adverse-event", event.event_type)
@@ -620,9 +653,9 @@ def adverse_event(event: AdverseEvent) -> Resource:
             "coding": [kind],
             "text": f"{text}: {now.description}" if now.description else text,
         },
-        "subject": ref("Patient", session.episode.patient_id),
-        "encounter": ref("Encounter", session.pk),
-        "date": instant(session.performed_at),
+        "subject": ref("Patient", event.patient_id),
+        "encounter": ref("Encounter", event.session_id),
+        "date": instant(event.performed_at),
         "recordedDate": instant(event.recorded_at),
         "seriousness": {
             "coding": [
@@ -631,8 +664,8 @@ def adverse_event(event: AdverseEvent) -> Resource:
         },
         "severity": {"coding": [{"system": codes.AE_SEVERITY, "code": severity}]},
         "outcome": {"coding": [{"system": codes.AE_OUTCOME, "code": now.outcome}]},
-        "recorder": staff_ref(event.recorded_by),
-        "suspectEntity": [{"instance": ref("Procedure", session.pk)}],
+        "recorder": staff_of(event, "recorder"),
+        "suspectEntity": [{"instance": ref("Procedure", event.session_id)}],
     }
 
 
@@ -702,7 +735,7 @@ def _goal(g: Any, subject: dict[str, str], active: bool) -> Resource:
     }
 
 
-def _therapy(t: PlanTherapy, status: str) -> dict[str, Any]:
+def _therapy(t: Any, status: str) -> dict[str, Any]:
     words = t.note
     if t.exercises:
         listed = "; ".join(f"{e.get('name', '')} {e.get('dose', '')}".strip() for e in t.exercises)
@@ -718,19 +751,44 @@ def _therapy(t: PlanTherapy, status: str) -> dict[str, Any]:
     return {"detail": detail}
 
 
-def care_plan(plan: CarePlan, latest: bool) -> Resource:
-    """A version of the episode's plan; a later version replaces it (one resource each)."""
-    episode = plan.episode
-    finished = episode.status == EpisodeOfCare.Status.FINISHED
+# What a CarePlan reads of a version of the plan, with its goals and other therapies;
+# `replaced` is an annotation reads.py makes (a later version exists).
+PLAN = Columns(
+    "Plan",
+    {
+        "pk": "pk", "version": "version", "planned_sessions": "planned_sessions",
+        "frequency": "frequency", "review_on": "review_on", "note": "note",
+        "created_at": "created_at", "replaced": "replaced", "episode_id": "episode_id",
+        "episode_status": "episode__status", "period_start": "episode__period_start",
+        "patient_id": "episode__patient_id", **staff("created_by", "author"),
+    },
+    [
+        Related("goals", "plan_id", lambda: PlanGoal.objects.all(), Columns("Goal", {
+            "pk": "pk", "description": "description", "code": "code",
+            "component": "component", "target": "target", "target_date": "target_date",
+        })),
+        Related("therapies", "plan_id", lambda: PlanTherapy.objects.all(), Columns("Therapy", {
+            "kind": "kind", "provider": "provider", "frequency": "frequency",
+            "exercises": "exercises", "note": "note",
+        })),
+    ],
+)  # fmt: skip
+
+
+def care_plan(plan: Any) -> Resource:
+    """A version of the episode's plan (a `PLAN` row); a later version replaces it (one
+    resource each)."""
+    latest = not plan.replaced
+    finished = plan.episode_status == EpisodeOfCare.Status.FINISHED
     status = ("completed" if finished else "active") if latest else "revoked"
     activity_status = ("completed" if finished else "in-progress") if latest else "stopped"
-    subject = ref("Patient", episode.patient_id)
-    goals = fetched(plan, "goals")
+    subject = ref("Patient", plan.patient_id)
+    goals = plan.goals
     needling = {
         "detail": {
             "code": {"coding": [codes.coding("therapy", "dry-needling")]},
             "status": activity_status,
-            "scheduledString": label(plan, "frequency"),
+            "scheduledString": choice(CarePlan, "frequency", plan.frequency),
             "description": f"{plan.planned_sessions} needling sessions planned",
         }
     }
@@ -741,13 +799,13 @@ def care_plan(plan: CarePlan, latest: bool) -> Resource:
         "intent": "plan",
         "title": f"Treatment plan, version {plan.version}",
         "subject": subject,
-        "period": {"start": episode.period_start.isoformat()},
+        "period": {"start": plan.period_start.isoformat()},
         "created": instant(plan.created_at),
-        "author": staff_ref(plan.created_by),
-        "addresses": [ref("Condition", episode.pk)],
-        "activity": [needling, *(_therapy(t, activity_status) for t in fetched(plan, "therapies"))],
+        "author": staff_of(plan, "author"),
+        "addresses": [ref("Condition", plan.episode_id)],
+        "activity": [needling, *(_therapy(t, activity_status) for t in plan.therapies)],
     }
-    if plan.review_on >= episode.period_start:
+    if plan.review_on >= plan.period_start:
         # Planned to run until its review.
         resource["period"]["end"] = plan.review_on.isoformat()
     if plan.note:
@@ -935,10 +993,18 @@ def health_questions(h: HealthQuestionnaire) -> Resource:
     }
 
 
-def check_in(c: CheckIn) -> Resource:
-    """A portal check-in after a session, answering the check-in Questionnaire."""
-    session = c.session
-    patient_ref = ref("Patient", session.episode.patient_id)
+# What a check-in's QuestionnaireResponse reads.
+CHECKED_IN = Columns("CheckIn", {
+    "pk": "pk", "hours": "hours", "soreness": "soreness", "symptoms": "symptoms",
+    "other": "other", "answered_at": "answered_at", "session_id": "session_id",
+    "patient_id": "session__episode__patient_id",
+})  # fmt: skip
+
+
+def check_in(c: Any) -> Resource:
+    """A portal check-in after a session (a `CHECKED_IN` row), answering the check-in
+    Questionnaire."""
+    patient_ref = ref("Patient", c.patient_id)
     items: list[dict[str, Any]] = [
         {"linkId": "hours", "answer": [{"valueInteger": c.hours}]},
         {"linkId": "soreness", "answer": [{"valueInteger": c.soreness}]},
@@ -960,7 +1026,7 @@ def check_in(c: CheckIn) -> Resource:
         "questionnaire": questionnaires.CHECK_IN.url,
         "status": "completed",
         "subject": patient_ref,
-        "encounter": ref("Encounter", session.pk),
+        "encounter": ref("Encounter", c.session_id),
         "authored": instant(c.answered_at),
         "author": patient_ref,
         "source": patient_ref,
