@@ -268,13 +268,12 @@ def organization(clinic: Clinic) -> Resource:
 
 
 # What the EpisodeOfCare and its Condition read.
-EPISODE = Columns("Episode", {
-    "pk": "pk", "updated_at": "updated_at", "created_at": "created_at", "status": "status",
-    "period_start": "period_start", "period_end": "period_end", "onset_date": "onset_date",
-    "condition_code": "condition_code", "body_area": "body_area", "patient_id": "patient_id",
-    "clinic_id": "patient__clinic_id", "care_manager_id": "care_manager_id",
-    **person("care_manager__user", "manager"),
-})  # fmt: skip
+EPISODE = Columns(
+    "Episode",
+    "pk updated_at created_at status period_start period_end onset_date condition_code "
+    "body_area patient_id care_manager_id",
+    {"clinic_id": "patient__clinic_id", **person("care_manager__user", "manager")},
+)
 
 
 def _care_manager(e: Any) -> dict[str, str]:
@@ -342,13 +341,13 @@ def condition(e: Any) -> Resource:
 
 # What the Encounter reads of a session; `in_error` is an annotation reads.py makes (an
 # entered-in-error addendum was written on it).
-SESSION_FIELDS = {
-    "pk": "pk", "in_error": "in_error", "signed_at": "signed_at", "performed_at": "performed_at",
-    "episode_id": "episode_id", "patient_id": "episode__patient_id",
-    "clinic_id": "episode__patient__clinic_id", "practitioner_id": "practitioner_id",
+SESSION_OWN = "pk in_error signed_at performed_at episode_id practitioner_id"
+SESSION_LINKED = {
+    "patient_id": "episode__patient_id",
+    "clinic_id": "episode__patient__clinic_id",
     **person("practitioner__user", "practitioner"),
-}  # fmt: skip
-SESSION = Columns("Session", SESSION_FIELDS)
+}
+SESSION = Columns("Session", SESSION_OWN, SESSION_LINKED)
 
 
 def _session_status(s: Any, done: str, draft: str) -> str:
@@ -384,15 +383,15 @@ def _side_words(muscle: str, side: str) -> str:
 
 
 # What the Procedure reads of a needling row.
-NEEDLING_ROW = Columns("NeedlingRow", {
-    "muscle": "muscle", "side": "side", "needles": "needles", "depth": "depth",
-    "depth_mm": "depth_mm", "technique": "technique", "twitch_responses": "twitch_responses",
-    "needle_size_id": "needle_size_id", "diameter_mm": "needle_size__diameter_mm",
-    "length_mm": "needle_size__length_mm",
-})  # fmt: skip
+NEEDLING_ROW = Columns(
+    "NeedlingRow",
+    "muscle side needles depth depth_mm technique twitch_responses needle_size_id",
+    {"diameter_mm": "needle_size__diameter_mm", "length_mm": "needle_size__length_mm"},
+)
 PROCEDURE = Columns(
     "NeedledSession",
-    {**SESSION_FIELDS, "cpt_code": "cpt_code"},
+    f"{SESSION_OWN} cpt_code",
+    SESSION_LINKED,
     [
         Related(
             "insertions",
@@ -476,13 +475,15 @@ def _category(code: str) -> list[dict[str, Any]]:
 
 # What the Observation of a measurement reads; the recorder's clinic is None where the
 # patient recorded it (a portal sign-in has no clinic).
-MEASURED = Columns("Measurement", {
-    "pk": "pk", "code": "code", "component": "component", "side": "side", "value": "value",
-    "timing": "timing", "recorded_at": "recorded_at", "session_id": "session_id",
-    "entered_in_error_reason": "entered_in_error_reason", "episode_id": "episode_id",
-    "patient_id": "episode__patient_id", "recorder_clinic": "recorded_by__clinic_id",
-    **staff("recorded_by", "recorder"),
-})  # fmt: skip
+MEASURED = Columns(
+    "Measurement",
+    "pk code component side value timing recorded_at session_id entered_in_error_reason episode_id",
+    {
+        "patient_id": "episode__patient_id",
+        "recorder_clinic": "recorded_by__clinic_id",
+        **staff("recorded_by", "recorder"),
+    },
+)
 
 
 def measurement(o: Any) -> Resource:
@@ -549,17 +550,18 @@ def _finding_part(code: str, value: bool) -> dict[str, Any]:
 
 
 # What the Observation of a trigger-point finding reads, with its assessment's.
-FOUND = Columns("Finding", {
-    "pk": "pk", "muscle": "muscle", "side": "side", "location": "location",
-    "taut_band": "taut_band", "hypersensitive_spot": "hypersensitive_spot",
-    "recognised": "recognised", "jump_sign": "jump_sign", "twitch_response": "twitch_response",
-    "referred_sensation": "referred_sensation",
-    "pressure_pain_threshold": "pressure_pain_threshold",
-    "signed_at": "assessment__signed_at", "performed_at": "assessment__performed_at",
-    "patient_id": "assessment__episode__patient_id",
-    "practitioner_id": "assessment__practitioner_id",
-    **person("assessment__practitioner__user", "practitioner"),
-})  # fmt: skip
+FOUND = Columns(
+    "Finding",
+    "pk muscle side location taut_band hypersensitive_spot recognised jump_sign "
+    "twitch_response referred_sensation pressure_pain_threshold",
+    {
+        "signed_at": "assessment__signed_at",
+        "performed_at": "assessment__performed_at",
+        "patient_id": "assessment__episode__patient_id",
+        "practitioner_id": "assessment__practitioner_id",
+        **person("assessment__practitioner__user", "practitioner"),
+    },
+)
 
 
 def finding(f: Any) -> Resource:
@@ -620,17 +622,21 @@ def finding(f: Any) -> Resource:
 # What an AdverseEvent reads, with its follow-ups' (`AdverseEvent.now` in rows).
 ADVERSE_EVENT = Columns(
     "AdverseEvent",
+    "pk event_type muscles description severity outcome updated_at recorded_at session_id",
     {
-        "pk": "pk", "event_type": "event_type", "muscles": "muscles",
-        "description": "description", "severity": "severity", "outcome": "outcome",
-        "updated_at": "updated_at", "recorded_at": "recorded_at", "session_id": "session_id",
-        "performed_at": "session__performed_at", "patient_id": "session__episode__patient_id",
+        "performed_at": "session__performed_at",
+        "patient_id": "session__episode__patient_id",
         **staff("recorded_by", "recorder"),
     },
-    [Related("follow_ups", "event_id", lambda: AdverseEventFollowUp.objects.all(), Columns(
-        "FollowUp", {"severity": "severity", "outcome": "outcome", "description": "description"}
-    ))],
-)  # fmt: skip
+    [
+        Related(
+            "follow_ups",
+            "event_id",
+            lambda: AdverseEventFollowUp.objects.all(),
+            Columns("FollowUp", "severity outcome description"),
+        )
+    ],
+)
 
 
 def adverse_event(event: Any) -> Resource:
@@ -755,24 +761,28 @@ def _therapy(t: Any, status: str) -> dict[str, Any]:
 # `replaced` is an annotation reads.py makes (a later version exists).
 PLAN = Columns(
     "Plan",
+    "pk version planned_sessions frequency review_on note created_at replaced episode_id",
     {
-        "pk": "pk", "version": "version", "planned_sessions": "planned_sessions",
-        "frequency": "frequency", "review_on": "review_on", "note": "note",
-        "created_at": "created_at", "replaced": "replaced", "episode_id": "episode_id",
-        "episode_status": "episode__status", "period_start": "episode__period_start",
-        "patient_id": "episode__patient_id", **staff("created_by", "author"),
+        "episode_status": "episode__status",
+        "period_start": "episode__period_start",
+        "patient_id": "episode__patient_id",
+        **staff("created_by", "author"),
     },
     [
-        Related("goals", "plan_id", lambda: PlanGoal.objects.all(), Columns("Goal", {
-            "pk": "pk", "description": "description", "code": "code",
-            "component": "component", "target": "target", "target_date": "target_date",
-        })),
-        Related("therapies", "plan_id", lambda: PlanTherapy.objects.all(), Columns("Therapy", {
-            "kind": "kind", "provider": "provider", "frequency": "frequency",
-            "exercises": "exercises", "note": "note",
-        })),
+        Related(
+            "goals",
+            "plan_id",
+            lambda: PlanGoal.objects.all(),
+            Columns("Goal", "pk description code component target target_date"),
+        ),
+        Related(
+            "therapies",
+            "plan_id",
+            lambda: PlanTherapy.objects.all(),
+            Columns("Therapy", "kind provider frequency exercises note"),
+        ),
     ],
-)  # fmt: skip
+)
 
 
 def care_plan(plan: Any) -> Resource:
@@ -834,7 +844,7 @@ def session_targets(session_id: int) -> list[dict[str, str]]:
 def _targets(holder: str = "", parent: str = "pk") -> list[Related]:
     """An assessment's findings and measurements, their ids only (its Provenance's targets);
     of the assessment at `holder`, whose id is the row's `parent`."""
-    target = Columns("Target", {"pk": "pk"})
+    target = Columns("Target", "pk")
     return [
         Related(name, "assessment_id", lambda model=model: model.objects.all(), target, holder,
                 parent)
@@ -877,13 +887,14 @@ def _provenance(
 
 # What a signature reads of a signed session or assessment: the staff member who signed it,
 # else (signed before the signer was kept) its practitioner.
-SIGNED_FIELDS = {
-    "pk": "pk", "signed_at": "signed_at", "clinic_id": "episode__patient__clinic_id",
-    "practitioner_id": "practitioner_id", **person("practitioner__user", "practitioner"),
+SIGNED_LINKED = {
+    "clinic_id": "episode__patient__clinic_id",
+    **person("practitioner__user", "practitioner"),
     **staff("signed_by", "signer"),
-}  # fmt: skip
-SIGNED_SESSION_ROW = Columns("SignedSession", SIGNED_FIELDS)
-SIGNED_ASSESSMENT_ROW = Columns("SignedAssessment", SIGNED_FIELDS, _targets())
+}
+SIGNED_OWN = "pk signed_at practitioner_id"
+SIGNED_SESSION_ROW = Columns("SignedSession", SIGNED_OWN, SIGNED_LINKED)
+SIGNED_ASSESSMENT_ROW = Columns("SignedAssessment", SIGNED_OWN, SIGNED_LINKED, _targets())
 
 
 def _signature(row: Any, resource_id: str, targets: list[dict[str, str]]) -> Resource:
@@ -909,15 +920,14 @@ def assessment_signature(row: Any) -> Resource:
 # What an addendum's Provenance reads: it is written on a session or on an assessment.
 ADDENDUM_ROW = Columns(
     "Addendum",
+    "pk kind reason written_at session_id assessment_id",
     {
-        "pk": "pk", "kind": "kind", "reason": "reason", "written_at": "written_at",
-        "session_id": "session_id", "assessment_id": "assessment_id",
         "session_clinic": "session__episode__patient__clinic_id",
         "assessment_clinic": "assessment__episode__patient__clinic_id",
         **staff("author", "author"),
     },
     _targets("assessment", "assessment_id"),
-)  # fmt: skip
+)
 
 
 def addendum(a: Any) -> Resource:
@@ -994,11 +1004,11 @@ def health_questions(h: HealthQuestionnaire) -> Resource:
 
 
 # What a check-in's QuestionnaireResponse reads.
-CHECKED_IN = Columns("CheckIn", {
-    "pk": "pk", "hours": "hours", "soreness": "soreness", "symptoms": "symptoms",
-    "other": "other", "answered_at": "answered_at", "session_id": "session_id",
-    "patient_id": "session__episode__patient_id",
-})  # fmt: skip
+CHECKED_IN = Columns(
+    "CheckIn",
+    "pk hours soreness symptoms other answered_at session_id",
+    {"patient_id": "session__episode__patient_id"},
+)
 
 
 def check_in(c: Any) -> Resource:

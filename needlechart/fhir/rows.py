@@ -62,6 +62,7 @@ class Related:
         return Prefetch(path, queryset=rows, to_attr=f"{self.name}_fetched")
 
     def of(self, record: Model) -> list[tuple]:
+        """The rows a record fetched as a model lists (none where its holder is empty)."""
         holder = _walk(record, self.holder.split("__")) if self.holder else record
         if holder is None:
             return []
@@ -78,14 +79,22 @@ class Related:
 
 
 class Columns:
-    """What a builder reads: each attribute of its row with the ORM path to the column (the
-    first is the record's id), and the lists of other rows that come with it."""
+    """What a builder reads: the record's own columns, named as they are (space-separated, as
+    namedtuple takes names; the first is the record's id), the columns of linked records
+    (attribute: ORM path), and the lists of other rows that come with it."""
 
-    def __init__(self, name: str, fields: dict[str, str], lists: Iterable[Related] = ()):
-        self.fields = fields
+    def __init__(
+        self,
+        name: str,
+        own: str,
+        linked: dict[str, str] | None = None,
+        lists: Iterable[Related] = (),
+    ):
+        self.fields = {column: column for column in own.split()} | (linked or {})
         self.lists = tuple(lists)
-        self.row = namedtuple(name, [*fields, *(related.name for related in self.lists)])  # type: ignore[misc]
-        self._steps = [path.split("__") for path in fields.values()]
+        names = [*self.fields, *(related.name for related in self.lists)]
+        self.row = namedtuple(name, names)  # type: ignore[misc]
+        self._steps = [path.split("__") for path in self.fields.values()]
 
     def of(self, record: Model) -> tuple:
         """A record fetched as a model as the builder's row (its lists from its prefetches)."""
