@@ -95,14 +95,15 @@ class Selection:
 def chunks(source: reads.Source, selection: Selection, size: int = CHUNK) -> Iterator[list[Any]]:
     """The source's rows chosen, as its builder takes them, `size` at a time, in id order
     (keyset paging: each chunk a query from the last id on, so a late chunk costs what the
-    first did)."""
+    first did). A chunk short of `size` is the last."""
     rows = selection.rows(source).order_by("pk")
     last = 0
     while True:
         batch = source.read(rows.filter(pk__gt=last)[:size])
-        if not batch:
-            return
-        yield batch
+        if batch:
+            yield batch
+        if len(batch) < size:
+            return  # the last chunk: no query to find there is no more
         last = batch[-1].pk
 
 
