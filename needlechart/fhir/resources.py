@@ -63,19 +63,9 @@ def _meta(moment: dt.datetime | None) -> dict[str, Any]:
     return {"meta": {"lastUpdated": instant(moment)}} if moment else {}
 
 
-def staff_ref(user: User) -> dict[str, str]:
-    """A staff member as a reference: their Practitioner where they have one (fetched with
-    select_related), else their name (an assistant, say, has no Practitioner)."""
-    try:
-        practitioner = user.practitioner
-    except ObjectDoesNotExist:
-        return {"display": str(user)}
-    return ref("Practitioner", practitioner.pk, str(user))
-
-
 def person(path: str, prefix: str) -> dict[str, str]:
-    """The columns of a staff member at `path` that `name` and `staff` read from a row, as
-    attributes `{prefix}_first` and so on."""
+    """The columns of a staff member at `path` that `person_name` and `staff_of` read from
+    a row, as attributes `{prefix}_first` and so on."""
     return {
         f"{prefix}_first": f"{path}__first_name",
         f"{prefix}_last": f"{path}__last_name",
@@ -83,7 +73,7 @@ def person(path: str, prefix: str) -> dict[str, str]:
     }
 
 
-def name(row: Any, prefix: str) -> str:
+def person_name(row: Any, prefix: str) -> str:
     """The name of a staff member `person` put in a row, as str() of the User gives it."""
     return User.name_of(
         getattr(row, f"{prefix}_first"),
@@ -99,11 +89,12 @@ def staff(path: str, prefix: str) -> dict[str, str]:
 
 
 def staff_of(row: Any, prefix: str) -> dict[str, str]:
-    """`staff_ref` of the staff member `staff` put in a row."""
+    """The staff member `staff` put in a row as a reference: their Practitioner where they
+    have one, else their name (an assistant, say, has no Practitioner)."""
     practitioner_id = getattr(row, f"{prefix}_practitioner")
     if practitioner_id is None:
-        return {"display": name(row, prefix)}
-    return ref("Practitioner", practitioner_id, name(row, prefix))
+        return {"display": person_name(row, prefix)}
+    return ref("Practitioner", practitioner_id, person_name(row, prefix))
 
 
 @functools.cache
@@ -277,7 +268,7 @@ EPISODE = Columns(
 
 
 def _care_manager(e: Any) -> dict[str, str]:
-    return ref("Practitioner", e.care_manager_id, name(e, "manager"))
+    return ref("Practitioner", e.care_manager_id, person_name(e, "manager"))
 
 
 def episode_of_care(e: Any) -> Resource:
@@ -357,7 +348,7 @@ def _session_status(s: Any, done: str, draft: str) -> str:
 
 
 def _practitioner(s: Any) -> dict[str, str]:
-    return ref("Practitioner", s.practitioner_id, name(s, "practitioner"))
+    return ref("Practitioner", s.practitioner_id, person_name(s, "practitioner"))
 
 
 def encounter(s: Any) -> Resource:
