@@ -132,7 +132,13 @@ class User(AbstractUser):
         ]
 
     def __str__(self) -> str:
-        return self.get_full_name() or self.username
+        return self.name_of(self.first_name, self.last_name, self.username)
+
+    @staticmethod
+    def name_of(first_name: str, last_name: str, username: str) -> str:
+        """A staff member's name as shown (their full name, else their username), from the
+        columns alone (a bulk export reads no User)."""
+        return f"{first_name} {last_name}".strip() or username
 
     @property
     def is_patient(self) -> bool:

@@ -7,6 +7,7 @@ refuse too. Adverse events keep what was first recorded; follow-ups are records 
 """
 
 import copy
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator
@@ -272,8 +273,12 @@ class TriggerPointFinding(models.Model):
 
     @property
     def activity(self) -> str:
+        return self.activity_of(self.recognised)
+
+    @staticmethod
+    def activity_of(recognised: bool) -> str:
         # Active when pressure reproduces the patient's recognised complaint.
-        return "active" if self.recognised else "latent"
+        return "active" if recognised else "latent"
 
     @property
     def meets_criteria(self) -> bool:
@@ -298,7 +303,11 @@ class NeedleSize(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.diameter_mm:.2f} x {self.length_mm} mm"
+        return self.words(self.diameter_mm, self.length_mm)
+
+    @staticmethod
+    def words(diameter_mm: Decimal, length_mm: int) -> str:
+        return f"{diameter_mm:.2f} x {length_mm} mm"
 
 
 class CoTreatment(models.TextChoices):

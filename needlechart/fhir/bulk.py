@@ -93,15 +93,17 @@ class Selection:
 
 
 def chunks(source: reads.Source, selection: Selection, size: int = CHUNK) -> Iterator[list[Any]]:
-    """The source's rows chosen, `size` at a time, in id order (keyset paging: each chunk a
-    query from the last id on, so a late chunk costs what the first did)."""
+    """The source's rows chosen, as its builder takes them, `size` at a time, in id order
+    (keyset paging: each chunk a query from the last id on, so a late chunk costs what the
+    first did). A chunk short of `size` is the last."""
     rows = selection.rows(source).order_by("pk")
     last = 0
     while True:
-        batch = list(rows.filter(pk__gt=last)[:size])
-        if not batch:
-            return
-        yield batch
+        batch = source.read(rows.filter(pk__gt=last)[:size])
+        if batch:
+            yield batch
+        if len(batch) < size:
+            return  # the last chunk: no query to find there is no more
         last = batch[-1].pk
 
 
@@ -179,7 +181,7 @@ def _write(
         with partial.open("w", encoding="utf-8") as out:
             for source in reads.TYPES[name].sources:
                 for batch in chunks(source, selection, size):
-                    out.writelines(_encode(source.to_resource(row)) + "\n" for row in batch)
+                    out.writelines(_encode(source.build(row)) + "\n" for row in batch)
                     written += len(batch)
                     progress(name, len(batch))
                     if cancelled():

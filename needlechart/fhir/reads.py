@@ -21,11 +21,11 @@ from needlechart.charting.models import (
     AdverseEventFollowUp,
     Assessment,
     Consent,
-    Insertion,
     NeedlingSession,
     TriggerPointFinding,
 )
 from needlechart.fhir import codes, questionnaires, resources
+from needlechart.fhir.rows import Columns
 from needlechart.outcomes.models import CarePlan, Observation
 from needlechart.patients.models import EpisodeOfCare, Patient
 from needlechart.portal.models import CheckIn, HealthQuestionnaire
@@ -150,7 +150,9 @@ class Source:
     model: type[Model]
     # The user's clinic's rows, with what the resource needs fetched alongside.
     rows: Callable[[User], QuerySet]
-    to_resource: Callable[[Any], dict[str, Any]]
+    # The resource of a row: of a model record, or of a plain row where `columns` says what
+    # the builder reads (a bulk export reads those straight from SQL).
+    build: Callable[[Any], dict[str, Any]]
     params: dict[str, Filter]
     patient_of: Callable[[Any], Patient | None]
     # The prefix of this source's ids, where a type has several sources ("m-12").
@@ -162,6 +164,16 @@ class Source:
     # The rows changed since an instant, by the best timestamps the record has (a bulk
     # export's `_since`, docs/fhir.md); None where the record has none: every row.
     changed_since: Callable[[dt.datetime], Q] | None = None
+    columns: Columns | None = None
+
+    def to_resource(self, record: Model) -> dict[str, Any]:
+        """The resource of a record fetched by `rows`."""
+        return self.build(self.columns.of(record) if self.columns is not None else record)
+
+    def read(self, rows: QuerySet) -> list[Any]:
+        """`rows` (a chunk of a bulk export) as `build` takes them, each with its `pk`: plain
+        rows straight from SQL where the builder reads those (no model record built)."""
+        return list(rows) if self.columns is None else self.columns.read(rows)
 
     def about(self, patients: QuerySet) -> Q:
         """The rows about any of `patients` (ids); a source of no patient has none."""
@@ -385,6 +397,7 @@ EPISODE_OF_CARE = ResourceType(
                 "date": _dates("period_start", moment=False),
             },
             patient_of=lambda e: e.patient, changed_since=lambda t: Q(updated_at__gte=t),
+            columns=resources.EPISODE,
         )
     ],
     {"_id": "token", "patient": "reference", "status": "token", "date": "date"},
@@ -415,6 +428,7 @@ CONDITION = ResourceType(
                 "onset-date": _dates("onset_date", moment=False),
             },
             patient_of=lambda e: e.patient, changed_since=lambda t: Q(updated_at__gte=t),
+            columns=resources.EPISODE,
         )
     ],
     {"_id": "token", "patient": "reference", "code": "token", "clinical-status": "token",
@@ -428,36 +442,25 @@ CONDITION = ResourceType(
 # What the Encounter and the Procedure read of a session and of its needling rows: a session
 # holds much more (the note, safety checks, stimulation settings), left unread.
 SESSION_UNREAD = _unread(NeedlingSession, "", keep=("performed_at", "signed_at", "cpt_code"))
-INSERTION_READ = ("session", "muscle", "side", "needles", "needle_size", "depth", "depth_mm",
-                  "technique", "twitch_responses")  # fmt: skip
+
+
+def _in_error() -> Exists:
+    return Exists(Addendum.objects.filter(session=OuterRef("pk"), kind="entered-in-error"))
 
 
 def _sessions(user: User) -> QuerySet:
     return (
         NeedlingSession.objects.filter(episode__patient__clinic_id=user.clinic_id)
+        .annotate(in_error=_in_error())
         .select_related("episode__patient", "practitioner__user")
         .defer(*_links("episode", "episode__patient", "practitioner__user"), *SESSION_UNREAD)
-        .prefetch_related(
-            Prefetch(
-                "addenda",
-                queryset=Addendum.objects.filter(kind="entered-in-error"),
-                to_attr="addenda_fetched",
-            ),
-        )
     )
 
 
 def _needled_sessions(user: User) -> QuerySet:
     """Sessions with their needling rows, which the Procedure shows (the Encounter does not:
     its rows are not read for it)."""
-    needling = Insertion.objects.select_related("needle_size").only(*INSERTION_READ)
-    return _sessions(user).prefetch_related(
-        Prefetch("insertions", queryset=needling, to_attr="insertions_fetched")
-    )
-
-
-def _in_error() -> Exists:
-    return Exists(Addendum.objects.filter(session=OuterRef("pk"), kind="entered-in-error"))
+    return _sessions(user).prefetch_related(*resources.PROCEDURE.prefetches())
 
 
 def _session_changed(moment: dt.datetime) -> Q:
@@ -476,28 +479,41 @@ def _session_states(done: str, draft: str) -> dict[str, Q]:
 
 
 def _session_type(
-    name: str, rows: Callable[[User], QuerySet], to_resource: Callable, done: str, draft: str
+    name: str,
+    rows: Callable[[User], QuerySet],
+    build: Callable,
+    columns: Columns,
+    done: str,
+    draft: str,
 ) -> ResourceType:
     return ResourceType(
         name, "clinical",
         [
             Source(
-                NeedlingSession, rows, to_resource,
+                NeedlingSession, rows, build,
                 {
                     "_id": _ids(""), "patient": _patient("episode__patient_id"),
                     "date": _dates("performed_at", moment=True),
                     "status": _choices(_session_states(done, draft), "status"),
                 },
                 patient_of=lambda s: s.episode.patient, changed_since=_session_changed,
+                columns=columns,
             )
         ],
         {"_id": "token", "patient": "reference", "date": "date", "status": "token"},
     )  # fmt: skip
 
 
-ENCOUNTER = _session_type("Encounter", _sessions, resources.encounter, "finished", "in-progress")
+ENCOUNTER = _session_type(
+    "Encounter", _sessions, resources.encounter, resources.SESSION, "finished", "in-progress"
+)
 PROCEDURE = _session_type(
-    "Procedure", _needled_sessions, resources.procedure, "completed", "in-progress"
+    "Procedure",
+    _needled_sessions,
+    resources.procedure,
+    resources.PROCEDURE,
+    "completed",
+    "in-progress",
 )
 
 
@@ -562,6 +578,7 @@ OBSERVATION = ResourceType(
             patient_of=lambda o: o.episode.patient, prefix=resources.MEASUREMENT,
             # Marking one entered in error keeps no time: those are always sent.
             changed_since=lambda t: Q(recorded_at__gte=t) | ~Q(entered_in_error_reason=""),
+            columns=resources.MEASURED,
         ),
         Source(
             TriggerPointFinding, _findings, resources.finding,
@@ -574,6 +591,7 @@ OBSERVATION = ResourceType(
             patient_of=lambda f: f.assessment.episode.patient, prefix=resources.FINDING,
             changed_since=lambda t: Q(assessment__signed_at__isnull=True)
             | Q(assessment__signed_at__gte=t),
+            columns=resources.FOUND,
         ),
     ],
     {"_id": "token", "patient": "reference", "code": "token", "date": "date",
@@ -589,7 +607,7 @@ def _events(user: User) -> QuerySet:
         AdverseEvent.objects.filter(session__episode__patient__clinic_id=user.clinic_id)
         .select_related("session__episode__patient", "recorded_by__practitioner")
         .defer(*_links("session__episode", "session__episode__patient", "recorded_by"))
-        .prefetch_related("follow_ups")
+        .prefetch_related(*resources.ADVERSE_EVENT.prefetches())
     )
 
 
@@ -610,6 +628,7 @@ ADVERSE_EVENT = ResourceType(
             changed_since=lambda t: Q(updated_at__gte=t) | Q(Exists(
                 AdverseEventFollowUp.objects.filter(event=OuterRef("pk"), recorded_at__gte=t)
             )),
+            columns=resources.ADVERSE_EVENT,
         )
     ],
     {"_id": "token", "subject": "reference", "date": "date", "event": "token"},
@@ -667,7 +686,7 @@ def _plans(user: User) -> QuerySet:
         .annotate(replaced=_later_version())
         .select_related("episode__patient", "created_by__practitioner")
         .defer(*_links("episode__patient", "created_by"))
-        .prefetch_related(_fetched("goals"), _fetched("therapies"))
+        .prefetch_related(*resources.PLAN.prefetches())
     )
 
 
@@ -675,7 +694,7 @@ CARE_PLAN = ResourceType(
     "CarePlan", "clinical",
     [
         Source(
-            CarePlan, _plans, lambda plan: resources.care_plan(plan, latest=not plan.replaced),
+            CarePlan, _plans, resources.care_plan,
             {
                 "_id": _ids(""), "patient": _patient("episode__patient_id"),
                 "status": _choices({
@@ -685,6 +704,7 @@ CARE_PLAN = ResourceType(
                 }, "status"),
             },
             patient_of=lambda p: p.episode.patient, changed_since=_plan_changed,
+            columns=resources.PLAN,
         )
     ],
     {"_id": "token", "patient": "reference", "status": "token"},
@@ -735,18 +755,6 @@ def _has_targets(path: str = "pk") -> Q:
     )
 
 
-def _target_rows(path: str = "") -> list[Prefetch]:
-    """An assessment's findings and measurements, their ids only (its Provenance's targets)."""
-    return [
-        Prefetch(
-            f"{path}{name}",
-            queryset=model.objects.only("pk", "assessment_id"),
-            to_attr=f"{name}_fetched",
-        )
-        for name, model in (("findings", TriggerPointFinding), ("observations", Observation))
-    ]
-
-
 def _signed_sessions(user: User) -> QuerySet:
     return (
         NeedlingSession.objects.filter(
@@ -764,7 +772,7 @@ def _signed_assessments(user: User) -> QuerySet:
         .filter(_has_targets(), signed_at__isnull=False)
         .select_related("episode__patient", "practitioner__user", "signed_by__practitioner")
         .defer(*_links("episode", "episode__patient", "practitioner__user", "signed_by"))
-        .prefetch_related(*_target_rows())
+        .prefetch_related(*resources.SIGNED_ASSESSMENT_ROW.prefetches())
     )
 
 
@@ -782,7 +790,7 @@ def _addenda(user: User) -> QuerySet:
                         "author__practitioner")
         .defer(*_links("session__episode", "session__episode__patient", "assessment__episode",
                       "assessment__episode__patient", "author"))
-        .prefetch_related(*_target_rows("assessment__"))
+        .prefetch_related(*resources.ADDENDUM_ROW.prefetches())
     )  # fmt: skip
 
 
@@ -790,23 +798,23 @@ PROVENANCE = ResourceType(
     "Provenance", "clinical",
     [
         Source(
-            NeedlingSession, _signed_sessions, resources.signature,
+            NeedlingSession, _signed_sessions, resources.session_signature,
             {
                 "_id": _ids(resources.SIGNED_SESSION), "patient": _patient("episode__patient_id"),
                 "target": _any_of(lambda value: _session_target(value, "pk")),
             },
             patient_of=lambda s: s.episode.patient, prefix=resources.SIGNED_SESSION,
-            changed_since=lambda t: Q(signed_at__gte=t),
+            changed_since=lambda t: Q(signed_at__gte=t), columns=resources.SIGNED_SESSION_ROW,
         ),
         Source(
-            Assessment, _signed_assessments, resources.signature,
+            Assessment, _signed_assessments, resources.assessment_signature,
             {
                 "_id": _ids(resources.SIGNED_ASSESSMENT),
                 "patient": _patient("episode__patient_id"),
                 "target": _any_of(lambda value: _assessment_target(value, "pk")),
             },
             patient_of=lambda a: a.episode.patient, prefix=resources.SIGNED_ASSESSMENT,
-            changed_since=lambda t: Q(signed_at__gte=t),
+            changed_since=lambda t: Q(signed_at__gte=t), columns=resources.SIGNED_ASSESSMENT_ROW,
         ),
         Source(
             Addendum, _addenda, resources.addendum,
@@ -819,6 +827,7 @@ PROVENANCE = ResourceType(
             },
             patient_of=lambda a: (a.session or a.assessment).episode.patient,
             prefix=resources.ADDENDUM, changed_since=lambda t: Q(written_at__gte=t),
+            columns=resources.ADDENDUM_ROW,
         ),
     ],
     {"_id": "token", "patient": "reference", "target": "reference"},
@@ -904,7 +913,7 @@ QUESTIONNAIRE_RESPONSE = ResourceType(
                 "questionnaire": _questionnaire(questionnaires.CHECK_IN),
             },
             patient_of=lambda c: c.session.episode.patient, prefix=resources.CHECK_IN,
-            changed_since=lambda t: Q(answered_at__gte=t),
+            changed_since=lambda t: Q(answered_at__gte=t), columns=resources.CHECKED_IN,
         ),
         Source(
             HealthQuestionnaire, _health_questions, resources.health_questions,

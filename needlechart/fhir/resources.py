@@ -2,6 +2,10 @@
 
 Each function reads only what its record holds and what `reads.py` fetched with it
 (select_related and prefetch_related), so that a page of resources costs no query per row.
+The builders of the records a clinic has most of (sessions, measurements, findings,
+signatures and addenda) take plain rows instead, whose columns are named beside them
+(`rows.Columns`): a bulk export reads those straight from SQL, and a read or a search turns
+its model records into the same rows, so each type has one builder.
 """
 
 import datetime as dt
@@ -17,17 +21,18 @@ from needlechart.accounts.models import Clinic, Practitioner, User
 from needlechart.charting.models import (
     Addendum,
     AdverseEvent,
-    Assessment,
+    AdverseEventFollowUp,
     Consent,
     Insertion,
-    NeedlingSession,
+    NeedleSize,
     TriggerPointFinding,
 )
 from needlechart.fhir import codes, questionnaires
+from needlechart.fhir.rows import Columns, Related, fetched
 from needlechart.knowledge.instruments import MUSCLE_MEASURES
-from needlechart.outcomes.models import CarePlan, Observation, PlanTherapy
+from needlechart.outcomes.models import CarePlan, Observation, PlanGoal, PlanTherapy
 from needlechart.patients.models import EpisodeOfCare, Patient
-from needlechart.portal.models import CheckIn, HealthQuestionnaire
+from needlechart.portal.models import HealthQuestionnaire
 
 Resource = dict[str, Any]
 
@@ -58,19 +63,38 @@ def _meta(moment: dt.datetime | None) -> dict[str, Any]:
     return {"meta": {"lastUpdated": instant(moment)}} if moment else {}
 
 
-def staff_ref(user: User) -> dict[str, str]:
-    """A staff member as a reference: their Practitioner where they have one (fetched with
-    select_related), else their name (an assistant, say, has no Practitioner)."""
-    try:
-        practitioner = user.practitioner
-    except ObjectDoesNotExist:
-        return {"display": str(user)}
-    return ref("Practitioner", practitioner.pk, str(user))
+def person(path: str, prefix: str) -> dict[str, str]:
+    """The columns of a staff member at `path` that `person_name` and `staff_of` read from
+    a row, as attributes `{prefix}_first` and so on."""
+    return {
+        f"{prefix}_first": f"{path}__first_name",
+        f"{prefix}_last": f"{path}__last_name",
+        f"{prefix}_username": f"{path}__username",
+    }
 
 
-def _is_patient(user: User) -> bool:
-    # A portal sign-in has no clinic; its records were entered by the patient.
-    return user.clinic_id is None
+def person_name(row: Any, prefix: str) -> str:
+    """The name of a staff member `person` put in a row, as str() of the User gives it."""
+    return User.name_of(
+        getattr(row, f"{prefix}_first"),
+        getattr(row, f"{prefix}_last"),
+        getattr(row, f"{prefix}_username"),
+    )
+
+
+def staff(path: str, prefix: str) -> dict[str, str]:
+    """`person`, with the staff member's Practitioner (None where they have none) as
+    `{prefix}_practitioner`."""
+    return {**person(path, prefix), f"{prefix}_practitioner": f"{path}__practitioner__id"}
+
+
+def staff_of(row: Any, prefix: str) -> dict[str, str]:
+    """The staff member `staff` put in a row as a reference: their Practitioner where they
+    have one, else their name (an assistant, say, has no Practitioner)."""
+    practitioner_id = getattr(row, f"{prefix}_practitioner")
+    if practitioner_id is None:
+        return {"display": person_name(row, prefix)}
+    return ref("Practitioner", practitioner_id, person_name(row, prefix))
 
 
 @functools.cache
@@ -81,20 +105,12 @@ def _labels(model: type, field_name: str) -> dict[Any, str]:
 def label(record: Any, field_name: str) -> str:
     """The words of a field's choice, as `get_FOO_display()` gives them, from a table made
     once per field (Django rebuilds it at each call, tens of thousands in a bulk export)."""
-    value = getattr(record, field_name)
-    return _labels(type(record), field_name).get(value, value)
+    return choice(type(record), field_name, getattr(record, field_name))
 
 
-def fetched(record: Any, name: str) -> list[Any]:
-    """A record's related rows `name`: the plain list reads.py prefetched as `{name}_fetched`
-    (a prefetch into the manager instead builds a queryset per record, most of a bulk
-    export's cost), else the manager's rows (a record fetched without them)."""
-    rows = getattr(record, f"{name}_fetched", None)
-    return rows if rows is not None else list(getattr(record, name).all())
-
-
-def _entered_in_error(record: NeedlingSession) -> bool:
-    return any(a.kind == Addendum.Kind.ENTERED_IN_ERROR for a in fetched(record, "addenda"))
+def choice(model: type, field_name: str, value: Any) -> str:
+    """`label` of a plain row's value of the model's field."""
+    return _labels(model, field_name).get(value, value)
 
 
 # --- people and the clinic ---------------------------------------------------------------------
@@ -242,7 +258,21 @@ def organization(clinic: Clinic) -> Resource:
 # --- episodes and conditions -------------------------------------------------------------------
 
 
-def episode_of_care(e: EpisodeOfCare) -> Resource:
+# What the EpisodeOfCare and its Condition read.
+EPISODE = Columns(
+    "Episode",
+    "pk updated_at created_at status period_start period_end onset_date condition_code "
+    "body_area patient_id care_manager_id",
+    {"clinic_id": "patient__clinic_id", **person("care_manager__user", "manager")},
+)
+
+
+def _care_manager(e: Any) -> dict[str, str]:
+    return ref("Practitioner", e.care_manager_id, person_name(e, "manager"))
+
+
+def episode_of_care(e: Any) -> Resource:
+    """An episode of care (an `EPISODE` row)."""
     period = {"start": e.period_start.isoformat()}
     if e.period_end:
         period["end"] = e.period_end.isoformat()
@@ -253,16 +283,17 @@ def episode_of_care(e: EpisodeOfCare) -> Resource:
         "status": e.status,
         "diagnosis": [{"condition": ref("Condition", e.pk), "rank": 1}],
         "patient": ref("Patient", e.patient_id),
-        "managingOrganization": ref("Organization", e.patient.clinic_id),
+        "managingOrganization": ref("Organization", e.clinic_id),
         "period": period,
-        "careManager": ref("Practitioner", e.care_manager_id, str(e.care_manager.user)),
+        "careManager": _care_manager(e),
     }
 
 
-def condition(e: EpisodeOfCare) -> Resource:
-    """The episode's complaint: one Condition per episode, with the episode's id."""
+def condition(e: Any) -> Resource:
+    """The episode's complaint (of an `EPISODE` row): one Condition per episode, with the
+    episode's id."""
     try:
-        words = e.condition.option_label
+        words = knowledge.condition(e.condition_code).option_label
     except knowledge.UnknownCode:
         words = e.condition_code
     try:
@@ -287,7 +318,7 @@ def condition(e: EpisodeOfCare) -> Resource:
         "bodySite": [{"text": area}],
         "subject": ref("Patient", e.patient_id),
         "recordedDate": instant(e.created_at),
-        "recorder": ref("Practitioner", e.care_manager_id, str(e.care_manager.user)),
+        "recorder": _care_manager(e),
     }
     if e.onset_date:
         resource["onsetDateTime"] = e.onset_date.isoformat()
@@ -299,28 +330,41 @@ def condition(e: EpisodeOfCare) -> Resource:
 # --- the needling session ----------------------------------------------------------------------
 
 
-def _session_status(s: NeedlingSession, done: str, draft: str) -> str:
-    if _entered_in_error(s):
+# What the Encounter reads of a session; `in_error` is an annotation reads.py makes (an
+# entered-in-error addendum was written on it).
+SESSION_OWN = "pk in_error signed_at performed_at episode_id practitioner_id"
+SESSION_LINKED = {
+    "patient_id": "episode__patient_id",
+    "clinic_id": "episode__patient__clinic_id",
+    **person("practitioner__user", "practitioner"),
+}
+SESSION = Columns("Session", SESSION_OWN, SESSION_LINKED)
+
+
+def _session_status(s: Any, done: str, draft: str) -> str:
+    if s.in_error:
         return "entered-in-error"
-    return done if s.is_signed else draft
+    return done if s.signed_at is not None else draft
 
 
-def encounter(s: NeedlingSession) -> Resource:
-    episode = s.episode
+def _practitioner(s: Any) -> dict[str, str]:
+    return ref("Practitioner", s.practitioner_id, person_name(s, "practitioner"))
+
+
+def encounter(s: Any) -> Resource:
+    """A session (a `SESSION` row) as the visit it was."""
     return {
         "resourceType": "Encounter",
         "id": str(s.pk),
         "status": _session_status(s, "finished", "in-progress"),
         "class": {"system": codes.V3_ACT_CODE, "code": "AMB", "display": "ambulatory"},
         "type": [{"coding": [codes.coding("procedure", "dry-needling")], "text": "Dry needling"}],
-        "subject": ref("Patient", episode.patient_id),
-        "episodeOfCare": [ref("EpisodeOfCare", episode.pk)],
-        "participant": [
-            {"individual": ref("Practitioner", s.practitioner_id, str(s.practitioner.user))}
-        ],
+        "subject": ref("Patient", s.patient_id),
+        "episodeOfCare": [ref("EpisodeOfCare", s.episode_id)],
+        "participant": [{"individual": _practitioner(s)}],
         "period": {"start": instant(s.performed_at)},
-        "reasonReference": [ref("Condition", episode.pk)],
-        "serviceProvider": ref("Organization", episode.patient.clinic_id),
+        "reasonReference": [ref("Condition", s.episode_id)],
+        "serviceProvider": ref("Organization", s.clinic_id),
     }
 
 
@@ -329,7 +373,28 @@ def _side_words(muscle: str, side: str) -> str:
     return f"{name}, {side}" if side else name
 
 
-def _row_extension(row: Insertion) -> dict[str, Any]:
+# What the Procedure reads of a needling row.
+NEEDLING_ROW = Columns(
+    "NeedlingRow",
+    "muscle side needles depth depth_mm technique twitch_responses needle_size_id",
+    {"diameter_mm": "needle_size__diameter_mm", "length_mm": "needle_size__length_mm"},
+)
+PROCEDURE = Columns(
+    "NeedledSession",
+    f"{SESSION_OWN} cpt_code",
+    SESSION_LINKED,
+    [
+        Related(
+            "insertions",
+            "session_id",
+            lambda: Insertion.objects.select_related("needle_size"),
+            NEEDLING_ROW,
+        )
+    ],
+)
+
+
+def _row_extension(row: Any) -> dict[str, Any]:
     parts: list[dict[str, Any]] = [
         {"url": "muscle", "valueCoding": codes.coding("muscle", row.muscle)},
         {"url": "technique", "valueCoding": codes.coding("needling-technique", row.technique)},
@@ -345,34 +410,33 @@ def _row_extension(row: Insertion) -> dict[str, Any]:
     return {"url": codes.NEEDLING_ROW, "extension": parts}
 
 
-def _row_words(row: Insertion) -> str:
+def _row_words(row: Any) -> str:
     needles = f"{row.needles} needle{'s' if row.needles != 1 else ''}"
-    depth = label(row, "depth").lower()
+    depth = choice(Insertion, "depth", row.depth).lower()
     if row.depth_mm is not None:
         depth += f" ({row.depth_mm} mm)"
-    words = f"{_side_words(row.muscle, row.side)}: {needles}, {label(row, 'technique')}, "
-    return words + depth
+    technique = choice(Insertion, "technique", row.technique)
+    return f"{_side_words(row.muscle, row.side)}: {needles}, {technique}, {depth}"
 
 
-def procedure(s: NeedlingSession) -> Resource:
-    """The needling of a session: each muscle and side a body site, with its technique and
-    needle count in the needling-row extension."""
-    rows = fetched(s, "insertions")
+def procedure(s: Any) -> Resource:
+    """The needling of a session (a `PROCEDURE` row): each muscle and side a body site, with
+    its technique and needle count in the needling-row extension."""
+    rows = s.insertions
     code = [codes.coding("procedure", "dry-needling")]
     if s.cpt_code:
         code.append({"system": codes.CPT, "code": s.cpt_code})
-    episode = s.episode
-    sizes = {row.needle_size_id: row.needle_size for row in rows}
+    sizes = {row.needle_size_id: NeedleSize.words(row.diameter_mm, row.length_mm) for row in rows}
     resource: Resource = {
         "resourceType": "Procedure",
         "id": str(s.pk),
         "status": _session_status(s, "completed", "in-progress"),
         "code": {"coding": code, "text": "Dry needling"},
-        "subject": ref("Patient", episode.patient_id),
+        "subject": ref("Patient", s.patient_id),
         "encounter": ref("Encounter", s.pk),
         "performedDateTime": instant(s.performed_at),
-        "performer": [{"actor": ref("Practitioner", s.practitioner_id, str(s.practitioner.user))}],
-        "reasonReference": [ref("Condition", episode.pk)],
+        "performer": [{"actor": _practitioner(s)}],
+        "reasonReference": [ref("Condition", s.episode_id)],
     }
     if rows:
         resource["extension"] = [_row_extension(row) for row in rows]
@@ -400,14 +464,28 @@ def _category(code: str) -> list[dict[str, Any]]:
     return [{"coding": [{"system": codes.OBSERVATION_CATEGORY, "code": kind}]}]
 
 
-def measurement(o: Observation) -> Resource:
+# What the Observation of a measurement reads; the recorder's clinic is None where the
+# patient recorded it (a portal sign-in has no clinic).
+MEASURED = Columns(
+    "Measurement",
+    "pk code component side value timing recorded_at session_id entered_in_error_reason episode_id",
+    {
+        "patient_id": "episode__patient_id",
+        "recorder_clinic": "recorded_by__clinic_id",
+        **staff("recorded_by", "recorder"),
+    },
+)
+
+
+def measurement(o: Any) -> Resource:
+    """A measurement (a `MEASURED` row)."""
     try:
-        instrument: Any = o.instrument
-        name, unit, loinc = instrument.name, instrument.unit, instrument.loinc
+        measure = knowledge.instrument(o.code)
+        title, unit, loinc = measure.name, measure.unit, measure.loinc
     except knowledge.UnknownCode:
-        name, unit, loinc = o.code, "", None
+        title, unit, loinc = o.code, "", None
     what = knowledge.component_label(o.code, o.component)
-    text = ", ".join(part for part in (name, what, o.side) if part)
+    text = ", ".join(part for part in (title, what, o.side) if part)
     coding = [codes.coding("measure", o.code)]
     if loinc:
         coding.insert(
@@ -418,24 +496,20 @@ def measurement(o: Observation) -> Resource:
         quantity["unit"] = unit
     if unit in codes.UCUM_UNITS:
         quantity |= {"system": codes.UCUM, "code": codes.UCUM_UNITS[unit]}
-    episode = o.episode
     recorded = instant(o.recorded_at)
+    by_patient = o.recorder_clinic is None
     resource: Resource = {
         "resourceType": "Observation",
         "id": f"{MEASUREMENT}-{o.pk}",
         "status": "entered-in-error" if o.entered_in_error_reason else "final",
         "category": _category(o.code),
         "code": {"coding": coding, "text": text},
-        "subject": ref("Patient", episode.patient_id),
+        "subject": ref("Patient", o.patient_id),
         "effectiveDateTime": recorded,
         "issued": recorded,
-        "performer": [
-            ref("Patient", episode.patient_id)
-            if _is_patient(o.recorded_by)
-            else staff_ref(o.recorded_by)
-        ],
+        "performer": [ref("Patient", o.patient_id) if by_patient else staff_of(o, "recorder")],
         "valueQuantity": quantity,
-        "note": [{"text": label(o, "timing")}],
+        "note": [{"text": choice(Observation, "timing", o.timing)}],
     }
     resource["extension"] = [_measurement_extension(o)]
     if o.session_id:
@@ -450,7 +524,7 @@ def measurement(o: Observation) -> Resource:
     return resource
 
 
-def _measurement_extension(o: Observation) -> dict[str, Any]:
+def _measurement_extension(o: Any) -> dict[str, Any]:
     parts: list[dict[str, Any]] = [
         {"url": "timing", "valueCode": o.timing},
         {"url": "episodeOfCare", "valueReference": ref("EpisodeOfCare", o.episode_id)},
@@ -466,9 +540,23 @@ def _finding_part(code: str, value: bool) -> dict[str, Any]:
     return {"code": {"coding": [codes.coding("trigger-point", code)]}, "valueBoolean": value}
 
 
-def finding(f: TriggerPointFinding) -> Resource:
-    assessment = f.assessment
-    episode = assessment.episode
+# What the Observation of a trigger-point finding reads, with its assessment's.
+FOUND = Columns(
+    "Finding",
+    "pk muscle side location taut_band hypersensitive_spot recognised jump_sign "
+    "twitch_response referred_sensation pressure_pain_threshold",
+    {
+        "signed_at": "assessment__signed_at",
+        "performed_at": "assessment__performed_at",
+        "patient_id": "assessment__episode__patient_id",
+        "practitioner_id": "assessment__practitioner_id",
+        **person("assessment__practitioner__user", "practitioner"),
+    },
+)
+
+
+def finding(f: Any) -> Resource:
+    """A trigger-point finding (a `FOUND` row)."""
     components = [
         _finding_part("taut-band", f.taut_band),
         _finding_part("hypersensitive-spot", f.hypersensitive_spot),
@@ -480,7 +568,9 @@ def finding(f: TriggerPointFinding) -> Resource:
         components.append(
             {
                 "code": {"coding": [codes.coding("trigger-point", "referred-sensation")]},
-                "valueString": label(f, "referred_sensation"),
+                "valueString": choice(
+                    TriggerPointFinding, "referred_sensation", f.referred_sensation
+                ),
             }
         )
     if f.pressure_pain_threshold is not None:
@@ -494,21 +584,20 @@ def finding(f: TriggerPointFinding) -> Resource:
             }
         )  # fmt: skip
     site = _side_words(f.muscle, f.side)
+    activity = TriggerPointFinding.activity_of(f.recognised)
     resource: Resource = {
         "resourceType": "Observation",
         "id": f"{FINDING}-{f.pk}",
-        "status": "final" if assessment.is_signed else "preliminary",
+        "status": "final" if f.signed_at is not None else "preliminary",
         "category": [{"coding": [{"system": codes.OBSERVATION_CATEGORY, "code": "exam"}]}],
         "code": {
             "coding": [codes.coding("trigger-point", "trigger-point")],
             "text": "Trigger point",
         },
-        "subject": ref("Patient", episode.patient_id),
-        "effectiveDateTime": instant(assessment.performed_at),
-        "performer": [
-            ref("Practitioner", assessment.practitioner_id, str(assessment.practitioner.user))
-        ],
-        "valueCodeableConcept": {"coding": [codes.coding("trigger-point", f.activity)]},
+        "subject": ref("Patient", f.patient_id),
+        "effectiveDateTime": instant(f.performed_at),
+        "performer": [_practitioner(f)],
+        "valueCodeableConcept": {"coding": [codes.coding("trigger-point", activity)]},
         "bodySite": {
             "coding": [codes.coding("muscle", f.muscle)],
             "text": f"{site} ({f.location})" if f.location else site,
@@ -521,10 +610,30 @@ def finding(f: TriggerPointFinding) -> Resource:
 # --- safety, consent and the plan --------------------------------------------------------------
 
 
-def adverse_event(event: AdverseEvent) -> Resource:
-    """An adverse event as it stands now: its latest follow-up's severity and outcome."""
-    now = event.now
-    session = event.session
+# What an AdverseEvent reads, with its follow-ups' (`AdverseEvent.now` in rows).
+ADVERSE_EVENT = Columns(
+    "AdverseEvent",
+    "pk event_type muscles description severity outcome updated_at recorded_at session_id",
+    {
+        "performed_at": "session__performed_at",
+        "patient_id": "session__episode__patient_id",
+        **staff("recorded_by", "recorder"),
+    },
+    [
+        Related(
+            "follow_ups",
+            "event_id",
+            lambda: AdverseEventFollowUp.objects.all(),
+            Columns("FollowUp", "severity outcome description"),
+        )
+    ],
+)
+
+
+def adverse_event(event: Any) -> Resource:
+    """An adverse event (an `ADVERSE_EVENT` row) as it stands now: its latest follow-up's
+    severity, outcome and description, else as first recorded."""
+    now = event.follow_ups[-1] if event.follow_ups else event
     serious = now.severity == AdverseEvent.Severity.SERIOUS
     severity = "severe" if serious else now.severity
     kind = codes.coding("adverse-event", event.event_type)
@@ -541,9 +650,9 @@ def adverse_event(event: AdverseEvent) -> Resource:
             "coding": [kind],
             "text": f"{text}: {now.description}" if now.description else text,
         },
-        "subject": ref("Patient", session.episode.patient_id),
-        "encounter": ref("Encounter", session.pk),
-        "date": instant(session.performed_at),
+        "subject": ref("Patient", event.patient_id),
+        "encounter": ref("Encounter", event.session_id),
+        "date": instant(event.performed_at),
         "recordedDate": instant(event.recorded_at),
         "seriousness": {
             "coding": [
@@ -552,8 +661,8 @@ def adverse_event(event: AdverseEvent) -> Resource:
         },
         "severity": {"coding": [{"system": codes.AE_SEVERITY, "code": severity}]},
         "outcome": {"coding": [{"system": codes.AE_OUTCOME, "code": now.outcome}]},
-        "recorder": staff_ref(event.recorded_by),
-        "suspectEntity": [{"instance": ref("Procedure", session.pk)}],
+        "recorder": staff_of(event, "recorder"),
+        "suspectEntity": [{"instance": ref("Procedure", event.session_id)}],
     }
 
 
@@ -623,7 +732,7 @@ def _goal(g: Any, subject: dict[str, str], active: bool) -> Resource:
     }
 
 
-def _therapy(t: PlanTherapy, status: str) -> dict[str, Any]:
+def _therapy(t: Any, status: str) -> dict[str, Any]:
     words = t.note
     if t.exercises:
         listed = "; ".join(f"{e.get('name', '')} {e.get('dose', '')}".strip() for e in t.exercises)
@@ -639,19 +748,48 @@ def _therapy(t: PlanTherapy, status: str) -> dict[str, Any]:
     return {"detail": detail}
 
 
-def care_plan(plan: CarePlan, latest: bool) -> Resource:
-    """A version of the episode's plan; a later version replaces it (one resource each)."""
-    episode = plan.episode
-    finished = episode.status == EpisodeOfCare.Status.FINISHED
+# What a CarePlan reads of a version of the plan, with its goals and other therapies;
+# `replaced` is an annotation reads.py makes (a later version exists).
+PLAN = Columns(
+    "Plan",
+    "pk version planned_sessions frequency review_on note created_at replaced episode_id",
+    {
+        "episode_status": "episode__status",
+        "period_start": "episode__period_start",
+        "patient_id": "episode__patient_id",
+        **staff("created_by", "author"),
+    },
+    [
+        Related(
+            "goals",
+            "plan_id",
+            lambda: PlanGoal.objects.all(),
+            Columns("Goal", "pk description code component target target_date"),
+        ),
+        Related(
+            "therapies",
+            "plan_id",
+            lambda: PlanTherapy.objects.all(),
+            Columns("Therapy", "kind provider frequency exercises note"),
+        ),
+    ],
+)
+
+
+def care_plan(plan: Any) -> Resource:
+    """A version of the episode's plan (a `PLAN` row); a later version replaces it (one
+    resource each)."""
+    latest = not plan.replaced
+    finished = plan.episode_status == EpisodeOfCare.Status.FINISHED
     status = ("completed" if finished else "active") if latest else "revoked"
     activity_status = ("completed" if finished else "in-progress") if latest else "stopped"
-    subject = ref("Patient", episode.patient_id)
-    goals = fetched(plan, "goals")
+    subject = ref("Patient", plan.patient_id)
+    goals = plan.goals
     needling = {
         "detail": {
             "code": {"coding": [codes.coding("therapy", "dry-needling")]},
             "status": activity_status,
-            "scheduledString": label(plan, "frequency"),
+            "scheduledString": choice(CarePlan, "frequency", plan.frequency),
             "description": f"{plan.planned_sessions} needling sessions planned",
         }
     }
@@ -662,13 +800,13 @@ def care_plan(plan: CarePlan, latest: bool) -> Resource:
         "intent": "plan",
         "title": f"Treatment plan, version {plan.version}",
         "subject": subject,
-        "period": {"start": episode.period_start.isoformat()},
+        "period": {"start": plan.period_start.isoformat()},
         "created": instant(plan.created_at),
-        "author": staff_ref(plan.created_by),
-        "addresses": [ref("Condition", episode.pk)],
-        "activity": [needling, *(_therapy(t, activity_status) for t in fetched(plan, "therapies"))],
+        "author": staff_of(plan, "author"),
+        "addresses": [ref("Condition", plan.episode_id)],
+        "activity": [needling, *(_therapy(t, activity_status) for t in plan.therapies)],
     }
-    if plan.review_on >= episode.period_start:
+    if plan.review_on >= plan.period_start:
         # Planned to run until its review.
         resource["period"]["end"] = plan.review_on.isoformat()
     if plan.note:
@@ -688,17 +826,28 @@ SIGNED_ASSESSMENT = "assessment"
 ADDENDUM = "addendum"
 
 
-def session_targets(s: NeedlingSession) -> list[dict[str, str]]:
+def session_targets(session_id: int) -> list[dict[str, str]]:
     """A session is two resources, its Encounter and its Procedure: a signature or an
     addendum bears on both."""
-    return [ref("Encounter", s.pk), ref("Procedure", s.pk)]
+    return [ref("Encounter", session_id), ref("Procedure", session_id)]
 
 
-def assessment_targets(a: Assessment) -> list[dict[str, str]]:
+def _targets(holder: str = "", parent: str = "pk") -> list[Related]:
+    """An assessment's findings and measurements, their ids only (its Provenance's targets);
+    of the assessment at `holder`, whose id is the row's `parent`."""
+    target = Columns("Target", "pk")
+    return [
+        Related(name, "assessment_id", lambda model=model: model.objects.all(), target, holder,
+                parent)
+        for name, model in (("findings", TriggerPointFinding), ("observations", Observation))
+    ]  # fmt: skip
+
+
+def assessment_targets(row: Any) -> list[dict[str, str]]:
     """An assessment is served as what it found and measured: its trigger-point findings and
     its measurements (reads.py leaves out an assessment with neither)."""
-    return [ref("Observation", f"{FINDING}-{f.pk}") for f in fetched(a, "findings")] + [
-        ref("Observation", f"{MEASUREMENT}-{o.pk}") for o in fetched(a, "observations")
+    return [ref("Observation", f"{FINDING}-{f.pk}") for f in row.findings] + [
+        ref("Observation", f"{MEASUREMENT}-{o.pk}") for o in row.observations
     ]
 
 
@@ -708,7 +857,7 @@ def _provenance(
     moment: dt.datetime,
     activity: dict[str, str],
     agent_type: dict[str, str],
-    who: User,
+    who: dict[str, str],
     clinic_id: int,
 ) -> Resource:
     return {
@@ -720,38 +869,72 @@ def _provenance(
         "agent": [
             {
                 "type": {"coding": [agent_type]},
-                "who": staff_ref(who),
+                "who": who,
                 "onBehalfOf": ref("Organization", clinic_id),
             }
         ],
     }
 
 
-def signature(record: NeedlingSession | Assessment) -> Resource:
+# What a signature reads of a signed session or assessment: the staff member who signed it,
+# else (signed before the signer was kept) its practitioner.
+SIGNED_LINKED = {
+    "clinic_id": "episode__patient__clinic_id",
+    **person("practitioner__user", "practitioner"),
+    **staff("signed_by", "signer"),
+}
+SIGNED_OWN = "pk signed_at practitioner_id"
+SIGNED_SESSION_ROW = Columns("SignedSession", SIGNED_OWN, SIGNED_LINKED)
+SIGNED_ASSESSMENT_ROW = Columns("SignedAssessment", SIGNED_OWN, SIGNED_LINKED, _targets())
+
+
+def _signature(row: Any, resource_id: str, targets: list[dict[str, str]]) -> Resource:
     """The signing of a session or an assessment: who signed it, for the clinic, and when."""
-    signer = record.signed_by or record.practitioner.user
-    assert record.signed_at is not None  # reads.py serves signed records only
-    if isinstance(record, NeedlingSession):
-        resource_id, targets = f"{SIGNED_SESSION}-{record.pk}", session_targets(record)
-    else:
-        resource_id, targets = f"{SIGNED_ASSESSMENT}-{record.pk}", assessment_targets(record)
+    assert row.signed_at is not None  # reads.py serves signed records only
+    who = staff_of(row, "signer") if row.signer_username is not None else _practitioner(row)
     return _provenance(
-        resource_id, targets, record.signed_at, codes.SIGNED, codes.LEGAL_AUTHENTICATOR, signer,
-        record.episode.patient.clinic_id,
+        resource_id, targets, row.signed_at, codes.SIGNED, codes.LEGAL_AUTHENTICATOR, who,
+        row.clinic_id,
     )  # fmt: skip
 
 
-def addendum(a: Addendum) -> Resource:
-    """An addendum revises the record it is written on; entered in error nullifies it."""
-    record: Any = a.session or a.assessment
-    targets = session_targets(a.session) if a.session else assessment_targets(a.assessment)
+def session_signature(row: Any) -> Resource:
+    """A `SIGNED_SESSION_ROW`'s signature."""
+    return _signature(row, f"{SIGNED_SESSION}-{row.pk}", session_targets(row.pk))
+
+
+def assessment_signature(row: Any) -> Resource:
+    """A `SIGNED_ASSESSMENT_ROW`'s signature."""
+    return _signature(row, f"{SIGNED_ASSESSMENT}-{row.pk}", assessment_targets(row))
+
+
+# What an addendum's Provenance reads: it is written on a session or on an assessment.
+ADDENDUM_ROW = Columns(
+    "Addendum",
+    "pk kind reason written_at session_id assessment_id",
+    {
+        "session_clinic": "session__episode__patient__clinic_id",
+        "assessment_clinic": "assessment__episode__patient__clinic_id",
+        **staff("author", "author"),
+    },
+    _targets("assessment", "assessment_id"),
+)
+
+
+def addendum(a: Any) -> Resource:
+    """An addendum (an `ADDENDUM_ROW`) revises the record it is written on; entered in error
+    nullifies it."""
+    if a.session_id:
+        targets, clinic_id = session_targets(a.session_id), a.session_clinic
+    else:
+        targets, clinic_id = assessment_targets(a), a.assessment_clinic
     in_error = a.kind == Addendum.Kind.ENTERED_IN_ERROR
     resource = _provenance(
         f"{ADDENDUM}-{a.pk}", targets, a.written_at,
-        codes.NULLIFIED if in_error else codes.REVISED, codes.AUTHOR, a.author,
-        record.episode.patient.clinic_id,
+        codes.NULLIFIED if in_error else codes.REVISED, codes.AUTHOR, staff_of(a, "author"),
+        clinic_id,
     )  # fmt: skip
-    resource["reason"] = [{"text": f"{label(a, 'kind')}: {a.reason}"}]
+    resource["reason"] = [{"text": f"{choice(Addendum, 'kind', a.kind)}: {a.reason}"}]
     return resource
 
 
@@ -811,10 +994,18 @@ def health_questions(h: HealthQuestionnaire) -> Resource:
     }
 
 
-def check_in(c: CheckIn) -> Resource:
-    """A portal check-in after a session, answering the check-in Questionnaire."""
-    session = c.session
-    patient_ref = ref("Patient", session.episode.patient_id)
+# What a check-in's QuestionnaireResponse reads.
+CHECKED_IN = Columns(
+    "CheckIn",
+    "pk hours soreness symptoms other answered_at session_id",
+    {"patient_id": "session__episode__patient_id"},
+)
+
+
+def check_in(c: Any) -> Resource:
+    """A portal check-in after a session (a `CHECKED_IN` row), answering the check-in
+    Questionnaire."""
+    patient_ref = ref("Patient", c.patient_id)
     items: list[dict[str, Any]] = [
         {"linkId": "hours", "answer": [{"valueInteger": c.hours}]},
         {"linkId": "soreness", "answer": [{"valueInteger": c.soreness}]},
@@ -836,7 +1027,7 @@ def check_in(c: CheckIn) -> Resource:
         "questionnaire": questionnaires.CHECK_IN.url,
         "status": "completed",
         "subject": patient_ref,
-        "encounter": ref("Encounter", session.pk),
+        "encounter": ref("Encounter", c.session_id),
         "authored": instant(c.answered_at),
         "author": patient_ref,
         "source": patient_ref,

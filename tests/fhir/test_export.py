@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from needlechart.accounts.models import Clinic
 from needlechart.audit.models import AuditEvent
-from needlechart.fhir import bulk, reads
+from needlechart.fhir import bulk, reads, resources
 from needlechart.patients.models import Patient
 from tests import charts
 from tests.fhir import validation
@@ -146,3 +146,62 @@ def test_the_export_streams_in_chunks_with_the_same_queries_per_chunk(world, tmp
     for name in bulk.SYSTEM_TYPES:
         whole = (tmp_path / "large" / f"{name}.ndjson").read_text()
         assert (tmp_path / "rows" / f"{name}.ndjson").read_text() == whole
+
+
+def test_the_export_from_plain_rows_writes_what_the_reads_serve_for_rarer_records(world, tmp_path):
+    """The export builds its resources from rows read straight from SQL; a read builds them
+    from its model records. Both the same, for what a demo clinic seldom holds too: a
+    measurement by an assistant (no Practitioner: their name alone) and one by the patient,
+    a draft assessment's finding, a session entered in error, an adverse event followed up,
+    an addendum on an assessment."""
+    from needlechart.charting import services as charting
+    from needlechart.outcomes import measurements
+    from tests.conftest import client_for
+
+    chart = charts.build(world.practitioner, world.episode_a, signed=True)
+    by_assistant = measurements.observation_add(
+        actor=world.assistant, episode=world.episode_a, session=chart.session, code="nprs",
+        value=5, timing="after",
+    )  # fmt: skip
+    by_patient = measurements.home_observation_add(
+        actor=world.patient_user, episode=world.episode_a, code="nprs", value=3
+    )
+    charting.adverse_event_update(actor=world.practitioner, event=chart.event,
+                                  severity="moderate", outcome="recovering")  # fmt: skip
+    charting.addendum_add(actor=world.practitioner, record=chart.signed_session,
+                          reason="Wrong patient", kind="entered-in-error")  # fmt: skip
+    signed_assessment = charts.build(world.practitioner, world.episode_a, signed=False).assessment
+    charting.assessment_sign(actor=world.practitioner, assessment=signed_assessment)
+    charting.addendum_add(actor=world.practitioner, record=signed_assessment,
+                          reason="Late entry", text="Both calves were tender.")  # fmt: skip
+
+    outputs = bulk.export(world.clinic_a, tmp_path, bulk.SYSTEM_TYPES)
+    exported = {(o.type, r["id"]): r for o in outputs for r in read_ndjson(o.path)}
+    client = client_for(world.admin)
+    for (name, resource_id), resource in exported.items():
+        assert client.get(f"/fhir/{name}/{resource_id}").json() == resource, resource_id
+
+    def observation(pk: int) -> dict[str, Any]:
+        return exported["Observation", f"{resources.MEASUREMENT}-{pk}"]
+
+    assert observation(by_assistant.pk)["performer"] == [{"display": str(world.assistant)}]
+    assert observation(by_patient.pk)["performer"] == [
+        {"reference": f"Patient/{world.patient_a.pk}"}
+    ]
+    assert exported["Observation", f"{resources.FINDING}-{chart.finding.pk}"]["status"] == (
+        "preliminary"
+    )
+    assert exported["Encounter", str(chart.signed_session.pk)]["status"] == "entered-in-error"
+    event = exported["AdverseEvent", str(chart.event.pk)]
+    assert event["severity"]["coding"][0]["code"] == "moderate"
+    assert event["outcome"]["coding"][0]["code"] == "recovering"
+    amended = [r for (name, _), r in exported.items()
+               if name == "Provenance" and r["id"].startswith(resources.ADDENDUM)
+               and r["reason"][0]["text"].endswith("Late entry")]  # fmt: skip
+    assert amended[0]["target"] == [
+        {"reference": f"Observation/{resources.FINDING}-{f.pk}"}
+        for f in signed_assessment.findings.order_by("pk")
+    ] + [
+        {"reference": f"Observation/{resources.MEASUREMENT}-{o.pk}"}
+        for o in signed_assessment.observations.order_by("recorded_at", "pk")
+    ]
