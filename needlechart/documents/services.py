@@ -1,5 +1,7 @@
 """Issuing a document: the one way a Document is written, audited in the same transaction."""
 
+import datetime as dt
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -26,6 +28,7 @@ def document_issue(
     notify_patient: bool = False,
     send_to_referrer: bool = False,
     letter: Letter | None = None,
+    as_of: dt.datetime | None = None,
     token: str = "",
 ) -> Document:
     """Render `record` as a document of `kind` and keep it as issued. The form's `token`
@@ -33,7 +36,9 @@ def document_issue(
     `notify_patient`, the patient's portal address is told, once the document has committed,
     that it waits in the portal (refused when they have no portal account); with
     `send_to_referrer`, the episode's referrer is emailed the PDF. Either is a delivery
-    written with the document and retried until it goes (documents/deliveries.py).
+    written with the document and retried until it goes (documents/deliveries.py). `as_of`
+    dates what the document reports, where that is not the time it is issued (a letter
+    issued again keeps its first date).
 
     The PDF is made before the transaction that keeps it: laying out a long record takes
     seconds, and a write transaction held that long would make every other writer wait (on
@@ -49,7 +54,7 @@ def document_issue(
         _address(recipient, patient=patient, episode=render.episode_of(kind, record))
 
     issued_at = timezone.now().replace(microsecond=0)
-    made = render.render(kind, record, as_of=issued_at, letter=letter)
+    made = render.render(kind, record, as_of=as_of or issued_at, letter=letter)
 
     def create() -> Document:
         document = Document.objects.create(
@@ -65,6 +70,7 @@ def document_issue(
             sha256=made.sha256,
             size=len(made.pdf),
             addressee=addressee.strip()[:200],
+            from_letter=letter,
             issued_by=actor,
             issued_at=issued_at,
         )
@@ -78,6 +84,7 @@ def document_issue(
                 "source": f"{document.source_type}/{document.source_id}",
                 "sha256": document.sha256,
                 **({"addressee": document.addressee} if document.addressee else {}),
+                **({"letter": letter.pk} if letter is not None else {}),
             },
         )
         for recipient in recipients:
