@@ -680,6 +680,14 @@ WRITE_ACTIONS.update(
             ),
             lambda w: w.patient_a.documents.count(),
         ),
+        "start issuing the whole record": (
+            lambda c, w: c.post(
+                reverse("documents:issue", args=[w.patient_a.pk]),
+                {"kind": "record", "record": w.patient_a.pk},
+            ),
+            # The job's row; the PDF is laid out after the commit (tests/documents).
+            lambda w: w.patient_a.document_jobs.count(),
+        ),
         "email a document": (
             lambda c, w: c.post(
                 reverse("documents:send", args=[issued_note(w).pk]), {"recipient": "patient"}

@@ -12,10 +12,12 @@ from needlechart.accounts.access import in_clinic
 from needlechart.accounts.models import User
 from needlechart.audit import services as audit
 from needlechart.charting.models import Consent
-from needlechart.documents import notices
+from needlechart.documents import jobs, notices
 from needlechart.documents.models import (
     Document,
     DocumentDelivery,
+    DocumentJob,
+    Kind,
     Letter,
     LetterAddendum,
     Recipient,
@@ -56,6 +58,19 @@ def patient_documents(*, user: User, patient: Patient) -> list[Document]:
             document.send_to.append((Recipient.PATIENT, portal))
     audit.record_each(actor=user, action=audit.Action.LIST, objects=documents)
     return documents
+
+
+def record_job(*, user: User, patient: Patient) -> DocumentJob | None:
+    """The patient's latest whole-record job, for the clinicians who start them, while it is
+    being prepared or after it failed (`shown_state`, `reason`); once done, its document is
+    in the list instead. One query."""
+    if not rules.has_role(user, rules.CLINICAL_WRITE_ROLES) or patient.clinic_id != user.clinic_id:
+        return None
+    job = DocumentJob.objects.filter(patient=patient, kind=Kind.RECORD).first()
+    if job is None or jobs.state(job) == DocumentJob.Status.DONE:
+        return None
+    job.shown_state, job.reason = jobs.state(job), jobs.reason(job)
+    return job
 
 
 def document_for_sending(*, user: User, document_id: int) -> Document:

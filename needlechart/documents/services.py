@@ -45,13 +45,9 @@ def document_issue(
     SQLite, every page, as each writes its audit row)."""
     patient = render.patient_of(kind, record)
     authorize(actor, roles=rules.CLINICAL_WRITE_ROLES, patient=patient, what="issue documents")
-    render.check(kind, record)
-    recipients = [
-        *([Recipient.PATIENT] if notify_patient else []),
-        *([Recipient.REFERRER] if send_to_referrer else []),
-    ]
-    for recipient in recipients:
-        _address(recipient, patient=patient, episode=render.episode_of(kind, record))
+    recipients = issue_check(
+        kind, record, notify_patient=notify_patient, send_to_referrer=send_to_referrer
+    )
 
     issued_at = timezone.now().replace(microsecond=0)
     made = render.render(kind, record, as_of=as_of or issued_at, letter=letter)
@@ -93,6 +89,22 @@ def document_issue(
 
     with transaction.atomic():
         return once(actor=actor, token=token, model=Document, create=create)
+
+
+def issue_check(
+    kind: str, record: models.Model, *, notify_patient: bool, send_to_referrer: bool
+) -> list[str]:
+    """Refuse, with the reason, a document that cannot be issued or sent as asked; else who
+    it goes to."""
+    render.check(kind, record)
+    recipients = [
+        *([Recipient.PATIENT] if notify_patient else []),
+        *([Recipient.REFERRER] if send_to_referrer else []),
+    ]
+    patient, episode = render.patient_of(kind, record), render.episode_of(kind, record)
+    for recipient in recipients:
+        _address(recipient, patient=patient, episode=episode)
+    return recipients
 
 
 def _address(recipient: str, *, patient, episode) -> str:

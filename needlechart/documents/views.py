@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from needlechart.accounts import access, rules
-from needlechart.documents import letters, selectors, services
+from needlechart.documents import jobs, letters, selectors, services
 from needlechart.documents import render as documents
 from needlechart.documents.forms import LetterAddendumForm, LetterForm, WordingForm
 from needlechart.documents.models import Document, Kind, Letter, LetterTemplate
@@ -26,7 +26,7 @@ def _source(patient: Patient, kind: str, record_id: str) -> models.Model:
     if model is None or not (record_id.isascii() and record_id.isdigit()):
         raise Http404
     path = {
-        "Patient": "pk",
+        "Patient": "id",
         "NeedlingSession": "episode__patient",
         "Assessment": "episode__patient",
         "Consent": "patient",
@@ -55,6 +55,8 @@ def issue(request: HttpRequest, patient_id: int) -> HttpResponse:
     record = _source(patient, kind, request.POST.get("record", ""))
     notify = request.POST.get("notify") == "on"
     referrer = request.POST.get("referrer") == "on"
+    if kind == Kind.RECORD:
+        return _record_job(request, patient, notify=notify)
     try:
         document = services.document_issue(
             actor=request.user,
@@ -75,6 +77,24 @@ def issue(request: HttpRequest, patient_id: int) -> HttpResponse:
             f"{document.title} issued; it is listed on the patient's page.{told or ''}{sent or ''}",
         )
     return redirect(_back(request, patient))
+
+
+def _record_job(request: HttpRequest, patient: Patient, *, notify: bool) -> HttpResponse:
+    """The whole record is laid out in the background (documents/jobs.py)."""
+    try:
+        jobs.record_job_start(
+            actor=request.user, patient=patient, notify_patient=notify,
+            token=request.POST.get("form_token", ""),
+        )  # fmt: skip
+    except ValidationError as error:
+        refused(request, error)
+    else:
+        messages.success(
+            request,
+            "The whole record is being prepared; it is listed here once issued. Reload the page "
+            "to see it.",
+        )
+    return redirect(reverse("patients:detail", args=[patient.pk]) + "#documents")
 
 
 @access.clinical_write(selectors.document_in_clinic)
