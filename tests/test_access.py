@@ -217,6 +217,13 @@ def draft_letter(world: World, a: bool) -> Letter:
     )  # fmt: skip
 
 
+def signed_letter(world: World) -> Letter:
+    """Clinic A's letter, signed (made directly: issuing it is a write of its own)."""
+    letter = draft_letter(world, True)
+    Letter.objects.filter(pk=letter.pk, signed_at__isnull=True).update(signed_at=timezone.now())
+    return Letter.objects.get(pk=letter.pk)
+
+
 def _needled_by_actor(world: World) -> NeedlingSession:
     return world.chart_a.admin_session if world.actor == world.admin else world.chart_a.session
 
@@ -673,6 +680,14 @@ WRITE_ACTIONS.update(
             ),
             lambda w: w.patient_a.documents.count(),
         ),
+        "start issuing the whole record": (
+            lambda c, w: c.post(
+                reverse("documents:issue", args=[w.patient_a.pk]),
+                {"kind": "record", "record": w.patient_a.pk},
+            ),
+            # The job's row; the PDF is laid out after the commit (tests/documents).
+            lambda w: w.patient_a.document_jobs.count(),
+        ),
         "email a document": (
             lambda c, w: c.post(
                 reverse("documents:send", args=[issued_note(w).pk]), {"recipient": "patient"}
@@ -698,6 +713,17 @@ WRITE_ACTIONS.update(
         "sign and issue a letter": (
             lambda c, w: c.post(reverse("documents:letter_issue", args=[draft_letter(w, True).pk])),
             lambda w: Letter.objects.get(pk=draft_letter(w, True).pk).signed_at,
+        ),
+        "add an addendum to a signed letter": (
+            lambda c, w: c.post(
+                reverse("documents:letter_addendum", args=[signed_letter(w).pk]),
+                {"reason": "Phone call", "text": "Back at work."},
+            ),
+            lambda w: signed_letter(w).addenda.count(),
+        ),
+        "issue a signed letter again": (
+            lambda c, w: c.post(reverse("documents:letter_reissue", args=[signed_letter(w).pk])),
+            lambda w: signed_letter(w).documents.count(),
         ),
         "change the letter wording": (
             lambda c, w: c.post(

@@ -31,6 +31,7 @@ from tests.test_access import (
     charted,  # noqa: F401 - the charted clinics, as a fixture
     draft_letter,
     issued_note,
+    signed_letter,
 )
 
 # Modules that only read or present: their functions take the user as `user`, or are pages.
@@ -198,6 +199,7 @@ def _values(name: str, w: Any) -> dict[str, Any]:
         "documents.document_send": {"recipient": "patient"},
         "documents.letters.letter_start": {"kind": "progress-report"},
         "documents.letters.letter_update": {"body": "Better."},
+        "documents.letters.letter_addendum_add": {"reason": "Phone call", "text": "Later."},
         "documents.letters.wording_new_version": {
             "kind": "progress-report", "salutation": "Hello {recipient},", "opening": "News.",
             "closing": "Regards,",
@@ -231,6 +233,8 @@ SPECIAL_RECORDS: dict[str, dict[str, Callable[[Any], Any]]] = {
     "portal.invitation_create": {"patient": lambda w: w.invitee},
     "api.token_revoke": {"token": lambda w: _api_token(w)},
     "api.service_account_deactivate": {"account": lambda w: _service_account(w)},
+    "documents.letters.letter_addendum_add": {"letter": signed_letter},
+    "documents.letters.letter_reissue": {"letter": signed_letter},
 }
 
 

@@ -150,6 +150,13 @@ KINDS: dict[str, Kind] = {
         "Letter to the referrer",
         lambda t: f"{t.get_kind_display()} letter of {_day(t.created_at)}",
     ),
+    "Addendum/Letter": Kind(
+        "Addendum to a letter", lambda a: f"Addendum to a letter, {_day(a.written_at)}"
+    ),
+    "DocumentJob": Kind(
+        "Document being prepared",
+        lambda j: f"{j.get_kind_display()} prepared from {_day(j.created_at)}",
+    ),
     "Communication/DocumentDelivery": Kind(
         "Document emailed",
         lambda d: f"{d.document.title} emailed to the {d.get_recipient_display().lower()}",

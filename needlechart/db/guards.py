@@ -350,6 +350,7 @@ def all_guards(connection: Any = None) -> list[Guard]:
         append_only("documents_document"),
         append_only("documents_lettertemplate"),
         frozen_when_signed("documents_letter"),
+        append_only("documents_letteraddendum"),
     ]
     guards += [no_truncate(table) for table in sorted({_table(g) for g in guards})]
     if connection is not None:

@@ -21,3 +21,8 @@ class LetterForm(forms.ModelForm):
             "closing": forms.Textarea(attrs={"rows": 3}),
         }
         help_texts = {"body": "What you want the referrer to know; printed after the opening."}
+
+
+class LetterAddendumForm(forms.Form):
+    reason = forms.CharField(max_length=300, help_text="Why the signed letter needs it.")
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), label="Addendum")

@@ -1,6 +1,6 @@
 """Letters to the referrer: the clinic's wording per kind of letter (versioned, never edited
 in place), drafted for an episode, edited while a draft, and signed by issuing it as a
-document, after which it is never changed."""
+document, after which it is never changed: it takes addenda, and is issued again with them."""
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -11,8 +11,9 @@ from needlechart.accounts.guards import authorize
 from needlechart.accounts.models import Clinic, User
 from needlechart.audit import services as audit
 from needlechart.audit.submissions import once
+from needlechart.charting.services.common import clean_text
 from needlechart.documents import services
-from needlechart.documents.models import Kind, Letter, LetterTemplate
+from needlechart.documents.models import Document, Kind, Letter, LetterAddendum, LetterTemplate
 from needlechart.patients.models import EpisodeOfCare
 
 # The wording a clinic starts with, in our own words; the clinic admin changes it.
@@ -162,3 +163,65 @@ def letter_issue(
     audit.record(actor=actor, action=audit.Action.SIGN, obj=current, patient=episode.patient,
                  detail={"document": document.pk})  # fmt: skip
     return current
+
+
+DRAFT_ADDENDUM = (
+    "This letter is still a draft: change its text instead. Addenda are for signed letters."
+)
+
+
+@transaction.atomic
+def letter_addendum_add(
+    *, actor: User, letter: Letter, reason: str, text: str, token: str = ""
+) -> LetterAddendum:
+    """A later note on a signed letter, kept as written; a draft is edited instead. The
+    form's `token` makes a double click add one."""
+    patient = letter.episode.patient
+    authorize(actor, roles=rules.CLINICAL_WRITE_ROLES, patient=patient, what="add addenda")
+    # Read again: the letter may have been signed (or not) since the page was drawn.
+    signed_at = Letter.objects.filter(pk=letter.pk).values_list("signed_at", flat=True).get()
+    if signed_at is None:
+        raise ValidationError(DRAFT_ADDENDUM)
+    reason = clean_text(reason, "reason", max_length=300)
+    text = clean_text(text, "text", max_length=20000)
+
+    def create() -> LetterAddendum:
+        addendum = LetterAddendum.objects.create(
+            letter=letter, reason=reason, text=text, author=actor
+        )
+        audit.record(
+            actor=actor, action=audit.Action.CREATE, obj=addendum, patient=patient,
+            detail={"on": f"{Letter.AUDIT_TYPE}/{letter.pk}"},
+        )  # fmt: skip
+        return addendum
+
+    return once(actor=actor, token=token, model=LetterAddendum, create=create)
+
+
+def letter_reissue(
+    *,
+    actor: User,
+    letter: Letter,
+    send_to_referrer: bool = False,
+    notify_patient: bool = False,
+    token: str = "",
+) -> Document:
+    """Issue a signed letter again as a new document: the same words, dated as first issued,
+    with the addenda written since. The documents issued before stay as they were. A
+    double click issues once. Not one transaction: the PDF is laid out before the one that
+    keeps it (services.document_issue)."""
+    authorize(actor, roles=rules.CLINICAL_WRITE_ROLES, patient=letter.episode.patient,
+              what="write letters")  # fmt: skip
+    current = Letter.objects.select_related("episode__patient", "template", "document").get(
+        pk=letter.pk
+    )
+    if current.signed_at is None:
+        raise ValidationError("This letter is still a draft: sign and issue it first.")
+    episode = current.episode
+    record = episode if current.kind == Kind.PROGRESS_REPORT else episode.discharge
+    first = current.document.issued_at if current.document else current.signed_at
+    return services.document_issue(
+        actor=actor, kind=current.kind, record=record, addressee=current.recipient,
+        letter=current, as_of=first, send_to_referrer=send_to_referrer,
+        notify_patient=notify_patient, token=token,
+    )  # fmt: skip

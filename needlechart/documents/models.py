@@ -49,6 +49,12 @@ class Document(models.Model):
     size = models.PositiveIntegerField()
     # Who it is written to (a referrer's name, "the patient"); empty for a plain copy.
     addressee = models.CharField(max_length=200, blank=True)
+    # The letter whose words it carries (a letter issued again with its addenda is one
+    # more document of the same letter); empty for any other document. A letter's first
+    # document issued before this column has it empty: the letter names it as `document`.
+    from_letter = models.ForeignKey(
+        "Letter", on_delete=models.PROTECT, null=True, blank=True, related_name="documents"
+    )
     issued_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -183,3 +189,60 @@ class Letter(models.Model):
     @property
     def patient_id(self) -> int:
         return self.episode.patient_id
+
+
+class LetterAddendum(models.Model):
+    """A later note on a signed letter, as a signed session takes one: the letter stays as
+    it was signed and the addendum is shown with it, and printed on the letter when it is
+    issued again. Kept by the database as written (db/guards.py). Apart from the charting
+    addenda (charting.Addendum): a letter belongs to the documents, above the charting."""
+
+    AUDIT_TYPE = "Addendum/Letter"
+
+    letter = models.ForeignKey(Letter, on_delete=models.PROTECT, related_name="addenda")
+    reason = models.CharField(max_length=300)
+    text = models.TextField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    written_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["written_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Addendum of {self.written_at:%Y-%m-%d}"
+
+
+class DocumentJob(models.Model):
+    """A whole record being laid out as a PDF in the background (documents/jobs.py): a long
+    history takes tens of seconds, too long for a page to wait. The patient page shows it
+    being prepared, then the issued document, or why it failed."""
+
+    AUDIT_TYPE = "DocumentJob"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Being prepared"
+        DONE = "done", "Issued"
+        FAILED = "failed", "Failed"
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="document_jobs"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.RECORD)
+    notify_patient = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    error = models.CharField(max_length=500, blank=True)
+    document = models.ForeignKey(
+        Document, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["patient", "-created_at"], name="document_job_patient")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} job {self.pk} ({self.status})"

@@ -132,6 +132,7 @@ def render(kind: str, record: models.Model, *, as_of: dt.datetime, letter: Any =
     context, dated, episode, text_version = build(record, chart, tz, as_of)
     if letter is not None:
         text_version = letter.template.version
+        context["letter_addenda"] = _letter_addenda(letter, tz)
     title = context["title"]
     context.update(
         clinic=clinic,
@@ -213,6 +214,18 @@ def _addenda_view(addenda: list[dict[str, Any]], tz: zoneinfo.ZoneInfo) -> list[
         {**a, "written": _local(a["written_at"], tz), "author": authors.get(a["author_id"])}
         for a in addenda
     ]
+
+
+def _letter_addenda(letter: Any, tz: zoneinfo.ZoneInfo) -> list[dict[str, Any]]:
+    """A signed letter's addenda, printed after it when it is issued again (a draft has
+    none: it is edited instead)."""
+    if letter.pk is None or letter.signed_at is None:
+        return []
+    return [
+        {"kind": "addendum", "reason": a.reason, "text": a.text, "author": str(a.author),
+         "written": a.written_at.astimezone(tz)}
+        for a in letter.addenda.select_related("author")
+    ]  # fmt: skip
 
 
 def _session_view(s: dict[str, Any], tz: zoneinfo.ZoneInfo) -> dict[str, Any]:

@@ -3,7 +3,7 @@ to the signed-in patient, and audited."""
 
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -12,8 +12,16 @@ from needlechart.accounts.access import in_clinic
 from needlechart.accounts.models import User
 from needlechart.audit import services as audit
 from needlechart.charting.models import Consent
-from needlechart.documents import notices
-from needlechart.documents.models import Document, DocumentDelivery, Letter, Recipient
+from needlechart.documents import jobs, notices
+from needlechart.documents.models import (
+    Document,
+    DocumentDelivery,
+    DocumentJob,
+    Kind,
+    Letter,
+    LetterAddendum,
+    Recipient,
+)
 from needlechart.patients.models import EpisodeOfCare, Patient
 
 # A list shows what was issued, not the PDF itself: the bytes are read on download only.
@@ -50,6 +58,19 @@ def patient_documents(*, user: User, patient: Patient) -> list[Document]:
             document.send_to.append((Recipient.PATIENT, portal))
     audit.record_each(actor=user, action=audit.Action.LIST, objects=documents)
     return documents
+
+
+def record_job(*, user: User, patient: Patient) -> DocumentJob | None:
+    """The patient's latest whole-record job, for the clinicians who start them, while it is
+    being prepared or after it failed (`shown_state`, `reason`); once done, its document is
+    in the list instead. One query."""
+    if not rules.has_role(user, rules.CLINICAL_WRITE_ROLES) or patient.clinic_id != user.clinic_id:
+        return None
+    job = DocumentJob.objects.filter(patient=patient, kind=Kind.RECORD).first()
+    if job is None or jobs.state(job) == DocumentJob.Status.DONE:
+        return None
+    job.shown_state, job.reason = jobs.state(job), jobs.reason(job)
+    return job
 
 
 def document_for_sending(*, user: User, document_id: int) -> Document:
@@ -116,12 +137,28 @@ def letter_in_clinic(user: User, letter_id: int, **_: Any) -> bool:
 def letter_get(*, user: User, letter_id: int) -> Letter:
     """The letter, if its patient is of the user's clinic (else 404); audited as read."""
     letter = get_object_or_404(
-        Letter.objects.select_related("episode__patient", "template", "document", "created_by"),
+        Letter.objects.select_related(
+            "episode__patient", "template", "document", "created_by"
+        ).prefetch_related(Prefetch("addenda", LetterAddendum.objects.select_related("author"))),
         pk=letter_id,
         episode__patient__clinic_id=user.clinic_id,
     )
     audit.record(actor=user, action=audit.Action.VIEW, obj=letter, patient=letter.episode.patient)
     return letter
+
+
+def letter_documents(*, user: User, letter: Letter) -> list[Document]:
+    """The documents a letter was issued as (first, then each time it was issued again),
+    newest first, each with its emails, and each audited as listed. Three queries, however
+    many documents and emails."""
+    if letter.signed_at is None:
+        return []
+    documents = list(
+        _listed(Document.objects.filter(Q(from_letter=letter) | Q(pk=letter.document_id)))
+        .prefetch_related(Prefetch("deliveries", DocumentDelivery.objects.order_by("id")))
+    )  # fmt: skip
+    audit.record_each(actor=user, action=audit.Action.LIST, objects=documents)
+    return documents
 
 
 def episode_letters(*, user: User, episode: EpisodeOfCare) -> list[Letter]:

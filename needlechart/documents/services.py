@@ -1,5 +1,7 @@
 """Issuing a document: the one way a Document is written, audited in the same transaction."""
 
+import datetime as dt
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -26,6 +28,7 @@ def document_issue(
     notify_patient: bool = False,
     send_to_referrer: bool = False,
     letter: Letter | None = None,
+    as_of: dt.datetime | None = None,
     token: str = "",
 ) -> Document:
     """Render `record` as a document of `kind` and keep it as issued. The form's `token`
@@ -33,23 +36,21 @@ def document_issue(
     `notify_patient`, the patient's portal address is told, once the document has committed,
     that it waits in the portal (refused when they have no portal account); with
     `send_to_referrer`, the episode's referrer is emailed the PDF. Either is a delivery
-    written with the document and retried until it goes (documents/deliveries.py).
+    written with the document and retried until it goes (documents/deliveries.py). `as_of`
+    dates what the document reports, where that is not the time it is issued (a letter
+    issued again keeps its first date).
 
     The PDF is made before the transaction that keeps it: laying out a long record takes
     seconds, and a write transaction held that long would make every other writer wait (on
     SQLite, every page, as each writes its audit row)."""
     patient = render.patient_of(kind, record)
     authorize(actor, roles=rules.CLINICAL_WRITE_ROLES, patient=patient, what="issue documents")
-    render.check(kind, record)
-    recipients = [
-        *([Recipient.PATIENT] if notify_patient else []),
-        *([Recipient.REFERRER] if send_to_referrer else []),
-    ]
-    for recipient in recipients:
-        _address(recipient, patient=patient, episode=render.episode_of(kind, record))
+    recipients = issue_check(
+        kind, record, notify_patient=notify_patient, send_to_referrer=send_to_referrer
+    )
 
     issued_at = timezone.now().replace(microsecond=0)
-    made = render.render(kind, record, as_of=issued_at, letter=letter)
+    made = render.render(kind, record, as_of=as_of or issued_at, letter=letter)
 
     def create() -> Document:
         document = Document.objects.create(
@@ -65,6 +66,7 @@ def document_issue(
             sha256=made.sha256,
             size=len(made.pdf),
             addressee=addressee.strip()[:200],
+            from_letter=letter,
             issued_by=actor,
             issued_at=issued_at,
         )
@@ -78,6 +80,7 @@ def document_issue(
                 "source": f"{document.source_type}/{document.source_id}",
                 "sha256": document.sha256,
                 **({"addressee": document.addressee} if document.addressee else {}),
+                **({"letter": letter.pk} if letter is not None else {}),
             },
         )
         for recipient in recipients:
@@ -86,6 +89,22 @@ def document_issue(
 
     with transaction.atomic():
         return once(actor=actor, token=token, model=Document, create=create)
+
+
+def issue_check(
+    kind: str, record: models.Model, *, notify_patient: bool, send_to_referrer: bool
+) -> list[str]:
+    """Refuse, with the reason, a document that cannot be issued or sent as asked; else who
+    it goes to."""
+    render.check(kind, record)
+    recipients = [
+        *([Recipient.PATIENT] if notify_patient else []),
+        *([Recipient.REFERRER] if send_to_referrer else []),
+    ]
+    patient, episode = render.patient_of(kind, record), render.episode_of(kind, record)
+    for recipient in recipients:
+        _address(recipient, patient=patient, episode=episode)
+    return recipients
 
 
 def _address(recipient: str, *, patient, episode) -> str:

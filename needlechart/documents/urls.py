@@ -10,5 +10,7 @@ urlpatterns = [
     path("episodes/<int:episode_id>/letters/new/", views.letter_new, name="letter_new"),
     path("letters/<int:letter_id>/", views.letter, name="letter"),
     path("letters/<int:letter_id>/issue/", views.letter_issue, name="letter_issue"),
+    path("letters/<int:letter_id>/addenda/new/", views.letter_addendum, name="letter_addendum"),
+    path("letters/<int:letter_id>/reissue/", views.letter_reissue, name="letter_reissue"),
     path("clinic/letters/<str:kind>/", views.wording, name="wording"),
 ]

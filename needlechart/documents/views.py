@@ -1,5 +1,7 @@
 """Issuing a document from a session, episode or patient page, and downloading it."""
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -9,9 +11,9 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from needlechart.accounts import access, rules
-from needlechart.documents import letters, selectors, services
+from needlechart.documents import jobs, letters, selectors, services
 from needlechart.documents import render as documents
-from needlechart.documents.forms import LetterForm, WordingForm
+from needlechart.documents.forms import LetterAddendumForm, LetterForm, WordingForm
 from needlechart.documents.models import Document, Kind, Letter, LetterTemplate
 from needlechart.forms import posted, refused, submit
 from needlechart.patients import selectors as patient_selectors
@@ -24,7 +26,7 @@ def _source(patient: Patient, kind: str, record_id: str) -> models.Model:
     if model is None or not (record_id.isascii() and record_id.isdigit()):
         raise Http404
     path = {
-        "Patient": "pk",
+        "Patient": "id",
         "NeedlingSession": "episode__patient",
         "Assessment": "episode__patient",
         "Consent": "patient",
@@ -53,6 +55,8 @@ def issue(request: HttpRequest, patient_id: int) -> HttpResponse:
     record = _source(patient, kind, request.POST.get("record", ""))
     notify = request.POST.get("notify") == "on"
     referrer = request.POST.get("referrer") == "on"
+    if kind == Kind.RECORD:
+        return _record_job(request, patient, notify=notify)
     try:
         document = services.document_issue(
             actor=request.user,
@@ -73,6 +77,24 @@ def issue(request: HttpRequest, patient_id: int) -> HttpResponse:
             f"{document.title} issued; it is listed on the patient's page.{told or ''}{sent or ''}",
         )
     return redirect(_back(request, patient))
+
+
+def _record_job(request: HttpRequest, patient: Patient, *, notify: bool) -> HttpResponse:
+    """The whole record is laid out in the background (documents/jobs.py)."""
+    try:
+        jobs.record_job_start(
+            actor=request.user, patient=patient, notify_patient=notify,
+            token=request.POST.get("form_token", ""),
+        )  # fmt: skip
+    except ValidationError as error:
+        refused(request, error)
+    else:
+        messages.success(
+            request,
+            "The whole record is being prepared; it is listed here once issued. Reload the page "
+            "to see it.",
+        )
+    return redirect(reverse("patients:detail", args=[patient.pk]) + "#documents")
 
 
 @access.clinical_write(selectors.document_in_clinic)
@@ -135,9 +157,9 @@ def letter_new(request: HttpRequest, episode_id: int) -> HttpResponse:
 
 @access.clinical_read_write(selectors.letter_in_clinic)
 def letter(request: HttpRequest, letter_id: int) -> HttpResponse:
-    """A draft letter is edited here; a signed one is read here."""
+    """A draft letter is edited here; a signed one is read here, with its addenda and the
+    emails of the documents it was issued as."""
     letter = selectors.letter_get(user=request.user, letter_id=letter_id)
-    can_write = rules.has_role(request.user, rules.CLINICAL_WRITE_ROLES)
     form = LetterForm(posted(request), instance=None, initial=_letter_values(letter))
     if request.method == "POST":
         saved = submit(
@@ -147,12 +169,30 @@ def letter(request: HttpRequest, letter_id: int) -> HttpResponse:
         if saved is not None:
             messages.success(request, "Letter saved.")
             return redirect("documents:letter", letter.pk)
+    return _letter_page(request, letter, form=form)
+
+
+def _letter_page(
+    request: HttpRequest,
+    letter: Letter,
+    *,
+    form: LetterForm | None = None,
+    addendum_form: LetterAddendumForm | None = None,
+) -> HttpResponse:
+    can_write = rules.has_role(request.user, rules.CLINICAL_WRITE_ROLES)
     return render(
         request,
         "documents/letter.html",
-        {"letter": letter, "form": form, "patient": letter.episode.patient,
-         "can_write": can_write and letter.signed_at is None},
-    )  # fmt: skip
+        {
+            "letter": letter,
+            "form": form or LetterForm(initial=_letter_values(letter)),
+            "addendum_form": addendum_form or LetterAddendumForm(),
+            "patient": letter.episode.patient,
+            "can_write": can_write and letter.signed_at is None,
+            "can_add": can_write and letter.signed_at is not None,
+            "documents": selectors.letter_documents(user=request.user, letter=letter),
+        },
+    )
 
 
 def _letter_values(letter: Letter) -> dict[str, str]:
@@ -162,9 +202,26 @@ def _letter_values(letter: Letter) -> dict[str, str]:
 @access.clinical_write(selectors.letter_in_clinic)
 @access.post_only
 def letter_issue(request: HttpRequest, letter_id: int) -> HttpResponse:
+    return _issued(
+        request, letter_id, letters.letter_issue,
+        "Letter signed and issued; it is listed on the patient's page.",
+    )  # fmt: skip
+
+
+@access.clinical_write(selectors.letter_in_clinic)
+@access.post_only
+def letter_reissue(request: HttpRequest, letter_id: int) -> HttpResponse:
+    return _issued(
+        request, letter_id, letters.letter_reissue,
+        "Letter issued again with its addenda; the earlier PDF stays as it was.",
+    )  # fmt: skip
+
+
+def _issued(request: HttpRequest, letter_id: int, issue: Any, done: str) -> HttpResponse:
+    """Issue the letter (first, or again) as the form asks, and go back to it."""
     letter = selectors.letter_get(user=request.user, letter_id=letter_id)
     try:
-        letters.letter_issue(
+        issue(
             actor=request.user, letter=letter,
             send_to_referrer=request.POST.get("referrer") == "on",
             notify_patient=request.POST.get("notify") == "on",
@@ -173,7 +230,28 @@ def letter_issue(request: HttpRequest, letter_id: int) -> HttpResponse:
     except ValidationError as error:
         refused(request, error)
     else:
-        messages.success(request, "Letter signed and issued; it is listed on the patient's page.")
+        messages.success(request, done)
+    return redirect("documents:letter", letter.pk)
+
+
+@access.clinical_write(selectors.letter_in_clinic)
+@access.post_only
+def letter_addendum(request: HttpRequest, letter_id: int) -> HttpResponse:
+    letter = selectors.letter_get(user=request.user, letter_id=letter_id)
+    form = LetterAddendumForm(request.POST)
+    added = submit(
+        form,
+        lambda: letters.letter_addendum_add(
+            actor=request.user, letter=letter, token=request.POST.get("form_token", ""),
+            **form.cleaned_data,
+        ),
+    )  # fmt: skip
+    if added is None:
+        return _letter_page(request, letter, addendum_form=form)
+    messages.success(
+        request,
+        "Addendum added. The letter stays as signed; issue it again to print the addendum.",
+    )
     return redirect("documents:letter", letter.pk)
 
 

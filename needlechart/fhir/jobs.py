@@ -2,26 +2,23 @@
 background, the status URL reports it, DELETE cancels it and removes its files.
 
 The export runs in a thread of the process that took the kick-off, started once the job's
-transaction has committed. needlechart has no message broker, and a job row picked up by a
-`needlechart fhir-export-jobs` command would need a second process (a timer or a service)
-kept running beside the web server on every installation; a thread needs nothing more,
-under gunicorn's workers as under `runserver` and in the tests. What a thread cannot survive,
-a restart of its process, the job row shows: a running job is touched after every chunk,
-and one not touched for `STALE` is reported failed, to be asked for again.
+transaction has committed (needlechart/background.py says why a thread). A running job is
+touched after every chunk, and one not touched for `STALE` is reported failed, to be asked
+for again.
 """
 
 import datetime as dt
 import logging
 import shutil
-import threading
 import uuid
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from needlechart import background
 from needlechart.accounts.models import User
 from needlechart.audit import services as audit
 from needlechart.audit.context import api_token
@@ -90,17 +87,7 @@ def job_start(
 
 
 def launch(job_id: uuid.UUID) -> None:
-    threading.Thread(
-        target=_in_thread, args=(job_id,), name=f"fhir-export-{job_id}", daemon=True
-    ).start()
-
-
-def _in_thread(job_id: uuid.UUID) -> None:
-    try:
-        run(job_id)
-    finally:
-        # The thread's own database connection, which nothing else would close.
-        connection.close()
+    background.start(f"fhir-export-{job_id}", run, job_id)
 
 
 def run(job_id: uuid.UUID) -> None:
@@ -161,7 +148,7 @@ def group_patients(group_id: str) -> Any:
 
 def state(job: ExportJob) -> str:
     """The job's status as the client sees it: a running job its process left is failed."""
-    if job.status == Status.RUNNING and timezone.now() - job.updated_at > STALE:
+    if job.status == Status.RUNNING and background.stale(job.updated_at, STALE):
         return Status.FAILED
     return job.status
 

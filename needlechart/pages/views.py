@@ -77,6 +77,7 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
             "portal": portal,
             "starts": starts,
             "documents": documents,
+            "record_job": document_selectors.record_job(user=request.user, patient=patient),
             "issuable_consents": document_selectors.issuable_consents(
                 user=request.user, patient=patient
             ),

@@ -82,10 +82,11 @@ def _queries(client, url: str) -> int:
 # Queries per page, pinned: session, user, the page's own reads and its audit writes
 # (the patient page writes two: the patient viewed, the episodes listed; and reads the
 # portal account and the health answers waiting for review; for clinicians, the documents
-# issued and the consent a copy can be issued of). Each audit write also takes its place in the
-# clinic's chain and moves the chain's seal: two statements more.
+# issued, the consent a copy can be issued of and the whole record's latest job). Each audit
+# write also takes its place in the clinic's chain and moves the chain's seal: two
+# statements more.
 PATIENT_LIST_QUERIES = 7
-PATIENT_DETAIL_QUERIES = 26
+PATIENT_DETAIL_QUERIES = 27
 # The episode page also reads the screening, consent, the episode's latest records and how
 # many there are, the plan, the measurements behind its progress and its letters.
 EPISODE_DETAIL_QUERIES = 31
