@@ -194,6 +194,48 @@ def test_drafts_stay_editable(world):
     assert not Insertion.objects.filter(pk=chart.insertion.pk).exists()
 
 
+def test_the_database_refuses_a_service_account_as_signer_whatever_the_path(world):
+    """The services refuse it first (tests/api/test_service_accounts.py); a raw write, a
+    shell or a forgotten service meets the database's refusal."""
+    from django.utils import timezone
+
+    from needlechart.accounts.models import Role, User
+    from needlechart.charting.models import DocumentTemplate
+
+    account = User.objects.create(clinic=world.clinic_a, role=Role.SERVICE, username="b@svc")
+    chart = charts.build(world.practitioner, world.episode_a, signed=True)
+    now = timezone.now()
+    consent = Consent.objects.get(pk=chart.consent.pk)
+    attempts = {
+        "sign a session": lambda: NeedlingSession.objects.filter(pk=chart.session.pk).update(
+            signed_at=now, signed_by=account),
+        "sign an assessment": lambda: Assessment.objects.filter(pk=chart.assessment.pk).update(
+            signed_at=now, signed_by=account),
+        "write an addendum": lambda: Addendum.objects.create(
+            session=chart.signed_session, kind="addendum", reason="Late", text="More.",
+            author=account),
+        "witness a consent": lambda: Consent.objects.create(
+            patient=world.patient_a, template=DocumentTemplate.objects.get(pk=consent.template_id),
+            signed_name="Ann Smith", channel="clinic", witnessed_by=account),
+        "discharge": lambda: Discharge.objects.create(
+            episode=world.episode_a, reason="goals-met", summary="Settled.", snapshot={},
+            discharged_by=account),
+        "raw SQL": _sql("UPDATE charting_needlingsession SET signed_at = %s, signed_by_id = %s "
+                        "WHERE id = %s", now, account.pk, chart.session.pk),
+    }  # fmt: skip
+    for what, attempt in attempts.items():
+        with (
+            pytest.raises(DatabaseError, match="a service account signs nothing"),
+            transaction.atomic(),
+        ):
+            attempt()
+        assert not NeedlingSession.objects.filter(signed_by=account).exists(), what
+    assert not Addendum.objects.filter(author=account).exists()
+    # A person signs as before.
+    services.addendum_add(actor=world.practitioner, record=chart.signed_session, reason="Late",
+                          text="Settled by evening.")  # fmt: skip
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_flush_empties_the_database_and_leaves_every_guard_in_place():
     """How the test runner empties a database between tests: the guards are lifted for it

@@ -99,7 +99,8 @@ class Role(models.TextChoices):
     ASSISTANT = "assistant", "Assistant"
     FRONT_DESK = "front_desk", "Front desk"
     # Another system of the clinic (booking, billing) that owns API tokens: no person, no
-    # sign-in, no clinical record; made on the API tokens page (needlechart.api).
+    # sign-in, no signature (rules.SIGNING_ROLES); its tokens' scopes say what it reads and
+    # writes. Made on the API tokens page (needlechart.api).
     SERVICE = "service", "Service account"
 
 

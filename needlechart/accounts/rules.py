@@ -10,12 +10,18 @@ from django.utils import timezone
 from needlechart.accounts.models import DryNeedlingCredential, Practitioner, Role, User
 
 # Roles grouped by what they may touch; docs/access.md is the full matrix.
-# Service accounts act only through the API, within the roles listed here: registering
-# patients and keeping their details, as the front desk does.
+# Service accounts act only through the API (they never sign in to a page), and their
+# tokens' scopes say which areas they read and write; what no scope can give them is a
+# person's act: needling, and putting a name to a record (SIGNING_ROLES).
 STAFF_ROLES = frozenset(Role)
-CLINICAL_READ_ROLES = frozenset({Role.CLINIC_ADMIN, Role.PRACTITIONER, Role.ASSISTANT})
-CLINICAL_WRITE_ROLES = frozenset({Role.CLINIC_ADMIN, Role.PRACTITIONER})
+CLINICAL_READ_ROLES = frozenset({Role.CLINIC_ADMIN, Role.PRACTITIONER, Role.ASSISTANT,
+                                 Role.SERVICE})  # fmt: skip
+CLINICAL_WRITE_ROLES = frozenset({Role.CLINIC_ADMIN, Role.PRACTITIONER, Role.SERVICE})
 NEEDLING_ROLES = frozenset({Role.CLINIC_ADMIN, Role.PRACTITIONER})
+# Who puts their name to a record: signs a session, an assessment, a letter or a discharge
+# summary, writes an addendum (entered in error too), witnesses a consent. A signature
+# answers for what it signs, so it is a person's: never a service account's.
+SIGNING_ROLES = frozenset({Role.CLINIC_ADMIN, Role.PRACTITIONER})
 ADMIN_ROLES = frozenset({Role.CLINIC_ADMIN})
 
 # A credential expiring within this many days is flagged on the practitioners page.

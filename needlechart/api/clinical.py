@@ -297,6 +297,7 @@ def session_start(request: HttpRequest, episode_id: int, body: SessionStartIn) -
     """Open a draft needling session, as "Start session" on the episode page: it needs a
     health screening, a current consent and a practitioner qualified on the day."""
     episode = _episode(request, episode_id, WRITE)
+    need(request, WRITE, rules.NEEDLING_ROLES)
     started, skipped = charting.session_start(actor=request.user, episode=episode, **body.dict())
     reread = charting_selectors.session_reload(started)
     return Status(201, {"session": _session_out(reread), "rows_not_copied": skipped})
@@ -332,6 +333,7 @@ def _sent(body: Schema) -> dict[str, Any]:
 def session_update(request: HttpRequest, session_id: int, body: SessionChange) -> Any:
     """Change a draft session (a signed one takes addenda only)."""
     found = _session(request, session_id, WRITE)
+    need(request, WRITE, rules.NEEDLING_ROLES)
     charting.session_update(actor=request.user, session=found, **_sent(body))
     return _session_out(charting_selectors.session_reload(found))
 
@@ -371,6 +373,7 @@ def row_add(request: HttpRequest, session_id: int, body: RowIn) -> Any:
     """Add a needled muscle and side to a draft session. A row the screening contraindicates
     is refused, naming the reasons."""
     found = _session(request, session_id, WRITE)
+    need(request, WRITE, rules.NEEDLING_ROLES)
     values = _needle(found, body.dict())
     return Status(201, charting.insertion_add(actor=request.user, session=found, **values))
 
@@ -389,7 +392,7 @@ class RowChange(Schema):
 @router.patch("/rows/{row_id}", response={200: InsertionOut, **ERRORS})
 def row_update(request: HttpRequest, row_id: int, body: RowChange) -> Any:
     """Change a row of a draft session."""
-    need(request, WRITE, rules.CLINICAL_READ_ROLES)
+    need(request, WRITE, rules.NEEDLING_ROLES)
     row = charting_selectors.insertion_get(user=request.user, insertion_id=row_id)
     return charting.insertion_update(actor=request.user, insertion=row, **_sent(body))
 
@@ -462,6 +465,7 @@ class AddendumIn(Schema):
 def addendum(request: HttpRequest, session_id: int, body: AddendumIn) -> Any:
     """Add an addendum to a signed session, or mark a session entered in error."""
     found = _session(request, session_id, WRITE)
+    need(request, WRITE, rules.SIGNING_ROLES)
     if body.kind not in Addendum.Kind.values:
         raise ValidationError({"kind": f"One of: {', '.join(Addendum.Kind.values)}."})
     return Status(201, charting.addendum_add(actor=request.user, record=found, **body.dict()))

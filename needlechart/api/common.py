@@ -11,7 +11,7 @@ from ninja.parser import Parser
 
 from needlechart.accounts import rules
 from needlechart.accounts.models import Role
-from needlechart.api.models import ApiToken
+from needlechart.api.models import SIGN, ApiToken
 
 
 class Error(Schema):
@@ -23,14 +23,23 @@ PAGE = 50
 ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 422: Error, 429: Error}
 
 
+SERVICE_REFUSED = (
+    "A service account may not do this: signing, addenda, a discharge summary and needling "
+    "are a person's, in their own name."
+)
+
+
 def need(request: HttpRequest, scope: str, roles: frozenset[str] | None = None) -> None:
-    """The token holds `scope`, and its staff member one of `roles` (when given)."""
+    """The token holds `scope`, and its staff member one of `roles` (when given). Signing
+    takes a role that signs as well, whatever the token holds."""
     token: ApiToken = request.auth  # type: ignore[attr-defined]
     if scope not in token.scopes:
         raise PermissionDenied(f"This token lacks the {scope} scope.")
+    if scope == SIGN:
+        roles = rules.SIGNING_ROLES
     if roles is not None and not rules.has_role(token.user, roles):
         if token.user.role == Role.SERVICE:
-            raise PermissionDenied("A service account reads and registers patients only.")
+            raise PermissionDenied(SERVICE_REFUSED)
         raise PermissionDenied(f"{token.user.get_role_display()} staff may not do this.")
 
 

@@ -15,9 +15,9 @@ AREAS = {
 # from writing drafts: a system that prepares notes need not be able to sign them.
 SIGN = "clinical:sign"
 SCOPES = [f"{area}:{mode}" for area in AREAS for mode in ("read", "write")] + [SIGN]
-# What a service account's token may hold: what its role may do (registering patients and
-# keeping their details), never a clinical record and never a signature.
-SERVICE_SCOPES = ["patients:read", "patients:write"]
+# What a service account's token may hold: reading and writing any area, but never a
+# signature, which is a person's (rules.SIGNING_ROLES).
+SERVICE_SCOPES = [scope for scope in SCOPES if scope != SIGN]
 
 
 class ApiToken(models.Model):

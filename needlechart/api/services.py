@@ -16,6 +16,10 @@ from needlechart.api.models import SCOPES, SERVICE_SCOPES, SIGN, ApiToken
 from needlechart.audit import services as audit
 
 PREFIX = "nc_"
+SERVICE_SIGNS_NOTHING = (
+    f"A service account is not a person: it signs nothing (no {SIGN}), as a signature is a "
+    "person's. Give it the read and write scopes it needs."
+)
 # Last use is written at most this often, so that reading through the API does not write
 # the token's row on every request.
 TOUCH = dt.timedelta(minutes=1)
@@ -39,11 +43,7 @@ def token_create(
     if not scopes or set(scopes) - set(SCOPES):
         errors["scopes"] = "Choose at least one scope."
     elif user.role == Role.SERVICE and set(scopes) - set(SERVICE_SCOPES):
-        errors["scopes"] = (
-            "A service account is not a practitioner: it may sign nothing"
-            f"{' (no ' + SIGN + ')' if SIGN in scopes else ''} and read no clinical record. "
-            f"Choose among {', '.join(SERVICE_SCOPES)}."
-        )
+        errors["scopes"] = SERVICE_SIGNS_NOTHING
     today = timezone.localdate()
     if expires_on <= today or expires_on - today > LONGEST:
         errors["expires_on"] = "Choose a day after today and within a year."

@@ -2,7 +2,7 @@
 was last used, revoke one at once."""
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from needlechart.accounts import access
@@ -17,15 +17,29 @@ def token_in_clinic(user: User, token_id: int) -> bool:
     return access.in_clinic(user, ApiToken.objects, "clinic_id", token_id)
 
 
+def _acts_as(request: HttpRequest) -> User | None:
+    """The service account a token is being made for (`?acts_as=`): an active one of the
+    clinic, else 404."""
+    asked = request.GET.get("acts_as")
+    if asked is None:
+        return None
+    if not asked.isdigit():
+        raise Http404
+    return get_object_or_404(User, pk=int(asked), clinic_id=request.user.clinic_id,
+                             role=Role.SERVICE, is_active=True)  # fmt: skip
+
+
 @access.clinic_admin()
 def tokens(request: HttpRequest) -> HttpResponse:
-    form = TokenForm(posted(request), clinic_id=request.user.clinic_id)
+    account = _acts_as(request)
+    clinic_id = request.user.clinic_id
+    form = TokenForm(posted(request), clinic_id=clinic_id, account=account)
     made = None
     if request.method == "POST":
         made = submit(form, lambda: services.token_create(actor=request.user, **form.cleaned_data))
         if made is not None:
-            form = TokenForm(clinic_id=request.user.clinic_id)
-    return _page(request, form=form, made=made)
+            form = TokenForm(clinic_id=clinic_id, account=account)
+    return _page(request, form=form, made=made, acts_as=account)
 
 
 def service_account_in_clinic(user: User, account_id: int) -> bool:
@@ -38,6 +52,7 @@ def _page(
     form: TokenForm | None = None,
     account_form: ServiceAccountForm | None = None,
     made: object = None,
+    acts_as: User | None = None,
 ) -> HttpResponse:
     clinic_id = request.user.clinic_id
     forms = [f for f in (form, account_form) if f is not None]
@@ -49,6 +64,7 @@ def _page(
             "-is_active", "first_name", "id"
         ),
         "made": made,
+        "acts_as": acts_as,
     }
     refused = any(f.is_bound and f.errors for f in forms)
     return render(request, "api/tokens.html", context, status=400 if refused else 200)

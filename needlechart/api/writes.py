@@ -50,6 +50,7 @@ def _assessment_out(assessment: Assessment) -> dict[str, Any]:
 
 
 def _addendum(record: Any, request: HttpRequest, body: AddendumIn) -> Any:
+    need(request, WRITE, rules.SIGNING_ROLES)
     if body.kind not in Addendum.Kind.values:
         raise ValidationError({"kind": f"One of: {', '.join(Addendum.Kind.values)}."})
     return Status(201, charting.addendum_add(actor=request.user, record=record, **body.dict()))
@@ -252,6 +253,7 @@ def discharge_create(request: HttpRequest, episode_id: int, body: DischargeIn) -
     """Discharge the episode, as its discharge page: no draft session may be left; from then
     on the episode takes addenda only."""
     episode = _episode(request, episode_id, WRITE)
+    need(request, WRITE, rules.SIGNING_ROLES)
     outcome_services.discharge(actor=request.user, episode=episode, **body.dict())
     return Status(201, _discharge_out(_discharge_of(episode)))
 

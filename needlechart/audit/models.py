@@ -142,6 +142,9 @@ class Submission(models.Model):
     fingerprint = models.CharField(max_length=64, blank=True)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.TextField(blank=True)
+    # The answer's headers a retry needs as well: its content type, and where the record or
+    # the export it started is (Location, Content-Location).
+    response_headers = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"{self.object_type} {self.object_id} from form {self.token[:8]}"

@@ -5,6 +5,7 @@ makes one record, and so does an API client retrying a request with the same
 import datetime as dt
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
@@ -71,12 +72,23 @@ def answers_expire(*, now: dt.datetime | None = None) -> int:
     return removed
 
 
+@dataclass(frozen=True)
+class Answer:
+    """An answer to a request as kept for its retries: the headers a retry needs too (its
+    content type, the status URL of a started export)."""
+
+    status: int
+    body: str
+    headers: dict[str, str] = field(default_factory=dict)
+    replayed: bool = False
+
+
 def answer_once(
-    *, user_id: int, token: str, fingerprint: str, answer: Callable[[], tuple[int, str]]
-) -> tuple[int, str, bool]:
+    *, user_id: int, token: str, fingerprint: str, answer: Callable[[], Answer]
+) -> Answer:
     """Answer a request once per key: `answer()` runs and its successful (2xx) answer is kept
     for KEY_LIFETIME; a retry with the same `fingerprint` gets that answer back without
-    running again (the third value says it is a replay), one with another raises KeyReused.
+    running again (marked `replayed`), one with another raises KeyReused.
 
     An answer that is not a success is not kept, so a retry runs again. Runs in its own
     transaction with the write it guards: a request that fails keeps no key.
@@ -101,11 +113,13 @@ def answer_once(
             earlier = Submission.objects.get(token=token)
             if earlier.user_id != user_id or earlier.fingerprint != fingerprint:
                 raise KeyReused from None
-            return earlier.response_status or 200, earlier.response_body, True
-        status, body = answer()
-        if 200 <= status < 300:
-            submission.response_status, submission.response_body = status, body
-            submission.save(update_fields=["response_status", "response_body"])
+            return Answer(earlier.response_status or 200, earlier.response_body,
+                          dict(earlier.response_headers), replayed=True)  # fmt: skip
+        given = answer()
+        if 200 <= given.status < 300:
+            submission.response_status, submission.response_body = given.status, given.body
+            submission.response_headers = given.headers
+            submission.save(update_fields=["response_status", "response_body", "response_headers"])
         else:
             submission.delete()
-        return status, body, False
+        return given

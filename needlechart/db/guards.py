@@ -97,6 +97,57 @@ POSTGRES_FUNCTIONS.append(
 )
 
 
+# Who signed a record (wrote an addendum, witnessed a consent, discharged): a person, never
+# a service account (accounts.Role.SERVICE, whose value this layer cannot import).
+SERVICE_SIGNS = "a service account signs nothing: a signature belongs to a person"
+SERVICE_ROLE = "service"
+POSTGRES_FUNCTIONS.append(
+    # TG_ARGV[0]: the column naming the user who signs.
+    f"""CREATE OR REPLACE FUNCTION needlechart_refuse_service_signer() RETURNS trigger AS $$
+    DECLARE signer bigint;
+    BEGIN
+      signer := (to_jsonb(NEW) ->> TG_ARGV[0])::bigint;
+      IF signer IS NOT NULL AND EXISTS (
+          SELECT 1 FROM accounts_user WHERE id = signer AND role = '{SERVICE_ROLE}') THEN
+        RAISE EXCEPTION '{SERVICE_SIGNS}';
+      END IF;
+      RETURN NEW;
+    END; $$ LANGUAGE plpgsql"""
+)
+
+
+def signed_by_a_person(table: str, column: str) -> Guard:
+    """`column` of `table` names who put their name to the row: never a service account,
+    whether the row is written with it or later signed."""
+    name = f"{table}_{column}_person"
+    when = (
+        f"NEW.{column} IS NOT NULL AND "
+        f"(SELECT role FROM accounts_user WHERE id = NEW.{column}) = '{SERVICE_ROLE}'"
+    )
+    refuse = f"BEGIN SELECT RAISE(ABORT, '{SERVICE_SIGNS}'); END"
+    return Guard(
+        name,
+        [
+            f"CREATE TRIGGER {name}_insert BEFORE INSERT ON {table} WHEN {when} {refuse}",
+            f"CREATE TRIGGER {name}_update BEFORE UPDATE ON {table} WHEN {when} {refuse}",
+        ],
+        [
+            f"CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION needlechart_refuse_service_signer('{column}')"
+        ],
+        requires=("accounts_user",),
+    )
+
+
+SIGNERS = [
+    signed_by_a_person("charting_needlingsession", "signed_by_id"),
+    signed_by_a_person("charting_assessment", "signed_by_id"),
+    signed_by_a_person("charting_addendum", "author_id"),
+    signed_by_a_person("charting_consent", "witnessed_by_id"),
+    signed_by_a_person("outcomes_discharge", "discharged_by_id"),
+]
+
+
 def _sqlite_refusal(name: str, event: str, table: str, when: str = "") -> str:
     condition = f" WHEN {when}" if when else ""
     return (
@@ -353,6 +404,7 @@ def all_guards(connection: Any = None) -> list[Guard]:
         append_only("documents_letteraddendum"),
     ]
     guards += [no_truncate(table) for table in sorted({_table(g) for g in guards})]
+    guards += SIGNERS
     if connection is not None:
         guards += _recorded(connection)
     return guards + summary_sources()

@@ -146,8 +146,8 @@ def letter_issue(
 ) -> Letter:
     """Sign the draft and issue it as a document (the progress report or discharge letter
     with the letter's words), then never change it again. A double click issues once."""
-    authorize(actor, roles=rules.CLINICAL_WRITE_ROLES, patient=letter.episode.patient,
-              what="write letters")  # fmt: skip
+    authorize(actor, roles=rules.SIGNING_ROLES, patient=letter.episode.patient,
+              what="sign letters")  # fmt: skip
     if token and letter.signed_at is not None and letter.document_id:
         # The second press of the same form finds the letter issued by the first.
         return letter

@@ -14,6 +14,7 @@ from django.utils.http import http_date
 from needlechart.accounts.models import User
 from needlechart.audit import services as audit
 from needlechart.fhir import bulk, jobs, reads
+from needlechart.fhir.idempotency import idempotent
 from needlechart.fhir.models import ExportJob
 from needlechart.fhir.views import FhirError, fhir_view_for, respond, role, scope, user_of
 
@@ -93,18 +94,21 @@ def _kick_off(
 
 
 @fhir_view_for("GET")
+@idempotent
 def export_system(request: HttpRequest) -> HttpResponse:
     """Every record of the clinic, its practitioners and the clinic itself."""
     return _kick_off(request, bulk.SYSTEM_TYPES)
 
 
 @fhir_view_for("GET")
+@idempotent
 def export_patients(request: HttpRequest) -> HttpResponse:
     """Every patient of the clinic with their records (the patient compartment)."""
     return _kick_off(request, bulk.PATIENT_TYPES)
 
 
 @fhir_view_for("GET")
+@idempotent
 def export_group(request: HttpRequest, group_id: str) -> HttpResponse:
     """The group's members with their records: a caseload's patients."""
 

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 
 from needlechart.accounts import rules
 from needlechart.fhir import imports
+from needlechart.fhir.idempotency import idempotent
 from needlechart.fhir.views import FHIR_JSON, FhirError, fhir_view_for, respond, user_of
 
 # Importing writes patients and their clinical records: both write scopes.
@@ -43,6 +44,7 @@ def _entry(result: imports.Result) -> dict[str, Any]:
 
 
 @fhir_view_for("POST")
+@idempotent
 def transaction(request: HttpRequest) -> HttpResponse:
     user, token = user_of(request)
     if token is not None:

@@ -207,9 +207,7 @@ def _check_discharge(
 @transaction.atomic
 def discharge(*, actor: User, episode: EpisodeOfCare, reason: str, summary: str) -> Discharge:
     """Discharge the episode with a summary; from then on it takes addenda only."""
-    authorize(
-        actor, roles=rules.CLINICAL_WRITE_ROLES, patient=episode.patient, what="discharge patients"
-    )
+    authorize(actor, roles=rules.SIGNING_ROLES, patient=episode.patient, what="discharge patients")
     # The episode's row lock makes a second discharge at the same moment (another tab, a
     # retried request) wait for the first and then find it, rather than fail on the unique
     # index with a server error.

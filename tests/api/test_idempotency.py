@@ -4,10 +4,7 @@ back; the key reused for another request is a 409; keys are the token's own and 
 import datetime as dt
 import io
 import json
-import threading
 
-import pytest
-from django.db import connection, connections
 from django.test import Client
 from django.utils import timezone
 
@@ -17,6 +14,7 @@ from needlechart.charting.models import NeedlingSession
 from needlechart.patients.models import Patient
 from tests.api.test_api import _token
 from tests.api.test_clinical import ready  # noqa: F401 (a fixture)
+from tests.racing import POSTGRESQL, at_once
 
 NORA = {"given_name": "Nora", "family_name": "Quinn", "birth_date": "1975-03-02", "sex": "female"}
 
@@ -134,30 +132,13 @@ def test_the_schema_documents_the_header_and_the_409_on_every_write(world):
         assert "Idempotency-Key" in names and "409" in operation["responses"]
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="row locks need a server with concurrent writers"
-)
+@POSTGRESQL
 def test_two_connections_sending_one_key_at_once_make_one_patient(transactional_db, world):
     secret = _token(world, ["patients:write"])
-    answers: list[tuple[int, dict]] = []
-    start = threading.Barrier(2)
-
-    def register() -> None:
-        try:
-            start.wait()
-            response = _post(secret, "/patients", NORA, key="two-at-once")
-            answers.append((response.status_code, response.json()))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=register) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    answers = at_once(lambda: _post(secret, "/patients", NORA, key="two-at-once"))
     assert Patient.objects.filter(family_name="Quinn").count() == 1
-    assert [status for status, _ in answers] == [201, 201]
-    assert answers[0][1] == answers[1][1]
+    assert [response.status_code for response in answers] == [201, 201]
+    assert answers[0].json() == answers[1].json()
 
 
 def test_a_body_sent_as_a_form_is_a_json_refusal_each_time_not_a_server_error(world):

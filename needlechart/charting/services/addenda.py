@@ -31,9 +31,7 @@ def addendum_add(
     kind: str = Addendum.Kind.ADDENDUM,
 ) -> Addendum:
     """Add a correction to a signed record, or mark any record entered in error."""
-    authorize(
-        actor, roles=rules.CLINICAL_WRITE_ROLES, patient=record.episode.patient, what="add addenda"
-    )
+    authorize(actor, roles=rules.SIGNING_ROLES, patient=record.episode.patient, what="add addenda")
     if hasattr(record, "addenda") and not hasattr(record, "is_signed"):
         # A discharge summary is signed when written; it takes addenda only.
         if kind != Addendum.Kind.ADDENDUM:

@@ -168,6 +168,8 @@ def assessment_update(*, actor: User, assessment: Assessment, note: str) -> Asse
 @transaction.atomic
 def assessment_sign(*, actor: User, assessment: Assessment) -> Assessment:
     """The assessing practitioner signs; the assessment is read-only from then on."""
+    authorize(actor, roles=rules.SIGNING_ROLES, patient=assessment.episode.patient,
+              what="sign an assessment")  # fmt: skip
     _assessment_write(actor, assessment)
     if assessment.practitioner.user_id != actor.pk:
         raise ValidationError("Only the practitioner who made the assessment can sign it.")

@@ -63,7 +63,7 @@ def consent_sign(
     token: str = "",
 ) -> Consent:
     """The patient signs the current consent text; the signed-in clinician witnesses."""
-    authorize(actor, roles=rules.CLINICAL_WRITE_ROLES, patient=patient, what="witness a consent")
+    authorize(actor, roles=rules.SIGNING_ROLES, patient=patient, what="witness a consent")
     return once(
         actor=actor, token=token, model=Consent,
         create=lambda: consent_record(
@@ -86,9 +86,7 @@ def consent_record(
     """Store a signature on the current consent text: a clinician witnessing in the clinic,
     or the patient in the portal (the guard checks which, whoever calls)."""
     if channel == Consent.Channel.CLINIC:
-        authorize(
-            actor, roles=rules.CLINICAL_WRITE_ROLES, patient=patient, what="witness a consent"
-        )
+        authorize(actor, roles=rules.SIGNING_ROLES, patient=patient, what="witness a consent")
     else:
         authorize(actor, portal=True, patient=patient, what="sign a consent")
     errors = {}
