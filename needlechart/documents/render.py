@@ -359,9 +359,10 @@ def _consent(consent: Consent, chart: dict, tz: zoneinfo.ZoneInfo, as_of: dt.dat
     return context, consent.signed_at, None, consent.template.version
 
 
-def _progress_view(episode: EpisodeOfCare) -> dict[str, Any]:
-    """The episode's progress and its plots, drawn as the episode page draws them."""
-    inputs = selectors.progress_inputs(episode)
+def _progress_view(episode: EpisodeOfCare, as_of: dt.datetime) -> dict[str, Any]:
+    """The episode's progress up to `as_of` and its plots, drawn as the episode page draws
+    them."""
+    inputs = selectors.progress_inputs(episode, as_of=as_of)
     current = selectors.progress_of(inputs)
     measures = [(current.pain, current.pain_change)] if current.pain else []
     measures += current.measures
@@ -376,13 +377,18 @@ def _progress_report(
     episode: EpisodeOfCare, chart: dict, tz: zoneinfo.ZoneInfo, as_of: dt.datetime
 ) -> Built:
     e = _episode_of(chart, episode.pk)
-    signed = [_session_view(s, tz) for s in e["sessions"] if s["signed_at"]]
+    # The sessions signed by the report's date: one issued again reads as it was first issued.
+    signed = [
+        _session_view(s, tz)
+        for s in e["sessions"]
+        if s["signed_at"] and dt.datetime.fromisoformat(s["signed_at"]) <= as_of
+    ]
     context = {
         "title": f"Progress report, {_day(as_of.astimezone(tz))}",
         "episode": e,
         "referral": episode,
         "sessions": [s for s in signed if not s["entered_in_error"]],
-        **_progress_view(episode),
+        **_progress_view(episode, as_of),
     }
     return context, as_of, episode, None
 

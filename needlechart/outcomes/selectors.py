@@ -75,12 +75,19 @@ def _course(observations: QuerySet[Observation]) -> QuerySet[Observation]:
     )
 
 
-def progress_inputs(episode: EpisodeOfCare) -> ProgressInputs:
-    rows = _course(episode.observations.all()).values_list(*PROGRESS_FIELDS, named=True)
+def progress_inputs(episode: EpisodeOfCare, as_of: dt.datetime | None = None) -> ProgressInputs:
+    """What the episode's progress is computed from; with `as_of`, only the measurements
+    entered and the sessions signed by then (a letter issued again reads as first issued;
+    what was entered in error since stays left out)."""
+    observations, sessions = episode.observations.all(), signed_sessions(episode)
+    if as_of is not None:
+        observations = observations.filter(recorded_at__lte=as_of)
+        sessions = sessions.filter(signed_at__lte=as_of)
+    rows = _course(observations).values_list(*PROGRESS_FIELDS, named=True)
     return ProgressInputs(
         episode.condition_code,
         tuple(rows),
-        signed_sessions(episode).count(),
+        sessions.count(),
         episode.patient.clinic.review_after_sessions,
     )
 

@@ -6,13 +6,14 @@ where each of its documents was emailed."""
 import datetime as dt
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from needlechart.audit.models import AuditEvent
-from needlechart.documents import letters
+from needlechart.documents import letters, services
 from needlechart.documents.models import Document, DocumentDelivery, Letter, LetterAddendum
 from tests.conftest import client_for
 from tests.documents import pdf
@@ -197,3 +198,34 @@ def test_the_letter_page_reads_in_as_many_queries_however_many_documents_and_ema
 
 
 QUERIES = 22
+
+
+def test_a_progress_report_issued_again_reads_as_it_was_first_issued(signed):
+    """Sessions signed and measures taken after the letter was issued stay out of it when it
+    is issued again: the letter says what was known when it was signed."""
+    from needlechart.charting import services as chart_services
+    from tests import charts
+    from tests.documents.conftest import _sign
+
+    w = signed.world
+    letter = letters.letter_start(actor=w.practitioner, episode=signed.episode,
+                                  kind="progress-report")  # fmt: skip
+    letter = letters.letter_update(actor=w.practitioner, letter=letter, body="Going well.")
+    letter = letters.letter_issue(actor=w.practitioner, letter=letter)
+    first_text = pdf.text(bytes(letter.document.content))
+    with time_machine.travel(timezone.now() + dt.timedelta(hours=2), tick=False):
+        signed.draft.refresh_from_db()
+        chart_services.insertion_add(
+            actor=w.practitioner,
+            session=signed.draft,
+            **charts.row(signed.session.insertions.first().needle_size, "soleus"),
+        )
+        _sign(w.practitioner, signed.draft, before=8, after=1)
+        again = letters.letter_reissue(actor=w.practitioner, letter=letter)
+        issued_now = services.document_issue(
+            actor=w.practitioner, kind="progress-report", record=signed.episode,
+            as_of=timezone.now(),
+        )  # fmt: skip
+    assert pdf.text(bytes(again.content)) == first_text
+    # The report issued now shows the new session: the two differ by what came after.
+    assert pdf.text(bytes(issued_now.content)) != first_text
