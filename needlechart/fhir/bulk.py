@@ -8,13 +8,13 @@ jobs (jobs.py) both write through `export`.
 """
 
 import datetime as dt
-import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -31,9 +31,11 @@ CHUNK = 500
 SYSTEM_TYPES = list(reads.TYPES)
 DIRECTORY_TYPES = ("Practitioner", "PractitionerRole", "Organization", "Group")
 PATIENT_TYPES = [name for name in SYSTEM_TYPES if name not in DIRECTORY_TYPES]
-# One encoder for every line (json.dumps with options builds one per call); a resource is a
-# tree of fresh dicts, so the check for cycles is skipped.
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+# One line per resource, encoded by orjson: the same compact UTF-8 JSON as the standard
+# encoder with `ensure_ascii=False, separators=(",", ":")` for these trees of dicts, lists,
+# text, whole numbers and short decimals, at a fraction of its cost (encoding was a quarter
+# of an export's time).
+_encode = orjson.dumps
 
 
 class Cancelled(Exception):
@@ -178,10 +180,10 @@ def _write(
     partial = directory / f".{name}.ndjson.part"
     written = 0
     try:
-        with partial.open("w", encoding="utf-8") as out:
+        with partial.open("wb") as out:
             for source in reads.TYPES[name].sources:
                 for batch in chunks(source, selection, size):
-                    out.writelines(_encode(source.build(row)) + "\n" for row in batch)
+                    out.writelines(_encode(source.build(row)) + b"\n" for row in batch)
                     written += len(batch)
                     progress(name, len(batch))
                     if cancelled():
