@@ -1,10 +1,11 @@
-"""Issued documents and their emails on the patient's timeline. Charting lists this module
-in settings.TIMELINE_PROVIDERS rather than importing it: documents sit above charting."""
+"""Issued documents, their emails and the addenda of signed letters on the patient's
+timeline. Charting lists this module in settings.TIMELINE_PROVIDERS rather than importing
+it: documents sit above charting."""
 
 from django.urls import reverse
 
 from needlechart.charting.selectors import Entry, Source
-from needlechart.documents.models import Document, DocumentDelivery
+from needlechart.documents.models import Document, DocumentDelivery, LetterAddendum
 
 KIND = "document"
 KINDS = [(KIND, "Documents")]
@@ -31,6 +32,13 @@ def _delivery_entry(d: DocumentDelivery) -> Entry:
     )  # fmt: skip
 
 
+def _letter_addendum_entry(a: LetterAddendum) -> Entry:
+    return Entry(
+        a.written_at, KIND, f"Addendum to the {a.letter.get_kind_display().lower()}",
+        f"by {a.author}: {a.reason}", reverse("documents:letter", args=[a.letter_id]),
+    )  # fmt: skip
+
+
 # The PDF itself is never read for the timeline.
 SOURCES = (
     Source(KIND, lambda p: p.documents.all(), "issued_at", _document_entry,
@@ -38,4 +46,7 @@ SOURCES = (
     Source(KIND, lambda p: DocumentDelivery.objects.filter(document__patient=p), "created_at",
            _delivery_entry, lambda rows: rows.select_related("document")
            .defer("document__content")),
+    Source(KIND, lambda p: LetterAddendum.objects.filter(letter__episode__patient=p),
+           "written_at", _letter_addendum_entry,
+           lambda rows: rows.select_related("letter", "author")),
 )  # fmt: skip

@@ -275,8 +275,8 @@ def test_start_from_last_session_on_the_page_copies_the_muscles(world):
 # write is three statements: its place in the clinic's chain, the chain's new seal, the row.
 SESSION_PAGE_QUERIES = 37
 # The timeline: one count of every kind, then each kind's newest rows (consents and their
-# withdrawals apart, issued documents and their emails apart).
-TIMELINE_QUERIES = 32
+# withdrawals apart; issued documents, their emails and letters' addenda apart).
+TIMELINE_QUERIES = 33
 
 
 def _count(client, url: str) -> int:

@@ -4,7 +4,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from needlechart.documents import services
+from needlechart.documents import letters, services
 from tests.charting.test_views import TIMELINE_QUERIES
 from tests.conftest import client_for
 
@@ -61,3 +61,18 @@ def test_each_document_and_its_email_is_on_the_timeline_at_the_same_cost(
 def test_the_timeline_of_a_patient_without_documents_shows_none(signed):
     page, _ = _timeline(client_for(signed.world.assistant), signed.patient, kind="document")
     assert page.context["entries"] == [] and page.context["page"].total == 0
+
+
+def test_an_addendum_to_a_signed_letter_is_on_the_timeline(signed):
+    w = signed.world
+    letter = letters.letter_start(actor=w.practitioner, episode=signed.episode,
+                                  kind="progress-report")  # fmt: skip
+    letter = letters.letter_issue(actor=w.practitioner, letter=letter)
+    letters.letter_addendum_add(
+        actor=w.practitioner, letter=letter, reason="Phone call", text="Back at work."
+    )
+    page, _ = _timeline(client_for(w.assistant), signed.patient, kind="document")
+    [entry] = [e for e in page.context["entries"] if e.title.startswith("Addendum")]
+    assert entry.title == "Addendum to the progress report"
+    assert entry.detail == f"by {w.practitioner}: Phone call"
+    assert entry.url == reverse("documents:letter", args=[letter.pk])
