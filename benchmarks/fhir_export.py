@@ -43,7 +43,8 @@ def _tables() -> list[str]:
     models = [
         Patient, Clinic, Practitioner, User, DryNeedlingCredential, EpisodeOfCare,
         charting.NeedlingSession, charting.Insertion, charting.NeedleSize, charting.Addendum,
-        Observation, charting.TriggerPointFinding, charting.Assessment, charting.AdverseEvent,
+        Observation, charting.TriggerPointFinding, charting.PainMark, charting.Assessment,
+        charting.AdverseEvent,
         charting.AdverseEventFollowUp, charting.Consent, charting.DocumentTemplate,
         charting.ConsentWithdrawal, CarePlan, PlanGoal, PlanTherapy,
     ]  # fmt: skip

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from needlechart import knowledge
 from needlechart.accounts.models import Profession
-from needlechart.charting.models import Technique
+from needlechart.charting.models import PainQuality, Technique, region_choices
 from needlechart.outcomes.models import PlanTherapy
 
 # The canonical base of needlechart's own definitions; the scoring extension of the
@@ -171,6 +171,17 @@ CODE_SYSTEMS = {
             "check-in-symptom", "NeedlechartCheckInSymptom", "Symptoms after needling",
             "The symptoms a patient may tick in a check-in after a needling session.",
             lambda: [(s.code, s.label) for s in knowledge.symptoms()],
+        ),
+        LocalCodeSystem(
+            "body-region", "NeedlechartBodyRegion", "Body chart regions",
+            "The regions of needlechart's body chart, where a patient's pain is marked.",
+            region_choices,
+        ),
+        LocalCodeSystem(
+            "body-chart", "NeedlechartBodyChart", "Pain on the body chart",
+            "A region of pain marked on the body chart, and the quality of that pain.",
+            lambda: [("pain-mark", "Pain marked on the body chart"),
+                     ("quality", "Quality of the pain"), *PainQuality.choices],
         ),
         LocalCodeSystem(
             "trigger-point", "NeedlechartTriggerPoint", "Trigger-point findings",

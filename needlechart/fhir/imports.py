@@ -363,6 +363,9 @@ def _observation(
     if _code(resource, codes.system("trigger-point")):
         plan.skip(entry, "Trigger-point findings are charted in an assessment; not imported.")
         return
+    if _code(resource, codes.system("body-chart")):
+        plan.skip(entry, "Pain marks are charted on an assessment's body chart; not imported.")
+        return
     if resource.get("status") == "entered-in-error":
         plan.skip(entry, "Entered in error; not imported.")
         return

@@ -22,6 +22,7 @@ from needlechart.charting.models import (
     Assessment,
     Consent,
     NeedlingSession,
+    PainMark,
     TriggerPointFinding,
 )
 from needlechart.fhir import codes, questionnaires, resources
@@ -528,9 +529,11 @@ def _measurements(user: User) -> QuerySet:
     )
 
 
-def _findings(user: User) -> QuerySet:
+def _of_assessments(model: type[Model], user: User) -> QuerySet:
+    """The clinic's rows of `model`, a record of an assessment, with what their Observation
+    reads of the assessment."""
     return (
-        TriggerPointFinding.objects.filter(assessment__episode__patient__clinic_id=user.clinic_id)
+        model.objects.filter(assessment__episode__patient__clinic_id=user.clinic_id)
         .select_related("assessment__episode__patient", "assessment__practitioner__user")
         .defer(
             *_links(
@@ -540,6 +543,14 @@ def _findings(user: User) -> QuerySet:
             )
         )
     )
+
+
+def _findings(user: User) -> QuerySet:
+    return _of_assessments(TriggerPointFinding, user)
+
+
+def _pain_marks(user: User) -> QuerySet:
+    return _of_assessments(PainMark, user)
 
 
 def _measure(value: str) -> Q:
@@ -563,6 +574,13 @@ def _finding(value: str) -> Q:
 
 def _finding_category(value: str) -> Q:
     return ALL if one_of(token(value)[1], ["exam", "survey"], "category") == "exam" else NOTHING
+
+
+def _pain_mark(value: str) -> Q:
+    """A pain mark is the code pain-mark of the body chart, always of the exam category."""
+    if token(value) in ((None, "pain-mark"), (codes.system("body-chart"), "pain-mark")):
+        return ALL
+    return NOTHING
 
 
 OBSERVATION = ResourceType(
@@ -592,6 +610,20 @@ OBSERVATION = ResourceType(
             changed_since=lambda t: Q(assessment__signed_at__isnull=True)
             | Q(assessment__signed_at__gte=t),
             columns=resources.FOUND,
+        ),
+        Source(
+            PainMark, _pain_marks, resources.pain_mark,
+            {
+                "_id": _ids(resources.PAIN_MARK),
+                "patient": _patient("assessment__episode__patient_id"),
+                "code": _any_of(_pain_mark),
+                "date": _dates("assessment__performed_at", moment=True),
+                "category": _any_of(_finding_category),
+            },
+            patient_of=lambda m: m.assessment.episode.patient, prefix=resources.PAIN_MARK,
+            changed_since=lambda t: Q(assessment__signed_at__isnull=True)
+            | Q(assessment__signed_at__gte=t),
+            columns=resources.PAINED,
         ),
     ],
     {"_id": "token", "patient": "reference", "code": "token", "date": "date",
@@ -738,6 +770,7 @@ def _assessment_target(value: str, path: str) -> Q:
     """The assessment whose finding or measurement a target names."""
     kind, resource_id = _target(value)
     for prefix, model, field_name in (
+        (resources.PAIN_MARK, PainMark, "assessment_id"),
         (resources.FINDING, TriggerPointFinding, "assessment_id"),
         (resources.MEASUREMENT, Observation, "assessment_id"),
     ):
@@ -748,9 +781,11 @@ def _assessment_target(value: str, path: str) -> Q:
 
 
 def _has_targets(path: str = "pk") -> Q:
-    """An assessment with something served to point at: a finding or a measurement."""
+    """An assessment with something served to point at: a pain mark, a finding or a
+    measurement."""
     return Q(
-        Exists(TriggerPointFinding.objects.filter(assessment=OuterRef(path)))
+        Exists(PainMark.objects.filter(assessment=OuterRef(path)))
+        | Exists(TriggerPointFinding.objects.filter(assessment=OuterRef(path)))
         | Exists(Observation.objects.filter(assessment=OuterRef(path)))
     )
 

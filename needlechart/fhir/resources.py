@@ -25,6 +25,7 @@ from needlechart.charting.models import (
     Consent,
     Insertion,
     NeedleSize,
+    PainMark,
     TriggerPointFinding,
 )
 from needlechart.fhir import codes, questionnaires
@@ -39,6 +40,7 @@ Resource = dict[str, Any]
 # Observation ids name the table they come from: several tables are Observations.
 MEASUREMENT = "m"
 FINDING = "tp"
+PAIN_MARK = "pm"
 
 
 def ref(resource_type: str, pk: Any, display: str = "") -> dict[str, str]:
@@ -540,18 +542,21 @@ def _finding_part(code: str, value: bool) -> dict[str, Any]:
     return {"code": {"coding": [codes.coding("trigger-point", code)]}, "valueBoolean": value}
 
 
+# What an Observation of an assessment's record reads of its assessment.
+ASSESSED = {
+    "signed_at": "assessment__signed_at",
+    "performed_at": "assessment__performed_at",
+    "patient_id": "assessment__episode__patient_id",
+    "practitioner_id": "assessment__practitioner_id",
+    **person("assessment__practitioner__user", "practitioner"),
+}
+
 # What the Observation of a trigger-point finding reads, with its assessment's.
 FOUND = Columns(
     "Finding",
     "pk muscle side location taut_band hypersensitive_spot recognised jump_sign "
     "twitch_response referred_sensation pressure_pain_threshold",
-    {
-        "signed_at": "assessment__signed_at",
-        "performed_at": "assessment__performed_at",
-        "patient_id": "assessment__episode__patient_id",
-        "practitioner_id": "assessment__practitioner_id",
-        **person("assessment__practitioner__user", "practitioner"),
-    },
+    ASSESSED,
 )
 
 
@@ -604,6 +609,42 @@ def finding(f: Any) -> Resource:
         },
         "component": components,
     }
+    return resource
+
+
+# What the Observation of a pain mark on the body chart reads, with its assessment's.
+PAINED = Columns(
+    "PainMarked",
+    "pk region intensity quality",
+    ASSESSED,
+)
+
+
+def pain_mark(m: Any) -> Resource:
+    """A region of pain marked on an assessment's body chart (a `PAINED` row): its intensity
+    0-10 as the value, the region as the body site, the pain's quality as a component."""
+    resource: Resource = {
+        "resourceType": "Observation",
+        "id": f"{PAIN_MARK}-{m.pk}",
+        "status": "final" if m.signed_at is not None else "preliminary",
+        "category": [{"coding": [{"system": codes.OBSERVATION_CATEGORY, "code": "exam"}]}],
+        "code": {
+            "coding": [codes.coding("body-chart", "pain-mark")],
+            "text": "Pain marked on the body chart",
+        },
+        "subject": ref("Patient", m.patient_id),
+        "effectiveDateTime": instant(m.performed_at),
+        "performer": [_practitioner(m)],
+        "valueInteger": m.intensity,
+        "bodySite": {"coding": [codes.coding("body-region", m.region)]},
+    }
+    if m.quality:
+        resource["component"] = [
+            {
+                "code": {"coding": [codes.coding("body-chart", "quality")]},
+                "valueCodeableConcept": {"coding": [codes.coding("body-chart", m.quality)]},
+            }
+        ]
     return resource
 
 
@@ -839,15 +880,19 @@ def _targets(holder: str = "", parent: str = "pk") -> list[Related]:
     return [
         Related(name, "assessment_id", lambda model=model: model.objects.all(), target, holder,
                 parent)
-        for name, model in (("findings", TriggerPointFinding), ("observations", Observation))
+        for name, model in (("pain_marks", PainMark), ("findings", TriggerPointFinding),
+                            ("observations", Observation))
     ]  # fmt: skip
 
 
 def assessment_targets(row: Any) -> list[dict[str, str]]:
-    """An assessment is served as what it found and measured: its trigger-point findings and
-    its measurements (reads.py leaves out an assessment with neither)."""
-    return [ref("Observation", f"{FINDING}-{f.pk}") for f in row.findings] + [
-        ref("Observation", f"{MEASUREMENT}-{o.pk}") for o in row.observations
+    """An assessment is served as what it marked, found and measured: its pain marks, its
+    trigger-point findings and its measurements (reads.py leaves out an assessment with none
+    of them)."""
+    return [
+        *(ref("Observation", f"{PAIN_MARK}-{m.pk}") for m in row.pain_marks),
+        *(ref("Observation", f"{FINDING}-{f.pk}") for f in row.findings),
+        *(ref("Observation", f"{MEASUREMENT}-{o.pk}") for o in row.observations),
     ]
 
 

@@ -89,7 +89,7 @@ def test_only_the_types_asked_for(admin, tmp_path):  # noqa: F811
     _export(tmp_path, "--clinic", str(admin.clinic_id), "--type", "Patient,Observation")
     assert {path.name for path in tmp_path.iterdir()} == {"Patient.ndjson", "Observation.ndjson"}
     codes = {r["id"].split("-")[0] for r in read_ndjson(tmp_path / "Observation.ndjson")}
-    assert codes == {"m", "tp"}  # both tables the Observations come from
+    assert codes == {"m", "tp", "pm"}  # the three tables the Observations come from
 
 
 def test_refusals_are_one_line_with_exit_code_2(admin, tmp_path):  # noqa: F811
@@ -199,6 +199,9 @@ def test_the_export_from_plain_rows_writes_what_the_reads_serve_for_rarer_record
                if name == "Provenance" and r["id"].startswith(resources.ADDENDUM)
                and r["reason"][0]["text"].endswith("Late entry")]  # fmt: skip
     assert amended[0]["target"] == [
+        {"reference": f"Observation/{resources.PAIN_MARK}-{m.pk}"}
+        for m in signed_assessment.pain_marks.order_by("pk")
+    ] + [
         {"reference": f"Observation/{resources.FINDING}-{f.pk}"}
         for f in signed_assessment.findings.order_by("pk")
     ] + [

@@ -73,7 +73,11 @@ def test_a_signed_session_names_its_signer_for_the_clinic_and_when(signed):
 def test_a_signed_assessment_points_at_what_it_found(signed):
     assessment = signed.chart_a.assessment
     found = _get(signed.secret, f"Provenance/assessment-{assessment.pk}").json()
-    assert found["target"] == [{"reference": f"Observation/tp-{signed.chart_a.finding.pk}"}]
+    mark = assessment.pain_marks.get()
+    assert found["target"] == [
+        {"reference": f"Observation/pm-{mark.pk}"},
+        {"reference": f"Observation/tp-{signed.chart_a.finding.pk}"},
+    ]
     assert found["activity"]["coding"][0]["code"] == "LA"
     # An unsigned assessment has no signature.
     draft = charting.assessment_start(actor=signed.practitioner, episode=signed.episode_a)
@@ -165,3 +169,24 @@ def test_searches_cost_the_same_queries_as_signatures_and_addenda_grow(signed):
         _sign_and_amend(signed, signed.practitioner, signed.episode_a)
     assert _ids(signed.secret, patient=signed.patient_a.pk, _count=100).__len__() == 12
     assert _queries(signed.secret, path) == small
+
+
+def test_an_assessment_of_pain_marks_only_is_signed_for_its_marks(signed):
+    """The body chart alone is a record: its marks are served as Observations, and its
+    signature points at them."""
+    w = signed
+    assessment = charting.assessment_start(actor=w.practitioner, episode=w.episode_a)
+    charting.pain_mark_set(
+        actor=w.practitioner, assessment=assessment, region="calf-left", intensity=4,
+        quality="burning",
+    )  # fmt: skip
+    charting.assessment_sign(actor=w.practitioner, assessment=assessment)
+    mark = assessment.pain_marks.get()
+    observation = _get(w.secret, f"Observation/pm-{mark.pk}").json()
+    assert observation["status"] == "final" and observation["valueInteger"] == 4
+    assert observation["bodySite"]["coding"][0]["code"] == "calf-left"
+    assert observation["component"][0]["valueCodeableConcept"]["coding"][0]["code"] == "burning"
+    found = _get(w.secret, f"Provenance/assessment-{assessment.pk}").json()
+    assert found["target"] == [{"reference": f"Observation/pm-{mark.pk}"}]
+    searched = _get(w.secret, f"Provenance?target=Observation/pm-{mark.pk}").json()
+    assert [e["resource"]["id"] for e in searched["entry"]] == [f"assessment-{assessment.pk}"]

@@ -89,9 +89,10 @@ def test_every_resource_of_a_demo_clinic_is_valid_fhir_r4(admin):
         emitted += _all(client, f"/fhir/{name}?_count=200")
     kinds = Counter(resource["resourceType"] for resource in emitted)
     assert set(kinds) == set(reads.TYPES)
-    # Every kind of Observation: NPRS with LOINC, other measures, trigger-point findings.
+    # Every kind of Observation: NPRS with LOINC, other measures, trigger-point findings,
+    # pain marks of the body chart.
     observation_ids = {r["id"].split("-")[0] for r in emitted if r["resourceType"] == "Observation"}
-    assert observation_ids == {"m", "tp"}
+    assert observation_ids == {"m", "tp", "pm"}
     # Every kind of Provenance: signed sessions and assessments, addenda.
     provenance_ids = {r["id"].split("-")[0] for r in emitted if r["resourceType"] == "Provenance"}
     assert provenance_ids == {"session", "assessment", "addendum"}

@@ -118,8 +118,10 @@ def test_reads_and_searches_are_audited_with_the_tokens_name(charted):
     assert viewed.user == charted.practitioner and viewed.patient_id == charted.patient_a.pk
     listed = _get(token, "Observation", patient=charted.patient_a.pk).json()
     rows = AuditEvent.objects.filter(action="list", detail__resource="Observation")
-    assert rows.count() == listed["total"] == 2
-    assert {r.object_type for r in rows} == {"Observation", "Observation/TriggerPointFinding"}
+    assert rows.count() == listed["total"] == 3
+    assert {r.object_type for r in rows} == {
+        "Observation", "Observation/TriggerPointFinding", "Observation/PainMark"
+    }  # fmt: skip
     assert all(r.patient_id == charted.patient_a.pk for r in rows)
     everything = _get(token, f"Patient/{charted.patient_a.pk}/$everything").json()
     exported = AuditEvent.objects.get(action="export", object_type="Patient")
@@ -198,7 +200,9 @@ def test_searches_by_patient_date_status_and_code(charted):
     assert ids("Condition", code="M54.50,M54.2") >= {str(other.episodes.get().pk)}
     assert ids("Observation", code="http://loinc.org|72514-3") == {f"m-{chart.observation.pk}"}
     assert ids("Observation", code="trigger-point") == {f"tp-{chart.finding.pk}"}
-    assert ids("Observation", category="exam") == {f"tp-{chart.finding.pk}"}
+    mark = chart.assessment.pain_marks.get()
+    assert ids("Observation", code="pain-mark") == {f"pm-{mark.pk}"}
+    assert ids("Observation", category="exam") == {f"tp-{chart.finding.pk}", f"pm-{mark.pk}"}
     assert ids("Observation", category="survey") == {f"m-{chart.observation.pk}"}
     assert ids("AdverseEvent", subject=patient, event="bruising") == {str(chart.event.pk)}
     assert ids("Consent", patient=patient, status="active") == {str(chart.consent.pk)}
@@ -216,14 +220,15 @@ def test_count_pages_with_next_links_until_the_last(charted):
     while url:
         bundle = Client().get(url, HTTP_AUTHORIZATION=f"Bearer {token}").json()
         pages += 1
-        assert bundle["total"] == 8
+        assert bundle["total"] == 9
         assert bundle["link"][0]["relation"] == "self"
         seen += [e["resource"]["id"] for e in bundle["entry"]]
         url = next((lk["url"] for lk in bundle["link"] if lk["relation"] == "next"), None)
         assert url is None or url.startswith("http://testserver/fhir/Observation?")
-    assert pages == 3 and len(seen) == len(set(seen)) == 8
-    # The pages run through the measurements, then the findings, without a gap.
-    assert seen[-1] == f"tp-{charted.chart_a.finding.pk}"
+    assert pages == 3 and len(seen) == len(set(seen)) == 9
+    # The pages run through the measurements, the findings, then the pain marks, without a gap.
+    mark = charted.chart_a.assessment.pain_marks.get()
+    assert seen[-2:] == [f"tp-{charted.chart_a.finding.pk}", f"pm-{mark.pk}"]
 
 
 def test_an_adverse_event_entered_in_error_is_gone(charted):
