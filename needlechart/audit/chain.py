@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 
 from needlechart.audit.models import AuditChain, AuditEvent, AuditVerification
+from needlechart.db import bulk
 
 GENESIS = "0" * 64
 SALT = b"needlechart.audit-chain"
@@ -114,44 +115,8 @@ def append(events: list[AuditEvent]) -> None:
         if len(events) == 1:
             events[0].save()
         else:
-            _insert(events)
-
-
-def _insert(events: list[AuditEvent]) -> None:
-    """Many rows by one prepared INSERT run for each: the ORM's bulk_create prepares every
-    field of every row through its compiler, most of the cost of a page listing many
-    patients or of an import. The values are prepared by the fields themselves, as the ORM
-    would; the rows' ids are not needed (nothing reads an event after writing it)."""
-    fields = [field for field in AuditEvent._meta.concrete_fields if not field.primary_key]
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(AuditEvent._meta.db_table)}"  # noqa: S608
-        f" ({', '.join(quote(field.column) for field in fields)})"
-        f" VALUES ({', '.join(['%s'] * len(fields))})"
-    )
-    # Text, numbers and ids go to the driver as they are (what their fields' preparation
-    # returns for them); the time, the address and the detail are prepared by their fields.
-    # One detail is usually shared by every row of a list, so it is prepared once.
-    plain = (models.CharField, models.BigIntegerField, models.ForeignKey)
-    names = [field.attname for field in fields]
-    prepared = [field for field in fields if not isinstance(field, plain)]
-    shared: dict[int, Any] = {}
-    rows = []
-    for event in events:
-        values = event.__dict__
-        row = {name: values[name] for name in names}
-        for field in prepared:
-            value = row[field.attname]
-            if field.attname == "detail":
-                key = id(value)
-                if key not in shared:
-                    shared[key] = field.get_db_prep_save(value, connection)
-                row["detail"] = shared[key]
-            else:
-                row[field.attname] = field.get_db_prep_save(value, connection)
-        rows.append([row[name] for name in names])
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+            # Nothing reads an event after writing it: the rows need not read their ids back.
+            bulk.insert(AuditEvent, events, keys=False)
 
 
 @dataclass(frozen=True)

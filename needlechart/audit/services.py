@@ -112,7 +112,7 @@ def record_each(
     """Write one row per object in a single query, e.g. every patient shown on a list page,
     or every record of an import. `patient_of` names the patient of records that do not
     carry one themselves (a session's rows, say)."""
-    # One detail for every row: written once per list rather than once per row (chain._insert).
+    # One detail for every row: prepared once per list rather than once per row (db.bulk).
     shared = _with_token(detail)
     events = [
         _event(

@@ -22,6 +22,7 @@ from needlechart.charting.services.common import (
     refuse_if_discharged,
     refuse_if_signed,
 )
+from needlechart.db import bulk
 from needlechart.outcomes.models import Observation, Timing
 from needlechart.patients.models import EpisodeOfCare
 from needlechart.records import lock
@@ -211,7 +212,7 @@ def observations_import(
                 patient=episode.patient,
                 what="record measurements",
             )
-    Observation.objects.bulk_create(observations)
+    bulk.insert(Observation, observations)
     audit.record_each(
         actor=actor, action=audit.Action.CREATE, objects=observations, detail={"imported": source}
     )

@@ -54,6 +54,7 @@ from needlechart.charting.services.rows import (
 )
 from needlechart.charting.services.screening import clean_factors, screen_plan
 from needlechart.charting.services.session import sign_checks
+from needlechart.db import bulk
 from needlechart.patients.models import EpisodeOfCare, Patient
 
 # Rows per query when reading what is already stored about the imported records.
@@ -223,7 +224,7 @@ def chart_import(
         (NeedlingSession, sessions),
         (Insertion, insertions),
     ):
-        model.objects.bulk_create(records, batch_size=BATCH)
+        bulk.insert(model, records)
     create = audit.Action.CREATE
     for records in (screenings, consents, assessments, sessions):
         _audit(actor, create, records, source)
@@ -536,7 +537,7 @@ def followups_import(
         (AftercareIssue, aftercare),
         (Addendum, addenda),
     ):
-        model.objects.bulk_create(records, batch_size=BATCH)
+        bulk.insert(model, records)
         patient_of = None if model is AdverseEvent else (lambda r: r.session.episode.patient)
         _audit(actor, audit.Action.CREATE, records, source, patient_of)
 

@@ -1,0 +1,129 @@
+"""Many new rows of one table in one prepared INSERT, run once per row.
+
+`bulk_create` compiles every value of every row through the ORM's SQL compiler, which is
+most of the cost of an import of tens of thousands of records. `insert` writes the same
+rows as `bulk_create` would: each field's `pre_save` (the times `auto_now_add` stamps) and
+its own preparation for the database, the related records' keys copied in as `bulk_create`
+copies them, and the new keys set on the records. Only values that go to the driver as
+they are (text, whole numbers, booleans, NULL in plain columns) skip their field's
+preparation, which would return them unchanged.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection, models, transaction
+
+NONE = type(None)
+
+
+def _plain_types(field: Any) -> tuple[type, ...]:
+    """The types of value the field's preparation returns unchanged (of exactly these types,
+    not subclasses such as a choice's enum)."""
+    if isinstance(field, models.ForeignKey):
+        return _plain_types(field.target_field)
+    if isinstance(field, models.CharField | models.TextField):
+        return (str, NONE)
+    if isinstance(field, models.BooleanField):
+        return (bool, NONE)
+    if isinstance(field, models.IntegerField):
+        return (int, NONE)
+    return ()
+
+
+def _stamped(field: models.Field) -> bool:
+    """Whether the field sets its own value when a row is added (`auto_now_add`, say)."""
+    return type(field).pre_save is not models.Field.pre_save
+
+
+def insert(
+    model: type[models.Model], records: Sequence[models.Model], *, keys: bool = True
+) -> None:
+    """Insert `records` (new, of `model`) as `model.objects.bulk_create(records)` would, in
+    one transaction. With `keys` False the records get no primary key back (nothing reads
+    them after)."""
+    if not records:
+        return
+    meta = model._meta
+    if meta.parents:
+        raise ValueError("Rows of an inherited model are written with bulk_create.")
+    pk = meta.pk
+    fields = [field for field in meta.concrete_fields if field is not pk]
+    for record in records:
+        record._prepare_related_fields_for_save(operation_name="bulk_create")
+    with_keys = [record for record in records if record.pk is not None]
+    without = [record for record in records if record.pk is None]
+    postgresql = connection.vendor == "postgresql"
+    with transaction.atomic(savepoint=False):
+        if keys and without and postgresql:
+            for record, key in zip(without, _sequence_keys(model, len(without)), strict=True):
+                record.pk = key
+            with_keys, without = list(records), []
+        _execute(model, with_keys, [pk, *fields])
+        _execute(model, without, fields)
+        if keys and without:
+            # SQLite: the transaction holds the database's write lock from its first write,
+            # so the rows just inserted took the keys after the largest one, in their order.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT last_insert_rowid()")
+                (last,) = cursor.fetchone()
+            for record, key in zip(without, range(last - len(without) + 1, last + 1), strict=True):
+                record.pk = key
+    for record in records:
+        record._state.adding = False
+        record._state.db = connection.alias
+
+
+def _execute(model: type[models.Model], records: list[models.Model], fields: list[Any]) -> None:
+    if not records:
+        return
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(model._meta.db_table)}"  # noqa: S608 - names, not input
+        f" ({', '.join(quote(field.column) for field in fields)})"
+        f" VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, _rows(records, fields))
+
+
+def _rows(records: Sequence[models.Model], fields: list[Any]) -> list[list[Any]]:
+    stamped = [field for field in fields if _stamped(field)]
+    plain = [_plain_types(field) for field in fields]
+    names = [field.attname for field in fields]
+    # A JSON value is often one object shared by every row (an import's detail): it is
+    # prepared once, by the object (kept here, so its id is not reused meanwhile).
+    shared: dict[int, tuple[Any, Any]] = {}
+    rows = []
+    for record in records:
+        for field in stamped:
+            field.pre_save(record, add=True)
+        values = record.__dict__
+        row = []
+        for index, name in enumerate(names):
+            value = values[name]
+            if type(value) not in plain[index]:
+                value = _prepared(fields[index], value, shared)
+            row.append(value)
+        rows.append(row)
+    return rows
+
+
+def _prepared(field: Any, value: Any, shared: dict[int, tuple[Any, Any]]) -> Any:
+    if hasattr(value, "resolve_expression"):
+        raise ValueError(f"{field.name}: an expression is written with bulk_create.")
+    if not isinstance(field, models.JSONField):
+        return field.get_db_prep_save(value, connection)
+    if id(value) not in shared:
+        shared[id(value)] = (value, field.get_db_prep_save(value, connection))
+    return shared[id(value)][1]
+
+
+def _sequence_keys(model: type[models.Model], count: int) -> list[int]:
+    """`count` new primary keys from the table's sequence (PostgreSQL), as inserts take them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [model._meta.db_table, model._meta.pk.column, count],
+        )
+        return sorted(key for (key,) in cursor.fetchall())
