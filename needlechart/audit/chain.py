@@ -32,6 +32,10 @@ SEALED = (
 )  # fmt: skip
 
 
+# Values turned as the database gives them back, by column and object (see `_values`).
+Known = dict[tuple[str, int], tuple[Any, Any]]
+
+
 def _key(secret: str) -> bytes:
     return hashlib.sha256(SALT + secret.encode()).digest()
 
@@ -65,13 +69,28 @@ def _sealed_by_any_key(values: dict[str, Any]) -> bool:
     return any(hmac.compare_digest(seal(values, key), values["hash"]) for key in _keys())
 
 
-def _values(event: AuditEvent) -> dict[str, Any]:
+def _values(event: AuditEvent, known: Known | None = None) -> dict[str, Any]:
+    """The sealed columns of `event` as the database gives them back. `known` keeps the
+    detail and address already turned, by the object: the rows of one list share them."""
+    known = {} if known is None else known
     values = {name: getattr(event, name) for name in SEALED}
-    # As the database gives it back: JSON through a round trip, an address as Django stores it.
-    values["detail"] = json.loads(json.dumps(event.detail))
-    field = AuditEvent._meta.get_field("client_address")
-    values["client_address"] = field.get_prep_value(event.client_address)
+    for name, turn in (("detail", _stored_json), ("client_address", _stored_address)):
+        key = (name, id(values[name]))
+        if key not in known:
+            # The object is kept beside its turn, so that its id is not reused meanwhile.
+            known[key] = (values[name], turn(values[name]))
+        values[name] = known[key][1]
     return values
+
+
+def _stored_json(value: Any) -> Any:
+    # As the database gives it back: JSON through a round trip.
+    return json.loads(json.dumps(value))
+
+
+def _stored_address(value: Any) -> Any:
+    # An address as Django stores it.
+    return AuditEvent._meta.get_field("client_address").get_prep_value(value)
 
 
 def _take_places(chain: int, count: int) -> tuple[int, str]:
@@ -98,6 +117,7 @@ def append(events: list[AuditEvent]) -> None:
         event.chain = event.clinic_id or 0
         chains.setdefault(event.chain, []).append(event)
     key = _keys()[0]
+    known: Known = {}
     with transaction.atomic(savepoint=False):
         # Chains locked in one order, so that two writers never wait for each other.
         for chain in sorted(chains):
@@ -106,7 +126,7 @@ def append(events: list[AuditEvent]) -> None:
             for offset, event in enumerate(rows, start=1):
                 event.sequence = before + offset
                 event.previous_hash = previous
-                event.hash = previous = seal(_values(event), key)
+                event.hash = previous = seal(_values(event, known), key)
             with connection.cursor() as cursor:
                 cursor.execute(
                     "UPDATE audit_auditchain SET last_hash = %s WHERE chain = %s",
