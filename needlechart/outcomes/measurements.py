@@ -27,6 +27,9 @@ from needlechart.outcomes.models import Observation, Timing
 from needlechart.patients.models import EpisodeOfCare
 from needlechart.records import lock
 
+# The timings a measurement is checked against, made once: an import checks 100,000.
+TIMINGS = frozenset(Timing.values)
+
 
 @transaction.atomic
 def observation_add(
@@ -163,7 +166,7 @@ def observation_check(observation: Observation) -> None:
             ) from None
     if observation.code in NAMED_MEASURES and not observation.component:
         raise ValidationError({"component": "Name the activity, muscle or site measured."})
-    if observation.timing not in Timing.values:
+    if observation.timing not in TIMINGS:
         raise ValidationError({"timing": "Choose when the measurement was taken."})
     for record in (observation.assessment, observation.session):
         if record is not None and record.episode_id != observation.episode_id:

@@ -62,6 +62,9 @@ BATCH = 500
 # Field checks run here, record by record; unique and check constraints, one query each
 # there, are left to the database, which refuses the whole import if one fails.
 CHECKED_BY_THE_DATABASE = {"validate_unique": False, "validate_constraints": False}
+# The choices checked record by record, made once.
+SCREENING_STATUSES = frozenset(NeedlingSession.ScreeningStatus.values)
+CO_TREATMENTS = frozenset(CoTreatment.values)
 
 
 def _imports(actor: User) -> None:
@@ -340,7 +343,7 @@ def _check_session(
     then = [s for s in screenings.get(episode.pk, []) if s.recorded_at <= at]
     if not then or session.screening is not max(then, key=lambda s: s.recorded_at):
         raise ValidationError("Record the health screening before the first session.")
-    if session.screening_status not in NeedlingSession.ScreeningStatus.values:
+    if session.screening_status not in SCREENING_STATUSES:
         raise ValidationError(
             {"screening_status": "Confirm whether the health screening is unchanged."}
         )
@@ -354,7 +357,7 @@ def _check_session(
             "You are not qualified to needle on the session date: the dry-needling "
             "credential is missing or has lapsed."
         )
-    unknown = set(session.co_treatments) - set(CoTreatment.values)
+    unknown = set(session.co_treatments) - CO_TREATMENTS
     if unknown:
         raise ValidationError({"co_treatments": f"Unknown co-treatment: {sorted(unknown)[0]}"})
     session.full_clean(
