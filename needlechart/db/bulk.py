@@ -12,7 +12,7 @@ preparation, which would return them unchanged.
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 
 NONE = type(None)
 
@@ -94,6 +94,9 @@ def _rows(records: Sequence[models.Model], fields: list[Any]) -> list[list[Any]]
     # A JSON value is often one object shared by every row (an import's detail): it is
     # prepared once, by the object (kept here, so its id is not reused meanwhile).
     shared: dict[int, tuple[Any, Any]] = {}
+    # The connection itself: `connection` finds it anew at each use, a hundred thousand
+    # times over for the values of an import.
+    database = connections[DEFAULT_DB_ALIAS]
     rows = []
     for record in records:
         for field in stamped:
@@ -103,19 +106,19 @@ def _rows(records: Sequence[models.Model], fields: list[Any]) -> list[list[Any]]
         for index, name in enumerate(names):
             value = values[name]
             if type(value) not in plain[index]:
-                value = _prepared(fields[index], value, shared)
+                value = _prepared(fields[index], value, shared, database)
             row.append(value)
         rows.append(row)
     return rows
 
 
-def _prepared(field: Any, value: Any, shared: dict[int, tuple[Any, Any]]) -> Any:
+def _prepared(field: Any, value: Any, shared: dict[int, tuple[Any, Any]], database: Any) -> Any:
     if hasattr(value, "resolve_expression"):
         raise ValueError(f"{field.name}: an expression is written with bulk_create.")
     if not isinstance(field, models.JSONField):
-        return field.get_db_prep_save(value, connection)
+        return field.get_db_prep_save(value, database)
     if id(value) not in shared:
-        shared[id(value)] = (value, field.get_db_prep_save(value, connection))
+        shared[id(value)] = (value, field.get_db_prep_save(value, database))
     return shared[id(value)][1]
 
 
