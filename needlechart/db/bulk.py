@@ -9,9 +9,11 @@ they are (text, whole numbers, booleans, NULL in plain columns) skip their field
 preparation, which would return them unchanged.
 """
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 
 NONE = type(None)
@@ -113,6 +115,8 @@ def _rows(records: Sequence[models.Model], fields: list[Any]) -> list[list[Any]]
 
 
 def _prepared(field: Any, value: Any, shared: dict[int, tuple[Any, Any]], database: Any) -> Any:
+    if type(value) is dt.datetime and type(field) is models.DateTimeField:
+        return _moment(value, field, database)
     if hasattr(value, "resolve_expression"):
         raise ValueError(f"{field.name}: an expression is written with bulk_create.")
     if not isinstance(field, models.JSONField):
@@ -120,6 +124,17 @@ def _prepared(field: Any, value: Any, shared: dict[int, tuple[Any, Any]], databa
     if id(value) not in shared:
         shared[id(value)] = (value, field.get_db_prep_save(value, database))
     return shared[id(value)][1]
+
+
+def _moment(value: dt.datetime, field: Any, database: Any) -> Any:
+    """An aware time as the field and backend prepare it (SQLite stores the text of the
+    naive time in the connection's zone), without the round of calls that takes; a naive
+    one, with its warning, by the field."""
+    if not settings.USE_TZ or value.utcoffset() is None:
+        return field.get_db_prep_save(value, database)
+    if database.vendor == "sqlite":
+        return str(value.astimezone(database.timezone).replace(tzinfo=None))
+    return database.ops.adapt_datetimefield_value(value)
 
 
 def _sequence_keys(model: type[models.Model], count: int) -> list[int]:

@@ -3,11 +3,13 @@ times an added row stamps, the keys of related records saved just before, and th
 on the records, in their order, after the rows already there."""
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.forms.models import model_to_dict
 
+from needlechart.audit.models import AuditEvent
 from needlechart.db import bulk
 from needlechart.patients.models import EpisodeOfCare, Patient, Sex
 from tests import factories
@@ -98,3 +100,12 @@ def test_a_record_whose_related_record_is_unsaved_is_refused():
     with pytest.raises(ValueError, match="unsaved related object"):
         bulk.insert(EpisodeOfCare, [episode])
     assert not EpisodeOfCare.objects.exists()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Dublin", "America/St_Johns", "Asia/Kolkata"])
+def test_a_time_is_stored_as_the_field_stores_it(zone):
+    field = AuditEvent._meta.get_field("recorded_at")
+    for moment in (dt.datetime(2026, 3, 29, 0, 30, 15, 123456), dt.datetime(2026, 10, 25, 1, 30)):
+        aware = moment.replace(tzinfo=ZoneInfo(zone))
+        expected = field.get_db_prep_save(aware, connection)
+        assert bulk._prepared(field, aware, {}, connection) == expected
