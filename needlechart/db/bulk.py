@@ -17,6 +17,8 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 
 NONE = type(None)
+# Rows in one INSERT on PostgreSQL.
+ROWS_PER_STATEMENT = 2000
 
 
 def _plain_types(field: Any) -> tuple[type, ...]:
@@ -80,13 +82,34 @@ def _execute(model: type[models.Model], records: list[models.Model], fields: lis
     if not records:
         return
     quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(model._meta.db_table)}"  # noqa: S608 - names, not input
-        f" ({', '.join(quote(field.column) for field in fields)})"
-        f" VALUES ({', '.join(['%s'] * len(fields))})"
+    insert = (
+        f"INSERT INTO {quote(model._meta.db_table)}"
+        f" ({', '.join(quote(field.column) for field in fields)}) "
     )
+    rows = _rows(records, fields)
     with connection.cursor() as cursor:
-        cursor.executemany(sql, _rows(records, fields))
+        if connection.vendor != "postgresql" or not _unnestable(fields):
+            cursor.executemany(insert + f"VALUES ({', '.join(['%s'] * len(fields))})", rows)
+            return
+        # PostgreSQL plans each statement it is sent: one array a column for many rows, as
+        # bulk_create sends them there (without the length of a text, which an array of
+        # them does not check).
+        arrays = ", ".join(f"(%s)::{field.db_type(connection).split('(')[0]}[]" for field in fields)
+        sql = f"{insert}SELECT * FROM UNNEST({arrays})"  # noqa: S608 - names, not input
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            chunk = rows[start : start + ROWS_PER_STATEMENT]
+            cursor.execute(sql, [list(column) for column in zip(*chunk, strict=True)])
+
+
+def _unnestable(fields: list[Any]) -> bool:
+    """Whether every column's values go into an array of its type (see Django's PostgreSQL
+    insert compiler, which applies the same test)."""
+    return not any(
+        hasattr(field, "get_placeholder")
+        or (field.target_field if field.is_relation else field).get_internal_type()
+        not in connection.data_types
+        for field in fields
+    )
 
 
 def _rows(records: Sequence[models.Model], fields: list[Any]) -> list[list[Any]]:
