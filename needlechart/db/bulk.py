@@ -1,4 +1,5 @@
-"""Many new rows of one table in one prepared INSERT, run once per row.
+"""Many new rows of one table: on SQLite one prepared INSERT run once per row, on
+PostgreSQL one INSERT of an array per column for up to 2,000 rows.
 
 `bulk_create` compiles every value of every row through the ORM's SQL compiler, which is
 most of the cost of an import of tens of thousands of records. `insert` writes the same
@@ -92,8 +93,8 @@ def _execute(model: type[models.Model], records: list[models.Model], fields: lis
             cursor.executemany(insert + f"VALUES ({', '.join(['%s'] * len(fields))})", rows)
             return
         # PostgreSQL plans each statement it is sent: one array a column for many rows, as
-        # bulk_create sends them there (without the length of a text, which an array of
-        # them does not check).
+        # bulk_create sends them there. The types go without their length, so that a text
+        # too long is refused by its column rather than cut short by the cast.
         arrays = ", ".join(f"(%s)::{field.db_type(connection).split('(')[0]}[]" for field in fields)
         sql = f"{insert}SELECT * FROM UNNEST({arrays})"  # noqa: S608 - names, not input
         for start in range(0, len(rows), ROWS_PER_STATEMENT):

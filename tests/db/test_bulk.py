@@ -109,3 +109,23 @@ def test_a_time_is_stored_as_the_field_stores_it(zone):
         aware = moment.replace(tzinfo=ZoneInfo(zone))
         expected = field.get_db_prep_save(aware, connection)
         assert bulk._prepared(field, aware, {}, connection) == expected
+
+
+def test_more_rows_than_one_statement_takes_are_all_written_with_their_keys():
+    clinic = factories.clinic()
+    many = bulk.ROWS_PER_STATEMENT + 7
+    records = [
+        Patient(
+            clinic=clinic,
+            mrn=f"M{n:06d}",
+            given_name="Ana",
+            family_name="Many",
+            birth_date=dt.date(1980, 1, 1),
+            sex=Sex.FEMALE,
+        )
+        for n in range(many)
+    ]
+    bulk.insert(Patient, records)
+    stored = dict(Patient.objects.filter(clinic=clinic).values_list("pk", "mrn"))
+    assert len(stored) == many
+    assert all(stored[record.pk] == record.mrn for record in records)
