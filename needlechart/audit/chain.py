@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 
 from needlechart.audit.models import AuditChain, AuditEvent, AuditVerification
+from needlechart.db import bulk
 
 GENESIS = "0" * 64
 SALT = b"needlechart.audit-chain"
@@ -29,6 +30,10 @@ SEALED = (
     "chain", "sequence", "recorded_at", "clinic_id", "user_id", "username", "patient_id",
     "action", "object_type", "object_id", "client_address", "detail", "previous_hash",
 )  # fmt: skip
+
+
+# Values turned as the database gives them back, by column and object (see `_values`).
+Known = dict[tuple[str, int], tuple[Any, Any]]
 
 
 def _key(secret: str) -> bytes:
@@ -64,13 +69,28 @@ def _sealed_by_any_key(values: dict[str, Any]) -> bool:
     return any(hmac.compare_digest(seal(values, key), values["hash"]) for key in _keys())
 
 
-def _values(event: AuditEvent) -> dict[str, Any]:
+def _values(event: AuditEvent, known: Known | None = None) -> dict[str, Any]:
+    """The sealed columns of `event` as the database gives them back. `known` keeps the
+    detail and address already turned, by the object: the rows of one list share them."""
+    known = {} if known is None else known
     values = {name: getattr(event, name) for name in SEALED}
-    # As the database gives it back: JSON through a round trip, an address as Django stores it.
-    values["detail"] = json.loads(json.dumps(event.detail))
-    field = AuditEvent._meta.get_field("client_address")
-    values["client_address"] = field.get_prep_value(event.client_address)
+    for name, turn in (("detail", _stored_json), ("client_address", _stored_address)):
+        key = (name, id(values[name]))
+        if key not in known:
+            # The object is kept beside its turn, so that its id is not reused meanwhile.
+            known[key] = (values[name], turn(values[name]))
+        values[name] = known[key][1]
     return values
+
+
+def _stored_json(value: Any) -> Any:
+    # As the database gives it back: JSON through a round trip.
+    return json.loads(json.dumps(value))
+
+
+def _stored_address(value: Any) -> Any:
+    # An address as Django stores it.
+    return AuditEvent._meta.get_field("client_address").get_prep_value(value)
 
 
 def _take_places(chain: int, count: int) -> tuple[int, str]:
@@ -97,6 +117,7 @@ def append(events: list[AuditEvent]) -> None:
         event.chain = event.clinic_id or 0
         chains.setdefault(event.chain, []).append(event)
     key = _keys()[0]
+    known: Known = {}
     with transaction.atomic(savepoint=False):
         # Chains locked in one order, so that two writers never wait for each other.
         for chain in sorted(chains):
@@ -105,7 +126,7 @@ def append(events: list[AuditEvent]) -> None:
             for offset, event in enumerate(rows, start=1):
                 event.sequence = before + offset
                 event.previous_hash = previous
-                event.hash = previous = seal(_values(event), key)
+                event.hash = previous = seal(_values(event, known), key)
             with connection.cursor() as cursor:
                 cursor.execute(
                     "UPDATE audit_auditchain SET last_hash = %s WHERE chain = %s",
@@ -114,44 +135,8 @@ def append(events: list[AuditEvent]) -> None:
         if len(events) == 1:
             events[0].save()
         else:
-            _insert(events)
-
-
-def _insert(events: list[AuditEvent]) -> None:
-    """Many rows by one prepared INSERT run for each: the ORM's bulk_create prepares every
-    field of every row through its compiler, most of the cost of a page listing many
-    patients or of an import. The values are prepared by the fields themselves, as the ORM
-    would; the rows' ids are not needed (nothing reads an event after writing it)."""
-    fields = [field for field in AuditEvent._meta.concrete_fields if not field.primary_key]
-    quote = connection.ops.quote_name
-    sql = (
-        f"INSERT INTO {quote(AuditEvent._meta.db_table)}"  # noqa: S608
-        f" ({', '.join(quote(field.column) for field in fields)})"
-        f" VALUES ({', '.join(['%s'] * len(fields))})"
-    )
-    # Text, numbers and ids go to the driver as they are (what their fields' preparation
-    # returns for them); the time, the address and the detail are prepared by their fields.
-    # One detail is usually shared by every row of a list, so it is prepared once.
-    plain = (models.CharField, models.BigIntegerField, models.ForeignKey)
-    names = [field.attname for field in fields]
-    prepared = [field for field in fields if not isinstance(field, plain)]
-    shared: dict[int, Any] = {}
-    rows = []
-    for event in events:
-        values = event.__dict__
-        row = {name: values[name] for name in names}
-        for field in prepared:
-            value = row[field.attname]
-            if field.attname == "detail":
-                key = id(value)
-                if key not in shared:
-                    shared[key] = field.get_db_prep_save(value, connection)
-                row["detail"] = shared[key]
-            else:
-                row[field.attname] = field.get_db_prep_save(value, connection)
-        rows.append([row[name] for name in names])
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+            # Nothing reads an event after writing it: the rows need not read their ids back.
+            bulk.insert(AuditEvent, events, keys=False)
 
 
 @dataclass(frozen=True)

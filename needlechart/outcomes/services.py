@@ -16,6 +16,7 @@ from needlechart.accounts.models import User
 from needlechart.audit import services as audit
 from needlechart.charting.models import NeedlingSession
 from needlechart.charting.services.common import clean_text, refuse_if_discharged
+from needlechart.db import bulk
 from needlechart.outcomes import selectors
 from needlechart.outcomes.measurements import local_day, refuse_after_discharge
 from needlechart.outcomes.models import (
@@ -299,9 +300,9 @@ def plans_import(
         plan.full_clean(
             exclude=["episode", "created_by"], validate_unique=False, validate_constraints=False
         )
-    CarePlan.objects.bulk_create(plans)
-    PlanGoal.objects.bulk_create(goals)
-    PlanTherapy.objects.bulk_create(therapies)
+    bulk.insert(CarePlan, plans)
+    bulk.insert(PlanGoal, goals)
+    bulk.insert(PlanTherapy, therapies)
     audit.record_each(
         actor=actor, action=audit.Action.CREATE, objects=plans, detail={"imported": source}
     )
@@ -342,7 +343,7 @@ def discharges_import(*, actor: User, discharges: list[Discharge], source: str) 
             episode.status, episode.period_end = EpisodeOfCare.Status.FINISHED, day
             finished.append(episode)
     EpisodeOfCare.objects.bulk_update(finished, ["status", "period_end", "updated_at"])
-    Discharge.objects.bulk_create(discharges)
+    bulk.insert(Discharge, discharges)
     audit.record_each(
         actor=actor, action=audit.Action.CREATE, objects=discharges, detail={"imported": source}
     )

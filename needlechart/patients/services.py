@@ -13,6 +13,7 @@ from needlechart.accounts.guards import authorize
 from needlechart.accounts.models import Clinic, Practitioner, User
 from needlechart.audit import services as audit
 from needlechart.audit.submissions import once
+from needlechart.db import bulk
 from needlechart.patients.models import EpisodeOfCare, Patient
 from needlechart.records import (
     apply_changes,
@@ -283,7 +284,7 @@ def patients_import(*, actor: User, patients: list[Patient], source: str) -> lis
         taken = Patient.objects.filter(clinic=clinic, mrn__in=ordered[start : start + MRN_BATCH])
         if taken.exists():
             raise ValidationError({"mrn": f"{taken.first().mrn}: {DUPLICATE_MRN}"})
-    Patient.objects.bulk_create(patients)
+    bulk.insert(Patient, patients)
     highest = max((int(mrn) for mrn in numbers if mrn.isascii() and mrn.isdigit()), default=0)
     locked = Clinic.objects.select_for_update().get(pk=clinic.pk)
     if highest >= locked.next_mrn:
@@ -324,7 +325,7 @@ def episodes_import(
             validate_unique=False,
             validate_constraints=False,
         )
-    EpisodeOfCare.objects.bulk_create(episodes)
+    bulk.insert(EpisodeOfCare, episodes)
     audit.record_each(
         actor=actor, action=audit.Action.CREATE, objects=episodes, detail={"imported": source}
     )

@@ -27,6 +27,7 @@ from needlechart.charting.models import (
     NeedlingSession,
     Screening,
 )
+from needlechart.db import bulk
 from needlechart.outcomes import measurements
 from needlechart.outcomes.models import Observation
 from needlechart.patients.models import EpisodeOfCare, Patient
@@ -612,9 +613,9 @@ def portal_accounts_import(
         user.full_clean(
             exclude=["password", "clinic"], validate_unique=False, validate_constraints=False
         )
-    Invitation.objects.bulk_create(invitations)
-    User.objects.bulk_create([account.user for account in accounts])
-    PortalAccount.objects.bulk_create(accounts)
+    bulk.insert(Invitation, invitations)
+    bulk.insert(User, [account.user for account in accounts])
+    bulk.insert(PortalAccount, accounts)
     detail = {"imported": source}
     audit.record_each(actor=actor, action=audit.Action.CREATE, objects=invitations, detail=detail)
     audit.record_each(actor=actor, action=audit.Action.CREATE, objects=accounts, detail=detail)
@@ -668,7 +669,7 @@ def questionnaires_import(
         patient__in=waiting, status=HealthQuestionnaire.Status.PENDING
     ).exists():
         raise ValidationError("One answer waits for review at a time.")
-    HealthQuestionnaire.objects.bulk_create(questionnaires)
+    bulk.insert(HealthQuestionnaire, questionnaires)
     audit.record_each(
         actor=actor,
         action=audit.Action.CREATE,
@@ -718,8 +719,8 @@ def checkins_import(*, actor: User, check_ins: list[CheckIn], source: str) -> li
             earlier.append(check_in)
         session._prefetched_objects_cache = {}
         effects += reported_effects(answers)
-    CheckIn.objects.bulk_create(check_ins)
-    ReportedEffect.objects.bulk_create(effects)
+    bulk.insert(CheckIn, check_ins)
+    bulk.insert(ReportedEffect, effects)
     audit.record_each(
         actor=actor, action=audit.Action.CREATE, objects=check_ins, detail={"imported": source}
     )

@@ -54,6 +54,7 @@ from needlechart.charting.services.rows import (
 )
 from needlechart.charting.services.screening import clean_factors, screen_plan
 from needlechart.charting.services.session import sign_checks
+from needlechart.db import bulk
 from needlechart.patients.models import EpisodeOfCare, Patient
 
 # Rows per query when reading what is already stored about the imported records.
@@ -61,6 +62,9 @@ BATCH = 500
 # Field checks run here, record by record; unique and check constraints, one query each
 # there, are left to the database, which refuses the whole import if one fails.
 CHECKED_BY_THE_DATABASE = {"validate_unique": False, "validate_constraints": False}
+# The choices checked record by record, made once.
+SCREENING_STATUSES = frozenset(NeedlingSession.ScreeningStatus.values)
+CO_TREATMENTS = frozenset(CoTreatment.values)
 
 
 def _imports(actor: User) -> None:
@@ -223,7 +227,7 @@ def chart_import(
         (NeedlingSession, sessions),
         (Insertion, insertions),
     ):
-        model.objects.bulk_create(records, batch_size=BATCH)
+        bulk.insert(model, records)
     create = audit.Action.CREATE
     for records in (screenings, consents, assessments, sessions):
         _audit(actor, create, records, source)
@@ -339,7 +343,7 @@ def _check_session(
     then = [s for s in screenings.get(episode.pk, []) if s.recorded_at <= at]
     if not then or session.screening is not max(then, key=lambda s: s.recorded_at):
         raise ValidationError("Record the health screening before the first session.")
-    if session.screening_status not in NeedlingSession.ScreeningStatus.values:
+    if session.screening_status not in SCREENING_STATUSES:
         raise ValidationError(
             {"screening_status": "Confirm whether the health screening is unchanged."}
         )
@@ -353,7 +357,7 @@ def _check_session(
             "You are not qualified to needle on the session date: the dry-needling "
             "credential is missing or has lapsed."
         )
-    unknown = set(session.co_treatments) - set(CoTreatment.values)
+    unknown = set(session.co_treatments) - CO_TREATMENTS
     if unknown:
         raise ValidationError({"co_treatments": f"Unknown co-treatment: {sorted(unknown)[0]}"})
     session.full_clean(
@@ -536,7 +540,7 @@ def followups_import(
         (AftercareIssue, aftercare),
         (Addendum, addenda),
     ):
-        model.objects.bulk_create(records, batch_size=BATCH)
+        bulk.insert(model, records)
         patient_of = None if model is AdverseEvent else (lambda r: r.session.episode.patient)
         _audit(actor, audit.Action.CREATE, records, source, patient_of)
 
