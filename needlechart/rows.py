@@ -1,6 +1,7 @@
-"""Plain rows for the resource builders: the columns a builder reads, named once, read either
-straight from SQL (a bulk export, no model instance built) or from a record the read layer
-fetched as a model (a read or a search page, which audits its records).
+"""Plain rows for the builders of FHIR resources and of the chart export: the columns a
+builder reads, named once, read either straight from SQL (a bulk export, no model instance
+built) or from a record the read layer fetched as a model (a read or a search page, which
+audits its records).
 
 A builder of plain rows reads attributes of a named tuple: `Columns` says which attribute is
 which column (an ORM path such as `episode__patient_id`), and which lists of another table's
@@ -69,10 +70,16 @@ class Related:
         return [self.columns.of(child) for child in fetched(holder, self.name)]
 
     def grouped(self, ids: list[int]) -> dict[int, list[tuple]]:
-        """The rows of the records `ids`, by record: one query."""
+        """The rows of the records `ids`, by record: one query, and one per list the rows
+        have themselves (then `key` is one of their columns, by which they are handed out)."""
         groups: dict[int, list[tuple]] = {}
         make = self.columns.row._make
         found = self.rows().filter(**{f"{self.key}__in": ids})
+        if self.columns.lists:
+            at = list(self.columns.fields).index(self.key)
+            for row in self.columns.read(found):
+                groups.setdefault(row[at], []).append(row)
+            return groups
         for key, *values in found.values_list(self.key, *self.columns.fields.values()):
             groups.setdefault(key, []).append(make(values))
         return groups
