@@ -124,7 +124,9 @@ _CONSENTS = _list(
 
 def load_charts(patients: list[Patient]) -> None:
     """Read every record of these patients' charts onto them, in one query per table."""
-    ids = [p.pk for p in patients]
+    # The patients' ids as a subquery, and so each table's: a chunk's records are many
+    # thousands, and an `IN` list costs Python time per id (see `Columns.read`).
+    ids = Patient.objects.filter(pk__in=[p.pk for p in patients]).values("pk")
     consents = _CONSENTS.grouped(ids)
     episodes = _EPISODES.grouped(ids)
     # The few practitioners and needle sizes, by name, read once rather than joined onto
@@ -142,11 +144,36 @@ def load_charts(patients: list[Patient]) -> None:
     sizes = NeedleSize.objects.in_bulk(needles)
     practitioners = {pk: str(p) for pk, p in names.items()}
     needle_sizes = {pk: str(n) for pk, n in sizes.items()}
+    memo = _Memo()
     for patient in patients:
         patient.chart_consents = consents.get(patient.pk, [])
         patient.chart_episodes = episodes.get(patient.pk, [])
         patient.chart_practitioners = practitioners
         patient.chart_needle_sizes = needle_sizes
+        patient.chart_memo = memo
+
+
+class _Memo:
+    """The labels and classified changes of measures, which recur across a chunk's charts
+    (pain 6 -> 3 ...): each worked out once per chunk. They depend on the knowledge only."""
+
+    def __init__(self) -> None:
+        self.labels: dict[tuple[str, str, str], str] = {}
+        self.changes: dict[tuple[str, Any, Any, str | None], Any] = {}
+
+    def label(self, code: str, component: str, side: str = "") -> str:
+        key = (code, component, side)
+        if key not in self.labels:
+            self.labels[key] = measure_label(code, component, side)
+        return self.labels[key]
+
+    def change(self, measure: str, before: Any, after: Any, condition: str | None) -> Any:
+        key = (measure, before, after, condition)
+        if key not in self.changes:
+            self.changes[key] = knowledge.classify_change(
+                measure, before, after, condition=condition
+            )
+        return self.changes[key]
 
 
 class _Names(NamedTuple):
@@ -157,6 +184,7 @@ class _Names(NamedTuple):
     needle_sizes: dict[int, str]
     of_sessions: dict[int, list[Any]]
     of_assessments: dict[int, list[Any]]
+    memo: _Memo
 
 
 def _when(value: Any) -> str | None:
@@ -182,12 +210,12 @@ def _in_error(record: Any) -> bool:
     return any(a.kind == Addendum.Kind.ENTERED_IN_ERROR for a in record.addenda)
 
 
-def _measurement(o: Any) -> dict[str, Any]:
+def _measurement(o: Any, memo: _Memo) -> dict[str, Any]:
     return {
         "code": o.code,
         "component": o.component or None,
         "side": o.side or None,
-        "label": measure_label(o.code, o.component, o.side),
+        "label": memo.label(o.code, o.component, o.side),
         "timing": o.timing,
         "value": _number(o.value),
         "recorded_at": _when(o.recorded_at),
@@ -221,7 +249,7 @@ def _assessment(a: Any, names: _Names) -> dict[str, Any]:
             }
             for f in a.findings
         ],
-        "measurements": [_measurement(o) for o in names.of_assessments.get(a.pk, ())],
+        "measurements": [_measurement(o, names.memo) for o in names.of_assessments.get(a.pk, ())],
         "note": a.note,
         "addenda": _addenda(a),
     }
@@ -281,7 +309,7 @@ def _session(s: Any, names: _Names) -> dict[str, Any]:
         ],
         "nprs_before": _nprs(observations, "before"),
         "nprs_after": _nprs(observations, "after"),
-        "measurements": [_measurement(o) for o in observations],
+        "measurements": [_measurement(o, names.memo) for o in observations],
         "co_treatments": s.co_treatments,
         "cpt": s.cpt_code or None,
         "adverse_events": [
@@ -315,7 +343,7 @@ def _session(s: Any, names: _Names) -> dict[str, Any]:
     }
 
 
-def _plan(episode: Any) -> dict[str, Any] | None:
+def _plan(episode: Any, memo: _Memo) -> dict[str, Any] | None:
     plans = episode.care_plans
     if not plans:
         return None
@@ -329,7 +357,7 @@ def _plan(episode: Any) -> dict[str, Any] | None:
         "note": plan.note,
         "goals": [
             {"description": g.description, "code": g.code, "component": g.component or None,
-             "label": measure_label(g.code, g.component),
+             "label": memo.label(g.code, g.component),
              "target": _number(g.target), "target_date": g.target_date.isoformat()}
             for g in plan.goals
         ],
@@ -341,7 +369,7 @@ def _plan(episode: Any) -> dict[str, Any] | None:
     }  # fmt: skip
 
 
-def _measurements(episode: Any) -> list[dict[str, Any]]:
+def _measurements(episode: Any, memo: _Memo) -> list[dict[str, Any]]:
     """Every measurement of the episode with its classification against its baseline.
 
     A value taken right after needling is classified against the same session's value
@@ -373,20 +401,11 @@ def _measurements(episode: Any) -> list[dict[str, Any]]:
     grouped = series_of(valid, lambda o: taken[o.pk])
     verdicts: dict[int, dict[str, Any]] = {}
     condition = episode.condition_code
-    # The same change of the same measure recurs across a course (pain 6 -> 3 ...):
-    # classify each once per episode.
-    changes: dict[tuple[str, Any, Any], Any] = {}
 
     def classified(measure: str, before: Any, after: Any) -> Any:
-        key = (measure, before, after)
-        if key not in changes:
-            if measure in GLOBAL:
-                changes[key] = knowledge.classify_change(measure, None, after)
-            else:
-                changes[key] = knowledge.classify_change(
-                    measure, before, after, condition=condition
-                )
-        return changes[key]
+        if measure in GLOBAL:
+            return memo.change(measure, None, after, None)
+        return memo.change(measure, before, after, condition)
 
     for series in grouped.values():
         baseline = series.baseline
@@ -417,7 +436,7 @@ def _measurements(episode: Any) -> list[dict[str, Any]]:
                 "code": o.code,
                 "component": o.component or None,
                 "side": o.side or None,
-                "label": measure_label(o.code, o.component, o.side),
+                "label": memo.label(o.code, o.component, o.side),
                 "timing": o.timing,
                 "value": _number(o.value),
                 "taken_at": _when(taken[o.pk]),
@@ -520,7 +539,15 @@ def patient_chart(patient: Patient) -> dict[str, Any]:
     tz = zoneinfo.ZoneInfo(patient.clinic.timezone)
     episodes = []
     for e in patient.chart_episodes:
-        names = _Names(tz, patient.chart_practitioners, patient.chart_needle_sizes, *_by_record(e))
+        of_sessions, of_assessments = _by_record(e)
+        names = _Names(
+            tz,
+            patient.chart_practitioners,
+            patient.chart_needle_sizes,
+            of_sessions,
+            of_assessments,
+            patient.chart_memo,
+        )
         condition = knowledge.condition(e.condition_code)
         screenings = sorted(e.screenings, key=lambda s: (s.recorded_at, s.pk))
         current = screenings[-1] if screenings else None
@@ -540,8 +567,8 @@ def patient_chart(patient: Patient) -> dict[str, Any]:
                     "verdict": verdict.verdict if current else None,
                 },
                 "consents": consents,
-                "plan": _plan(e),
-                "measurements": _measurements(e),
+                "plan": _plan(e, names.memo),
+                "measurements": _measurements(e, names.memo),
                 "discharge": _discharge(e),
                 "assessments": [_assessment(a, names) for a in _chronological(e.assessments)],
                 "sessions": [_session(s, names) for s in _chronological(e.sessions)],
