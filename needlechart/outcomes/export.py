@@ -159,7 +159,7 @@ class _Memo:
 
     def __init__(self) -> None:
         self.labels: dict[tuple[str, str, str], str] = {}
-        self.changes: dict[tuple[str, Any, Any, str | None], Any] = {}
+        self.verdicts: dict[tuple[str, Any, Any, str | None], dict[str, Any]] = {}
 
     def label(self, code: str, component: str, side: str = "") -> str:
         key = (code, component, side)
@@ -167,13 +167,19 @@ class _Memo:
             self.labels[key] = measure_label(code, component, side)
         return self.labels[key]
 
-    def change(self, measure: str, before: Any, after: Any, condition: str | None) -> Any:
+    def verdict(
+        self, measure: str, before: Any, after: Any, condition: str | None
+    ) -> dict[str, Any]:
+        """The change from `before` to `after` classified, as the chart shows it."""
         key = (measure, before, after, condition)
-        if key not in self.changes:
-            self.changes[key] = knowledge.classify_change(
-                measure, before, after, condition=condition
-            )
-        return self.changes[key]
+        if key not in self.verdicts:
+            change = knowledge.classify_change(measure, before, after, condition=condition)
+            self.verdicts[key] = {
+                "classification": change.classification,
+                "change": change.change,
+                "threshold": change.threshold,
+            }
+        return self.verdicts[key]
 
 
 class _Names(NamedTuple):
@@ -402,10 +408,10 @@ def _measurements(episode: Any, memo: _Memo) -> list[dict[str, Any]]:
     verdicts: dict[int, dict[str, Any]] = {}
     condition = episode.condition_code
 
-    def classified(measure: str, before: Any, after: Any) -> Any:
+    def classified(measure: str, before: Any, after: Any) -> dict[str, Any]:
         if measure in GLOBAL:
-            return memo.change(measure, None, after, None)
-        return memo.change(measure, before, after, condition)
+            return memo.verdict(measure, None, after, None)
+        return memo.verdict(measure, before, after, condition)
 
     for series in grouped.values():
         baseline = series.baseline
@@ -413,21 +419,16 @@ def _measurements(episode: Any, memo: _Memo) -> list[dict[str, Any]]:
         befores = {p.session_id: p.value for p in series.points if p.timing == "before"}
         for point in series.points:
             if series.code in GLOBAL:
-                change = classified(measure, None, point.value)
+                verdicts[point.observation_id] = classified(measure, None, point.value)
             elif point.timing == "after" and befores.get(point.session_id) is not None:
-                change = classified(measure, befores[point.session_id], point.value)
+                before = befores[point.session_id]
+                verdicts[point.observation_id] = classified(measure, before, point.value)
             elif baseline is not None and point.timing != "after" and point is not baseline:
-                change = classified(measure, baseline.value, point.value)
+                verdicts[point.observation_id] = classified(measure, baseline.value, point.value)
             else:
                 verdicts[point.observation_id] = {
                     "classification": "baseline" if point is baseline else None
                 }
-                continue
-            verdicts[point.observation_id] = {
-                "classification": change.classification,
-                "change": change.change,
-                "threshold": change.threshold,
-            }
     result = []
     for o in sorted(observations, key=lambda o: (taken[o.pk], o.pk)):
         result.append(
