@@ -26,10 +26,10 @@ from needlechart.charting.models import (
     TriggerPointFinding,
 )
 from needlechart.fhir import codes, questionnaires, resources
-from needlechart.fhir.rows import Columns
 from needlechart.outcomes.models import CarePlan, Observation
 from needlechart.patients.models import EpisodeOfCare, Patient
 from needlechart.portal.models import CheckIn, HealthQuestionnaire
+from needlechart.rows import Columns
 
 
 class BadParameter(ValueError):

@@ -29,11 +29,11 @@ from needlechart.charting.models import (
     TriggerPointFinding,
 )
 from needlechart.fhir import codes, questionnaires
-from needlechart.fhir.rows import Columns, Related, fetched
 from needlechart.knowledge.instruments import MUSCLE_MEASURES
 from needlechart.outcomes.models import CarePlan, Observation, PlanGoal, PlanTherapy
 from needlechart.patients.models import EpisodeOfCare, Patient
 from needlechart.portal.models import HealthQuestionnaire
+from needlechart.rows import Columns, Related, fetched
 
 Resource = dict[str, Any]
 

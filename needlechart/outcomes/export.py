@@ -3,12 +3,11 @@ right of access. One fixed set of queries serves any number of patients."""
 
 import gc
 import zoneinfo
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NamedTuple
 
-from django.db.models import QuerySet
-from django.db.models.base import ModelState
+from django.db.models import Model, QuerySet
 
 from needlechart import knowledge
 from needlechart.accounts.models import Practitioner
@@ -28,20 +27,20 @@ from needlechart.charting.models import (
     TriggerPointFinding,
 )
 from needlechart.outcomes.models import CarePlan, Discharge, Observation, PlanGoal, PlanTherapy
-from needlechart.outcomes.progress import GLOBAL, effective_time, measure_label, series_of
+from needlechart.outcomes.progress import GLOBAL, measure_label, series_of
 from needlechart.patients.models import EpisodeOfCare, Patient
+from needlechart.rows import Columns, Related
 
 
 class ChartQuerySet(QuerySet[Patient]):
     """Patients that bring their whole chart with them: when the patients are read, one
-    fixed set of queries loads every record `patient_chart` needs, as plain lists on the
-    instances (`chart_episodes`, `chart_sessions` ...).
+    fixed set of queries loads every record `patient_chart` needs, as lists of plain rows on
+    the instances (`chart_consents`, `chart_episodes`, each episode with its own lists).
 
     Written by hand rather than with `prefetch_related`: Django's prefetching builds a
     manager and a queryset for each of the hundreds of thousands of records a clinic-wide
-    export reads, and joins the practitioner and the needle size onto every row; here the
-    rows are grouped in dictionaries and the few practitioners and needle sizes are read
-    once.
+    export reads, and a model instance per row; here the columns the chart shows are read
+    as named tuples (`needlechart.rows`), and the few practitioners and needle sizes once.
     """
 
     def _fetch_all(self) -> None:
@@ -57,103 +56,141 @@ def with_chart(patients: QuerySet[Patient]) -> QuerySet[Patient]:
     return ChartQuerySet(model=Patient, query=chosen.query, using=chosen.db)
 
 
-def _grouped(rows: Iterable[Any], key: str, owners: Iterable[Any], attr: str) -> list[Any]:
-    """Hand each row to its owner's `attr` list, keeping the rows' order; the rows back."""
-    rows = _records(rows) if isinstance(rows, QuerySet) else list(rows)
-    lists: dict[int, list[Any]] = {}
-    for owner in owners:
-        lists[owner.pk] = []
-        setattr(owner, attr, lists[owner.pk])
-    for row in rows:
-        lists[getattr(row, key)].append(row)
-    return rows
+def _list(
+    name: str,
+    key: str,
+    model: type[Model],
+    own: str,
+    *lists: Related,
+    linked: dict[str, str] | None = None,
+) -> Related:
+    """The rows of `model` a record lists as `name` (those whose `key` is its id, in the
+    model's order), with their `own` columns and their own lists."""
+    columns = Columns(f"{model.__name__}Row", own, linked, lists)
+    return Related(name, key, model.objects.all, columns)
 
 
-def _records(rows: QuerySet[Any]) -> list[Any]:
-    """The rows as model instances, built straight from their converted column values.
-
-    `Model.from_db`, the usual path, sends every foreign key value through a descriptor
-    that also checks a cache: for the charting tables, full of foreign keys, that doubles
-    the cost of a row. These records are only read, so they are built as Django builds
-    any loaded record (a `ModelState` that is neither new nor unsaved) without the detour.
-    """
-    model = rows.model
-    names = [field.attname for field in model._meta.concrete_fields]
-    db = rows.db
-    records = []
-    for values in rows.values_list(*names):
-        record = model.__new__(model)
-        record.__dict__.update(zip(names, values, strict=True))
-        record._state = state = ModelState()
-        state.adding, state.db = False, db
-        records.append(record)
-    return records
-
-
-# The lists of an assessment's and of a session's own records, and where they go.
-_OF_ASSESSMENT = (
-    (PainMark, "chart_pain_marks"),
-    (TriggerPointFinding, "chart_findings"),
-    (Addendum, "chart_addenda"),
-)
-_OF_SESSION = (
-    (AdverseEvent, "chart_adverse_events"),
-    (AftercareIssue, "chart_aftercare_issues"),
-    (Addendum, "chart_addenda"),
-)
+# The columns of each record the chart shows, and the lists of rows each record brings:
+# one query per table for a whole chunk of patients.
+_ADDENDUM = "kind reason text written_at author_id"
+_SESSIONS = _list(
+    "sessions", "episode_id", NeedlingSession,
+    "pk episode_id performed_at practitioner_id signed_at screening_status needles_opened "
+    "needles_removed sharps_disposed consent_confirmed patient_position gloves antisepsis "
+    "guide_tube needle_brand needle_lot haemostasis soreness_after co_treatments cpt_code",
+    _list("insertions", "session_id", Insertion,
+          "muscle side needles needle_size_id depth technique twitch_responses familiar_pain "
+          "tolerance safety_verdict angle approach ultrasound_guided lead_to_muscle "
+          "lead_to_side"),
+    _list("adverse_events", "session_id", AdverseEvent,
+          "pk session_id event_type severity onset duration_value duration_unit action_taken "
+          "outcome muscles entered_in_error_reason",
+          _list("follow_ups", "event_id", AdverseEventFollowUp,
+                "severity duration_value duration_unit action_taken outcome recorded_at")),
+    _list("aftercare", "session_id", AftercareIssue, "issued_at"),
+    _list("addenda", "session_id", Addendum, _ADDENDUM),
+)  # fmt: skip
+_ASSESSMENTS = _list(
+    "assessments", "episode_id", Assessment,
+    "pk episode_id kind performed_at practitioner_id signed_at note",
+    _list("pain_marks", "assessment_id", PainMark, "region intensity quality"),
+    _list("findings", "assessment_id", TriggerPointFinding,
+          "muscle side taut_band hypersensitive_spot referred_sensation referred_regions "
+          "recognised jump_sign twitch_response pressure_pain_threshold"),
+    _list("addenda", "assessment_id", Addendum, _ADDENDUM),
+)  # fmt: skip
+_EPISODES = _list(
+    "chart_episodes", "patient_id", EpisodeOfCare,
+    "pk patient_id condition_code body_area status period_start period_end care_manager_id",
+    _list("discharge", "episode_id", Discharge, "reason summary discharged_at snapshot"),
+    _list("screenings", "episode_id", Screening, "pk recorded_at factors"),
+    _list("observations", "episode_id", Observation,
+          "pk session_id assessment_id code component side timing value recorded_at "
+          "entered_in_error_reason"),
+    _ASSESSMENTS,
+    _SESSIONS,
+    # The newest version first (the model's order): the plan shown is the first.
+    _list("care_plans", "episode_id", CarePlan,
+          "pk episode_id version planned_sessions frequency review_on note",
+          _list("goals", "plan_id", PlanGoal, "description code component target target_date"),
+          _list("therapies", "plan_id", PlanTherapy, "kind provider frequency exercises note")),
+)  # fmt: skip
+_CONSENTS = _list(
+    "chart_consents", "patient_id", Consent, "pk patient_id signed_at signed_name channel",
+    _list("withdrawal", "consent_id", ConsentWithdrawal, "withdrawn_at"),
+    linked={"template_version": "template__version"},
+)  # fmt: skip
 
 
 def load_charts(patients: list[Patient]) -> None:
     """Read every record of these patients' charts onto them, in one query per table."""
-    ids = [p.pk for p in patients]
-    # A one-to-one read with select_related points back at its owner: the cycle would keep
-    # the owner (an episode and all its sessions) alive after the chunk, until Python's
-    # cycle collector happens by. So withdrawals and discharges are read on their own.
-    consents = list(Consent.objects.filter(patient_id__in=ids).select_related("template"))
-    _grouped(consents, "patient_id", patients, "chart_consents")
-    withdrawals = ConsentWithdrawal.objects.filter(consent_id__in=[c.pk for c in consents])
-    _grouped(withdrawals, "consent_id", consents, "chart_withdrawal")
-    episodes = EpisodeOfCare.objects.filter(patient_id__in=ids)
-    episodes = _grouped(
-        list(episodes.select_related("care_manager__user")),
-        "patient_id", patients, "chart_episodes",
-    )  # fmt: skip
-    of_episodes = {"episode_id__in": [e.pk for e in episodes]}
-    _grouped(Discharge.objects.filter(**of_episodes), "episode_id", episodes, "chart_discharge")
-    _grouped(Screening.objects.filter(**of_episodes), "episode_id", episodes, "chart_screenings")
-    _grouped(Observation.objects.filter(**of_episodes), "episode_id", episodes,
-             "chart_observations")  # fmt: skip
-    assessments = _grouped(Assessment.objects.filter(**of_episodes), "episode_id", episodes,
-                           "chart_assessments")  # fmt: skip
-    sessions = _grouped(NeedlingSession.objects.filter(**of_episodes), "episode_id", episodes,
-                        "chart_sessions")  # fmt: skip
-    plans = _grouped(CarePlan.objects.filter(**of_episodes).order_by("-version"), "episode_id",
-                     episodes, "chart_care_plans")  # fmt: skip
+    # The patients' ids as a subquery, and so each table's: a chunk's records are many
+    # thousands, and an `IN` list costs Python time per id (see `Columns.read`).
+    ids = Patient.objects.filter(pk__in=[p.pk for p in patients]).values("pk")
+    consents = _CONSENTS.grouped(ids)
+    episodes = _EPISODES.grouped(ids)
+    # The few practitioners and needle sizes, by name, read once rather than joined onto
+    # each row.
+    staff: set[int] = set()
+    needles: set[int] = set()
+    for rows in episodes.values():
+        for e in rows:
+            staff.add(e.care_manager_id)
+            staff.update(a.practitioner_id for a in e.assessments)
+            for s in e.sessions:
+                staff.add(s.practitioner_id)
+                needles.update(i.needle_size_id for i in s.insertions)
+    names = Practitioner.objects.select_related("user").in_bulk(staff)
+    sizes = NeedleSize.objects.in_bulk(needles)
+    practitioners = {pk: str(p) for pk, p in names.items()}
+    needle_sizes = {pk: str(n) for pk, n in sizes.items()}
+    memo = _Memo()
+    for patient in patients:
+        patient.chart_consents = consents.get(patient.pk, [])
+        patient.chart_episodes = episodes.get(patient.pk, [])
+        patient.chart_practitioners = practitioners
+        patient.chart_needle_sizes = needle_sizes
+        patient.chart_memo = memo
 
-    of_assessments = {"assessment_id__in": [a.pk for a in assessments]}
-    for model, attr in _OF_ASSESSMENT:
-        _grouped(model.objects.filter(**of_assessments), "assessment_id", assessments, attr)
-    of_sessions = {"session_id__in": [s.pk for s in sessions]}
-    insertions = _grouped(Insertion.objects.filter(**of_sessions), "session_id", sessions,
-                          "chart_insertions")  # fmt: skip
-    for model, attr in _OF_SESSION:
-        rows = _grouped(model.objects.filter(**of_sessions), "session_id", sessions, attr)
-        if model is AdverseEvent:
-            follow_ups = AdverseEventFollowUp.objects.filter(event_id__in=[e.pk for e in rows])
-            _grouped(follow_ups, "event_id", rows, "chart_follow_ups")
-    of_plans = {"plan_id__in": [p.pk for p in plans]}
-    _grouped(PlanGoal.objects.filter(**of_plans), "plan_id", plans, "chart_goals")
-    _grouped(PlanTherapy.objects.filter(**of_plans), "plan_id", plans, "chart_therapies")
 
-    # The few practitioners and needle sizes, read once rather than joined onto each row.
-    practitioners = Practitioner.objects.select_related("user").in_bulk(
-        {r.practitioner_id for r in [*assessments, *sessions]}
-    )
-    for record in [*assessments, *sessions]:
-        record.practitioner = practitioners[record.practitioner_id]
-    needles = NeedleSize.objects.in_bulk({i.needle_size_id for i in insertions})
-    for insertion in insertions:
-        insertion.needle_size = needles[insertion.needle_size_id]
+class _Memo:
+    """The labels and classified changes of measures, which recur across a chunk's charts
+    (pain 6 -> 3 ...): each worked out once per chunk. They depend on the knowledge only."""
+
+    def __init__(self) -> None:
+        self.labels: dict[tuple[str, str, str], str] = {}
+        self.verdicts: dict[tuple[str, Any, Any, str | None], dict[str, Any]] = {}
+
+    def label(self, code: str, component: str, side: str = "") -> str:
+        key = (code, component, side)
+        if key not in self.labels:
+            self.labels[key] = measure_label(code, component, side)
+        return self.labels[key]
+
+    def verdict(
+        self, measure: str, before: Any, after: Any, condition: str | None
+    ) -> dict[str, Any]:
+        """The change from `before` to `after` classified, as the chart shows it."""
+        key = (measure, before, after, condition)
+        if key not in self.verdicts:
+            change = knowledge.classify_change(measure, before, after, condition=condition)
+            self.verdicts[key] = {
+                "classification": change.classification,
+                "change": change.change,
+                "threshold": change.threshold,
+            }
+        return self.verdicts[key]
+
+
+class _Names(NamedTuple):
+    """What a patient's records name by id, and their measurements by record."""
+
+    tz: zoneinfo.ZoneInfo
+    practitioners: dict[int, str]
+    needle_sizes: dict[int, str]
+    of_sessions: dict[int, list[Any]]
+    of_assessments: dict[int, list[Any]]
+    memo: _Memo
 
 
 def _when(value: Any) -> str | None:
@@ -167,41 +204,41 @@ def _number(value: Any) -> float | int | None:
     return int(number) if number.is_integer() else number
 
 
-def _addenda(record: Assessment | NeedlingSession) -> list[dict[str, Any]]:
+def _addenda(record: Any) -> list[dict[str, Any]]:
     return [
         {"kind": a.kind, "reason": a.reason, "text": a.text, "written_at": _when(a.written_at),
          "author_id": a.author_id}
-        for a in record.chart_addenda
+        for a in record.addenda
     ]  # fmt: skip
 
 
-def _in_error(record: Assessment | NeedlingSession) -> bool:
-    return any(a.kind == Addendum.Kind.ENTERED_IN_ERROR for a in record.chart_addenda)
+def _in_error(record: Any) -> bool:
+    return any(a.kind == Addendum.Kind.ENTERED_IN_ERROR for a in record.addenda)
 
 
-def _measurement(o: Observation) -> dict[str, Any]:
+def _measurement(o: Any, memo: _Memo) -> dict[str, Any]:
     return {
         "code": o.code,
         "component": o.component or None,
         "side": o.side or None,
-        "label": measure_label(o.code, o.component, o.side),
+        "label": memo.label(o.code, o.component, o.side),
         "timing": o.timing,
         "value": _number(o.value),
         "recorded_at": _when(o.recorded_at),
     }
 
 
-def _assessment(a: Assessment) -> dict[str, Any]:
+def _assessment(a: Any, names: _Names) -> dict[str, Any]:
     return {
         "id": a.pk,
         "kind": a.kind,
         "performed_at": _when(a.performed_at),
-        "practitioner": str(a.practitioner),
+        "practitioner": names.practitioners[a.practitioner_id],
         "signed_at": _when(a.signed_at),
         "entered_in_error": _in_error(a),
         "pain": [
             {"region": m.region, "intensity": m.intensity, "quality": m.quality}
-            for m in a.chart_pain_marks
+            for m in a.pain_marks
         ],
         "findings": [
             {
@@ -211,32 +248,33 @@ def _assessment(a: Assessment) -> dict[str, Any]:
                 "hypersensitive_spot": f.hypersensitive_spot,
                 "referred_sensation": f.referred_sensation or None,
                 "referred_regions": f.referred_regions,
-                "activity": f.activity,
+                "activity": TriggerPointFinding.activity_of(f.recognised),
                 "jump_sign": f.jump_sign,
                 "twitch_response": f.twitch_response,
                 "pressure_pain_threshold": _number(f.pressure_pain_threshold),
             }
-            for f in a.chart_findings
+            for f in a.findings
         ],
-        "measurements": [_measurement(o) for o in a.chart_observations],
+        "measurements": [_measurement(o, names.memo) for o in names.of_assessments.get(a.pk, ())],
         "note": a.note,
         "addenda": _addenda(a),
     }
 
 
-def _nprs(s: NeedlingSession, timing: str) -> float | int | None:
-    values = [o.value for o in s.chart_observations if o.code == "nprs" and o.timing == timing]
+def _nprs(observations: list[Any], timing: str) -> float | int | None:
+    values = [o.value for o in observations if o.code == "nprs" and o.timing == timing]
     return _number(values[-1]) if values else None
 
 
-def _session(s: NeedlingSession, tz: zoneinfo.ZoneInfo) -> dict[str, Any]:
-    rows = s.chart_insertions
+def _session(s: Any, names: _Names) -> dict[str, Any]:
+    observations = names.of_sessions.get(s.pk, [])
+    needle_sizes = names.needle_sizes
     return {
         "id": s.pk,
         # The day as the clinic saw it: 23:30 in Sydney is not the UTC day.
-        "date": s.performed_at.astimezone(tz).date().isoformat(),
+        "date": s.performed_at.astimezone(names.tz).date().isoformat(),
         "performed_at": _when(s.performed_at),
-        "practitioner": str(s.practitioner),
+        "practitioner": names.practitioners[s.practitioner_id],
         "signed_at": _when(s.signed_at),
         "entered_in_error": _in_error(s),
         "screening_status": s.screening_status or None,
@@ -259,7 +297,7 @@ def _session(s: NeedlingSession, tz: zoneinfo.ZoneInfo) -> dict[str, Any]:
                 "muscle": r.muscle,
                 "side": r.side or None,
                 "needles": r.needles,
-                "needle_size": str(r.needle_size),
+                "needle_size": needle_sizes[r.needle_size_id],
                 "depth": r.depth,
                 "technique": r.technique,
                 "twitch_responses": r.twitch_responses,
@@ -273,11 +311,11 @@ def _session(s: NeedlingSession, tz: zoneinfo.ZoneInfo) -> dict[str, Any]:
                 if r.lead_to_muscle
                 else None,
             }
-            for r in rows
+            for r in s.insertions
         ],
-        "nprs_before": _nprs(s, "before"),
-        "nprs_after": _nprs(s, "after"),
-        "measurements": [_measurement(o) for o in s.chart_observations],
+        "nprs_before": _nprs(observations, "before"),
+        "nprs_after": _nprs(observations, "after"),
+        "measurements": [_measurement(o, names.memo) for o in observations],
         "co_treatments": s.co_treatments,
         "cpt": s.cpt_code or None,
         "adverse_events": [
@@ -289,7 +327,7 @@ def _session(s: NeedlingSession, tz: zoneinfo.ZoneInfo) -> dict[str, Any]:
                 "action_taken": e.action_taken,
                 "outcome": e.outcome,
                 "muscles": e.muscles,
-                "entered_in_error": e.entered_in_error,
+                "entered_in_error": bool(e.entered_in_error_reason),
                 # Each later look at the event, oldest first; the last is how it stands.
                 "follow_ups": [
                     {
@@ -301,18 +339,18 @@ def _session(s: NeedlingSession, tz: zoneinfo.ZoneInfo) -> dict[str, Any]:
                         "outcome": f.outcome,
                         "recorded_at": _when(f.recorded_at),
                     }
-                    for f in e.chart_follow_ups
+                    for f in e.follow_ups
                 ],
             }
-            for e in s.chart_adverse_events
+            for e in s.adverse_events
         ],
-        "aftercare_issued": [_when(i.issued_at) for i in s.chart_aftercare_issues] or None,
+        "aftercare_issued": [_when(i.issued_at) for i in s.aftercare] or None,
         "addenda": _addenda(s),
     }
 
 
-def _plan(episode: EpisodeOfCare) -> dict[str, Any] | None:
-    plans = episode.chart_care_plans
+def _plan(episode: Any, memo: _Memo) -> dict[str, Any] | None:
+    plans = episode.care_plans
     if not plans:
         return None
     plan = plans[0]
@@ -325,64 +363,55 @@ def _plan(episode: EpisodeOfCare) -> dict[str, Any] | None:
         "note": plan.note,
         "goals": [
             {"description": g.description, "code": g.code, "component": g.component or None,
-             "label": measure_label(g.code, g.component),
+             "label": memo.label(g.code, g.component),
              "target": _number(g.target), "target_date": g.target_date.isoformat()}
-            for g in plan.chart_goals
+            for g in plan.goals
         ],
         "therapies": [
             {"kind": t.kind, "provider": t.provider, "frequency": t.frequency,
              "exercises": t.exercises, "note": t.note}
-            for t in plan.chart_therapies
+            for t in plan.therapies
         ],
     }  # fmt: skip
 
 
-def _measurements(episode: EpisodeOfCare) -> list[dict[str, Any]]:
+def _measurements(episode: Any, memo: _Memo) -> list[dict[str, Any]]:
     """Every measurement of the episode with its classification against its baseline.
 
     A value taken right after needling is classified against the same session's value
     before needling (the immediate change); ratings of the whole course on their own.
     """
-    in_error_records = {("session", s.pk) for s in episode.chart_sessions if _in_error(s)} | {
-        ("assessment", a.pk) for a in episode.chart_assessments if _in_error(a)
-    }
-    sessions = {s.pk: s for s in episode.chart_sessions}
-    assessments = {a.pk: a for a in episode.chart_assessments}
-    observations = episode.chart_observations
+    in_error_sessions = {s.pk for s in episode.sessions if _in_error(s)}
+    in_error_assessments = {a.pk for a in episode.assessments if _in_error(a)}
+    performed = {s.pk: s.performed_at for s in episode.sessions}
+    assessed = {a.pk: a.performed_at for a in episode.assessments}
+    observations = episode.observations
+    # The time each measure was taken, as `effective_time` reads it, from the loaded
+    # records: no query.
+    taken: dict[int, Any] = {}
     for o in observations:
-        # The time the measure was taken, from the loaded parents, as `effective_time`
-        # reads it: no query, and no trip through the relation descriptors per row.
         if o.session_id is not None:
-            o.taken_at = sessions[o.session_id].performed_at
+            taken[o.pk] = performed[o.session_id]
         elif o.assessment_id is not None:
-            o.taken_at = assessments[o.assessment_id].performed_at
+            taken[o.pk] = assessed[o.assessment_id]
         else:
-            o.taken_at = o.recorded_at
-
-    def invalid(o: Observation) -> bool:
-        return bool(o.entered_in_error_reason) or (
-            ("session", o.session_id) in in_error_records
-            or ("assessment", o.assessment_id) in in_error_records
-        )
-
-    valid = [o for o in observations if not invalid(o)]
-    grouped = series_of(valid)
+            taken[o.pk] = o.recorded_at
+    invalid = {
+        o.pk
+        for o in observations
+        if o.entered_in_error_reason
+        or o.session_id in in_error_sessions
+        or o.assessment_id in in_error_assessments
+    }
+    valid = [o for o in observations if o.pk not in invalid]
+    grouped = series_of(valid, lambda o: taken[o.pk])
     verdicts: dict[int, dict[str, Any]] = {}
     condition = episode.condition_code
-    # The same change of the same measure recurs across a course (pain 6 -> 3 ...):
-    # classify each once per episode.
-    changes: dict[tuple[str, Any, Any], Any] = {}
 
-    def classified(measure: str, before: Any, after: Any) -> Any:
-        key = (measure, before, after)
-        if key not in changes:
-            if measure in GLOBAL:
-                changes[key] = knowledge.classify_change(measure, None, after)
-            else:
-                changes[key] = knowledge.classify_change(
-                    measure, before, after, condition=condition
-                )
-        return changes[key]
+    def classified(measure: str, before: Any, after: Any) -> dict[str, Any]:
+        if measure in GLOBAL:
+            return memo.verdict(measure, None, after, None)
+        return memo.verdict(measure, before, after, condition)
 
     for series in grouped.values():
         baseline = series.baseline
@@ -390,36 +419,31 @@ def _measurements(episode: EpisodeOfCare) -> list[dict[str, Any]]:
         befores = {p.session_id: p.value for p in series.points if p.timing == "before"}
         for point in series.points:
             if series.code in GLOBAL:
-                change = classified(measure, None, point.value)
+                verdicts[point.observation_id] = classified(measure, None, point.value)
             elif point.timing == "after" and befores.get(point.session_id) is not None:
-                change = classified(measure, befores[point.session_id], point.value)
+                before = befores[point.session_id]
+                verdicts[point.observation_id] = classified(measure, before, point.value)
             elif baseline is not None and point.timing != "after" and point is not baseline:
-                change = classified(measure, baseline.value, point.value)
+                verdicts[point.observation_id] = classified(measure, baseline.value, point.value)
             else:
                 verdicts[point.observation_id] = {
                     "classification": "baseline" if point is baseline else None
                 }
-                continue
-            verdicts[point.observation_id] = {
-                "classification": change.classification,
-                "change": change.change,
-                "threshold": change.threshold,
-            }
     result = []
-    for o in sorted(observations, key=lambda o: (effective_time(o), o.pk)):
+    for o in sorted(observations, key=lambda o: (taken[o.pk], o.pk)):
         result.append(
             {
                 "id": o.pk,
                 "code": o.code,
                 "component": o.component or None,
                 "side": o.side or None,
-                "label": measure_label(o.code, o.component, o.side),
+                "label": memo.label(o.code, o.component, o.side),
                 "timing": o.timing,
                 "value": _number(o.value),
-                "taken_at": _when(effective_time(o)),
+                "taken_at": _when(taken[o.pk]),
                 "session": o.session_id,
                 "assessment": o.assessment_id,
-                "entered_in_error": invalid(o),
+                "entered_in_error": o.pk in invalid,
                 **verdicts.get(o.pk, {"classification": None}),
             }
         )
@@ -472,10 +496,10 @@ def summary_lines(chart: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _discharge(episode: EpisodeOfCare) -> dict[str, Any] | None:
-    if not episode.chart_discharge:
+def _discharge(episode: Any) -> dict[str, Any] | None:
+    if not episode.discharge:
         return None
-    [record] = episode.chart_discharge
+    [record] = episode.discharge
     return {
         "reason": record.reason,
         "summary": record.summary,
@@ -488,63 +512,67 @@ def _chronological(records: Any) -> list[Any]:
     return sorted(records, key=lambda r: (r.performed_at, r.pk))
 
 
-def _hand_out_observations(episode: EpisodeOfCare) -> None:
-    """Give each session and assessment its own measurements from the episode's, in the
-    episode's order (a measurement always belongs to its record's episode)."""
-    by_session: dict[int, list[Observation]] = {}
-    by_assessment: dict[int, list[Observation]] = {}
-    for o in episode.chart_observations:
+def _by_record(episode: Any) -> tuple[dict[int, list[Any]], dict[int, list[Any]]]:
+    """The episode's measurements by session and by assessment, in the episode's order (a
+    measurement always belongs to its record's episode)."""
+    by_session: dict[int, list[Any]] = {}
+    by_assessment: dict[int, list[Any]] = {}
+    for o in episode.observations:
         if o.session_id is not None:
             by_session.setdefault(o.session_id, []).append(o)
         if o.assessment_id is not None:
             by_assessment.setdefault(o.assessment_id, []).append(o)
-    for s in episode.chart_sessions:
-        s.chart_observations = by_session.get(s.pk, [])
-    for a in episode.chart_assessments:
-        a.chart_observations = by_assessment.get(a.pk, [])
+    return by_session, by_assessment
 
 
 def patient_chart(patient: Patient) -> dict[str, Any]:
     """The whole record of one patient; use `with_chart` to load it in fixed queries."""
     consents = [
         {
-            "template_version": c.template.version,
+            "template_version": c.template_version,
             "signed_at": _when(c.signed_at),
             "signed_name": c.signed_name,
             "signed_in": c.channel,
-            "withdrawn_at": _when(c.chart_withdrawal[0].withdrawn_at)
-            if c.chart_withdrawal
-            else None,
+            "withdrawn_at": _when(c.withdrawal[0].withdrawn_at) if c.withdrawal else None,
         }
         for c in patient.chart_consents
     ]
     tz = zoneinfo.ZoneInfo(patient.clinic.timezone)
     episodes = []
     for e in patient.chart_episodes:
-        _hand_out_observations(e)
-        screenings = sorted(e.chart_screenings, key=lambda s: (s.recorded_at, s.pk))
+        of_sessions, of_assessments = _by_record(e)
+        names = _Names(
+            tz,
+            patient.chart_practitioners,
+            patient.chart_needle_sizes,
+            of_sessions,
+            of_assessments,
+            patient.chart_memo,
+        )
+        condition = knowledge.condition(e.condition_code)
+        screenings = sorted(e.screenings, key=lambda s: (s.recorded_at, s.pk))
         current = screenings[-1] if screenings else None
         verdict = knowledge.screen(current.factors if current else []).patient
         episodes.append(
             {
                 "id": e.pk,
-                "condition": {"code": e.condition_code, "display": e.condition.display},
+                "condition": {"code": e.condition_code, "display": condition.display},
                 "body_area": e.body_area,
                 "status": e.status,
                 "period_start": e.period_start.isoformat(),
                 "period_end": _when(e.period_end),
-                "practitioner_in_charge": str(e.care_manager),
+                "practitioner_in_charge": patient.chart_practitioners[e.care_manager_id],
                 "screening": {
                     "recorded_at": _when(current.recorded_at) if current else None,
                     "factors": current.factors if current else [],
                     "verdict": verdict.verdict if current else None,
                 },
                 "consents": consents,
-                "plan": _plan(e),
-                "measurements": _measurements(e),
+                "plan": _plan(e, names.memo),
+                "measurements": _measurements(e, names.memo),
                 "discharge": _discharge(e),
-                "assessments": [_assessment(a) for a in _chronological(e.chart_assessments)],
-                "sessions": [_session(s, tz) for s in _chronological(e.chart_sessions)],
+                "assessments": [_assessment(a, names) for a in _chronological(e.assessments)],
+                "sessions": [_session(s, names) for s in _chronological(e.sessions)],
             }
         )
     return {

@@ -5,8 +5,9 @@ review prompt. The same rules run in SQL for the dashboard (dashboard.py)."""
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from needlechart import knowledge
 from needlechart.outcomes.models import Observation, Timing
@@ -208,14 +209,18 @@ def effective_time(observation: Observation) -> dt.datetime:
     return observation.recorded_at
 
 
-def series_of(observations: Iterable[Observation]) -> dict[tuple[str, str, str], Series]:
-    """The valid observations grouped by what they measure, in time order."""
+def series_of(
+    observations: Iterable[Observation],
+    when: Callable[[Any], dt.datetime] = effective_time,
+) -> dict[tuple[str, str, str], Series]:
+    """The valid observations grouped by what they measure, in time order (`when` an
+    observation was taken: a caller holding plain rows gives its own times)."""
     grouped: dict[tuple[str, str, str], Series] = {}
-    ordered = sorted(observations, key=lambda o: (effective_time(o), o.pk))
+    ordered = sorted(observations, key=lambda o: (when(o), o.pk))
     for o in ordered:
         key = (o.code, o.component, o.side)
         series = grouped.setdefault(key, Series(*key))
-        series.points.append(Point(effective_time(o), float(o.value), o.timing, o.pk, o.session_id))
+        series.points.append(Point(when(o), float(o.value), o.timing, o.pk, o.session_id))
     return grouped
 
 

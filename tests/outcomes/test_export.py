@@ -8,6 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from needlechart.audit.models import AuditEvent
+from needlechart.charting import services
 from needlechart.charting.models import Consent, NeedlingSession
 from needlechart.charting.services import consent_withdraw
 from needlechart.outcomes.export import charts, patient_chart, with_chart
@@ -173,3 +174,26 @@ def test_a_withdrawn_consent_and_a_discharge_are_in_the_chart(charted):
     [episode] = line["episodes"]
     assert episode["consents"][0]["withdrawn_at"] == withdrawal.withdrawn_at.isoformat()
     assert episode["discharge"] is None
+
+
+def test_a_follow_up_of_an_adverse_event_is_in_its_patients_chart_and_no_other(world):
+    # Rows three lists down (episode, session, event, follow-up) reach the right patient
+    # when a whole clinic is exported at once.
+    mine = chart_builder.build(world.practitioner, world.episode_a, signed=True)
+    chart_builder.build(world.other_practitioner, world.episode_b, signed=False)
+    services.adverse_event_update(actor=world.practitioner, event=mine.event, severity="moderate")
+    follow_up = mine.event.follow_ups.get()
+    charted = {
+        chart["patient"]["id"]: chart
+        for chart in map(json.loads, run("--all", "--json").splitlines())
+    }
+
+    def follow_ups(patient) -> list:
+        [episode] = charted[patient.pk]["episodes"]
+        return [e["follow_ups"] for s in episode["sessions"] for e in s["adverse_events"]]
+
+    assert follow_ups(world.patient_a) == [[{
+        "severity": "moderate", "duration": None, "action_taken": "none",
+        "outcome": "resolved", "recorded_at": follow_up.recorded_at.isoformat(),
+    }]]  # fmt: skip
+    assert follow_ups(world.patient_b) == [[]]

@@ -1,6 +1,7 @@
-"""Plain rows for the resource builders: the columns a builder reads, named once, read either
-straight from SQL (a bulk export, no model instance built) or from a record the read layer
-fetched as a model (a read or a search page, which audits its records).
+"""Plain rows for the builders of FHIR resources and of the chart export: the columns a
+builder reads, named once, read either straight from SQL (a bulk export, no model instance
+built) or from a record the read layer fetched as a model (a read or a search page, which
+audits its records).
 
 A builder of plain rows reads attributes of a named tuple: `Columns` says which attribute is
 which column (an ORM path such as `episode__patient_id`), and which lists of another table's
@@ -68,11 +69,20 @@ class Related:
             return []
         return [self.columns.of(child) for child in fetched(holder, self.name)]
 
-    def grouped(self, ids: list[int]) -> dict[int, list[tuple]]:
-        """The rows of the records `ids`, by record: one query."""
+    def grouped(self, ids: list[int] | QuerySet) -> dict[int, list[tuple]]:
+        """The rows of the records `ids`, by record: one query, and one per list the rows
+        have themselves (then `key` is one of their columns, by which they are handed out).
+
+        The ids may be a query of them (a subquery): then the lists of the rows are read by
+        subqueries too (see `Columns.read`)."""
         groups: dict[int, list[tuple]] = {}
         make = self.columns.row._make
         found = self.rows().filter(**{f"{self.key}__in": ids})
+        if self.columns.lists:
+            at = list(self.columns.fields).index(self.key)
+            for row in self.columns.read(found, by_subquery=isinstance(ids, QuerySet)):
+                groups.setdefault(row[at], []).append(row)
+            return groups
         for key, *values in found.values_list(self.key, *self.columns.fields.values()):
             groups.setdefault(key, []).append(make(values))
         return groups
@@ -104,16 +114,26 @@ class Columns:
     def prefetches(self) -> list[Prefetch]:
         return [related.prefetch() for related in self.lists]
 
-    def read(self, rows: QuerySet) -> list[tuple]:
+    def read(self, rows: QuerySet, *, by_subquery: bool = False) -> list[tuple]:
         """The rows of a queryset as the builder's rows, straight from SQL: one query, and
-        one per list."""
+        one per list.
+
+        `by_subquery`: each list is read with the rows' query as a subquery rather than with
+        the ids read, for a deep export of many rows a chunk: Django prepares each value
+        of an `IN` list in Python, some microseconds an id, which cost more than the
+        database takes to run the subquery again."""
         found = list(rows.prefetch_related(None).values_list(*self.fields.values()))
         if not self.lists:
             return list(map(self.row._make, found))
         names = list(self.fields)
         parents = [names.index(related.parent) for related in self.lists]
         groups = [
-            (at, related.grouped([values[at] for values in found if values[at] is not None]))
+            (
+                at,
+                related.grouped(rows.values(self.fields[related.parent]))
+                if by_subquery
+                else related.grouped([values[at] for values in found if values[at] is not None]),
+            )
             for related, at in zip(self.lists, parents, strict=True)
         ]
         return [
