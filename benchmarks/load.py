@@ -2,7 +2,7 @@
 production (docs/deployment.md), beside the sign-in page as a baseline in the same run.
 
     .venv/bin/python benchmarks/load.py [--users 50] [--seconds 20] [--think 1.0]
-        [--patients 1000] [--keep DIR] [--workers 3] [--threads 4]
+        [--patients 1000] [--keep DIR] [--workers CORES] [--threads 1]
 
 Builds (or reuses, with `--keep DIR`) a demo clinic of `--patients` in SQLite, or uses the
 database DATABASE_URL names (a demo is built in it when it holds no clinic). Collects the
@@ -14,7 +14,10 @@ the first demo clinic in turn (the sign-in form with its CSRF token, through dja
 Then, for `--seconds`, each client loops over the patient list, a patient's timeline, an
 episode page, the dashboard and the sign-in page (GET, the baseline: the least a page
 costs), pausing a random 0.5-1.5x `--think` seconds between requests as a person would
-(`--think 0` hammers). Every request goes to 127.0.0.1 only, and the run stops by itself.
+(`--think 0` hammers); each starts at a random moment within its first pause. gunicorn
+runs as docs/deployment.md advises (a worker per core, one request at a time each;
+`--workers` and `--threads` try others). Every request goes to 127.0.0.1 only, and the
+run stops by itself.
 
 Prints one table: page, users, requests, errors, p50 ms, p99 ms, base p99 ms (the sign-in
 page's), ratio. An error is any answer but 200, or no answer.
@@ -155,8 +158,9 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", type=Path, help="keep the demo database here for reuse")
-    parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=4)
+    # As docs/deployment.md advises: one worker per core, one request at a time each.
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
     keep = args.keep or Path(tempfile.mkdtemp(prefix="needlechart-load-"))
@@ -188,6 +192,9 @@ def main() -> None:
 
         def user(client: Client) -> None:
             rng = random.Random()
+            # People arrive over a moment, not on one clock tick: each starts within one
+            # pause of the others (else the first page is 50 requests in the same instant).
+            time.sleep(args.think * rng.uniform(0, 1))
             while time.monotonic() < deadline:
                 patient, episode = rng.choice(targets)
                 pages = {"patient list": "/patients/",
