@@ -201,9 +201,16 @@ def test_the_database_refuses_a_service_account_as_signer_whatever_the_path(worl
 
     from needlechart.accounts.models import Role, User
     from needlechart.charting.models import DocumentTemplate
+    from needlechart.documents import letters
+    from needlechart.documents.models import LetterAddendum
 
     account = User.objects.create(clinic=world.clinic_a, role=Role.SERVICE, username="b@svc")
     chart = charts.build(world.practitioner, world.episode_a, signed=True)
+    letter = letters.letter_issue(
+        actor=world.practitioner,
+        letter=letters.letter_start(actor=world.practitioner, episode=world.episode_a,
+                                    kind="progress-report"),
+    )  # fmt: skip
     now = timezone.now()
     consent = Consent.objects.get(pk=chart.consent.pk)
     attempts = {
@@ -220,6 +227,8 @@ def test_the_database_refuses_a_service_account_as_signer_whatever_the_path(worl
         "discharge": lambda: Discharge.objects.create(
             episode=world.episode_a, reason="goals-met", summary="Settled.", snapshot={},
             discharged_by=account),
+        "add to a signed letter": lambda: LetterAddendum.objects.create(
+            letter=letter, reason="Late", text="More.", author=account),
         "raw SQL": _sql("UPDATE charting_needlingsession SET signed_at = %s, signed_by_id = %s "
                         "WHERE id = %s", now, account.pk, chart.session.pk),
     }  # fmt: skip
@@ -231,6 +240,7 @@ def test_the_database_refuses_a_service_account_as_signer_whatever_the_path(worl
             attempt()
         assert not NeedlingSession.objects.filter(signed_by=account).exists(), what
     assert not Addendum.objects.filter(author=account).exists()
+    assert not LetterAddendum.objects.filter(author=account).exists()
     # A person signs as before.
     services.addendum_add(actor=world.practitioner, record=chart.signed_session, reason="Late",
                           text="Settled by evening.")  # fmt: skip

@@ -145,6 +145,7 @@ SIGNERS = [
     signed_by_a_person("charting_addendum", "author_id"),
     signed_by_a_person("charting_consent", "witnessed_by_id"),
     signed_by_a_person("outcomes_discharge", "discharged_by_id"),
+    signed_by_a_person("documents_letteraddendum", "author_id"),
 ]
 
 

@@ -177,7 +177,9 @@ def letter_addendum_add(
     """A later note on a signed letter, kept as written; a draft is edited instead. The
     form's `token` makes a double click add one."""
     patient = letter.episode.patient
-    authorize(actor, roles=rules.CLINICAL_WRITE_ROLES, patient=patient, what="add addenda")
+    # An addendum carries its writer's name, as a signature does: a person's, never a
+    # service account's (as for the charting's addenda).
+    authorize(actor, roles=rules.SIGNING_ROLES, patient=patient, what="add addenda")
     # Read again: the letter may have been signed (or not) since the page was drawn.
     signed_at = Letter.objects.filter(pk=letter.pk).values_list("signed_at", flat=True).get()
     if signed_at is None:
@@ -210,8 +212,9 @@ def letter_reissue(
     with the addenda written since. The documents issued before stay as they were. A
     double click issues once. Not one transaction: the PDF is laid out before the one that
     keeps it (services.document_issue)."""
-    authorize(actor, roles=rules.CLINICAL_WRITE_ROLES, patient=letter.episode.patient,
-              what="write letters")  # fmt: skip
+    # Issued under the clinician's name, as the first issue is (letter_issue).
+    authorize(actor, roles=rules.SIGNING_ROLES, patient=letter.episode.patient,
+              what="sign letters")  # fmt: skip
     current = Letter.objects.select_related("episode__patient", "template", "document").get(
         pk=letter.pk
     )

@@ -121,6 +121,15 @@ def test_only_clinicians_of_the_clinic_add_addenda(signed, discharge_letter):
     # The assistant reads the signed letter but is offered no addendum form.
     page = client_for(w.assistant).get(reverse("documents:letter", args=[discharge_letter.pk]))
     assert page.status_code == 200 and "Add the addendum" not in page.content.decode()
+    # An addendum bears its writer's name: a service account, which may write clinical
+    # records through the API, writes none (the database refuses it too).
+    from needlechart.accounts.models import Role, User
+
+    account = User.objects.create(clinic=w.clinic_a, role=Role.SERVICE, username="svc@a")
+    with pytest.raises(ValidationError, match="Your role may not add addenda"):
+        letters.letter_addendum_add(actor=account, letter=discharge_letter, reason="Late",
+                                    text="More.")  # fmt: skip
+    assert not LetterAddendum.objects.exists()
 
 
 # --- the letter's emails ---------------------------------------------------------------------
