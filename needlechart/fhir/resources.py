@@ -551,6 +551,22 @@ ASSESSED = {
     **person("assessment__practitioner__user", "practitioner"),
 }
 
+
+def _examined(row: Any, prefix: str, code: dict[str, str], text: str) -> Resource:
+    """What an Observation of an assessment's record (an `ASSESSED` row) starts with: final
+    once the assessment is signed, examined by its practitioner at its time."""
+    return {
+        "resourceType": "Observation",
+        "id": f"{prefix}-{row.pk}",
+        "status": "final" if row.signed_at is not None else "preliminary",
+        "category": [{"coding": [{"system": codes.OBSERVATION_CATEGORY, "code": "exam"}]}],
+        "code": {"coding": [code], "text": text},
+        "subject": ref("Patient", row.patient_id),
+        "effectiveDateTime": instant(row.performed_at),
+        "performer": [_practitioner(row)],
+    }
+
+
 # What the Observation of a trigger-point finding reads, with its assessment's.
 FOUND = Columns(
     "Finding",
@@ -590,18 +606,9 @@ def finding(f: Any) -> Resource:
         )  # fmt: skip
     site = _side_words(f.muscle, f.side)
     activity = TriggerPointFinding.activity_of(f.recognised)
-    resource: Resource = {
-        "resourceType": "Observation",
-        "id": f"{FINDING}-{f.pk}",
-        "status": "final" if f.signed_at is not None else "preliminary",
-        "category": [{"coding": [{"system": codes.OBSERVATION_CATEGORY, "code": "exam"}]}],
-        "code": {
-            "coding": [codes.coding("trigger-point", "trigger-point")],
-            "text": "Trigger point",
-        },
-        "subject": ref("Patient", f.patient_id),
-        "effectiveDateTime": instant(f.performed_at),
-        "performer": [_practitioner(f)],
+    tp = codes.coding("trigger-point", "trigger-point")
+    resource = _examined(f, FINDING, tp, "Trigger point")
+    resource |= {
         "valueCodeableConcept": {"coding": [codes.coding("trigger-point", activity)]},
         "bodySite": {
             "coding": [codes.coding("muscle", f.muscle)],
@@ -623,18 +630,10 @@ PAINED = Columns(
 def pain_mark(m: Any) -> Resource:
     """A region of pain marked on an assessment's body chart (a `PAINED` row): its intensity
     0-10 as the value, the region as the body site, the pain's quality as a component."""
-    resource: Resource = {
-        "resourceType": "Observation",
-        "id": f"{PAIN_MARK}-{m.pk}",
-        "status": "final" if m.signed_at is not None else "preliminary",
-        "category": [{"coding": [{"system": codes.OBSERVATION_CATEGORY, "code": "exam"}]}],
-        "code": {
-            "coding": [codes.coding("body-chart", "pain-mark")],
-            "text": "Pain marked on the body chart",
-        },
-        "subject": ref("Patient", m.patient_id),
-        "effectiveDateTime": instant(m.performed_at),
-        "performer": [_practitioner(m)],
+    resource = _examined(
+        m, PAIN_MARK, codes.coding("body-chart", "pain-mark"), "Pain marked on the body chart"
+    )
+    resource |= {
         "valueInteger": m.intensity,
         "bodySite": {"coding": [codes.coding("body-region", m.region)]},
     }
