@@ -24,8 +24,8 @@ ERRORS = {400: Error, 401: Error, 403: Error, 404: Error, 422: Error, 429: Error
 
 
 SERVICE_REFUSED = (
-    "A service account may not do this: signing, addenda, a discharge summary and needling "
-    "are a person's, in their own name."
+    "A service account may not do this: examining, needling, signing, addenda and a "
+    "discharge summary are a person's, in their own name."
 )
 
 

@@ -68,6 +68,8 @@ class AssessmentIn(Schema):
 def assessment_start(request: HttpRequest, episode_id: int, body: AssessmentIn) -> Any:
     """Open a draft body-chart assessment in the token's staff member's name."""
     episode = _episode(request, episode_id, WRITE)
+    # The assessment is the examining practitioner's, as a needling session is.
+    need(request, WRITE, rules.NEEDLING_ROLES)
     started = charting.assessment_start(actor=request.user, episode=episode, kind=body.kind)
     return Status(201, _assessment_out(started))
 

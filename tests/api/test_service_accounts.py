@@ -18,7 +18,7 @@ from needlechart.accounts.models import Role, User
 from needlechart.api import services
 from needlechart.api.models import SCOPES, SERVICE_SCOPES, SIGN, ApiToken
 from needlechart.audit.models import AuditEvent
-from needlechart.charting.models import Addendum
+from needlechart.charting.models import Addendum, Assessment
 from needlechart.patients.models import Patient
 from tests import charts
 from tests.api.test_api import _get
@@ -285,6 +285,8 @@ def test_it_never_signs_needles_nor_writes_an_addendum_even_with_a_forged_scope(
                                    addendum),
         "a discharge": ("post", f"/episodes/{world.episode_a.pk}/discharge",
                         {"reason": "goals-met", "summary": "Settled."}),
+        "open an assessment": ("post", f"/episodes/{world.episode_a.pk}/assessments",
+                               {"kind": "reassessment"}),
         "start needling": ("post", f"/episodes/{world.episode_a.pk}/sessions",
                            {"screening_status": "unchanged", "consent_confirmed": True}),
         "change a needling row": ("patch", f"/rows/{chart.insertion.pk}", {"needles": 2}),
@@ -292,11 +294,12 @@ def test_it_never_signs_needles_nor_writes_an_addendum_even_with_a_forged_scope(
     for what, (method, path, body) in refused.items():
         answer = _send(secret, method, path, body)
         assert answer.status_code == 403, (what, answer.content)
-        assert "signing, addenda, a discharge summary and needling" in answer.json()["detail"]
+        assert "examining, needling, signing, addenda and a discharge" in answer.json()["detail"]
     chart.session.refresh_from_db()
     chart.assessment.refresh_from_db()
     assert chart.session.signed_at is None and chart.assessment.signed_at is None
     assert not Addendum.objects.filter(author=account).exists()
+    assert not Assessment.objects.filter(created_by=account).exists()
     assert not AuditEvent.objects.filter(user=account, action__in=["create", "sign"]).exists()
 
 
@@ -310,6 +313,8 @@ def test_the_services_refuse_it_every_signature_whoever_calls(charted):
     chart, account = world.chart, _account(world)
     clinic = world.clinic_a
     calls = {
+        "assess patients": lambda: charting.assessment_start(
+            actor=account, episode=world.episode_a),
         "add addenda": lambda: charting.addendum_add(
             actor=account, record=chart.signed_session, reason="Late", text="More."),
         "sign an assessment": lambda: charting.assessment_sign(

@@ -33,9 +33,9 @@ def assessment_start(
     *, actor: User, episode: EpisodeOfCare, kind: str = Assessment.Kind.INITIAL, token: str = ""
 ) -> Assessment:
     """Open a draft assessment; the form's `token` makes a double click open one."""
-    authorize(
-        actor, roles=rules.CLINICAL_WRITE_ROLES, patient=episode.patient, what="assess patients"
-    )
+    # An assessment is opened in the examining practitioner's name: a person's act, never a
+    # service account's (it may still add marks and findings to a practitioner's draft).
+    authorize(actor, roles=rules.NEEDLING_ROLES, patient=episode.patient, what="assess patients")
     refuse_if_discharged(episode)
     if kind not in Assessment.Kind.values:
         raise ValidationError({"kind": f"One of: {', '.join(Assessment.Kind.values)}."})
