@@ -16,11 +16,10 @@ from typing import Any
 
 import orjson
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from needlechart.accounts.models import Clinic, User
 from needlechart.audit import services as audit
-from needlechart.fhir import reads
+from needlechart.fhir import reads, resources
 from needlechart.patients.models import Patient
 
 # Rows per query. A chunk of sessions brings its needling rows along, so a few hundred keep
@@ -155,7 +154,7 @@ def export(
     outputs: list[Output] = []
     try:
         # Dates in the resources are the clinic's days.
-        with timezone.override(clinic.timezone):
+        with resources.in_clinic_time(clinic.timezone):
             for name in types:
                 selection = Selection(clinic.pk, since, patients)
                 output = _write(selection, directory, name, progress, cancelled, size)

@@ -5,6 +5,7 @@ Local codes are the slugs the records already store (a muscle's slug, a techniqu
 coding never needs a translation table that could drift from the catalogue.
 """
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -192,7 +193,10 @@ CODE_SYSTEMS = {
 }  # fmt: skip
 
 
+@functools.lru_cache(maxsize=4096)
 def coding(code_system_id: str, code: str) -> dict[str, str]:
+    """One of needlechart's codes as a Coding. Made once per code and shared by every
+    resource that holds it (a bulk export writes tens of thousands): never change it."""
     found = CODE_SYSTEMS[code_system_id]
     return {"system": found.url, "code": code, "display": found.display(code)}
 

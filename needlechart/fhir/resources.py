@@ -8,8 +8,12 @@ signatures and addenda) take plain rows instead, whose columns are named beside 
 its model records into the same rows, so each type has one builder.
 """
 
+import contextlib
 import datetime as dt
 import functools
+import zoneinfo
+from collections.abc import Iterator
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
@@ -50,9 +54,28 @@ def ref(resource_type: str, pk: Any, display: str = "") -> dict[str, str]:
     return reference
 
 
+# The clinic's zone while its resources are built, read by `instant` from a context variable:
+# Django's active zone sits in an asgiref Local, whose lookup at each date was a tenth of
+# a bulk export's time.
+_zone: ContextVar[dt.tzinfo | None] = ContextVar("needlechart_fhir_zone", default=None)
+
+
+@contextlib.contextmanager
+def in_clinic_time(zone_name: str) -> Iterator[None]:
+    """Dates in the resources built (and in date searches) are the clinic's days."""
+    zone = zoneinfo.ZoneInfo(zone_name)
+    token = _zone.set(zone)
+    try:
+        with timezone.override(zone):
+            yield
+    finally:
+        _zone.reset(token)
+
+
 def instant(moment: dt.datetime) -> str:
-    """A FHIR dateTime or instant, to the second, in the active (the clinic's) time zone."""
-    return timezone.localtime(moment).isoformat(timespec="seconds")
+    """A FHIR dateTime or instant, to the second, in the clinic's (else the active) zone."""
+    zone = _zone.get() or timezone.get_current_timezone()
+    return moment.astimezone(zone).isoformat(timespec="seconds")
 
 
 def number(value: Decimal | int | float) -> int | float:
@@ -479,48 +502,58 @@ MEASURED = Columns(
 )
 
 
-def measurement(o: Any) -> Resource:
-    """A measurement (a `MEASURED` row)."""
+@functools.lru_cache(maxsize=1024)
+def _measure_parts(code: str, component: str, side: str) -> tuple[Any, ...]:
+    """What the Observations of one measure (and component and side) share: category, code,
+    unit and body site. Made once per measure rather than per row, and shared by the
+    resources built (which are only encoded, never changed)."""
     try:
-        measure = knowledge.instrument(o.code)
+        measure = knowledge.instrument(code)
         title, unit, loinc = measure.name, measure.unit, measure.loinc
     except knowledge.UnknownCode:
-        title, unit, loinc = o.code, "", None
-    what = knowledge.component_label(o.code, o.component)
-    text = ", ".join(part for part in (title, what, o.side) if part)
-    coding = [codes.coding("measure", o.code)]
+        title, unit, loinc = code, "", None
+    what = knowledge.component_label(code, component)
+    text = ", ".join(part for part in (title, what, side) if part)
+    coding = [codes.coding("measure", code)]
     if loinc:
         coding.insert(
             0, {"system": codes.LOINC, "code": loinc, "display": codes.LOINC_DISPLAY[loinc]}
         )
-    quantity: dict[str, Any] = {"value": number(o.value)}
-    if unit:
-        quantity["unit"] = unit
+    units: dict[str, Any] = {"unit": unit} if unit else {}
     if unit in codes.UCUM_UNITS:
-        quantity |= {"system": codes.UCUM, "code": codes.UCUM_UNITS[unit]}
+        units |= {"system": codes.UCUM, "code": codes.UCUM_UNITS[unit]}
+    body_site = None
+    if code in MUSCLE_MEASURES and component:
+        body_site = {
+            "coding": [codes.coding("muscle", component)],
+            "text": _side_words(component, side),
+        }
+    return _category(code), {"coding": coding, "text": text}, units, body_site
+
+
+def measurement(o: Any) -> Resource:
+    """A measurement (a `MEASURED` row)."""
+    category, code, units, body_site = _measure_parts(o.code, o.component, o.side)
     recorded = instant(o.recorded_at)
     by_patient = o.recorder_clinic is None
     resource: Resource = {
         "resourceType": "Observation",
         "id": f"{MEASUREMENT}-{o.pk}",
         "status": "entered-in-error" if o.entered_in_error_reason else "final",
-        "category": _category(o.code),
-        "code": {"coding": coding, "text": text},
+        "category": category,
+        "code": code,
         "subject": ref("Patient", o.patient_id),
         "effectiveDateTime": recorded,
         "issued": recorded,
         "performer": [ref("Patient", o.patient_id) if by_patient else staff_of(o, "recorder")],
-        "valueQuantity": quantity,
+        "valueQuantity": {"value": number(o.value), **units},
         "note": [{"text": choice(Observation, "timing", o.timing)}],
     }
     resource["extension"] = [_measurement_extension(o)]
     if o.session_id:
         resource["encounter"] = ref("Encounter", o.session_id)
-    if o.code in MUSCLE_MEASURES and o.component:
-        resource["bodySite"] = {
-            "coding": [codes.coding("muscle", o.component)],
-            "text": _side_words(o.component, o.side),
-        }
+    if body_site is not None:
+        resource["bodySite"] = body_site
     if o.entered_in_error_reason:
         resource["note"].append({"text": f"Entered in error: {o.entered_in_error_reason}"})
     return resource

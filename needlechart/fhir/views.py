@@ -28,7 +28,7 @@ from needlechart.api.auth import TokenThrottle
 from needlechart.api.models import ApiToken
 from needlechart.audit import services as audit
 from needlechart.audit.context import api_token
-from needlechart.fhir import codes, questionnaires, reads
+from needlechart.fhir import codes, questionnaires, reads, resources
 from needlechart.patients import selectors as patient_selectors
 
 FHIR_JSON = "application/fhir+json"
@@ -157,7 +157,7 @@ def _type(name: str) -> reads.ResourceType:
 
 def _in_clinic_time(user: User) -> Any:
     # Dates in searches and in resources are the clinic's days, for tokens too.
-    return timezone.override(user.clinic.timezone)
+    return resources.in_clinic_time(user.clinic.timezone)
 
 
 # --- reads -------------------------------------------------------------------------------------

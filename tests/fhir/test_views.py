@@ -2,6 +2,7 @@
 searches and their paging, OperationOutcome for every error, and the audit of every read."""
 
 import datetime as dt
+import json
 
 import pytest
 from django.db import connection
@@ -303,3 +304,32 @@ def test_a_token_over_its_rate_gets_429_with_retry_after(world, settings):
     assert [a.status_code for a in answers[:2]] == [200, 200]
     assert _outcome(answers[2], 429) == "throttled"
     assert int(answers[2]["Retry-After"]) > 0
+
+
+def test_dates_are_the_clinics_in_reads_searches_and_the_bulk_export(charted, tmp_path):
+    """A clinic in Sydney sees its sessions' and measurements' times with its own offset, on
+    every path that builds resources."""
+    from needlechart.fhir import bulk
+    from needlechart.outcomes.models import Observation
+
+    world = charted
+    world.clinic_a.timezone = "Australia/Sydney"
+    world.clinic_a.save(update_fields=["timezone"])
+    moment = dt.datetime(2026, 1, 15, 22, 30, tzinfo=dt.UTC)  # 09:30 the next day, +11:00
+    Observation.objects.filter(episode=world.episode_a).update(recorded_at=moment)
+    measured = Observation.objects.filter(episode=world.episode_a).first()
+    secret = _token(world, ["clinical:read"])
+
+    read = _get(secret, f"Observation/m-{measured.pk}").json()
+    assert read["effectiveDateTime"] == "2026-01-16T09:30:00+11:00"
+    found = _get(secret, "Observation", date="2026-01-16", code="nprs").json()
+    ids = {entry["resource"]["id"] for entry in found.get("entry", [])}
+    assert f"m-{measured.pk}" in ids
+    assert all(e["resource"]["effectiveDateTime"].endswith("+11:00") for e in found["entry"])
+
+    bulk.export(world.clinic_a, tmp_path, ["Observation"])
+    lines = (tmp_path / "Observation.ndjson").read_text().splitlines()
+    exported = next(json.loads(line) for line in lines if f'"m-{measured.pk}"' in line)
+    assert exported["effectiveDateTime"] == "2026-01-16T09:30:00+11:00"
+    # Outside them, the active zone is untouched.
+    assert timezone.get_current_timezone_name() != "Australia/Sydney"
