@@ -75,7 +75,8 @@ SUMMARY = "outcomes_episodesummary"
 _MARK = (
     f"INSERT INTO {SUMMARY}"
     " (episode_id, changes, computed, signed_sessions, measured, evaluable, responder,"
-    " sessions_until) SELECT DISTINCT m.e, 1, 0, 0, {false}, {false}, {false}, 0"
+    " sessions_until, needled) SELECT DISTINCT m.e, 1, 0, 0, {false}, {false}, {false}, 0,"
+    " {empty}"
     " FROM ({select}) AS m"
     " WHERE m.e IS NOT NULL ON CONFLICT (episode_id) DO UPDATE"
     f" SET changes = {SUMMARY}.changes + 1"
@@ -89,7 +90,7 @@ POSTGRES_FUNCTIONS.append(
                UNION ALL SELECT to_jsonb(OLD) WHERE TG_OP <> 'INSERT'
       LOOP
         EXECUTE format('"""
-    + _MARK.replace("'", "''").format(false="false", select="%s")
+    + _MARK.replace("'", "''").format(false="false", empty="''{}''::jsonb", select="%s")
     + """', TG_ARGV[0]) USING r;
       END LOOP;
       RETURN NULL;
@@ -274,7 +275,7 @@ def summary_marks(table: str, events: tuple[str, ...], sqlite: str, postgresql: 
         select = " UNION ".join(sqlite.format(row=row) for row in rows)
         sqlite_statements.append(
             f"CREATE TRIGGER {name} AFTER {event} ON {table} BEGIN "
-            + _MARK.format(false="0", select=select)
+            + _MARK.format(false="0", empty="'{}'", select=select)
             + "; END"
         )
         argument = postgresql.replace("'", "''")

@@ -16,6 +16,7 @@ Definitions (docs/outcomes.md):
 """
 
 import datetime as dt
+import json
 import math
 import statistics
 import threading
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+import orjson
 from django.db import connection, transaction
 from django.db.models import (
     Case,
@@ -277,15 +279,15 @@ class EpisodeChange:
     sessions_until: int
 
 
-Summary = tuple[int, bool, bool, bool, int]
+Summary = tuple[int, bool, bool, bool, int, dict[str, int]]
 # An episode with no signed session and no NPRS measure.
-EMPTY: Summary = (0, False, False, False, 0)
+EMPTY: Summary = (0, False, False, False, 0, {})
 
 
 def _compute_summaries(episodes: QuerySet[EpisodeOfCare]) -> dict[int, Summary]:
     """What outcomes.EpisodeSummary keeps, computed from the charts for each of `episodes`
     that has a signed session or NPRS measures: (signed sessions, measured, evaluable,
-    responder, sessions until improvement)."""
+    responder, sessions until improvement, needling rows per muscle)."""
     signed_sessions = (
         NeedlingSession.objects.filter(episode__in=episodes, signed_at__isnull=False)
         .exclude(_not_in_error())
@@ -294,6 +296,15 @@ def _compute_summaries(episodes: QuerySet[EpisodeOfCare]) -> dict[int, Summary]:
     signed = dict(
         signed_sessions.values("episode").annotate(n=Count("id")).values_list("episode", "n")
     )
+    needled: dict[int, dict[str, int]] = {}
+    for episode, muscle, n in (
+        Insertion.objects.filter(session__in=signed_sessions)
+        .order_by()
+        .values("session__episode_id", "muscle")
+        .annotate(n=Count("id"))
+        .values_list("session__episode_id", "muscle", "n")
+    ):
+        needled.setdefault(episode, {})[muscle] = n
     change = PainChange.of(episodes)
     # Every signed session: the join picks each episode's own, by the episode index.
     given, given_params = (
@@ -315,7 +326,11 @@ def _compute_summaries(episodes: QuerySet[EpisodeOfCare]) -> dict[int, Summary]:
         )
     }
     return {
-        episode: (signed.get(episode, 0), *changes.get(episode, EMPTY[1:]))
+        episode: (
+            signed.get(episode, 0),
+            *changes.get(episode, EMPTY[1:5]),
+            dict(sorted(needled.get(episode, {}).items())),
+        )
         for episode in signed.keys() | changes.keys()
     }
 
@@ -334,11 +349,12 @@ def refresh_summaries() -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(
             f"UPDATE {table} SET signed_sessions = %s, measured = %s, evaluable = %s,"
-            " responder = %s, sessions_until = %s, computed = %s"
+            " responder = %s, sessions_until = %s, needled = %s, computed = %s"
             " WHERE episode_id = %s AND changes = %s",
             [
-                (*computed.get(episode, EMPTY), changes, episode, changes)
+                (*summary[:5], json.dumps(summary[5]), changes, episode, changes)
                 for episode, changes in marks.items()
+                for summary in [computed.get(episode, EMPTY)]
             ],
         )
     return len(marks)
@@ -558,6 +574,46 @@ def _sessions_per_week(
     return [(week.date(), n) for week, n in weeks]
 
 
+# The most-needled muscles listed: by needling rows, then by slug.
+MUSCLES_SHOWN = 10
+
+
+def _most_needled(filters: Filters, in_range: QuerySet[NeedlingSession]) -> list[tuple]:
+    """The most-needled muscles: (slug, needling rows, patients). Over the whole history
+    the kept summaries hold each episode's rows per muscle (refreshed by `_changes` before),
+    so a view adds up one row per episode rather than join every needling row of the
+    clinic; a period or a practitioner counts the rows of its sessions in SQL."""
+    if filters.date_from is None and filters.date_to is None and filters.practitioner is None:
+        rows: dict[str, int] = {}
+        patients: dict[str, set[int]] = {}
+        kept = EpisodeSummary.objects.filter(
+            episode__patient__clinic=filters.clinic, signed_sessions__gt=0
+        ).values_list("episode__patient_id", "needled")
+        # As the database gives them: the JSON text decoded by orjson, a fraction of the
+        # cost of the field's own decoding row by row.
+        for patient, needled in _rows(kept):
+            counts = needled if isinstance(needled, dict) else orjson.loads(needled)
+            for muscle, n in counts.items():
+                rows[muscle] = rows.get(muscle, 0) + n
+                patients.setdefault(muscle, set()).add(patient)
+        top = sorted(rows, key=lambda muscle: (-rows[muscle], muscle))[:MUSCLES_SHOWN]
+        return [(muscle, rows[muscle], len(patients[muscle])) for muscle in top]
+    # Rows per muscle and patient first, then per muscle: counting distinct patients in one
+    # step sorts every row again.
+    by_patient, params = (
+        Insertion.objects.filter(session__in=in_range)
+        .order_by()
+        .values("muscle", "session__episode__patient")
+        .annotate(n=Count("id"))
+        .query.sql_with_params()
+    )
+    return _fetch(
+        f"SELECT m.muscle, SUM(m.n), COUNT(*) FROM ({by_patient}) m"
+        f" GROUP BY m.muscle ORDER BY 2 DESC, m.muscle LIMIT {MUSCLES_SHOWN}",
+        params,
+    )
+
+
 def figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
     """Every dashboard figure, in a fixed number of queries."""
     today = today or timezone.localdate()
@@ -581,20 +637,7 @@ def figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
     major, major_ci = _per_100(events["major"], session_count)
     changes = _changes(filters, _review_candidates(filters))
     until = [c.sessions_until for c in changes.values() if c.in_scope and c.responder]
-    # Rows per muscle and patient first, then per muscle: counting distinct patients in one
-    # step sorts every row again.
-    by_patient, params = (
-        Insertion.objects.filter(session__in=in_range)
-        .order_by()
-        .values("muscle", "session__episode__patient")
-        .annotate(n=Count("id"))
-        .query.sql_with_params()
-    )
-    muscles = _fetch(
-        f"SELECT m.muscle, SUM(m.n), COUNT(*) FROM ({by_patient}) m"
-        " GROUP BY m.muscle ORDER BY 2 DESC, m.muscle LIMIT 10",
-        params,
-    )
+    muscles = _most_needled(filters, in_range)
     due = _review_due(filters, today, changes)
     return {
         "filters": {

@@ -251,6 +251,10 @@ class EpisodeSummary(models.Model):
     evaluable = models.BooleanField(default=False)
     responder = models.BooleanField(default=False)
     sessions_until = models.PositiveIntegerField(default=0)
+    # Needling rows per muscle (slug: rows) in its signed sessions: the most-needled
+    # muscles of the whole clinic add these up rather than join every needling row. A signed
+    # session's rows never change (db/guards.py), so signing marks all they add.
+    needled = models.JSONField(default=dict)
 
     def __str__(self) -> str:
         return f"Summary of episode {self.episode_id}"

@@ -201,6 +201,15 @@ class ReportedEffect(models.Model):
 
     class Meta:
         ordering = ["-red_flag", "first_reported_at", "id"]
+        # The dashboard's and the episode banner's queue: the few effects still pending,
+        # found without reading every effect a clinic's patients ever reported.
+        indexes = [
+            models.Index(
+                fields=["-red_flag", "first_reported_at", "id"],
+                condition=Q(status="pending"),
+                name="reported_effect_pending",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["session", "event_type"], name="one_reported_effect_per_type"

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Model, Prefetch, QuerySet, Window
+from django.db.models import Count, IntegerField, Model, Prefetch, QuerySet, Subquery, Value
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -248,8 +248,14 @@ ATTENTION_SHOWN = 25
 
 
 def _first_with_total(rows: QuerySet) -> tuple[list[Any], int]:
-    """The first ATTENTION_SHOWN rows and how many there are in all, in one query."""
-    shown = list(rows.annotate(total=Window(Count("pk")))[:ATTENTION_SHOWN])
+    """The first ATTENTION_SHOWN rows and how many there are in all, in one query. The
+    count is a subquery the database runs once, so the first rows are read along the
+    queue's index and the rest never joined (a window count joins every row of a long
+    queue before the first is returned)."""
+    counted = rows.order_by().values(one=Value(1)).annotate(n=Count("pk")).values("n")
+    shown = list(
+        rows.annotate(total=Subquery(counted[:1], output_field=IntegerField()))[:ATTENTION_SHOWN]
+    )
     return shown, (shown[0].total if shown else 0)
 
 

@@ -24,7 +24,7 @@ def _kept() -> dict[int, dashboard.Summary]:
     dashboard.refresh_summaries()
     return {
         row.episode_id: (row.signed_sessions, row.measured, row.evaluable, row.responder,
-                         row.sessions_until)
+                         row.sessions_until, row.needled)
         for row in EpisodeSummary.objects.all()
     }  # fmt: skip
 
