@@ -136,6 +136,28 @@ def record(
     return event
 
 
+def record_together(*, actor: User | None, rows: Sequence[dict[str, Any]]) -> None:
+    """Several rows of one view, each described by `record`'s keywords (action, obj,
+    object_type, patient), written in one transaction: a page that reads a patient and their
+    timeline pays for one commit."""
+    who, address = _Actor(actor), client_address.get()
+    events = [
+        _event(
+            who,
+            action=row["action"],
+            obj=row.get("obj"),
+            object_type=row.get("object_type", ""),
+            patient=row.get("patient"),
+            clinic=None,
+            detail=_with_token(row.get("detail")),
+            address=address,
+        )
+        for row in rows
+    ]
+    if events:
+        chain.append(events)
+
+
 def record_each(
     *,
     actor: User | None,

@@ -615,13 +615,15 @@ def timeline(
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
     page: int = 1,
+    with_patient: bool = False,
 ) -> TimelinePage:
     """One page of everything recorded for a patient, newest first.
 
     Each kind of record is counted, and its newest rows up to the end of the page are read,
     in SQL: the union of each kind's newest holds the page, however long the history. One query
     for the counts, then one per kind (two where addenda are read), whatever the number of
-    records."""
+    records. `with_patient`: the page read the patient unaudited, and its view is audited
+    here with the timeline's, in one transaction."""
     sources = [s for s in timeline_sources() if not kind or s.kind == kind]
     windows = [(s, _window(s, patient, date_from, date_to)) for s in sources]
     # Every kind counted in one query.
@@ -641,5 +643,8 @@ def timeline(
             entries.append((source.entry(row), rank, row.pk))
     entries.sort(key=lambda item: (item[0].when, -item[1], item[2]), reverse=True)
     shown = [entry for entry, _, _ in entries[needed - TIMELINE_PAGE : needed]]
-    audit.record(actor=user, action=audit.Action.VIEW, object_type="Timeline", patient=patient)
+    viewed = [{"action": audit.Action.VIEW, "object_type": "Timeline", "patient": patient}]
+    if with_patient:
+        viewed.insert(0, {"action": audit.Action.VIEW, "obj": patient})
+    audit.record_together(actor=user, rows=viewed)
     return TimelinePage(shown, total, number, pages)

@@ -579,7 +579,8 @@ def _page_number(text: str | None) -> int:
 
 @access.clinical_read(patient_scope)
 def timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
-    patient = patient_selectors.patient_get(user=request.user, patient_id=patient_id)
+    # Audited with the timeline, below.
+    patient = patient_selectors.patient_get_unaudited(user=request.user, patient_id=patient_id)
     form = TimelineFilterForm(request.GET or None)
     form.is_valid()
     # An invalid filter is reported and ignored; the valid ones still apply.
@@ -591,6 +592,7 @@ def timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
         date_from=filters.get("date_from"),
         date_to=filters.get("date_to"),
         page=_page_number(request.GET.get("page")),
+        with_patient=True,
     )
     query = request.GET.copy()
     query.pop("page", None)

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import orjson
 from django.db import connection, transaction
 from django.db.models import (
+    BooleanField,
     Case,
     Count,
     Exists,
@@ -344,7 +345,9 @@ def refresh_summaries() -> int:
     marks = dict(stale.values_list("episode_id", "changes"))
     if not marks:
         return 0
-    computed = _compute_summaries(EpisodeOfCare.objects.filter(pk__in=stale.values("episode_id")))
+    # By their ids, read just above: PostgreSQL plans the summaries' joins along the indexes
+    # for a list, where a subquery of the marks led it to scan every needling row.
+    computed = _compute_summaries(EpisodeOfCare.objects.filter(pk__in=list(marks)))
     table = EpisodeSummary._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(
@@ -360,17 +363,30 @@ def refresh_summaries() -> int:
     return len(marks)
 
 
-def _changes(filters: Filters, candidates: QuerySet[EpisodeOfCare]) -> dict[int, EpisodeChange]:
+def _whole_history(filters: Filters) -> bool:
+    """The dashboard of every signed session of the clinic: no period, no practitioner."""
+    return filters.date_from is None and filters.date_to is None and filters.practitioner is None
+
+
+def _changes(filters: Filters) -> dict[int, EpisodeChange]:
     """The pain change of every episode in the dashboard's scope or among the review
-    candidates, read from the kept summaries once those marked changed are recomputed: one
-    row per episode of the clinic rather than every pain measure."""
+    candidates (`_review_candidates`), read from the kept summaries once those marked
+    changed are recomputed: one row per episode of the clinic rather than every pain
+    measure."""
     refresh_summaries()
+    if _whole_history(filters):
+        # In scope: a signed session, as the summary counts them; a candidate: active.
+        # Read from the row itself rather than a subquery per episode.
+        in_scope: Any = ExpressionWrapper(Q(signed_sessions__gt=0), output_field=BooleanField())
+        candidate: Any = ExpressionWrapper(
+            Q(episode__status=EpisodeOfCare.Status.ACTIVE), output_field=BooleanField()
+        )
+    else:
+        in_scope = Exists(sessions(filters).filter(episode=OuterRef("episode_id")))
+        candidate = Exists(_review_candidates(filters).filter(pk=OuterRef("episode_id")))
     rows = (
         EpisodeSummary.objects.filter(measured=True, episode__patient__clinic=filters.clinic)
-        .annotate(
-            in_scope=Exists(sessions(filters).filter(episode=OuterRef("episode_id"))),
-            candidate=Exists(candidates.filter(pk=OuterRef("episode_id"))),
-        )
+        .annotate(in_scope=in_scope, candidate=candidate)
         .values_list(
             "episode_id", "episode__condition_code", "evaluable", "responder", "in_scope",
             "candidate", "sessions_until",
@@ -583,7 +599,7 @@ def _most_needled(filters: Filters, in_range: QuerySet[NeedlingSession]) -> list
     the kept summaries hold each episode's rows per muscle (refreshed by `_changes` before),
     so a view adds up one row per episode rather than join every needling row of the
     clinic; a period or a practitioner counts the rows of its sessions in SQL."""
-    if filters.date_from is None and filters.date_to is None and filters.practitioner is None:
+    if _whole_history(filters):
         rows: dict[str, int] = {}
         patients: dict[str, set[int]] = {}
         kept = EpisodeSummary.objects.filter(
@@ -635,7 +651,7 @@ def figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
     )
     minor, minor_ci = _per_100(events["minor"], session_count)
     major, major_ci = _per_100(events["major"], session_count)
-    changes = _changes(filters, _review_candidates(filters))
+    changes = _changes(filters)
     until = [c.sessions_until for c in changes.values() if c.in_scope and c.responder]
     muscles = _most_needled(filters, in_range)
     due = _review_due(filters, today, changes)
