@@ -54,7 +54,7 @@ def _modules() -> list[str]:
 
 MODULES = _modules()
 # Not writes of a record: the audit trail itself, and reads that take the actor.
-NOT_WRITES = {"record", "record_each", "patient_of", "sign_problems", "sign_checks", "once",
+NOT_WRITES = {"record", "record_each", "record_together", "patient_of", "sign_problems", "sign_checks", "once",
               "authorize", "held"}  # fmt: skip
 
 

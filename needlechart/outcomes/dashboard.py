@@ -336,12 +336,15 @@ def _compute_summaries(episodes: QuerySet[EpisodeOfCare]) -> dict[int, Summary]:
     }
 
 
-def refresh_summaries() -> int:
+def refresh_summaries(clinic: Clinic | None = None) -> int:
     """Recompute the kept summary (outcomes.EpisodeSummary) of every episode marked changed
     since it was computed, and return how many were. A row is written only if it was not
     marked again meanwhile (its `changes` as read), so a change committed during the
     computation is never taken for computed: it waits for the next refresh."""
     stale = EpisodeSummary.objects.exclude(computed=F("changes"))
+    if clinic is not None:
+        # A view reads its own clinic's rows only (docs/scaling.md).
+        stale = stale.filter(episode__patient__clinic=clinic)
     marks = dict(stale.values_list("episode_id", "changes"))
     if not marks:
         return 0
@@ -373,7 +376,7 @@ def _changes(filters: Filters) -> dict[int, EpisodeChange]:
     candidates (`_review_candidates`), read from the kept summaries once those marked
     changed are recomputed: one row per episode of the clinic rather than every pain
     measure."""
-    refresh_summaries()
+    refresh_summaries(filters.clinic)
     if _whole_history(filters):
         # In scope: a signed session, as the summary counts them; a candidate: active.
         # Read from the row itself rather than a subquery per episode.
