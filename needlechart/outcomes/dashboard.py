@@ -336,6 +336,10 @@ def _compute_summaries(episodes: QuerySet[EpisodeOfCare]) -> dict[int, Summary]:
     }
 
 
+# Episodes recomputed per batch (see refresh_summaries).
+SUMMARY_BATCH = 1000
+
+
 def refresh_summaries(clinic: Clinic | None = None) -> int:
     """Recompute the kept summary (outcomes.EpisodeSummary) of every episode marked changed
     since it was computed, and return how many were. A row is written only if it was not
@@ -346,23 +350,27 @@ def refresh_summaries(clinic: Clinic | None = None) -> int:
         # A view reads its own clinic's rows only (docs/scaling.md).
         stale = stale.filter(episode__patient__clinic=clinic)
     marks = dict(stale.values_list("episode_id", "changes"))
-    if not marks:
-        return 0
-    # By their ids, read just above: PostgreSQL plans the summaries' joins along the indexes
-    # for a list, where a subquery of the marks led it to scan every needling row.
-    computed = _compute_summaries(EpisodeOfCare.objects.filter(pk__in=list(marks)))
     table = EpisodeSummary._meta.db_table
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {table} SET signed_sessions = %s, measured = %s, evaluable = %s,"
-            " responder = %s, sessions_until = %s, needled = %s, computed = %s"
-            " WHERE episode_id = %s AND changes = %s",
-            [
-                (*summary[:5], json.dumps(summary[5]), changes, episode, changes)
-                for episode, changes in marks.items()
-                for summary in [computed.get(episode, EMPTY)]
-            ],
-        )
+    ids = sorted(marks)
+    for start in range(0, len(ids), SUMMARY_BATCH):
+        batch = ids[start : start + SUMMARY_BATCH]
+        # By their ids, read just above: PostgreSQL plans the summaries' joins along the
+        # indexes for a list, where a subquery of the marks led it to scan every needling
+        # row. A batch at a time: the list is bound once per subquery that reads it, and
+        # SQLite takes at most 32,766 values a statement (a demo marks every episode).
+        computed = _compute_summaries(EpisodeOfCare.objects.filter(pk__in=batch))
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET signed_sessions = %s, measured = %s, evaluable = %s,"
+                " responder = %s, sessions_until = %s, needled = %s, computed = %s"
+                " WHERE episode_id = %s AND changes = %s",
+                [
+                    (*summary[:5], json.dumps(summary[5]), marks[episode], episode,
+                     marks[episode])
+                    for episode in batch
+                    for summary in [computed.get(episode, EMPTY)]
+                ],
+            )  # fmt: skip
     return len(marks)
 
 

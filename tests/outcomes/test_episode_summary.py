@@ -175,3 +175,24 @@ def test_recomputing_costs_the_same_queries_for_few_or_many_changed_episodes(dem
     with CaptureQueriesContext(connection) as captured:
         assert dashboard.refresh_summaries() == 0
     assert len(captured) == 1
+
+
+def test_every_marked_episode_is_recomputed_a_batch_at_a_time(demo, monkeypatch):
+    """A demo or a migration marks every episode: they are recomputed in batches (SQLite
+    binds at most 32,766 values a statement), each the same as computed from the charts."""
+    monkeypatch.setattr(dashboard, "SUMMARY_BATCH", 7)
+    _kept()
+    EpisodeSummary.objects.update(changes=F("changes") + 1, signed_sessions=0, needled={})
+    assert _stale() > 7 * 3
+    assert _kept() == _from_the_charts()
+    assert _stale() == 0
+
+
+def test_a_view_recomputes_its_own_clinics_episodes_only(demo):
+    clinic, _ = demo
+    _kept()
+    EpisodeSummary.objects.update(changes=F("changes") + 1)
+    ours = EpisodeSummary.objects.filter(episode__patient__clinic=clinic).count()
+    assert 0 < ours < EpisodeSummary.objects.count()
+    assert dashboard.refresh_summaries(clinic) == ours
+    assert _stale() == EpisodeSummary.objects.count() - ours
