@@ -76,26 +76,46 @@ def safety_signals(context: template.Context, patient: object) -> list:
     """The patient's safety signals for the signed-in clinician (none for other roles): what
     the patient reported from the portal first, then the consent and who may needle.
 
-    The page layer joins the two apps here, so that charting need not read the portal."""
+    The page layer joins the two apps here, so that charting need not read the portal. The
+    consent standing is the page's own where it shows the safety banner for this patient
+    (`safety`), so the header and the banner read it once and cannot disagree."""
+    from needlechart.charting.selectors import Safety
     from needlechart.charting.selectors import safety_signals as chart_signals
     from needlechart.portal.selectors import portal_signals
 
     request = context.get("request")
     if request is None or patient is None:
         return []
+    safety = context.get("safety")
+    consent = None
+    if isinstance(safety, Safety) and context.get("patient") is patient:
+        consent = (safety.consent, safety.consent_problem)
     return [
-        *portal_signals(user=request.user, patient=patient),
-        *chart_signals(user=request.user, patient=patient),
+        *portal_signals(user=request.user, patient=patient, red_flags=_red_flags(context, patient)),
+        *chart_signals(user=request.user, patient=patient, consent=consent),
     ]
 
 
-@register.simple_tag
-def open_red_flags(patient: object) -> int:
+@register.simple_tag(takes_context=True)
+def open_red_flags(context: template.Context, patient: object) -> int:
     """Red flags the patient reported after a session that no clinician has acknowledged:
     the banner and the start of a session show them above the screening verdict."""
-    from needlechart.portal.selectors import open_red_flags as red_flags
+    return len(_red_flags(context, patient)) if patient is not None else 0
 
-    return red_flags(patient) if patient is not None else 0
+
+def _red_flags(context: template.Context, patient: Any) -> list:
+    """The patient's open red-flag check-ins, read once per request: the header's signals
+    and the banner below it both show them. Tags run as the page renders, after the view's
+    writes, so a request's reading is the page's."""
+    from needlechart.portal.selectors import open_red_flag_check_ins
+
+    request = context.get("request")
+    if request is None:
+        return open_red_flag_check_ins(patient)
+    read = request.__dict__.setdefault("_open_red_flags", {})
+    if patient.pk not in read:
+        read[patient.pk] = open_red_flag_check_ins(patient)
+    return read[patient.pk]
 
 
 @register.simple_tag

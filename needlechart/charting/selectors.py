@@ -7,7 +7,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, Func, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    Func,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    prefetch_related_objects,
+)
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -93,16 +105,20 @@ def _cannot_needle(status: rules.Qualification) -> str:
 
 
 def safety_signals(
-    *, user: User, patient: Patient, episodes: list[EpisodeOfCare] | None = None
+    *,
+    user: User,
+    patient: Patient,
+    episodes: list[EpisodeOfCare] | None = None,
+    consent: tuple[Consent | None, str] | None = None,
 ) -> list[Signal]:
     """The consent and who may needle, for the patient header, the episode banner and the
     start of a session (the portal adds what patients reported: portal.selectors). A fixed
-    number of queries, whatever the history. Clinical content: staff without clinical
-    access get none."""
+    number of queries, whatever the history. `consent`: the patient's `consent_status`,
+    where the page has read it. Clinical content: staff without clinical access get none."""
     if not rules.has_role(user, rules.CLINICAL_READ_ROLES):
         return []
     signals = []
-    consent, problem = services.consent_status(patient)
+    consent, problem = consent if consent is not None else services.consent_status(patient)
     if consent is None:
         signals.append(
             Signal("danger", f"No current consent: {problem}",
@@ -118,16 +134,22 @@ def safety_signals(
             )
     if episodes is None:
         episodes = list(
-            patient.episodes.exclude(status=EpisodeOfCare.Status.FINISHED)
-            .select_related("care_manager__user")
-            .prefetch_related("care_manager__credentials")
+            patient.episodes.exclude(status=EpisodeOfCare.Status.FINISHED).select_related(
+                "care_manager__user"
+            )
         )
-    for episode in episodes:
+    others = [
+        episode
+        for episode in episodes
+        if episode.care_manager is not None
+        and episode.status != EpisodeOfCare.Status.FINISHED
+        # The reader's own standing is said above, in their own words.
+        and (own is None or episode.care_manager.pk != own.pk)
+    ]
+    # The other practitioners' credentials in one query, read only when there are any.
+    prefetch_related_objects([episode.care_manager for episode in others], "credentials")
+    for episode in others:
         manager = episode.care_manager
-        if manager is None or episode.status == EpisodeOfCare.Status.FINISHED:
-            continue
-        if own is not None and manager.pk == own.pk:
-            continue  # said above, in the reader's own words
         standing = rules.needling_status(manager, today)
         if not standing.is_current:
             signals.append(

@@ -327,21 +327,18 @@ def portal_standing(*, user: User, patient: Patient) -> PortalStanding:
 # --- what patients reported, as safety signals for the clinic's pages --------------------
 
 
-def portal_signals(*, user: User, patient: Patient) -> list[Signal]:
+def portal_signals(
+    *, user: User, patient: Patient, red_flags: list[CheckIn] | None = None
+) -> list[Signal]:
     """Open red flags, effects waiting to be confirmed and health answers waiting for review:
     shown with the chart's own signals in the patient header (see ui.safety_signals).
+    `red_flags`: the patient's `open_red_flag_check_ins`, where the page has read them.
     Clinical content: staff without clinical access get none."""
     if not rules.has_role(user, rules.CLINICAL_READ_ROLES):
         return []
     signals: list[Signal] = []
-    red_flags = (
-        CheckIn.objects.filter(
-            session__episode__patient=patient, alert_acknowledged_at__isnull=True
-        )
-        .exclude(red_flags=[])
-        .select_related("session")
-        .order_by("answered_at")
-    )
+    if red_flags is None:
+        red_flags = open_red_flag_check_ins(patient)
     for check_in in red_flags:
         symptoms = "; ".join(_symptom(code) for code in check_in.red_flags)
         signals.append(
@@ -384,14 +381,16 @@ def portal_signals(*, user: User, patient: Patient) -> list[Signal]:
     return signals
 
 
-def open_red_flags(patient: Patient) -> int:
-    """Red flags the patient reported after a session that no clinician has acknowledged."""
-    return (
+def open_red_flag_check_ins(patient: Patient) -> list[CheckIn]:
+    """The check-ins with red flags no clinician has acknowledged, oldest first, each with
+    its session (the header's signals name the session's day)."""
+    return list(
         CheckIn.objects.filter(
             session__episode__patient=patient, alert_acknowledged_at__isnull=True
         )
         .exclude(red_flags=[])
-        .count()
+        .select_related("session")
+        .order_by("answered_at")
     )
 
 

@@ -174,7 +174,7 @@ def test_every_portal_url_with_an_id_swapped_to_another_patients_is_not_found(ne
 
 # Pages stay as fast for a patient with years of sessions and check-ins.
 HOME_QUERIES = 14  # with today's diary entry, for the to-do list
-STAFF_SESSION_QUERIES = 28  # a signed session: no signing checks to run
+STAFF_SESSION_QUERIES = 24  # a signed session: no signing checks to run
 
 
 def _count(client, url: str) -> int:
@@ -206,3 +206,23 @@ def test_the_staff_session_page_costs_the_same_queries_however_many_reports(sess
                             symptoms=["bruising", "headache", "infection-signs"],
                             now=session_26h.performed_at + dt.timedelta(hours=25))  # fmt: skip
     assert _count(client, url) == baseline == STAFF_SESSION_QUERIES
+
+
+@pytest.mark.parametrize("page", ["charting:session", "patients:episode"])
+def test_a_red_flag_is_read_once_for_the_header_and_the_banner_that_both_show_it(
+    session_26h, world, page
+):
+    portal_services.checkin_answer(actor=world.patient_user, session=session_26h, hours=24, soreness=5,
+                            symptoms=["infection-signs"],
+                            now=session_26h.performed_at + dt.timedelta(hours=25))  # fmt: skip
+    record = session_26h if page == "charting:session" else session_26h.episode
+    client = client_for(world.practitioner)
+    with CaptureQueriesContext(connection) as context:
+        html = client.get(reverse(page, args=[record.pk])).content.decode()
+    assert "Red flag reported" in html  # the header's signal
+    assert "Red flag reported after a session: review before needling" in html  # the banner
+    red_flag_reads = [
+        q["sql"] for q in context.captured_queries
+        if 'FROM "portal_checkin"' in q["sql"] and '"alert_acknowledged_at" IS NULL' in q["sql"]
+    ]  # fmt: skip
+    assert len(red_flag_reads) == 1

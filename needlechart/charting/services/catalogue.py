@@ -42,8 +42,9 @@ def catalogue_start(clinic: Clinic) -> None:
         )
 
 
-def current_template(*, clinic: Clinic, kind: str) -> DocumentTemplate:
-    """The clinic's newest consent or aftercare text (version 1 is the shipped default)."""
+def current_template(*, clinic: Clinic | int, kind: str) -> DocumentTemplate:
+    """The clinic's newest consent or aftercare text (version 1 is the shipped default); the
+    clinic or its id (a patient's `clinic_id`, not to read the clinic only for this)."""
     return DocumentTemplate.objects.filter(clinic=clinic, kind=kind).order_by("-version").first()
 
 

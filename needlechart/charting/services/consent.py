@@ -31,7 +31,7 @@ def consent_status(patient: Patient) -> tuple[Consent | None, str]:
     if consent is None:
         return status_of(None, None)
     return status_of(
-        consent, current_template(clinic=patient.clinic, kind=DocumentTemplate.Kind.CONSENT)
+        consent, current_template(clinic=patient.clinic_id, kind=DocumentTemplate.Kind.CONSENT)
     )
 
 
