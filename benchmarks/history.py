@@ -37,10 +37,16 @@ sys.path.insert(0, str(ROOT))
 Row = tuple[str, str, float, float | None, int | None, float | None]
 
 
-def median_ms(call: Callable[[], Any], repeat: int) -> float:
+def median_ms(
+    call: Callable[[], Any], repeat: int, setup: Callable[[], Any] = lambda: None
+) -> float:
+    """The median of `repeat` timed calls after a warm-up; `setup` runs before each call,
+    untimed (what the measure starts from, such as the changes a view then reads)."""
+    setup()
     call()  # warm caches, as a running server has them
     timings = []
     for _ in range(repeat):
+        setup()
         start = time.perf_counter()
         call()
         timings.append(time.perf_counter() - start)

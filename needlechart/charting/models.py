@@ -400,6 +400,13 @@ class NeedlingSession(SignedRecord):
 
     class Meta:
         ordering = ["-performed_at", "-id"]
+        indexes = [
+            # The dashboard counts a clinic's signed sessions by week from the index alone,
+            # without reading each session's row (its notes make the rows wide).
+            models.Index(
+                fields=["episode", "signed_at", "performed_at"], name="session_episode_signed"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Needling session {self.performed_at:%Y-%m-%d}"
