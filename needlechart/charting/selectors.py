@@ -78,7 +78,8 @@ def safety(episode: EpisodeOfCare) -> Safety:
             source=r.source,
             verdict=r.verdict,
             contraindicated_there=r.verdict != "contraindicated"
-            and knowledge.factor_rule(r.code).verdict == "contraindicated",
+            and r.factor is not None
+            and knowledge.factor_rule(r.factor).verdict == "contraindicated",
         )
         for r in result.reasons
     )

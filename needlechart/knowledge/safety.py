@@ -147,6 +147,9 @@ class Reason:
     everywhere: bool = False
     # For a bleeding factor in a state of BLEEDING_STATES: the factor's code.
     bleeding: str | None = None
+    # The screening factor the reason comes from (its rule's code), where one does: a
+    # derived state has a code of its own ("anticoagulant-inr-above", "dvt-suspected").
+    factor: str | None = None
 
     def as_json(self) -> dict[str, str]:
         return {"code": self.code, "text": self.text, "source": self.source, "level": self.level}
@@ -434,6 +437,7 @@ def _reason(
         level or rule.level,
         everywhere,
         bleeding,
+        rule.code,
     )
 
 

@@ -483,3 +483,28 @@ def test_referred_regions_of_a_finding_read_as_body_regions(world, consented):
         .content.decode()
     )
     assert "Calf (left), Heel (left)" in html and "calf-left, heel-left" not in html
+
+
+# Each state a screening factor's details can put it in has a reason of its own code
+# ("anticoagulant-inr-above"): the banner names it on every page that shows the screening.
+@pytest.mark.parametrize(
+    ("factor", "shown"),
+    [
+        ({"code": "anticoagulant", "drug": "warfarin", "inr": 4.2}, "INR"),
+        ({"code": "anticoagulant", "drug": "warfarin"}, "INR"),
+        ({"code": "anticoagulant"}, "Blood thinner"),
+        ({"code": "bleeding-disorder", "severity": "severe"}, "Bleeding"),
+        ({"code": "dvt", "limb": "leg", "side": "left", "status": "suspected"}, "thrombosis"),
+    ],
+)
+def test_a_factor_in_a_derived_state_is_on_the_banner_of_the_episode_and_session_pages(
+    session, world, factor, shown
+):
+    services.screening_record(actor=world.practitioner, episode=world.episode_a, factors=[factor])
+    client = client_for(world.practitioner)
+    for url in (reverse("patients:episode", args=[world.episode_a.pk]),
+                reverse("charting:session", args=[session.pk])):  # fmt: skip
+        response = client.get(url)
+        assert response.status_code == 200, url
+        banner = response.content.decode().split('aria-label="Safety screening"')[1]
+        assert shown.lower() in banner.split("</section>")[0].lower(), url
