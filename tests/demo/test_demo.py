@@ -620,3 +620,21 @@ def test_every_demo_record_has_a_create_audit_row_for_its_patient(demo, model, p
     rows = AuditEvent.objects.filter(object_type=object_type_of(model()), action="create")
     assert dict(rows.values_list("object_id", "patient_id")) == records
     assert rows.count() == len(records), "one row each"
+
+
+def test_every_demo_episode_and_its_last_session_open_for_the_clinics_practitioner(demo, client):
+    """Each screening, consent, plan and report the demo holds shows on the pages where
+    needling is decided: none of them makes a page fail."""
+    for username in ("demo-practitioner", "demo-b-practitioner"):
+        user = User.objects.get(username=username)
+        client.force_login(user)
+        episodes = EpisodeOfCare.objects.filter(patient__clinic=user.clinic).annotate(
+            last=models.Max("sessions__id")
+        )
+        assert episodes
+        for episode in episodes:
+            url = f"/episodes/{episode.pk}/"
+            assert client.get(url).status_code == 200, url
+            if episode.last:
+                url = f"/sessions/{episode.last}/"
+                assert client.get(url).status_code == 200, url
