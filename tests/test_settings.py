@@ -86,7 +86,7 @@ NEEDLECHART = Path(sys.executable).parent / "needlechart"
 READ = ("DEBUG", "SECURE_COOKIES", "SECURE_SSL_REDIRECT", "BEHIND_PROXY", "EMAIL_USE_TLS",
         "CONN_MAX_AGE", "AXES_FAILURE_LIMIT", "SESSION_COOKIE_AGE", "SECURE_HSTS_SECONDS",
         "TRUSTED_PROXY_COUNT", "EMAIL_PORT", "EMAIL_TIMEOUT", "PASSWORD_RESET_TIMEOUT",
-        "PORTAL_INVITATION_HOURS")  # fmt: skip
+        "PORTAL_INVITATION_HOURS", "DB_PREPARED_STATEMENTS")  # fmt: skip
 
 
 def _settings(monkeypatch, tmp_path, **env: str) -> dict:
@@ -163,6 +163,7 @@ def test_a_number_that_cannot_be_read_or_is_out_of_bounds_stops_the_app(
         ("SESSION_COOKIE_AGE", "0", "is not a whole number of 1 or more"),
         ("PASSWORD_RESET_TIMEOUT", "3 days", "is not a whole number of 1 or more"),
         ("CONN_MAX_AGE", "forever", "is not a whole number of 0 or more"),
+        ("DB_PREPARED_STATEMENTS", "maybe", "is not a yes/no value"),
     ],
 )
 def test_every_setting_read_from_the_environment_refuses_nonsense(
@@ -263,3 +264,22 @@ def test_no_template_carries_inline_script_style_or_handlers_the_policy_blocks()
         for match in inline.finditer(path.read_text())
     ]
     assert found == []
+
+
+@pytest.mark.parametrize(("value", "prepared"), [("", True), ("off", False)])
+def test_postgresql_binds_and_prepares_statements_unless_turned_off(
+    monkeypatch, tmp_path, value, prepared
+):
+    """A page's queries are planned once per kept connection; a pooler in transaction mode
+    (PgBouncer) cannot keep prepared statements, so they can be turned off."""
+    found = _settings(monkeypatch, tmp_path, SECRET_KEY="s" * 50,
+                      DATABASE_URL="postgres://app@db.example.org:5432/needlechart",
+                      DB_PREPARED_STATEMENTS=value)  # fmt: skip
+    options = found["DATABASES"]["default"].get("OPTIONS", {})
+    expected = {"server_side_binding": True, "prepare_threshold": 5} if prepared else {}
+    assert {
+        k: options[k] for k in ("server_side_binding", "prepare_threshold") if k in options
+    } == expected
+    monkeypatch.delenv("DATABASE_URL")
+    sqlite = _settings(monkeypatch, tmp_path, SECRET_KEY="s" * 50)
+    assert "server_side_binding" not in sqlite["DATABASES"]["default"]["OPTIONS"]
