@@ -374,6 +374,20 @@ def refresh_summaries(clinic: Clinic | None = None) -> int:
     return len(marks)
 
 
+def _episode_counts(filters: Filters) -> dict[str, int]:
+    """The episodes in scope (with a signed session in the period), and the active ones among
+    them. Over the whole history, from the kept summaries' signed sessions (current once
+    `_changes` has run), one row per episode rather than a subquery of its sessions."""
+    active = Q(episode__status=EpisodeOfCare.Status.ACTIVE)
+    if _whole_history(filters):
+        return EpisodeSummary.objects.filter(
+            episode__patient__clinic=filters.clinic, signed_sessions__gt=0
+        ).aggregate(total=Count("pk"), active=Count("pk", filter=active))
+    return episodes(filters).aggregate(
+        total=Count("pk"), active=Count("pk", filter=Q(status=EpisodeOfCare.Status.ACTIVE))
+    )
+
+
 def _whole_history(filters: Filters) -> bool:
     """The dashboard of every signed session of the clinic: no period, no practitioner."""
     return filters.date_from is None and filters.date_to is None and filters.practitioner is None
@@ -645,10 +659,9 @@ def figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
     """Every dashboard figure, in a fixed number of queries."""
     today = today or timezone.localdate()
     in_range = sessions(filters)
-    scoped = episodes(filters)
-    episode_counts = scoped.aggregate(
-        total=Count("pk"), active=Count("pk", filter=Q(status=EpisodeOfCare.Status.ACTIVE))
-    )
+    # First: the kept summaries are recomputed where marked, so the counts below may read them.
+    changes = _changes(filters)
+    episode_counts = _episode_counts(filters)
     weeks = _sessions_per_week(in_range, zoneinfo.ZoneInfo(filters.clinic.timezone))
     # Every session in the period falls in one week: their sum is the count, without a scan.
     session_count = sum(n for _, n in weeks)
@@ -662,7 +675,6 @@ def figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
     )
     minor, minor_ci = _per_100(events["minor"], session_count)
     major, major_ci = _per_100(events["major"], session_count)
-    changes = _changes(filters)
     until = [c.sessions_until for c in changes.values() if c.in_scope and c.responder]
     muscles = _most_needled(filters, in_range)
     due = _review_due(filters, today, changes)
