@@ -9,6 +9,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from needlechart import knowledge
+from needlechart.accounts import rules
 
 register = template.Library()
 
@@ -90,8 +91,11 @@ def safety_signals(context: template.Context, patient: object) -> list:
     consent = None
     if isinstance(safety, Safety) and context.get("patient") is patient:
         consent = (safety.consent, safety.consent_problem)
+    # Staff without clinical access see no portal signals: their red flags are not read.
+    clinical = rules.has_role(request.user, rules.CLINICAL_READ_ROLES)
+    red_flags = _red_flags(context, patient) if clinical else []
     return [
-        *portal_signals(user=request.user, patient=patient, red_flags=_red_flags(context, patient)),
+        *portal_signals(user=request.user, patient=patient, red_flags=red_flags),
         *chart_signals(user=request.user, patient=patient, consent=consent),
     ]
 

@@ -226,3 +226,18 @@ def test_a_red_flag_is_read_once_for_the_header_and_the_banner_that_both_show_it
         if 'FROM "portal_checkin"' in q["sql"] and '"alert_acknowledged_at" IS NULL' in q["sql"]
     ]  # fmt: skip
     assert len(red_flag_reads) == 1
+
+
+def test_the_front_desk_sees_no_red_flag_on_the_patient_page_and_none_is_read_for_it(
+    session_26h, world
+):
+    portal_services.checkin_answer(actor=world.patient_user, session=session_26h, hours=24, soreness=5,
+                            symptoms=["infection-signs"],
+                            now=session_26h.performed_at + dt.timedelta(hours=25))  # fmt: skip
+    url = reverse("patients:detail", args=[session_26h.episode.patient_id])
+    assert "Red flag reported" in client_for(world.practitioner).get(url).content.decode()
+    with CaptureQueriesContext(connection) as context:
+        response = client_for(world.front_desk).get(url)
+    assert response.status_code == 200
+    assert "Red flag reported" not in response.content.decode()
+    assert not [q for q in context.captured_queries if 'FROM "portal_checkin"' in q["sql"]]
