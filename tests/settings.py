@@ -23,3 +23,7 @@ WHITENOISE_AUTOREFRESH = True
 # reached in one test do not carry into the next; the production cache is the database's.
 CACHES = {**CACHES, "limits": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",  # noqa: F405
                                 "LOCATION": "limits"}}  # fmt: skip
+
+# Every prepared query is also built and compiled as usual, and must give the same SQL and
+# parameters (needlechart/db/prepared.py).
+PREPARED_QUERIES_CHECK = True

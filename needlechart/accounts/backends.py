@@ -6,10 +6,23 @@ from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
 
-from needlechart.accounts.models import Role
+from needlechart.accounts.models import Role, User
+from needlechart.db.prepared import prepared
+
+
+@prepared
+def _user(user_id: int) -> Any:
+    return User._default_manager.filter(pk=user_id)
 
 
 class PeopleBackend(ModelBackend):
+    def get_user(self, user_id: Any) -> User | None:
+        # Every request reads its user: the query is compiled once (db/prepared.py).
+        found = _user(user_id)
+        if not found:
+            return None
+        return found[0] if self.user_can_authenticate(found[0]) else None
+
     def user_can_authenticate(self, user: Any) -> bool:
         # Also consulted for every request's session (get_user): a service account's
         # session, however made, is signed out.

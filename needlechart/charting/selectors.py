@@ -1,6 +1,7 @@
 """Reads of the chart, scoped to the user's clinic and audited."""
 
 import datetime as dt
+import functools
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from needlechart.charting.models import (
     Screening,
     TriggerPointFinding,
 )
+from needlechart.db.prepared import prepared
 from needlechart.patients.models import EpisodeOfCare, Patient
 
 
@@ -97,6 +99,15 @@ class Signal:
     link_text: str = ""
 
 
+@prepared
+def _unfinished_episodes(patient_id: int) -> QuerySet:
+    return (
+        EpisodeOfCare.objects.filter(patient_id=patient_id)
+        .exclude(status=EpisodeOfCare.Status.FINISHED)
+        .select_related("care_manager__user")
+    )
+
+
 def _cannot_needle(status: rules.Qualification) -> str:
     if status.status == rules.QualificationStatus.LAPSED:
         return "the dry-needling credential has lapsed"
@@ -134,11 +145,7 @@ def safety_signals(
                 Signal("danger", f"You cannot needle today: {_cannot_needle(standing)}.")
             )
     if episodes is None:
-        episodes = list(
-            patient.episodes.exclude(status=EpisodeOfCare.Status.FINISHED).select_related(
-                "care_manager__user"
-            )
-        )
+        episodes = _unfinished_episodes(patient.pk)
     others = [
         episode
         for episode in episodes
@@ -173,23 +180,51 @@ def episode_records(episode: EpisodeOfCare) -> dict[str, Any]:
     """The episode's latest assessments, sessions and adverse events, with how many there
     are of each, in a fixed number of queries: the page stays the same size however long
     the episode runs."""
-    addenda = Prefetch("addenda", queryset=Addendum.objects.select_related("author"))
-    assessments = list(
-        episode.assessments.select_related("practitioner__user")
-        .prefetch_related(addenda)
+    assessments = _latest_assessments(episode.pk, latest=EPISODE_LATEST)
+    sessions = _latest_sessions(episode.pk, latest=EPISODE_LATEST)
+    for record in (*assessments, *sessions):
+        record.episode = episode  # as the episode's own related lists would give them
+    [counts] = _record_counts(episode.pk)
+    return {
+        "assessments": assessments,
+        "sessions": sessions,
+        "adverse_events": _latest_events(episode.pk, latest=EPISODE_LATEST),
+        "counts": {
+            "assessments": counts["n_assessments"],
+            "sessions": counts["n_sessions"],
+            "adverse_events": counts["n_events"],
+        },
+    }
+
+
+def _with_addenda() -> Prefetch:
+    return Prefetch("addenda", queryset=Addendum.objects.select_related("author"))
+
+
+@prepared
+def _latest_assessments(episode_id: int, *, latest: int) -> QuerySet:
+    return (
+        Assessment.objects.filter(episode_id=episode_id)
+        .select_related("practitioner__user")
+        .prefetch_related(_with_addenda())
         .annotate(marks=Count("pain_marks", distinct=True), finds=Count("findings", distinct=True))
-        .order_by("-performed_at", "-id")[:EPISODE_LATEST]
+        .order_by("-performed_at", "-id")[:latest]
     )
+
+
+@prepared
+def _latest_sessions(episode_id: int, *, latest: int) -> QuerySet:
     # Subqueries, not joins: a join of rows and events would multiply the needle sum.
     rows = Insertion.objects.filter(session=OuterRef("pk")).values("session")
     events_of = AdverseEvent.objects.filter(session=OuterRef("pk")).values("session")
     # The latest sessions are chosen first (an index walk), so that the counts below are
     # computed for the sessions shown rather than for every session of a long episode.
-    latest = episode.sessions.order_by("-performed_at", "-id").values("pk")[:EPISODE_LATEST]
-    sessions = list(
-        episode.sessions.filter(pk__in=latest)
+    of_episode = NeedlingSession.objects.filter(episode_id=episode_id)
+    newest = of_episode.order_by("-performed_at", "-id").values("pk")[:latest]
+    return (
+        of_episode.filter(pk__in=newest)
         .select_related("practitioner__user")
-        .prefetch_related(addenda)
+        .prefetch_related(_with_addenda())
         .annotate(
             # Muscles as the CPT rule counts them: each muscle once, whatever the sides.
             muscles=Subquery(rows.annotate(n=Count("muscle", distinct=True)).values("n")),
@@ -197,34 +232,31 @@ def episode_records(episode: EpisodeOfCare) -> dict[str, Any]:
             needles=Subquery(rows.annotate(n=Sum("needles")).values("n")),
             events=Subquery(events_of.annotate(n=Count("pk")).values("n")),
         )
-        .order_by("-performed_at", "-id")[:EPISODE_LATEST]
+        .order_by("-performed_at", "-id")[:latest]
     )
-    events = list(
-        AdverseEvent.objects.filter(session__episode=episode)
+
+
+@prepared
+def _latest_events(episode_id: int, *, latest: int) -> QuerySet:
+    return (
+        AdverseEvent.objects.filter(session__episode_id=episode_id)
         .select_related("session")
         .prefetch_related("follow_ups")
-        .order_by("-recorded_at", "-id")[:EPISODE_LATEST]
+        .order_by("-recorded_at", "-id")[:latest]
     )
-    counts = (
-        EpisodeOfCare.objects.filter(pk=episode.pk)
+
+
+@prepared
+def _record_counts(episode_id: int) -> QuerySet:
+    return (
+        EpisodeOfCare.objects.filter(pk=episode_id)
         .annotate(
             n_assessments=_counted(Assessment.objects.filter(episode=OuterRef("pk"))),
             n_sessions=_counted(NeedlingSession.objects.filter(episode=OuterRef("pk"))),
             n_events=_counted(AdverseEvent.objects.filter(session__episode=OuterRef("pk"))),
         )
         .values("n_assessments", "n_sessions", "n_events")
-        .get()
     )
-    return {
-        "assessments": assessments,
-        "sessions": sessions,
-        "adverse_events": events,
-        "counts": {
-            "assessments": counts["n_assessments"],
-            "sessions": counts["n_sessions"],
-            "adverse_events": counts["n_events"],
-        },
-    }
 
 
 def _counted(rows: QuerySet) -> Subquery:
@@ -309,7 +341,8 @@ def start_readiness(*, user: User, episode: EpisodeOfCare, safety_now: Safety | 
     """What stops a session from starting (the service refuses the same), told before the
     practitioner presses Start; and the last signed session, to start from."""
     current = safety_now or safety(episode)
-    return _readiness(user, episode, current, _last_signed([episode]).get(episode.pk))
+    last = _last_signed_of_one(episode.pk)
+    return _readiness(user, episode, current, last[0] if last else None)
 
 
 def start_readiness_many(
@@ -336,6 +369,15 @@ def start_readiness_many(
 
 def _last_signed(episodes: list[EpisodeOfCare]) -> dict[int, NeedlingSession]:
     """Each episode's last signed session (not entered in error), with its row count."""
+    return {session.episode_id: session for session in _last_signed_of(episodes)}
+
+
+@prepared
+def _last_signed_of_one(episode_id: int) -> QuerySet:
+    return _last_signed_of([episode_id])
+
+
+def _last_signed_of(episodes: list[EpisodeOfCare] | list[int]) -> QuerySet:
     # Each episode's newest in a subquery: one row per episode read, however many sessions.
     newest = (
         NeedlingSession.objects.filter(episode=OuterRef("pk"), signed_at__isnull=False)
@@ -347,15 +389,13 @@ def _last_signed(episodes: list[EpisodeOfCare]) -> dict[int, NeedlingSession]:
         .order_by("-performed_at", "-id")
         .values("pk")[:1]
     )
-    wanted = EpisodeOfCare.objects.filter(pk__in=[e.pk for e in episodes]).values(
-        last=Subquery(newest)
-    )
-    sessions = (
+    ids = [e if isinstance(e, int) else e.pk for e in episodes]
+    wanted = EpisodeOfCare.objects.filter(pk__in=ids).values(last=Subquery(newest))
+    return (
         NeedlingSession.objects.filter(pk__in=wanted)
         .annotate(rows=Count("insertions"))
         .only("pk", "episode_id", "performed_at")
     )
-    return {session.episode_id: session for session in sessions}
 
 
 def _readiness(
@@ -533,7 +573,8 @@ class Source:
     """One kind of record on the timeline: its rows, the field that dates them, its entry."""
 
     kind: str
-    rows: Callable[[Patient], QuerySet]
+    # The rows of a patient, given as the record or its id.
+    rows: Callable[[Patient | int], QuerySet]
     when: str
     entry: Callable[[Any], Entry]
     # What the entries read beyond the row (addenda, counts), added once the rows are chosen.
@@ -543,10 +584,11 @@ class Source:
 
 
 SOURCES = (
-    Source("episode", lambda p: p.episodes.all(), "period_start", _episode_entry, by_day=True),
+    Source("episode", lambda p: EpisodeOfCare.objects.filter(patient=p), "period_start",
+           _episode_entry, by_day=True),
     Source("screening", lambda p: Screening.objects.filter(episode__patient=p), "recorded_at",
            _screening_entry),
-    Source("consent", lambda p: p.consents.all(), "signed_at", _consent_entry,
+    Source("consent", lambda p: Consent.objects.filter(patient=p), "signed_at", _consent_entry,
            lambda rows: rows.select_related("template")),
     Source("consent", lambda p: ConsentWithdrawal.objects.filter(consent__patient=p),
            "withdrawn_at", _withdrawal_entry, lambda rows: rows.select_related("consent")),
@@ -588,7 +630,7 @@ def timeline_kinds() -> list[tuple[str, str]]:
 
 
 def _window(
-    source: Source, patient: Patient, date_from: dt.date | None, date_to: dt.date | None
+    source: Source, patient: Patient | int, date_from: dt.date | None, date_to: dt.date | None
 ) -> QuerySet:
     """The source's rows between the dates (whole days in the clinic's time zone)."""
     rows = source.rows(patient)
@@ -630,6 +672,35 @@ class TimelinePage:
         return self.number - 1
 
 
+def _sources(kind: str) -> list[Source]:
+    return [s for s in timeline_sources() if not kind or s.kind == kind]
+
+
+def _counts_of(patient_id: int, windows: list[QuerySet]) -> QuerySet:
+    """Every kind counted in one query."""
+    return (
+        Patient.objects.filter(pk=patient_id)
+        .annotate(**{f"n{i}": _counted(rows) for i, rows in enumerate(windows)})
+        .values(*(f"n{i}" for i in range(len(windows))))
+    )
+
+
+def _newest(source: Source, rows: QuerySet, needed: int) -> QuerySet:
+    """The newest `needed` of the rows, with what their entries read."""
+    return source.read(rows).order_by(f"-{source.when}", "-pk")[:needed]
+
+
+@prepared
+def _timeline_counts(patient_id: int, *, kind: str) -> QuerySet:
+    return _counts_of(patient_id, [s.rows(patient_id) for s in _sources(kind)])
+
+
+@prepared
+def _timeline_newest(patient_id: int, *, kind: str, rank: int, needed: int) -> QuerySet:
+    source = _sources(kind)[rank]
+    return _newest(source, source.rows(patient_id), needed)
+
+
 def timeline(
     *,
     user: User,
@@ -647,22 +718,26 @@ def timeline(
     for the counts, then one per kind (two where addenda are read), whatever the number of
     records. `with_patient`: the page read the patient unaudited, and its view is audited
     here with the timeline's, in one transaction."""
-    sources = [s for s in timeline_sources() if not kind or s.kind == kind]
-    windows = [(s, _window(s, patient, date_from, date_to)) for s in sources]
-    # Every kind counted in one query.
-    counts = (
-        Patient.objects.filter(pk=patient.pk)
-        .annotate(**{f"n{i}": _counted(rows) for i, (_, rows) in enumerate(windows)})
-        .values(*(f"n{i}" for i in range(len(windows))))
-        .get()
-    )
+    sources = _sources(kind)
+    newest: Callable[..., Any]
+    if date_from is None and date_to is None:
+        # The usual view, every date: its queries are compiled once (db/prepared.py).
+        [counts] = _timeline_counts(patient.pk, kind=kind)
+        newest = functools.partial(_timeline_newest, patient.pk, kind=kind)
+    else:
+        windows = [_window(s, patient.pk, date_from, date_to) for s in sources]
+        [counts] = _counts_of(patient.pk, windows)
+
+        def newest(*, rank: int, needed: int) -> QuerySet:
+            return _newest(sources[rank], windows[rank], needed)
+
     total = sum(counts.values())
     pages = max(1, -(-total // TIMELINE_PAGE))
     number = min(max(1, page), pages)
     needed = number * TIMELINE_PAGE
     entries = []
-    for rank, (source, rows) in enumerate(windows):
-        for row in source.read(rows).order_by(f"-{source.when}", "-pk")[:needed]:
+    for rank, source in enumerate(sources):
+        for row in newest(rank=rank, needed=needed):
             entries.append((source.entry(row), rank, row.pk))
     entries.sort(key=lambda item: (item[0].when, -item[1], item[2]), reverse=True)
     shown = [entry for entry, _, _ in entries[needed - TIMELINE_PAGE : needed]]

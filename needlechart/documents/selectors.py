@@ -12,6 +12,7 @@ from needlechart.accounts.access import in_clinic
 from needlechart.accounts.models import User
 from needlechart.audit import services as audit
 from needlechart.charting.models import Consent
+from needlechart.db.prepared import prepared
 from needlechart.documents import jobs, notices
 from needlechart.documents.models import (
     Document,
@@ -167,4 +168,13 @@ def episode_letters(*, user: User, episode: EpisodeOfCare) -> list[Letter]:
     sessions and assessments are."""
     if not rules.has_role(user, rules.CLINICAL_READ_ROLES):
         return []
-    return list(episode.letters.select_related("created_by").defer("body", "opening", "closing"))
+    return _letters_of(episode.pk)
+
+
+@prepared
+def _letters_of(episode_id: int) -> QuerySet:
+    return (
+        Letter.objects.filter(episode_id=episode_id)
+        .select_related("created_by")
+        .defer("body", "opening", "closing")
+    )

@@ -41,7 +41,7 @@ def _letter_addendum_entry(a: LetterAddendum) -> Entry:
 
 # The PDF itself is never read for the timeline.
 SOURCES = (
-    Source(KIND, lambda p: p.documents.all(), "issued_at", _document_entry,
+    Source(KIND, lambda p: Document.objects.filter(patient=p), "issued_at", _document_entry,
            lambda rows: rows.select_related("issued_by").defer("content")),
     Source(KIND, lambda p: DocumentDelivery.objects.filter(document__patient=p), "created_at",
            _delivery_entry, lambda rows: rows.select_related("document")

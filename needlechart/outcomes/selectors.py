@@ -13,6 +13,7 @@ from django.utils import timezone
 from needlechart.accounts.access import in_clinic
 from needlechart.accounts.models import User
 from needlechart.charting.models import Addendum, AdverseEvent, NeedlingSession, severity_now
+from needlechart.db.prepared import prepared
 from needlechart.outcomes import progress as progress_module
 from needlechart.outcomes.models import CarePlan, Observation, Timing
 from needlechart.patients.models import EpisodeOfCare
@@ -80,16 +81,24 @@ def progress_inputs(episode: EpisodeOfCare, as_of: dt.datetime | None = None) ->
     entered and the sessions signed by then (a letter issued again reads as first issued;
     what was entered in error since stays left out)."""
     observations, sessions = episode.observations.all(), signed_sessions(episode)
-    if as_of is not None:
+    if as_of is None:
+        rows = _course_rows(episode.pk)  # the pages' reading: one SQL, compiled once
+    else:
         observations = observations.filter(recorded_at__lte=as_of)
         sessions = sessions.filter(signed_at__lte=as_of)
-    rows = _course(observations).values_list(*PROGRESS_FIELDS, named=True)
+        rows = list(_course(observations).values_list(*PROGRESS_FIELDS, named=True))
     return ProgressInputs(
         episode.condition_code,
         tuple(rows),
         sessions.count(),
         episode.patient.clinic.review_after_sessions,
     )
+
+
+@prepared
+def _course_rows(episode_id: int) -> QuerySet:
+    observations = Observation.objects.filter(episode_id=episode_id)
+    return _course(observations).values_list(*PROGRESS_FIELDS, named=True)
 
 
 ProgressRow = namedtuple("ProgressRow", PROGRESS_FIELDS)
@@ -141,9 +150,19 @@ class PlanStatus:
     reason: str
 
 
+@prepared
+def _newest_plan(episode_id: int) -> QuerySet:
+    return (
+        CarePlan.objects.filter(episode_id=episode_id)
+        .prefetch_related("goals", "therapies")
+        .order_by("-version")[:1]
+    )
+
+
 def plan_status(episode: EpisodeOfCare, progress: progress_module.Progress) -> PlanStatus:
     """The plan's standing from the sessions charted against it, and the review date."""
-    plan = episode.care_plans.prefetch_related("goals", "therapies").order_by("-version").first()
+    newest = _newest_plan(episode.pk)
+    plan = newest[0] if newest else None
     if plan is None:
         return PlanStatus(None, "none", "No plan", "No treatment plan recorded.")
     today = timezone.localdate()

@@ -3,12 +3,15 @@
 The patient list and the working day, which read charting and outcomes too, are pages:
 `needlechart.pages.selectors`."""
 
+from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from needlechart.accounts import rules
 from needlechart.accounts.access import in_clinic
 from needlechart.accounts.models import User
 from needlechart.audit import services as audit
+from needlechart.db.prepared import prepared
 from needlechart.patients.models import EpisodeOfCare, Patient
 
 Status = EpisodeOfCare.Status
@@ -17,7 +20,17 @@ OPEN = (Status.ACTIVE, Status.ON_HOLD)
 
 def patient_get_unaudited(*, user: User, patient_id: int) -> Patient:
     """The patient if they belong to the user's clinic, else 404; the caller audits the read."""
-    return get_object_or_404(Patient, pk=patient_id, clinic_id=user.clinic_id)
+    if type(patient_id) is not int:
+        return get_object_or_404(Patient, pk=patient_id, clinic_id=user.clinic_id)
+    found = _patient_in(patient_id, user.clinic_id)
+    if not found:
+        raise Http404("No patient matches the given query.")
+    return found[0]
+
+
+@prepared
+def _patient_in(patient_id: int, clinic_id: int) -> QuerySet:
+    return Patient.objects.filter(pk=patient_id, clinic_id=clinic_id)
 
 
 def patient_get(*, user: User, patient_id: int) -> Patient:
@@ -43,13 +56,25 @@ def patient_episodes(*, user: User, patient: Patient) -> list[EpisodeOfCare]:
 
 def episode_get(*, user: User, episode_id: int) -> EpisodeOfCare:
     """The episode if its patient belongs to the user's clinic (else 404), audited as viewed."""
-    episode = get_object_or_404(
-        EpisodeOfCare.objects.select_related("patient", "care_manager__user"),
-        pk=episode_id,
-        patient__clinic_id=user.clinic_id,
-    )
+    if type(episode_id) is not int:
+        episode = get_object_or_404(_episodes_in(user.clinic_id), pk=episode_id)
+    elif found := _episode_in(episode_id, user.clinic_id):
+        episode = found[0]
+    else:
+        raise Http404("No episode of care matches the given query.")
     audit.record(actor=user, action=audit.Action.VIEW, obj=episode, patient=episode.patient)
     return episode
+
+
+def _episodes_in(clinic_id: int) -> QuerySet:
+    return EpisodeOfCare.objects.select_related("patient", "care_manager__user").filter(
+        patient__clinic_id=clinic_id
+    )
+
+
+@prepared
+def _episode_in(episode_id: int, clinic_id: int) -> QuerySet:
+    return _episodes_in(clinic_id).filter(pk=episode_id)
 
 
 def patient_in_clinic(user: User, patient_id: int) -> bool:

@@ -27,6 +27,7 @@ from needlechart.charting.models import (
     NeedlingSession,
 )
 from needlechart.charting.selectors import Signal
+from needlechart.db.prepared import prepared
 from needlechart.outcomes.models import CarePlan, Observation, Timing
 from needlechart.patients.models import EpisodeOfCare, Patient
 from needlechart.portal import schedule
@@ -230,7 +231,7 @@ def check_in_get(*, user: User, check_in_id: int) -> CheckIn:
 
 
 def pending_questionnaires(patient: Patient) -> list[HealthQuestionnaire]:
-    return list(patient.health_questionnaires.filter(status=HealthQuestionnaire.Status.PENDING))
+    return _pending_questionnaires(patient.pk)
 
 
 def session_reports(session: NeedlingSession) -> dict[str, Any]:
@@ -247,25 +248,22 @@ def session_reports(session: NeedlingSession) -> dict[str, Any]:
 ATTENTION_SHOWN = 25
 
 
-def _first_with_total(rows: QuerySet) -> tuple[list[Any], int]:
-    """The first ATTENTION_SHOWN rows and how many there are in all, in one query. The
+def _first_with_total(rows: QuerySet, shown: int) -> QuerySet:
+    """The first `shown` rows, each with how many there are in all, in one query. The
     count is a subquery the database runs once, so the first rows are read along the
     queue's index and the rest never joined (a window count joins every row of a long
     queue before the first is returned)."""
     counted = rows.order_by().values(one=Value(1)).annotate(n=Count("pk")).values("n")
-    shown = list(
-        rows.annotate(total=Subquery(counted[:1], output_field=IntegerField()))[:ATTENTION_SHOWN]
-    )
-    return shown, (shown[0].total if shown else 0)
+    return rows.annotate(total=Subquery(counted[:1], output_field=IntegerField()))[:shown]
 
 
-def clinic_attention(user: User, listed_with: Sequence[Model] = ()) -> dict[str, Any]:
-    """For the dashboard: open red-flag alerts, effects and questionnaires awaiting review.
-    Each item listed is audited as listed, as it names a patient, together with
-    `listed_with` (the page's other listed records), so that a view writes its audit rows in
-    one transaction."""
-    clinic_id = user.clinic_id
-    alerts = list(
+def _total(rows: list[Any]) -> int:
+    return rows[0].total if rows else 0
+
+
+@prepared
+def _open_alerts(clinic_id: int) -> QuerySet:
+    return (
         CheckIn.objects.filter(
             session__episode__patient__clinic_id=clinic_id, alert_acknowledged_at__isnull=True
         )
@@ -273,20 +271,40 @@ def clinic_attention(user: User, listed_with: Sequence[Model] = ()) -> dict[str,
         .select_related("session__episode__patient", "session__practitioner__user")
         .order_by("answered_at")
     )
-    effects, effects_total = _first_with_total(
+
+
+@prepared
+def _effects_to_confirm(clinic_id: int, *, shown: int) -> QuerySet:
+    return _first_with_total(
         ReportedEffect.objects.filter(
             session__episode__patient__clinic_id=clinic_id, status=ReportedEffect.Status.PENDING
         )
         .select_related("session__episode__patient", "session__practitioner__user")
-        .order_by("-red_flag", "first_reported_at", "pk")
+        .order_by("-red_flag", "first_reported_at", "pk"),
+        shown,
     )
-    questionnaires, questionnaires_total = _first_with_total(
+
+
+@prepared
+def _answers_to_review(clinic_id: int, *, shown: int) -> QuerySet:
+    return _first_with_total(
         HealthQuestionnaire.objects.filter(
             patient__clinic_id=clinic_id, status=HealthQuestionnaire.Status.PENDING
         )
         .select_related("patient")
-        .order_by("submitted_at", "pk")
+        .order_by("submitted_at", "pk"),
+        shown,
     )
+
+
+def clinic_attention(user: User, listed_with: Sequence[Model] = ()) -> dict[str, Any]:
+    """For the dashboard: open red-flag alerts, effects and questionnaires awaiting review.
+    Each item listed is audited as listed, as it names a patient, together with
+    `listed_with` (the page's other listed records), so that a view writes its audit rows in
+    one transaction."""
+    alerts = _open_alerts(user.clinic_id)
+    effects = _effects_to_confirm(user.clinic_id, shown=ATTENTION_SHOWN)
+    questionnaires = _answers_to_review(user.clinic_id, shown=ATTENTION_SHOWN)
     audit.record_each(
         actor=user,
         action=audit.Action.LIST,
@@ -296,8 +314,8 @@ def clinic_attention(user: User, listed_with: Sequence[Model] = ()) -> dict[str,
         "alerts": alerts,
         "effects": effects,
         "questionnaires": questionnaires,
-        "effects_total": effects_total,
-        "questionnaires_total": questionnaires_total,
+        "effects_total": _total(effects),
+        "questionnaires_total": _total(questionnaires),
     }
 
 
@@ -351,9 +369,7 @@ def portal_signals(
                 "Review the report",
             )
         )
-    effects = ReportedEffect.objects.filter(
-        session__episode__patient=patient, status=ReportedEffect.Status.PENDING
-    ).select_related("session")
+    effects = _pending_effects(patient.pk)
     kinds = knowledge.adverse_event_types()
     for effect in effects:
         signals.append(
@@ -365,9 +381,7 @@ def portal_signals(
                 "Confirm or dismiss",
             )
         )
-    for questionnaire in HealthQuestionnaire.objects.filter(
-        patient=patient, status=HealthQuestionnaire.Status.PENDING
-    ):
+    for questionnaire in _pending_questionnaires(patient.pk):
         signals.append(
             Signal(
                 "warning",
@@ -384,13 +398,32 @@ def portal_signals(
 def open_red_flag_check_ins(patient: Patient) -> list[CheckIn]:
     """The check-ins with red flags no clinician has acknowledged, oldest first, each with
     its session (the header's signals name the session's day)."""
-    return list(
+    return _open_red_flags(patient.pk)
+
+
+@prepared
+def _open_red_flags(patient_id: int) -> QuerySet:
+    return (
         CheckIn.objects.filter(
-            session__episode__patient=patient, alert_acknowledged_at__isnull=True
+            session__episode__patient_id=patient_id, alert_acknowledged_at__isnull=True
         )
         .exclude(red_flags=[])
         .select_related("session")
         .order_by("answered_at")
+    )
+
+
+@prepared
+def _pending_effects(patient_id: int) -> QuerySet:
+    return ReportedEffect.objects.filter(
+        session__episode__patient_id=patient_id, status=ReportedEffect.Status.PENDING
+    ).select_related("session")
+
+
+@prepared
+def _pending_questionnaires(patient_id: int) -> QuerySet:
+    return HealthQuestionnaire.objects.filter(
+        patient_id=patient_id, status=HealthQuestionnaire.Status.PENDING
     )
 
 

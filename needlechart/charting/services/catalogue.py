@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 
 from needlechart import knowledge
 from needlechart.accounts import rules
@@ -14,6 +15,7 @@ from needlechart.charting.models import (
     DocumentTemplate,
     NeedleSize,
 )
+from needlechart.db.prepared import prepared
 
 # Needle sizes a new clinic starts with (diameter x length, mm); the clinic edits the list.
 DEFAULT_NEEDLES = [
@@ -45,7 +47,13 @@ def catalogue_start(clinic: Clinic) -> None:
 def current_template(*, clinic: Clinic | int, kind: str) -> DocumentTemplate:
     """The clinic's newest consent or aftercare text (version 1 is the shipped default); the
     clinic or its id (a patient's `clinic_id`, not to read the clinic only for this)."""
-    return DocumentTemplate.objects.filter(clinic=clinic, kind=kind).order_by("-version").first()
+    newest = _newest_template(clinic if isinstance(clinic, int) else clinic.pk, str(kind))
+    return newest[0] if newest else None
+
+
+@prepared
+def _newest_template(clinic_id: int, kind: str) -> QuerySet:
+    return DocumentTemplate.objects.filter(clinic_id=clinic_id, kind=kind).order_by("-version")[:1]
 
 
 @transaction.atomic

@@ -4,6 +4,7 @@ import datetime as dt
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from needlechart.accounts import rules
@@ -18,20 +19,27 @@ from needlechart.charting.models import (
 )
 from needlechart.charting.services.catalogue import current_template
 from needlechart.charting.services.common import clean_text
+from needlechart.db.prepared import prepared
 from needlechart.patients.models import EpisodeOfCare, Patient
 
 
 def consent_status(patient: Patient) -> tuple[Consent | None, str]:
     """The consent that covers needling today, or None with the reason why there is none."""
-    consent = (
-        patient.consents.select_related("template", "withdrawal")
-        .order_by("-signed_at", "-id")
-        .first()
-    )
+    newest = _newest_consent(patient.pk)
+    consent = newest[0] if newest else None
     if consent is None:
         return status_of(None, None)
     return status_of(
         consent, current_template(clinic=patient.clinic_id, kind=DocumentTemplate.Kind.CONSENT)
+    )
+
+
+@prepared
+def _newest_consent(patient_id: int) -> QuerySet:
+    return (
+        Consent.objects.filter(patient_id=patient_id)
+        .select_related("template", "withdrawal")
+        .order_by("-signed_at", "-id")[:1]
     )
 
 

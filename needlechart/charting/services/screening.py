@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 
 from needlechart import knowledge
 from needlechart.accounts import rules
@@ -14,6 +15,7 @@ from needlechart.charting.models import (
     Screening,
 )
 from needlechart.charting.services.common import refuse_if_discharged
+from needlechart.db.prepared import prepared
 from needlechart.patients.models import EpisodeOfCare
 
 
@@ -64,7 +66,13 @@ def screening_record(
 
 
 def current_screening(episode: EpisodeOfCare) -> Screening | None:
-    return episode.screenings.order_by("-recorded_at", "-id").first()
+    newest = _newest_screening(episode.pk)
+    return newest[0] if newest else None
+
+
+@prepared
+def _newest_screening(episode_id: int) -> QuerySet:
+    return Screening.objects.filter(episode_id=episode_id).order_by("-recorded_at", "-id")[:1]
 
 
 def screen_plan(screening: Screening | None, items: list[dict[str, Any]]) -> knowledge.Screening:

@@ -1,0 +1,130 @@
+"""A prepared query gives the rows its queryset gives, for each call's own values, without
+building or compiling the queryset again; a queryset whose shape depends on more than its
+arguments is refused rather than kept with stale values."""
+
+import pytest
+from django.db.models import Count, Prefetch, QuerySet
+from django.db.models.sql.compiler import SQLCompiler
+from django.test import override_settings
+
+from needlechart.db.prepared import PreparedQueryError, prepared
+from needlechart.patients.models import EpisodeOfCare, Patient
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def _episodes(clinic_id: int, patient_id: int) -> QuerySet:
+    return (
+        EpisodeOfCare.objects.filter(patient__clinic_id=clinic_id, patient_id=patient_id)
+        .select_related("patient", "care_manager__user")
+        .annotate(n=Count("sessions"))
+        .order_by("pk")
+    )
+
+
+def _compiles(monkeypatch) -> list[str]:
+    """The SQL compiled from here on."""
+    compiled: list[str] = []
+    original = SQLCompiler.as_sql
+
+    def as_sql(self, *args, **kwargs):
+        sql, params = original(self, *args, **kwargs)
+        compiled.append(sql)
+        return sql, params
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", as_sql)
+    return compiled
+
+
+def test_each_call_gives_the_rows_of_its_own_values_with_related_records_and_annotations(world):
+    second = factories.episode(world.patient_a, world.admin.practitioner, condition_code="M79.1")
+    query = prepared(_episodes)
+    for clinic, patient in [(world.clinic_a, world.patient_a), (world.clinic_b, world.patient_b),
+                            (world.clinic_a, world.patient_b), (world.clinic_a, world.patient_a)]:  # fmt: skip
+        got = query(clinic.pk, patient.pk)
+        expected = list(_episodes(clinic.pk, patient.pk))
+        assert [(e.pk, e.patient.mrn, e.care_manager.user.username, e.n) for e in got] == [
+            (e.pk, e.patient.mrn, e.care_manager.user.username, e.n) for e in expected
+        ]
+    assert [e.pk for e in query(world.clinic_a.pk, world.patient_a.pk)] == [
+        world.episode_a.pk, second.pk
+    ]  # fmt: skip
+    assert query(world.clinic_b.pk, world.patient_a.pk) == []
+
+
+def test_values_and_prefetched_records_come_back_as_the_queryset_gives_them(world):
+    factories.episode(world.patient_a, world.admin.practitioner, condition_code="M79.1")
+    values = prepared(
+        lambda clinic_id: (
+            Patient.objects.filter(clinic_id=clinic_id).order_by("pk").values("pk", "mrn")
+        )
+    )
+    assert values(world.clinic_a.pk) == list(
+        Patient.objects.filter(clinic=world.clinic_a).order_by("pk").values("pk", "mrn")
+    )
+    with_episodes = prepared(
+        lambda patient_id: Patient.objects.filter(pk=patient_id).prefetch_related(
+            Prefetch("episodes", queryset=EpisodeOfCare.objects.order_by("pk"))
+        )
+    )
+    [patient] = with_episodes(world.patient_a.pk)
+    assert [e.condition_code for e in patient.episodes.all()] == [
+        e.condition_code for e in world.patient_a.episodes.order_by("pk")
+    ]
+
+
+@override_settings(PREPARED_QUERIES_CHECK=False)
+def test_after_the_first_call_the_queryset_is_neither_built_nor_compiled(world, monkeypatch):
+    built = []
+
+    def build(clinic_id: int, patient_id: int) -> QuerySet:
+        built.append((clinic_id, patient_id))
+        return _episodes(clinic_id, patient_id)
+
+    query = prepared(build)
+    query(world.clinic_a.pk, world.patient_a.pk)
+    compiled = _compiles(monkeypatch)
+    assert [e.pk for e in query(world.clinic_b.pk, world.patient_b.pk)] == [world.episode_b.pk]
+    assert len(built) == 1  # with stand-in values, at the first call
+    assert compiled == []
+
+
+def test_a_queryset_that_depends_on_more_than_its_arguments_fails_its_check(world):
+    extra = {"mrn": world.patient_a.mrn}
+
+    def build(clinic_id: int) -> QuerySet:
+        return Patient.objects.filter(clinic_id=clinic_id, **extra)
+
+    query = prepared(build)
+    assert [p.pk for p in query(world.clinic_a.pk)] == [world.patient_a.pk]
+    extra["mrn"] = world.patient_b.mrn
+    with pytest.raises(PreparedQueryError, match="shape depends on more than its arguments"):
+        query(world.clinic_a.pk)
+
+
+def test_an_argument_that_does_not_reach_the_sql_as_a_parameter_is_refused(world):
+    query = prepared(lambda clinic_id: Patient.objects.filter(clinic_id=clinic_id)[:5])
+    assert len(query(world.clinic_a.pk)) == 1
+    unused = prepared(lambda clinic_id: Patient.objects.all())
+    with pytest.raises(PreparedQueryError, match="does not reach its SQL"):
+        unused(world.clinic_a.pk)
+
+
+def test_a_value_that_is_not_a_whole_number_is_run_as_a_plain_queryset(world):
+    query = prepared(lambda manager_id: EpisodeOfCare.objects.filter(care_manager_id=manager_id))
+    assert query(None) == []
+    assert [e.pk for e in query(world.practitioner.practitioner.pk)] == [world.episode_a.pk]
+
+
+def test_a_keyword_that_shapes_the_sql_is_kept_apart_for_each_of_its_values(world):
+    for _ in range(3):
+        factories.patient(world.clinic_a)
+    query = prepared(
+        lambda clinic_id, *, shown: Patient.objects.filter(clinic_id=clinic_id).order_by("pk")[
+            :shown
+        ]
+    )
+    assert len(query(world.clinic_a.pk, shown=2)) == 2
+    assert len(query(world.clinic_a.pk, shown=3)) == 3
+    assert len(query(world.clinic_a.pk, shown=2)) == 2
