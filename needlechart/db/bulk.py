@@ -11,6 +11,7 @@ preparation, which would return them unchanged.
 """
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -92,14 +93,22 @@ def _execute(model: type[models.Model], records: list[models.Model], fields: lis
         if connection.vendor != "postgresql" or not _unnestable(fields):
             cursor.executemany(insert + f"VALUES ({', '.join(['%s'] * len(fields))})", rows)
             return
-        # PostgreSQL plans each statement it is sent: one array a column for many rows, as
-        # bulk_create sends them there. The types go without their length, so that a text
-        # too long is refused by its column rather than cut short by the cast.
-        arrays = ", ".join(f"(%s)::{field.db_type(connection).split('(')[0]}[]" for field in fields)
-        sql = f"{insert}SELECT * FROM UNNEST({arrays})"  # noqa: S608 - names, not input
+        # PostgreSQL loads many rows fastest by COPY, which fires the same triggers and
+        # checks the same constraints as INSERT (a text too long for its column is refused).
+        # The driver writes the rows in C; an INSERT of one array a column spends more
+        # than that turning the arrays into text in Python.
+        copy_sql = insert.replace("INSERT INTO", "COPY", 1) + "FROM STDIN"
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            chunk = rows[start : start + ROWS_PER_STATEMENT]
-            cursor.execute(sql, [list(column) for column in zip(*chunk, strict=True)])
+            began = time.monotonic()
+            with connection.wrap_database_errors, cursor.cursor.copy(copy_sql) as copy:
+                for row in rows[start : start + ROWS_PER_STATEMENT]:
+                    copy.write_row(row)
+            if connection.queries_logged:
+                # The driver's COPY bypasses Django's cursor: logged as it logs a statement,
+                # so that DEBUG and the suite's query counts see it.
+                connection.queries_log.append(
+                    {"sql": copy_sql, "time": f"{time.monotonic() - began:.3f}"}
+                )
 
 
 def _unnestable(fields: list[Any]) -> bool:

@@ -96,6 +96,23 @@ POSTGRES_FUNCTIONS.append(
       RETURN NULL;
     END; $$ LANGUAGE plpgsql"""
 )
+POSTGRES_FUNCTIONS.append(
+    # The same for every row an INSERT or DELETE statement wrote, read from its transition
+    # table `written` (a bulk load marks each episode once per statement, not per row: the
+    # per-row function runs its SELECT anew for each row). TG_ARGV[0] as above.
+    """CREATE OR REPLACE FUNCTION needlechart_mark_summary_rows() RETURNS trigger AS $$
+    BEGIN
+      EXECUTE format('"""
+    + _MARK.replace("'", "''").format(
+        false="false",
+        empty="''{}''::jsonb",
+        select="SELECT m.e FROM (SELECT to_jsonb(w) AS r FROM written w) AS x"
+        " CROSS JOIN LATERAL (%s) AS m",
+    )
+    + """', replace(TG_ARGV[0], '$1', 'x.r'));
+      RETURN NULL;
+    END; $$ LANGUAGE plpgsql"""
+)
 
 
 # Who signed a record (wrote an addendum, witnessed a consent, discharged): a person, never
@@ -279,10 +296,20 @@ def summary_marks(table: str, events: tuple[str, ...], sqlite: str, postgresql: 
             + "; END"
         )
         argument = postgresql.replace("'", "''")
-        pg_statements.append(
-            f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW "
-            f"EXECUTE FUNCTION needlechart_mark_summary('{argument}')"
-        )
+        if event in ("INSERT", "DELETE"):
+            # Once per statement over the rows it wrote. PostgreSQL keeps the rows of a
+            # statement only for a trigger on one event with no column list.
+            written = "NEW" if event == "INSERT" else "OLD"
+            pg_statements.append(
+                f"CREATE TRIGGER {name} AFTER {event} ON {table} REFERENCING {written} TABLE "
+                f"AS written FOR EACH STATEMENT "
+                f"EXECUTE FUNCTION needlechart_mark_summary_rows('{argument}')"
+            )
+        else:
+            pg_statements.append(
+                f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW "
+                f"EXECUTE FUNCTION needlechart_mark_summary('{argument}')"
+            )
     return Guard(f"{table}_marks", sqlite_statements, pg_statements, requires=(SUMMARY,))
 
 

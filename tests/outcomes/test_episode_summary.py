@@ -101,6 +101,37 @@ def test_changes_on_every_path_are_marked_and_the_dashboard_agrees_with_the_char
     _compare(figures, recompute(_records(clinic), filters, clinic.review_after_sessions))
 
 
+def test_one_statement_writing_measures_of_several_episodes_marks_each_of_them(demo):
+    _kept()
+    episodes = [_nprs_episodes(responder=True), _nprs_episodes(responder=False)]
+    author = episodes[0].care_manager.user
+    # One INSERT of many rows (as a bulk import writes them): every episode it names marked.
+    Observation.objects.bulk_create(
+        [
+            Observation(
+                episode=episode,
+                code="nprs",
+                timing="reassessment",
+                value=Decimal(v),
+                recorded_by=author,
+            )
+            for episode in episodes
+            for v in (0, 1)
+        ]
+    )
+    stale = set(
+        EpisodeSummary.objects.exclude(computed=F("changes")).values_list("episode_id", flat=True)
+    )
+    assert stale == {episode.pk for episode in episodes}
+    assert _kept() == _from_the_charts()
+    # Rows of no NPRS measure mark nothing.
+    Observation.objects.bulk_create(
+        [Observation(episode=episodes[0], code="psfs", timing="reassessment", value=Decimal(5),
+                     recorded_by=author)]
+    )  # fmt: skip
+    assert _stale() == 0
+
+
 def test_a_measure_marked_in_error_is_counted_again(demo):
     _kept()
     # A measure outside a session or assessment may be marked in error (the guard allows
