@@ -22,8 +22,9 @@ that breaks the rule fails its tests.
 
 import copy
 import functools
+import weakref
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -47,6 +48,9 @@ class _Compiled:
     sql: str
     # Each parameter of the SQL: the index of the argument it is, or the constant itself.
     params: tuple[tuple[bool, Any], ...]
+    # The value converters of each column, worked out once per connection (each thread has
+    # its own): the ORM works them out again for every run of a query.
+    converters: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
 
 
 class prepared:
@@ -92,7 +96,12 @@ def _run(
             )
     queryset = compiled.queryset._chain()
     kept = copy.copy(compiled.compiler)
-    kept.connection = connections[alias]
+    kept.connection = connection = connections[alias]
+    converters = compiled.converters.get(connection)
+    if converters is None:
+        columns = [column for column, _, _ in kept.select[: kept.col_count]]
+        converters = compiled.converters[connection] = kept.get_converters(columns)
+    kept.get_converters = lambda expressions: converters  # type: ignore[method-assign]
     kept.as_sql = lambda *args, **kwargs: (compiled.sql, params)  # type: ignore[method-assign]
     queryset.query.get_compiler = lambda *args, **kwargs: kept  # type: ignore[method-assign]
     return list(queryset)

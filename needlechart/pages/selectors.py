@@ -6,14 +6,26 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.paginator import Page, Paginator
-from django.db.models import Case, Exists, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
+from django.db.models import (
+    Case,
+    Exists,
+    F,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from needlechart.accounts import rules
 from needlechart.accounts.models import Practitioner, User
 from needlechart.audit import services as audit
 from needlechart.charting.models import Addendum, Assessment, NeedlingSession
+from needlechart.db.prepared import prepared
 from needlechart.outcomes.models import CarePlan
 from needlechart.patients.models import EpisodeOfCare, Patient
 
@@ -138,6 +150,31 @@ def _patients_matching(
     return patients.order_by("family_name", "given_name", "id")
 
 
+@prepared
+def _every_patient_count(clinic_id: int) -> QuerySet:
+    patients = Patient.objects.filter(clinic_id=clinic_id).order_by()
+    return patients.values(n=Func(F("pk"), function="COUNT"))
+
+
+@prepared
+def _every_patient(clinic_id: int, *, care: bool, offset: int, limit: int) -> QuerySet:
+    patients = Patient.objects.filter(clinic_id=clinic_id)
+    if care:
+        patients = _with_care(patients)
+    return patients.order_by("family_name", "given_name", "id")[offset : offset + limit]
+
+
+def _page_number(paginator: Paginator, number: object) -> int:
+    """The page asked for as Paginator.get_page reads it: the last for "last" or a number
+    past the end, the first for anything else that is not a number."""
+    try:
+        return paginator.validate_number(number)
+    except PageNotAnInteger:
+        return 1
+    except EmptyPage:
+        return paginator.num_pages
+
+
 def patient_search_page(*, user: User, filters: PatientFilters, page_number: object) -> Page:
     """One page of the clinic's patients; each patient shown gets a `list` audit row.
 
@@ -148,9 +185,18 @@ def patient_search_page(*, user: User, filters: PatientFilters, page_number: obj
     care = rules.has_role(user, rules.CLINICAL_READ_ROLES)
     if not care:
         filters = PatientFilters(name=filters.name, birth_date=filters.birth_date, mrn=filters.mrn)
-    matching = _patients_matching(user=user, filters=filters, care=care)
-    page = Paginator(matching, PAGE_SIZE).get_page(page_number)
-    page.object_list = list(page.object_list)
+    if filters.active:
+        matching = _patients_matching(user=user, filters=filters, care=care)
+        page = Paginator(matching, PAGE_SIZE).get_page(page_number)
+        page.object_list = list(page.object_list)
+    else:
+        # The whole list, as the page opens: its two queries are compiled once.
+        [counted] = _every_patient_count(user.clinic_id)
+        paginator = Paginator(range(counted["n"]), PAGE_SIZE)
+        number = paginator.validate_number(_page_number(paginator, page_number))
+        offset = (number - 1) * PAGE_SIZE
+        rows = _every_patient(user.clinic_id, care=care, offset=offset, limit=PAGE_SIZE)
+        page = Page(rows, number, paginator)
     if care:
         _attach_care(page.object_list)
     audit.record_each(actor=user, action=audit.Action.LIST, objects=page.object_list)

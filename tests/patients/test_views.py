@@ -65,6 +65,27 @@ def test_the_patient_list_is_paginated_and_keeps_the_search_across_pages(world):
     assert _names(second) == [f"Walsh{n:02d}" for n in range(PAGE_SIZE, PAGE_SIZE + 5)]
 
 
+@pytest.mark.parametrize("reader", ["assistant", "front_desk"])
+def test_the_whole_list_pages_in_name_order_and_a_page_past_the_end_or_not_a_number_is_the_last_or_first(
+    world, reader
+):
+    for number in range(PAGE_SIZE + 5):
+        factories.patient(world.clinic_a, family_name=f"Walsh{number:02d}")
+    factories.patient(world.clinic_b, family_name="Aardvark")  # another clinic's: never listed
+    client = client_for(getattr(world, reader))
+    names = sorted(p.family_name for p in Patient.objects.filter(clinic=world.clinic_a))
+    first = client.get(reverse("patients:list"))
+    assert first.context["page"].paginator.count == len(names) == PAGE_SIZE + 6
+    assert _names(first) == names[:PAGE_SIZE]
+    assert "?page=2" in first.content.decode()
+    second = client.get(reverse("patients:list"), {"page": 2})
+    assert _names(second) == names[PAGE_SIZE:]
+    assert _names(client.get(reverse("patients:list"), {"page": 99})) == names[PAGE_SIZE:]
+    assert _names(client.get(reverse("patients:list"), {"page": "x"})) == names[:PAGE_SIZE]
+    if reader == "assistant":  # clinical roles see each patient's standing in care
+        assert all(hasattr(p, "care") for p in second.context["page"].object_list)
+
+
 def test_listing_audits_each_patient_shown_and_no_other(registry):
     since = max(AuditEvent.objects.values_list("pk", flat=True), default=0)
     client_for(registry.front_desk).get(reverse("patients:list"), {"mrn": "X-7"})
