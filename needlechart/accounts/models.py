@@ -106,9 +106,14 @@ class Role(models.TextChoices):
 
 class StaffManager(UserManager):
     def get_queryset(self) -> models.QuerySet:
-        # Every request needs the user's clinic (scoping, time zone), and for a patient the
-        # portal account that ties it to its record: fetch them with the user.
-        return super().get_queryset().select_related("clinic", "portal_account__patient__clinic")
+        # Every request needs the user's clinic (scoping, time zone), for a patient the
+        # portal account that ties it to its record, and for a clinician the practitioner
+        # profile (the header says whether they may needle today): fetch them with the user.
+        return (
+            super()
+            .get_queryset()
+            .select_related("clinic", "portal_account__patient__clinic", "practitioner")
+        )
 
 
 class User(AbstractUser):

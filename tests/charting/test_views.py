@@ -273,11 +273,11 @@ def test_start_from_last_session_on_the_page_copies_the_muscles(world):
 
 # Queries on the busiest pages, pinned: they do not grow with a patient's history. Each audit
 # write is three statements: its place in the clinic's chain, the chain's new seal, the row.
-SESSION_PAGE_QUERIES = 33
+SESSION_PAGE_QUERIES = 32
 # The timeline: one count of every kind, then each kind's newest rows (consents and their
 # withdrawals apart; issued documents, their emails and letters' addenda apart).
 # The patient and the timeline are audited as viewed in one write.
-TIMELINE_QUERIES = 29
+TIMELINE_QUERIES = 28
 
 
 def _count(client, url: str) -> int:

@@ -206,7 +206,7 @@ def test_the_letter_page_reads_in_as_many_queries_however_many_documents_and_ema
         assert client.get(url).status_code == 200
 
 
-QUERIES = 20
+QUERIES = 19
 
 
 def test_a_progress_report_issued_again_reads_as_it_was_first_issued(signed):

@@ -151,4 +151,4 @@ def test_the_document_lists_cost_the_same_queries_however_many_documents(signed,
             send_to_referrer=kind != "consent",
         )  # fmt: skip
     assert _queries(client, url) == one
-    assert one == {"patients:detail": 32, "portal:documents": 6}[url_name]
+    assert one == {"patients:detail": 31, "portal:documents": 6}[url_name]

@@ -107,10 +107,10 @@ def _queries(client, url: str) -> int:
 # write also takes its place in the clinic's chain and moves the chain's seal: two
 # statements more.
 PATIENT_LIST_QUERIES = 7
-PATIENT_DETAIL_QUERIES = 26
+PATIENT_DETAIL_QUERIES = 25
 # The episode page also reads the screening, consent, the episode's latest records and how
 # many there are, the plan, the measurements behind its progress and its letters.
-EPISODE_DETAIL_QUERIES = 28
+EPISODE_DETAIL_QUERIES = 27
 
 
 def test_the_patient_list_costs_the_same_queries_however_many_patients(world):
