@@ -197,8 +197,12 @@ def episode_records(episode: EpisodeOfCare) -> dict[str, Any]:
     }
 
 
-def _with_addenda() -> Prefetch:
-    return Prefetch("addenda", queryset=Addendum.objects.select_related("author"))
+def _in_error(record: str) -> Exists:
+    """Whether the outer `record` ("session" or "assessment") was entered in error: the
+    episode page's lists show a badge, and read no addendum for it."""
+    return Exists(
+        Addendum.objects.filter(**{record: OuterRef("pk")}, kind=Addendum.Kind.ENTERED_IN_ERROR)
+    )
 
 
 @prepared
@@ -206,8 +210,11 @@ def _latest_assessments(episode_id: int, *, latest: int) -> QuerySet:
     return (
         Assessment.objects.filter(episode_id=episode_id)
         .select_related("practitioner__user")
-        .prefetch_related(_with_addenda())
-        .annotate(marks=Count("pain_marks", distinct=True), finds=Count("findings", distinct=True))
+        .annotate(
+            marks=Count("pain_marks", distinct=True),
+            finds=Count("findings", distinct=True),
+            in_error=_in_error("assessment"),
+        )
         .order_by("-performed_at", "-id")[:latest]
     )
 
@@ -224,8 +231,8 @@ def _latest_sessions(episode_id: int, *, latest: int) -> QuerySet:
     return (
         of_episode.filter(pk__in=newest)
         .select_related("practitioner__user")
-        .prefetch_related(_with_addenda())
         .annotate(
+            in_error=_in_error("session"),
             # Muscles as the CPT rule counts them: each muscle once, whatever the sides.
             muscles=Subquery(rows.annotate(n=Count("muscle", distinct=True)).values("n")),
             sides=Subquery(rows.annotate(n=Count("pk")).values("n")),

@@ -110,7 +110,7 @@ PATIENT_LIST_QUERIES = 7
 PATIENT_DETAIL_QUERIES = 25
 # The episode page also reads the screening, consent, the episode's latest records and how
 # many there are, the plan, the measurements behind its progress and its letters.
-EPISODE_DETAIL_QUERIES = 27
+EPISODE_DETAIL_QUERIES = 25
 
 
 def test_the_patient_list_costs_the_same_queries_however_many_patients(world):
@@ -169,6 +169,36 @@ def test_the_episode_page_lists_the_latest_records_and_sends_to_the_timeline_for
     timeline = reverse("charting:timeline", args=[world.patient_a.pk])
     assert f'The latest 3 of 4 sessions; <a href="{timeline}?kind=session">' in html
     assert "of 2 assessments" not in html  # two, both shown
+
+
+def test_the_episode_page_badges_exactly_the_records_entered_in_error(world):
+    import re
+
+    from needlechart.charting import services as chart_services
+    from tests import charts
+
+    built = charts.build(world.practitioner, world.episode_a, signed=True)
+    for record in (built.signed_session, built.assessment):
+        chart_services.addendum_add(
+            actor=world.practitioner, record=record, reason="Wrong patient",
+            kind="entered-in-error",
+        )  # fmt: skip
+    html = (
+        client_for(world.practitioner)
+        .get(reverse("patients:episode", args=[world.episode_a.pk]))
+        .content.decode()
+    )
+    rows = re.findall(r'<tr><td><a href="(/(?:sessions|assessments)/\d+/)">.*?</tr>', html, re.S)
+    badged = {
+        href
+        for href in rows
+        if "Entered in error" in html.split(f'href="{href}"', 1)[1].split("</tr>", 1)[0]
+    }
+    assert badged == {
+        reverse("charting:session", args=[built.signed_session.pk]),
+        reverse("charting:assessment", args=[built.assessment.pk]),
+    }
+    assert reverse("charting:session", args=[built.session.pk]) in rows  # the draft: no badge
 
 
 # --- forms -------------------------------------------------------------------------------
