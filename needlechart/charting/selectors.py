@@ -546,7 +546,7 @@ def _withdrawal_entry(w: ConsentWithdrawal) -> Entry:
 def _assessment_entry(a: Assessment) -> Entry:
     return Entry(
         a.performed_at, "assessment", a.get_kind_display(), "signed" if a.is_signed else "draft",
-        reverse("charting:assessment", args=[a.pk]), is_in_error(a),
+        reverse("charting:assessment", args=[a.pk]), a.in_error,
     )  # fmt: skip
 
 
@@ -555,7 +555,7 @@ def _session_entry(s: NeedlingSession) -> Entry:
         s.performed_at, "session",
         f"Needling session: {s.muscles} muscle{'s' if s.muscles != 1 else ''}",
         f"signed, CPT {s.cpt_code}" if s.is_signed else "draft",
-        reverse("charting:session", args=[s.pk]), is_in_error(s),
+        reverse("charting:session", args=[s.pk]), s.in_error,
     )  # fmt: skip
 
 
@@ -600,11 +600,12 @@ SOURCES = (
     Source("consent", lambda p: ConsentWithdrawal.objects.filter(consent__patient=p),
            "withdrawn_at", _withdrawal_entry, lambda rows: rows.select_related("consent")),
     Source("assessment", lambda p: Assessment.objects.filter(episode__patient=p),
-           "performed_at", _assessment_entry, lambda rows: rows.prefetch_related("addenda")),
+           "performed_at", _assessment_entry,
+           lambda rows: rows.annotate(in_error=_in_error("assessment"))),
     Source("session", lambda p: NeedlingSession.objects.filter(episode__patient=p),
            "performed_at", _session_entry,
-           lambda rows: rows.prefetch_related("addenda")
-           .annotate(muscles=Count("insertions__muscle", distinct=True))),
+           lambda rows: rows.annotate(muscles=Count("insertions__muscle", distinct=True),
+                                      in_error=_in_error("session"))),
     Source("adverse-event", lambda p: AdverseEvent.objects.filter(session__episode__patient=p),
            "recorded_at", _event_entry, lambda rows: rows.prefetch_related("follow_ups")),
     Source("addendum", lambda p: Addendum.objects.filter(

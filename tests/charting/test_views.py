@@ -277,7 +277,7 @@ SESSION_PAGE_QUERIES = 32
 # The timeline: one count of every kind, then each kind's newest rows (consents and their
 # withdrawals apart; issued documents, their emails and letters' addenda apart).
 # The patient and the timeline are audited as viewed in one write.
-TIMELINE_QUERIES = 28
+TIMELINE_QUERIES = 26
 
 
 def _count(client, url: str) -> int:
@@ -338,6 +338,23 @@ def test_the_timeline_costs_the_same_queries_for_years_of_history(world):
     page = client.get(url, {"kind": "session"})
     assert {e.kind for e in page.context["entries"]} == {"session"}
     assert len(page.context["entries"]) == 12
+
+
+@pytest.mark.parametrize("dates", [{}, {"date_from": "2000-01-01"}])
+def test_the_timeline_strikes_exactly_the_records_entered_in_error(world, dates):
+    built = charts.build(world.practitioner, world.episode_a, signed=True)
+    for record in (built.signed_session, built.assessment):
+        services.addendum_add(actor=world.practitioner, record=record, reason="Wrong patient",
+                              kind="entered-in-error")  # fmt: skip
+    page = client_for(world.practitioner).get(
+        reverse("charting:timeline", args=[world.patient_a.pk]), dates
+    )
+    struck = {e.url for e in page.context["entries"] if e.in_error}
+    assert struck == {
+        reverse("charting:session", args=[built.signed_session.pk]),
+        reverse("charting:assessment", args=[built.assessment.pk]),
+    }
+    assert page.content.decode().count(" · entered in error") == 2
 
 
 def test_the_timeline_is_read_a_page_at_a_time_in_the_same_order(world, monkeypatch):
