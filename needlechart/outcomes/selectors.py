@@ -5,7 +5,7 @@ from collections import namedtuple
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, Func, OuterRef, QuerySet
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -80,19 +80,27 @@ def progress_inputs(episode: EpisodeOfCare, as_of: dt.datetime | None = None) ->
     """What the episode's progress is computed from; with `as_of`, only the measurements
     entered and the sessions signed by then (a letter issued again reads as first issued;
     what was entered in error since stays left out)."""
-    observations, sessions = episode.observations.all(), signed_sessions(episode)
     if as_of is None:
-        rows = _course_rows(episode.pk)  # the pages' reading: one SQL, compiled once
+        # The pages' reading: its two queries compiled once.
+        rows = _course_rows(episode.pk)
+        [signed] = _signed_count(episode.pk)
+        count = signed["n"]
     else:
-        observations = observations.filter(recorded_at__lte=as_of)
-        sessions = sessions.filter(signed_at__lte=as_of)
+        observations = episode.observations.filter(recorded_at__lte=as_of)
         rows = list(_course(observations).values_list(*PROGRESS_FIELDS, named=True))
+        count = signed_sessions(episode).filter(signed_at__lte=as_of).count()
     return ProgressInputs(
         episode.condition_code,
         tuple(rows),
-        sessions.count(),
+        count,
         episode.patient.clinic.review_after_sessions,
     )
+
+
+@prepared
+def _signed_count(episode_id: int) -> QuerySet:
+    signed = _signed(NeedlingSession.objects.filter(episode_id=episode_id)).order_by()
+    return signed.values(n=Func(F("pk"), function="COUNT"))
 
 
 @prepared

@@ -67,7 +67,8 @@ def episode_get(*, user: User, episode_id: int) -> EpisodeOfCare:
 
 
 def _episodes_in(clinic_id: int) -> QuerySet:
-    return EpisodeOfCare.objects.select_related("patient", "care_manager__user").filter(
+    # With the clinic: the episode's progress reads its review interval.
+    return EpisodeOfCare.objects.select_related("patient__clinic", "care_manager__user").filter(
         patient__clinic_id=clinic_id
     )
 

@@ -110,7 +110,7 @@ PATIENT_LIST_QUERIES = 7
 PATIENT_DETAIL_QUERIES = 25
 # The episode page also reads the screening, consent, the episode's latest records and how
 # many there are, the plan, the measurements behind its progress and its letters.
-EPISODE_DETAIL_QUERIES = 25
+EPISODE_DETAIL_QUERIES = 24
 
 
 def test_the_patient_list_costs_the_same_queries_however_many_patients(world):
