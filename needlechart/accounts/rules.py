@@ -5,9 +5,11 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from needlechart.accounts.models import DryNeedlingCredential, Practitioner, Role, User
+from needlechart.db.prepared import prepared
 
 # Roles grouped by what they may touch; docs/access.md is the full matrix.
 # Service accounts act only through the API (they never sign in to a page), and their
@@ -85,7 +87,20 @@ def needling_status(practitioner: Practitioner, on: dt.date) -> Qualification:
     user = practitioner.user
     if not (user.is_active and has_role(user, NEEDLING_ROLES)):
         return Qualification(QualificationStatus.NOT_PERMITTED)
-    return qualification(practitioner.credentials.all(), on)
+    return qualification(_credentials(practitioner), on)
+
+
+def _credentials(practitioner: Practitioner) -> Iterable[DryNeedlingCredential]:
+    """As a list prefetched them (Django keeps a prefetch in `_prefetched_objects_cache`),
+    else read by a query compiled once: each page says whether its reader may needle."""
+    if "credentials" in getattr(practitioner, "_prefetched_objects_cache", {}):
+        return practitioner.credentials.all()
+    return _credentials_of(practitioner.pk)
+
+
+@prepared
+def _credentials_of(practitioner_id: int) -> QuerySet:
+    return DryNeedlingCredential.objects.filter(practitioner_id=practitioner_id)
 
 
 def is_qualified_to_needle(practitioner: Practitioner, on: dt.date | None = None) -> bool:

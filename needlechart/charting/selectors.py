@@ -21,6 +21,7 @@ from django.db.models import (
     Sum,
     prefetch_related_objects,
 )
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -300,19 +301,29 @@ def assessment_reload(assessment: Assessment) -> Assessment:
     ).select_related("episode__patient").get(pk=assessment.pk)  # fmt: skip
 
 
+def _sessions_in(clinic_id: int) -> QuerySet:
+    return NeedlingSession.objects.select_related(
+        "episode__patient__clinic", "episode__care_manager__user", "practitioner__user",
+        "signed_by", "consent__template",
+    ).prefetch_related(
+        Prefetch("insertions", queryset=Insertion.objects.select_related("needle_size")),
+        "observations", "adverse_events__follow_ups", "aftercare_issues",
+        Prefetch("addenda", queryset=Addendum.objects.select_related("author")),
+    ).filter(episode__patient__clinic_id=clinic_id)  # fmt: skip
+
+
+@prepared
+def _session_in(session_id: int, clinic_id: int) -> QuerySet:
+    return _sessions_in(clinic_id).filter(pk=session_id)
+
+
 def session_get(*, user: User, session_id: int) -> NeedlingSession:
-    session = get_object_or_404(
-        NeedlingSession.objects.select_related(
-            "episode__patient__clinic", "episode__care_manager__user", "practitioner__user",
-            "signed_by", "consent__template",
-        ).prefetch_related(
-            Prefetch("insertions", queryset=Insertion.objects.select_related("needle_size")),
-            "observations", "adverse_events__follow_ups", "aftercare_issues",
-            Prefetch("addenda", queryset=Addendum.objects.select_related("author")),
-        ),
-        pk=session_id,
-        episode__patient__clinic_id=user.clinic_id,
-    )  # fmt: skip
+    if type(session_id) is not int:
+        session = get_object_or_404(_sessions_in(user.clinic_id), pk=session_id)
+    elif found := _session_in(session_id, user.clinic_id):
+        session = found[0]
+    else:
+        raise Http404("No needling session matches the given query.")
     return _audited(user, session, session.episode.patient)
 
 

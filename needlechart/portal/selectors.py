@@ -236,10 +236,22 @@ def pending_questionnaires(patient: Patient) -> list[HealthQuestionnaire]:
 
 def session_reports(session: NeedlingSession) -> dict[str, Any]:
     """The patient's check-in answers and reported effects for one session (staff side)."""
-    return {
-        "check_ins": list(session.check_ins.select_related("alert_acknowledged_by")),
-        "effects": list(session.reported_effects.select_related("reviewed_by", "adverse_event")),
-    }
+    check_ins, effects = _check_ins_of(session.pk), _effects_of(session.pk)
+    for report in (*check_ins, *effects):
+        report.session = session  # as the session's own related lists would give them
+    return {"check_ins": check_ins, "effects": effects}
+
+
+@prepared
+def _check_ins_of(session_id: int) -> QuerySet:
+    return CheckIn.objects.filter(session_id=session_id).select_related("alert_acknowledged_by")
+
+
+@prepared
+def _effects_of(session_id: int) -> QuerySet:
+    return ReportedEffect.objects.filter(session_id=session_id).select_related(
+        "reviewed_by", "adverse_event"
+    )
 
 
 # The attention lists show the first this many effects and health answers, oldest first, so

@@ -79,7 +79,12 @@ def template_new_version(*, actor: User, kind: str, title: str, body: str) -> Do
 
 def needle_sizes(clinic: Clinic) -> list[NeedleSize]:
     """The clinic's needle catalogue, retired sizes included."""
-    return list(NeedleSize.objects.filter(clinic=clinic))
+    return _needle_sizes_of(clinic.pk)
+
+
+@prepared
+def _needle_sizes_of(clinic_id: int) -> QuerySet:
+    return NeedleSize.objects.filter(clinic_id=clinic_id)
 
 
 @transaction.atomic
