@@ -35,6 +35,8 @@ from django.db.models.sql.compiler import SQLCompiler
 # Stand-ins for the arguments while the queryset is compiled: whole numbers no id reaches
 # and text no field holds, each found again among the compiled parameters.
 _STAND_IN = 7_391_000_000_000_001
+# The whole numbers a database column holds (64-bit).
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 class PreparedQueryError(Exception):
@@ -66,8 +68,13 @@ class prepared:
         written into the SQL, which is kept for each shape apart."""
         build = functools.partial(self.build, **shape)
         kinds = tuple(type(value) for value in values)
-        if not all(kind is int or kind is str for kind in kinds):
-            # Other values (None, above all) may change the SQL's shape: built as usual.
+        if not all(
+            (kind is int and _INT64[0] <= value <= _INT64[1]) or kind is str
+            for kind, value in zip(kinds, values, strict=True)
+        ):
+            # Other values may change the SQL's shape (None, above all), or may not reach a
+            # database at all (a number no column holds, which Django answers without one):
+            # built as usual.
             return list(build(*values))
         # needlechart reads one database; a second alias would be compiled apart.
         key = (DEFAULT_DB_ALIAS, kinds, tuple(sorted(shape.items())))

@@ -128,3 +128,10 @@ def test_a_keyword_that_shapes_the_sql_is_kept_apart_for_each_of_its_values(worl
     assert len(query(world.clinic_a.pk, shown=2)) == 2
     assert len(query(world.clinic_a.pk, shown=3)) == 3
     assert len(query(world.clinic_a.pk, shown=2)) == 2
+
+
+def test_a_number_no_column_holds_finds_nothing_rather_than_failing(world):
+    query = prepared(lambda patient_id: Patient.objects.filter(pk=patient_id))
+    assert query(world.patient_a.pk) == [world.patient_a]
+    assert query(2**80) == []
+    assert query(-(2**70)) == []
