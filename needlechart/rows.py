@@ -7,14 +7,20 @@ A builder of plain rows reads attributes of a named tuple: `Columns` says which 
 which column (an ORM path such as `episode__patient_id`), and which lists of another table's
 rows come along (a session's needling rows). Building tens of thousands of model instances,
 each with the related instances select_related brings, was most of a bulk export's time.
+
+A bulk export reads its rows a page at a time (`Columns.pages`): each page's statement is
+compiled once and run again for each page, its values converted column by column.
 """
 
+import datetime as dt
 from collections import namedtuple
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, Protocol
 
 from django.core.exceptions import ObjectDoesNotExist
+from django.db import connections
 from django.db.models import Model, Prefetch, QuerySet
 
 
@@ -88,10 +94,25 @@ class Related:
         return groups
 
 
+class Moment(Protocol):
+    """How a builder takes a date and time (`Columns`' `moment`): of an aware datetime."""
+
+    def __call__(self, value: dt.datetime) -> Any: ...
+
+    def utc(self) -> Callable[[dt.datetime], Any]:
+        """The same, of a naive datetime of UTC (as SQLite gives them), for the rows read
+        from now on."""
+        ...
+
+
 class Columns:
     """What a builder reads: the record's own columns, named as they are (space-separated, as
     namedtuple takes names; the first is the record's id), the columns of linked records
-    (attribute: ORM path), and the lists of other rows that come with it."""
+    (attribute: ORM path), and the lists of other rows that come with it.
+
+    `moment`, where given, is how the builder takes a date and time: each such value of a
+    row (an aware datetime) comes as `moment(value)`, None as None. A page (`pages`) makes
+    each value once, however many of its rows hold it."""
 
     def __init__(
         self,
@@ -99,9 +120,12 @@ class Columns:
         own: str,
         linked: dict[str, str] | None = None,
         lists: Iterable[Related] = (),
+        *,
+        moment: Moment | None = None,
     ):
         self.fields = {column: column for column in own.split()} | (linked or {})
         self.lists = tuple(lists)
+        self.moment = moment
         names = [*self.fields, *(related.name for related in self.lists)]
         self.row = namedtuple(name, names)  # type: ignore[misc]
         self._steps = [path.split("__") for path in self.fields.values()]
@@ -109,14 +133,23 @@ class Columns:
     def of(self, record: Model) -> tuple:
         """A record fetched as a model as the builder's row (its lists from its prefetches)."""
         values = [_walk(record, steps) for steps in self._steps]
+        if self.moment is not None:
+            moment = self.moment
+            values = [moment(v) if isinstance(v, dt.datetime) else v for v in values]
         return self.row(*values, *(related.of(record) for related in self.lists))
+
+    def pages(self, rows: QuerySet, size: int) -> Callable[[int], list[tuple]]:
+        """The builder's rows of `rows` (ordered by id) a page at a time: given an id, the
+        next `size` rows after it, each with its lists; one query a page, and one per list
+        (a list's rows chosen by the page's query as a subquery, see `read`)."""
+        return _Pages(self, lambda after: rows.filter(pk__gt=after)[:size]).page
 
     def prefetches(self) -> list[Prefetch]:
         return [related.prefetch() for related in self.lists]
 
     def read(self, rows: QuerySet, *, by_subquery: bool = False) -> list[tuple]:
         """The rows of a queryset as the builder's rows, straight from SQL: one query, and
-        one per list.
+        one per list. The date-times come as they are (`moment` is for `of` and `pages`).
 
         `by_subquery`: each list is read with the rows' query as a subquery rather than with
         the ids read, for a deep export of many rows a chunk: Django prepares each value
@@ -140,3 +173,160 @@ class Columns:
             self.row(*values, *(group.get(values[at], []) for at, group in groups))
             for values in found
         ]
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+# The id a page's statement is compiled with, to be found among its parameters: negative, as
+# no id is, and far from any number a condition of the rows holds.
+_AFTER = -(2**62) + 14
+
+
+class _Statement:
+    """The SQL of a query of values made by `query(after)`, compiled once: `run(after)` runs
+    it again with `after` in place, and converts the values as Django would, the date-times
+    as `moment` makes them.
+
+    Compiling the query anew for each page, and Django's converters value by value, were a
+    good part of a bulk export's time. `after` may stand in several places (subqueries)."""
+
+    def __init__(self, query: Callable[[int], QuerySet], moment: Moment | None):
+        rows = query(_AFTER)
+        self.alias = rows.db
+        compiler = rows.query.get_compiler(using=self.alias)
+        self.sql, params = compiler.as_sql()
+        self.params = list(params)
+        self.marks = [at for at, value in enumerate(params) if value == _AFTER]
+        assert self.marks, "the page's id is not a parameter of its query"
+        connection = connections[self.alias]
+        # SQLite gives a date-time as a naive datetime of the connection's zone (UTC unless
+        # the database's TIME_ZONE says otherwise), which Django's converter makes aware.
+        naive_utc = connection.vendor == "sqlite" and connection.timezone == dt.UTC
+        expressions = [selected[0] for selected in compiler.select[: compiler.col_count]]
+        django = compiler.get_converters(expressions)
+        self.converters: list[tuple[int, Callable[[Any], Any]]] = []
+        for at, expression in enumerate(expressions):
+            chain = [partial(_convert, converter, expression, connection)
+                     for converter in django.get(at, ((), None))[0]]  # fmt: skip
+            if moment is not None and expression.output_field.get_internal_type() == (
+                "DateTimeField"
+            ):
+                made = _Moments(chain, moment)
+                self.converters.append((at, _NaiveUTC(moment.utc(), made) if naive_utc else made))
+            elif chain:
+                self.converters.append((at, chain[0] if len(chain) == 1 else _Chain(chain)))
+
+    def run(self, after: int) -> list[tuple]:
+        """The values of the rows after `after`, column by column (none where no row is)."""
+        params = self.params
+        for at in self.marks:
+            params[at] = after
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(self.sql, params)
+            found = cursor.fetchall()
+        if not found:
+            return []
+        columns = list(zip(*found, strict=True))
+        for at, convert in self.converters:
+            columns[at] = tuple(map(convert, columns[at]))
+        return columns
+
+
+def _convert(converter: Callable[..., Any], expression: Any, connection: Any, value: Any) -> Any:
+    return converter(value, expression, connection)
+
+
+@dataclass(frozen=True)
+class _Chain:
+    converters: list[Callable[[Any], Any]]
+
+    def __call__(self, value: Any) -> Any:
+        for convert in self.converters:
+            value = convert(value)
+        return value
+
+
+@dataclass(frozen=True)
+class _NaiveUTC:
+    """A date-time column's values made by `made` from SQLite's naive datetimes of UTC,
+    None as None, and any other value (text, where SQLite knew no column type) by
+    `otherwise`."""
+
+    made: Callable[[dt.datetime], Any]
+    otherwise: Callable[[Any], Any]
+
+    def __call__(self, value: Any) -> Any:
+        if type(value) is dt.datetime:
+            return self.made(value)
+        return None if value is None else self.otherwise(value)
+
+
+class _Moments:
+    """A date-time column's values (as the database gives them, Django's converters make
+    them aware) as `moment` makes them, each distinct value once."""
+
+    def __init__(self, converters: list[Callable[[Any], Any]], moment: Moment):
+        self.converters = converters
+        self.moment = moment
+        self.made: dict[Any, Any] = {None: None}
+
+    def __call__(self, value: Any) -> Any:
+        try:
+            return self.made[value]
+        except KeyError:
+            pass
+        aware = value
+        for convert in self.converters:
+            aware = convert(aware)
+        made = self.made[value] = self.moment(aware)
+        return made
+
+
+class _Pages:
+    """`Columns.pages`: the rows of `query(after)` as the columns' rows, with their lists;
+    the rows of a list lead with `key`, the id of the row they are listed by."""
+
+    def __init__(self, columns: Columns, query: Callable[[int], QuerySet], key: str = ""):
+        self.make = partial(tuple.__new__, columns.row)
+        paths = [*([key] if key else []), *columns.fields.values()]
+        self.statement = _Statement(lambda after: query(after).values_list(*paths), columns.moment)
+        names = list(columns.fields)
+        self.lists = [
+            (_Pages(related.columns, _listed(related, query, columns), related.key),
+             names.index(related.parent))
+            for related in columns.lists
+        ]  # fmt: skip
+
+    def page(self, after: int) -> list[tuple]:
+        return self._rows(self.statement.run(after), after)
+
+    def _rows(self, columns: list[tuple], after: int) -> list[tuple]:
+        if not columns:
+            return []  # and no query for the lists of no row
+        for pages, at in self.lists:
+            group = pages.grouped(after)
+            columns.append(tuple(group.get(parent, []) for parent in columns[at]))
+        return list(map(self.make, zip(*columns, strict=True)))
+
+    def grouped(self, after: int) -> dict[Any, list[tuple]]:
+        """A list's rows by the id they are listed by."""
+        columns = self.statement.run(after)
+        if not columns:
+            return {}
+        keys = columns.pop(0)
+        groups: dict[Any, list[tuple]] = {}
+        for key, row in zip(keys, self._rows(columns, after), strict=True):
+            groups.setdefault(key, []).append(row)
+        return groups
+
+
+def _listed(
+    related: Related, query: Callable[[int], QuerySet], columns: Columns
+) -> Callable[[int], QuerySet]:
+    """The query of a list's rows for a page of the rows `query(after)` makes: those whose
+    key is among the page's, by the page's query as a subquery (see `Columns.read`)."""
+    parent = columns.fields[related.parent]
+    return lambda after: related.rows().filter(
+        **{f"{related.key}__in": query(after).values(parent)}
+    )

@@ -2,9 +2,10 @@
 the read layer's own sources and resource functions (reads.py, resources.py).
 
 Rows are read in chunks by primary key, each chunk with its own select_related and
-prefetches, and written line by line: memory holds one chunk whatever the clinic's size, and
-the queries grow with the number of chunks only. `needlechart fhir-export` and the $export
-jobs (jobs.py) both write through `export`.
+prefetches (or, for the plain rows most types read, by statements compiled once an export:
+`rows.Columns.pages`), and written line by line: memory holds one chunk whatever the
+clinic's size, and the queries grow with the number of chunks only. `needlechart
+fhir-export` and the $export jobs (jobs.py) both write through `export`.
 """
 
 import datetime as dt
@@ -97,10 +98,10 @@ def chunks(source: reads.Source, selection: Selection, size: int = CHUNK) -> Ite
     """The source's rows chosen, as its builder takes them, `size` at a time, in id order
     (keyset paging: each chunk a query from the last id on, so a late chunk costs what the
     first did). A chunk short of `size` is the last."""
-    rows = selection.rows(source).order_by("pk")
+    page = source.pages(selection.rows(source).order_by("pk"), size)
     last = 0
     while True:
-        batch = source.read(rows.filter(pk__gt=last)[:size])
+        batch = page(last)
         if batch:
             yield batch
         if len(batch) < size:

@@ -171,10 +171,13 @@ class Source:
         """The resource of a record fetched by `rows`."""
         return self.build(self.columns.of(record) if self.columns is not None else record)
 
-    def read(self, rows: QuerySet) -> list[Any]:
-        """`rows` (a chunk of a bulk export) as `build` takes them, each with its `pk`: plain
-        rows straight from SQL where the builder reads those (no model record built)."""
-        return list(rows) if self.columns is None else self.columns.read(rows)
+    def pages(self, rows: QuerySet, size: int) -> Callable[[int], list[Any]]:
+        """`rows` (ordered by id) as `build` takes them, `size` at a time after an id (a
+        bulk export's chunks), each with its `pk`: plain rows straight from SQL where the
+        builder reads those (no model record built)."""
+        if self.columns is not None:
+            return self.columns.pages(rows, size)
+        return lambda after: list(rows.filter(pk__gt=after)[:size])
 
     def about(self, patients: QuerySet) -> Q:
         """The rows about any of `patients` (ids); a source of no patient has none."""

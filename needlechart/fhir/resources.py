@@ -12,8 +12,9 @@ import contextlib
 import datetime as dt
 import functools
 import zoneinfo
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -57,24 +58,40 @@ def ref(resource_type: str, pk: Any, display: str = "") -> dict[str, str]:
 # The clinic's zone while its resources are built, read by `instant` from a context variable:
 # Django's active zone sits in an asgiref Local, whose lookup at each date was a tenth of
 # a bulk export's time.
-_zone: ContextVar[dt.tzinfo | None] = ContextVar("needlechart_fhir_zone", default=None)
+@dataclass(frozen=True)
+class _Clock:
+    """The clinic's zone, and the hours of UTC `Instants.utc` has made in it."""
+
+    zone: dt.tzinfo
+    hours: dict[int, tuple[str, str] | None] = field(default_factory=dict)
+
+
+_clock: ContextVar[_Clock | None] = ContextVar("needlechart_fhir_clock", default=None)
 
 
 @contextlib.contextmanager
 def in_clinic_time(zone_name: str) -> Iterator[None]:
     """Dates in the resources built (and in date searches) are the clinic's days."""
     zone = zoneinfo.ZoneInfo(zone_name)
-    token = _zone.set(zone)
+    token = _clock.set(_Clock(zone))
     try:
         with timezone.override(zone):
             yield
     finally:
-        _zone.reset(token)
+        _clock.reset(token)
+
+
+def _now_clock() -> _Clock:
+    return _clock.get() or _Clock(timezone.get_current_timezone())
 
 
 def instant(moment: dt.datetime) -> str:
     """A FHIR dateTime or instant, to the second, in the clinic's (else the active) zone."""
-    zone = _zone.get() or timezone.get_current_timezone()
+    clock = _clock.get()
+    return _in_zone(moment, clock.zone if clock else timezone.get_current_timezone())
+
+
+def _in_zone(moment: dt.datetime, zone: dt.tzinfo) -> str:
     return moment.astimezone(zone).isoformat(timespec="seconds")
 
 
@@ -84,8 +101,77 @@ def number(value: Decimal | int | float) -> int | float:
     return int(as_float) if as_float.is_integer() else as_float
 
 
-def _meta(moment: dt.datetime | None) -> dict[str, Any]:
-    return {"meta": {"lastUpdated": instant(moment)}} if moment else {}
+def _meta(moment: str | None) -> dict[str, Any]:
+    """`meta` of a resource last updated at `moment` (an `instant`)."""
+    return {"meta": {"lastUpdated": moment}} if moment else {}
+
+
+class Instants:
+    """`instant` as the builders of plain rows take their date-times (`columns`)."""
+
+    def __call__(self, moment: dt.datetime) -> str:
+        return instant(moment)
+
+    def utc(self) -> Callable[[dt.datetime], str]:
+        """`instant` of a naive datetime of UTC (as SQLite gives them), in the zone of now
+        (an export's, for all it reads).
+
+        A bulk export's times are tens of thousands, nearly all different, and moving each
+        one to the zone and formatting it was a tenth of the export. The text of an hour of
+        UTC is made once an export instead, and a time's minutes and seconds written after
+        it: they are the same in the zone wherever its offset is whole hours and does not
+        change within that hour (elsewhere, as at a half-hour offset, the time is made in
+        full)."""
+        clock = _now_clock()
+        zone, hours = clock.zone, clock.hours
+
+        def made(moment: dt.datetime) -> str:
+            hour = moment.toordinal() * 24 + moment.hour
+            try:
+                parts = hours[hour]
+            except KeyError:
+                parts = hours[hour] = _hour_parts(moment, zone)
+            if parts is None:
+                return _in_zone(moment.replace(tzinfo=dt.UTC), zone)
+            second = moment.minute * 60 + moment.second
+            try:
+                within = _WITHIN_HOUR[second]
+            except KeyError:
+                within = _WITHIN_HOUR[second] = f":{moment.minute:02}:{moment.second:02}"
+            return parts[0] + within + parts[1]
+
+        return made
+
+
+# ":MM:SS" of each second of an hour, made as met.
+_WITHIN_HOUR: dict[int, str] = {}
+_HOUR = dt.timedelta(hours=1)
+_LAST_SECOND = dt.timedelta(seconds=3599)
+
+
+def _hour_parts(moment: dt.datetime, zone: dt.tzinfo) -> tuple[str, str] | None:
+    """For the hour of UTC of a naive `moment`, the text `instant` gives its times before
+    their minutes and seconds, and after them (the offset); None where the zone's offset is
+    not whole hours, or changes within the hour."""
+    start = dt.datetime(moment.year, moment.month, moment.day, moment.hour, tzinfo=dt.UTC)
+    local = start.astimezone(zone)
+    offset = local.utcoffset()
+    if (
+        offset is None
+        or offset % _HOUR
+        or (start + _LAST_SECOND).astimezone(zone).utcoffset() != offset
+    ):
+        return None
+    text = local.isoformat(timespec="seconds")
+    return text[:13], text[19:]
+
+
+def columns(
+    name: str, own: str, linked: dict[str, str] | None = None, lists: Iterable[Related] = ()
+) -> Columns:
+    """The `Columns` of a builder here: its rows hold their date-times as FHIR instants
+    (`instant`), which a bulk export makes straight from the database's values."""
+    return Columns(name, own, linked, lists, moment=Instants())
 
 
 def person(path: str, prefix: str) -> dict[str, str]:
@@ -148,7 +234,7 @@ def patient(p: Patient) -> Resource:
     resource: Resource = {
         "resourceType": "Patient",
         "id": str(p.pk),
-        **_meta(p.updated_at),
+        **_meta(instant(p.updated_at)),
         "identifier": [
             {
                 "use": "usual",
@@ -284,7 +370,7 @@ def organization(clinic: Clinic) -> Resource:
 
 
 # What the EpisodeOfCare and its Condition read.
-EPISODE = Columns(
+EPISODE = columns(
     "Episode",
     "pk updated_at created_at status period_start period_end onset_date condition_code "
     "body_area patient_id care_manager_id",
@@ -342,7 +428,7 @@ def condition(e: Any) -> Resource:
         "code": {"coding": [{"system": codes.ICD_10_CM, "code": e.condition_code}], "text": words},
         "bodySite": [{"text": area}],
         "subject": ref("Patient", e.patient_id),
-        "recordedDate": instant(e.created_at),
+        "recordedDate": e.created_at,
         "recorder": _care_manager(e),
     }
     if e.onset_date:
@@ -363,7 +449,7 @@ SESSION_LINKED = {
     "clinic_id": "episode__patient__clinic_id",
     **person("practitioner__user", "practitioner"),
 }
-SESSION = Columns("Session", SESSION_OWN, SESSION_LINKED)
+SESSION = columns("Session", SESSION_OWN, SESSION_LINKED)
 
 
 def _session_status(s: Any, done: str, draft: str) -> str:
@@ -387,7 +473,7 @@ def encounter(s: Any) -> Resource:
         "subject": ref("Patient", s.patient_id),
         "episodeOfCare": [ref("EpisodeOfCare", s.episode_id)],
         "participant": [{"individual": _practitioner(s)}],
-        "period": {"start": instant(s.performed_at)},
+        "period": {"start": s.performed_at},
         "reasonReference": [ref("Condition", s.episode_id)],
         "serviceProvider": ref("Organization", s.clinic_id),
     }
@@ -399,12 +485,12 @@ def _side_words(muscle: str, side: str) -> str:
 
 
 # What the Procedure reads of a needling row.
-NEEDLING_ROW = Columns(
+NEEDLING_ROW = columns(
     "NeedlingRow",
     "muscle side needles depth depth_mm technique twitch_responses needle_size_id",
     {"diameter_mm": "needle_size__diameter_mm", "length_mm": "needle_size__length_mm"},
 )
-PROCEDURE = Columns(
+PROCEDURE = columns(
     "NeedledSession",
     f"{SESSION_OWN} cpt_code",
     SESSION_LINKED,
@@ -459,7 +545,7 @@ def procedure(s: Any) -> Resource:
         "code": {"coding": code, "text": "Dry needling"},
         "subject": ref("Patient", s.patient_id),
         "encounter": ref("Encounter", s.pk),
-        "performedDateTime": instant(s.performed_at),
+        "performedDateTime": s.performed_at,
         "performer": [{"actor": _practitioner(s)}],
         "reasonReference": [ref("Condition", s.episode_id)],
     }
@@ -491,7 +577,7 @@ def _category(code: str) -> list[dict[str, Any]]:
 
 # What the Observation of a measurement reads; the recorder's clinic is None where the
 # patient recorded it (a portal sign-in has no clinic).
-MEASURED = Columns(
+MEASURED = columns(
     "Measurement",
     "pk code component side value timing recorded_at session_id entered_in_error_reason episode_id",
     {
@@ -534,7 +620,7 @@ def _measure_parts(code: str, component: str, side: str) -> tuple[Any, ...]:
 def measurement(o: Any) -> Resource:
     """A measurement (a `MEASURED` row)."""
     category, code, units, body_site = _measure_parts(o.code, o.component, o.side)
-    recorded = instant(o.recorded_at)
+    recorded = o.recorded_at
     by_patient = o.recorder_clinic is None
     resource: Resource = {
         "resourceType": "Observation",
@@ -595,13 +681,13 @@ def _examined(row: Any, prefix: str, code: dict[str, str], text: str) -> Resourc
         "category": [{"coding": [{"system": codes.OBSERVATION_CATEGORY, "code": "exam"}]}],
         "code": {"coding": [code], "text": text},
         "subject": ref("Patient", row.patient_id),
-        "effectiveDateTime": instant(row.performed_at),
+        "effectiveDateTime": row.performed_at,
         "performer": [_practitioner(row)],
     }
 
 
 # What the Observation of a trigger-point finding reads, with its assessment's.
-FOUND = Columns(
+FOUND = columns(
     "Finding",
     "pk muscle side location taut_band hypersensitive_spot recognised jump_sign "
     "twitch_response referred_sensation pressure_pain_threshold",
@@ -653,7 +739,7 @@ def finding(f: Any) -> Resource:
 
 
 # What the Observation of a pain mark on the body chart reads, with its assessment's.
-PAINED = Columns(
+PAINED = columns(
     "PainMarked",
     "pk region intensity quality",
     ASSESSED,
@@ -684,7 +770,7 @@ def pain_mark(m: Any) -> Resource:
 
 
 # What an AdverseEvent reads, with its follow-ups' (`AdverseEvent.now` in rows).
-ADVERSE_EVENT = Columns(
+ADVERSE_EVENT = columns(
     "AdverseEvent",
     "pk event_type muscles description severity outcome updated_at recorded_at session_id",
     {
@@ -697,7 +783,7 @@ ADVERSE_EVENT = Columns(
             "follow_ups",
             "event_id",
             lambda: AdverseEventFollowUp.objects.all(),
-            Columns("FollowUp", "severity outcome description"),
+            columns("FollowUp", "severity outcome description"),
         )
     ],
 )
@@ -725,8 +811,8 @@ def adverse_event(event: Any) -> Resource:
         },
         "subject": ref("Patient", event.patient_id),
         "encounter": ref("Encounter", event.session_id),
-        "date": instant(event.performed_at),
-        "recordedDate": instant(event.recorded_at),
+        "date": event.performed_at,
+        "recordedDate": event.recorded_at,
         "seriousness": {
             "coding": [
                 {"system": codes.AE_SERIOUSNESS, "code": "serious" if serious else "non-serious"}
@@ -823,7 +909,7 @@ def _therapy(t: Any, status: str) -> dict[str, Any]:
 
 # What a CarePlan reads of a version of the plan, with its goals and other therapies;
 # `replaced` is an annotation reads.py makes (a later version exists).
-PLAN = Columns(
+PLAN = columns(
     "Plan",
     "pk version planned_sessions frequency review_on note created_at replaced episode_id",
     {
@@ -837,13 +923,13 @@ PLAN = Columns(
             "goals",
             "plan_id",
             lambda: PlanGoal.objects.all(),
-            Columns("Goal", "pk description code component target target_date"),
+            columns("Goal", "pk description code component target target_date"),
         ),
         Related(
             "therapies",
             "plan_id",
             lambda: PlanTherapy.objects.all(),
-            Columns("Therapy", "kind provider frequency exercises note"),
+            columns("Therapy", "kind provider frequency exercises note"),
         ),
     ],
 )
@@ -874,7 +960,7 @@ def care_plan(plan: Any) -> Resource:
         "title": f"Treatment plan, version {plan.version}",
         "subject": subject,
         "period": {"start": plan.period_start.isoformat()},
-        "created": instant(plan.created_at),
+        "created": plan.created_at,
         "author": staff_of(plan, "author"),
         "addresses": [ref("Condition", plan.episode_id)],
         "activity": [needling, *(_therapy(t, activity_status) for t in plan.therapies)],
@@ -908,7 +994,7 @@ def session_targets(session_id: int) -> list[dict[str, str]]:
 def _targets(holder: str = "", parent: str = "pk") -> list[Related]:
     """An assessment's findings and measurements, their ids only (its Provenance's targets);
     of the assessment at `holder`, whose id is the row's `parent`."""
-    target = Columns("Target", "pk")
+    target = columns("Target", "pk")
     return [
         Related(name, "assessment_id", lambda model=model: model.objects.all(), target, holder,
                 parent)
@@ -931,7 +1017,7 @@ def assessment_targets(row: Any) -> list[dict[str, str]]:
 def _provenance(
     resource_id: str,
     targets: list[dict[str, str]],
-    moment: dt.datetime,
+    moment: str,
     activity: dict[str, str],
     agent_type: dict[str, str],
     who: dict[str, str],
@@ -941,7 +1027,7 @@ def _provenance(
         "resourceType": "Provenance",
         "id": resource_id,
         "target": targets,
-        "recorded": instant(moment),
+        "recorded": moment,
         "activity": {"coding": [activity]},
         "agent": [
             {
@@ -961,8 +1047,8 @@ SIGNED_LINKED = {
     **staff("signed_by", "signer"),
 }
 SIGNED_OWN = "pk signed_at practitioner_id"
-SIGNED_SESSION_ROW = Columns("SignedSession", SIGNED_OWN, SIGNED_LINKED)
-SIGNED_ASSESSMENT_ROW = Columns("SignedAssessment", SIGNED_OWN, SIGNED_LINKED, _targets())
+SIGNED_SESSION_ROW = columns("SignedSession", SIGNED_OWN, SIGNED_LINKED)
+SIGNED_ASSESSMENT_ROW = columns("SignedAssessment", SIGNED_OWN, SIGNED_LINKED, _targets())
 
 
 def _signature(row: Any, resource_id: str, targets: list[dict[str, str]]) -> Resource:
@@ -986,7 +1072,7 @@ def assessment_signature(row: Any) -> Resource:
 
 
 # What an addendum's Provenance reads: it is written on a session or on an assessment.
-ADDENDUM_ROW = Columns(
+ADDENDUM_ROW = columns(
     "Addendum",
     "pk kind reason written_at session_id assessment_id",
     {
@@ -1072,7 +1158,7 @@ def health_questions(h: HealthQuestionnaire) -> Resource:
 
 
 # What a check-in's QuestionnaireResponse reads.
-CHECKED_IN = Columns(
+CHECKED_IN = columns(
     "CheckIn",
     "pk hours soreness symptoms other answered_at session_id",
     {"patient_id": "session__episode__patient_id"},
@@ -1105,7 +1191,7 @@ def check_in(c: Any) -> Resource:
         "status": "completed",
         "subject": patient_ref,
         "encounter": ref("Encounter", c.session_id),
-        "authored": instant(c.answered_at),
+        "authored": c.answered_at,
         "author": patient_ref,
         "source": patient_ref,
         "item": items,
