@@ -13,8 +13,10 @@ compiled once and run again for each page, its values converted column by column
 """
 
 import datetime as dt
+import gc
 from collections import namedtuple
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -22,6 +24,21 @@ from typing import Any, Protocol
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connections
 from django.db.models import Model, Prefetch, QuerySet
+
+
+@contextmanager
+def no_cycle_collection() -> Iterator[None]:
+    """Pause Python's cycle collector while a chunk of rows is read and built on. The
+    chunk's tens of thousands of new records set it off again and again, each time scanning
+    everything alive, for about a third of a chart export's time; the records are freed by
+    reference counting when the chunk is done, and the collector runs again from then on."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def fetched(record: Any, name: str) -> list[Any]:

@@ -22,6 +22,7 @@ from needlechart.accounts.models import Clinic, User
 from needlechart.audit import services as audit
 from needlechart.fhir import reads, resources
 from needlechart.patients.models import Patient
+from needlechart.rows import no_cycle_collection
 
 # Rows per query. A chunk of sessions brings its needling rows along, so a few hundred keep
 # memory small and the number of queries low.
@@ -180,7 +181,8 @@ def _write(
     partial = directory / f".{name}.ndjson.part"
     written = 0
     try:
-        with partial.open("wb") as out:
+        # The collector paused: each chunk's rows and resources are freed as it is written.
+        with partial.open("wb") as out, no_cycle_collection():
             for source in reads.TYPES[name].sources:
                 for batch in chunks(source, selection, size):
                     out.writelines(_encode(source.build(row)) + b"\n" for row in batch)

@@ -1,10 +1,8 @@
 """A patient's whole record as plain JSON: `needlechart chart`, and later the portal's
 right of access. One fixed set of queries serves any number of patients."""
 
-import gc
 import zoneinfo
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from django.db.models import Model, QuerySet
@@ -29,7 +27,7 @@ from needlechart.charting.models import (
 from needlechart.outcomes.models import CarePlan, Discharge, Observation, PlanGoal, PlanTherapy
 from needlechart.outcomes.progress import GLOBAL, measure_label, series_of
 from needlechart.patients.models import EpisodeOfCare, Patient
-from needlechart.rows import Columns, Related
+from needlechart.rows import Columns, Related, no_cycle_collection
 
 
 class ChartQuerySet(QuerySet[Patient]):
@@ -597,24 +595,9 @@ def chart_chunks(
     ids = list(patients.order_by("clinic_id", "mrn").values_list("pk", flat=True))
     for start in range(0, len(ids), chunk):
         batch = with_chart(Patient.objects.filter(pk__in=ids[start : start + chunk]))
-        with _no_cycle_collection():
+        with no_cycle_collection():
             charted = [(p, patient_chart(p)) for p in batch.order_by("clinic_id", "mrn")]
         yield charted
-
-
-@contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Pause Python's cycle collector while a chunk is read and charted. The chunk's tens
-    of thousands of new records set it off again and again, each time scanning everything
-    alive, for about a third of the export's time; the records are freed by reference
-    counting when the chunk is done, and the collector runs again from then on."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def charts(
