@@ -226,13 +226,14 @@ class _Statement:
         for at, expression in enumerate(expressions):
             chain = [partial(_convert, converter, expression, connection)
                      for converter in django.get(at, ((), None))[0]]  # fmt: skip
-            if moment is not None and expression.output_field.get_internal_type() == (
-                "DateTimeField"
-            ):
-                made = _Moments(chain, moment)
+            kind = expression.output_field.get_internal_type()
+            if moment is not None and kind == "DateTimeField":
+                made = _Remembered(_Chain([*chain, moment]))
                 self.converters.append((at, _NaiveUTC(moment.utc(), made) if naive_utc else made))
             elif chain:
-                self.converters.append((at, chain[0] if len(chain) == 1 else _Chain(chain)))
+                convert = chain[0] if len(chain) == 1 else _Chain(chain)
+                # A value such as a decimal repeats in many rows (a pain score): made once.
+                self.converters.append((at, _Remembered(convert) if kind in _SAME else convert))
 
     def run(self, after: int) -> list[tuple]:
         """The values of the rows after `after`, column by column (none where no row is)."""
@@ -279,25 +280,25 @@ class _NaiveUTC:
         return None if value is None else self.otherwise(value)
 
 
-class _Moments:
-    """A date-time column's values (as the database gives them, Django's converters make
-    them aware) as `moment` makes them, each distinct value once."""
+# The fields whose values, as converted, are never changed (a decimal, a date), and so may be
+# shared by the rows that hold the same (unlike a JSON list).
+_SAME = {"BooleanField", "DateField", "DecimalField", "TimeField", "UUIDField"}
 
-    def __init__(self, converters: list[Callable[[Any], Any]], moment: Moment):
-        self.converters = converters
-        self.moment = moment
+
+class _Remembered:
+    """A column's values converted by `convert`, each distinct value once, however many rows
+    hold it (the values it makes are shared); None stays None."""
+
+    def __init__(self, convert: Callable[[Any], Any]):
+        self.convert = convert
         self.made: dict[Any, Any] = {None: None}
 
     def __call__(self, value: Any) -> Any:
         try:
             return self.made[value]
         except KeyError:
-            pass
-        aware = value
-        for convert in self.converters:
-            aware = convert(aware)
-        made = self.made[value] = self.moment(aware)
-        return made
+            made = self.made[value] = self.convert(value)
+            return made
 
 
 class _Pages:
