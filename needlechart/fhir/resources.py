@@ -11,6 +11,7 @@ its model records into the same rows, so each type has one builder.
 import contextlib
 import datetime as dt
 import functools
+import operator
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
@@ -184,13 +185,15 @@ def person(path: str, prefix: str) -> dict[str, str]:
     }
 
 
+@functools.cache
+def _person_columns(prefix: str) -> operator.attrgetter:
+    """What `person` put in a row for `prefix`: (first name, last name, username)."""
+    return operator.attrgetter(f"{prefix}_first", f"{prefix}_last", f"{prefix}_username")
+
+
 def person_name(row: Any, prefix: str) -> str:
     """The name of a staff member `person` put in a row, as str() of the User gives it."""
-    return User.name_of(
-        getattr(row, f"{prefix}_first"),
-        getattr(row, f"{prefix}_last"),
-        getattr(row, f"{prefix}_username"),
-    )
+    return User.name_of(*_person_columns(prefix)(row))
 
 
 def staff(path: str, prefix: str) -> dict[str, str]:
@@ -202,10 +205,24 @@ def staff(path: str, prefix: str) -> dict[str, str]:
 def staff_of(row: Any, prefix: str) -> dict[str, str]:
     """The staff member `staff` put in a row as a reference: their Practitioner where they
     have one, else their name (an assistant, say, has no Practitioner)."""
-    practitioner_id = getattr(row, f"{prefix}_practitioner")
+    return _staff_reference(getattr(row, f"{prefix}_practitioner"), *_person_columns(prefix)(row))
+
+
+def practitioner_of(row: Any, prefix: str, practitioner_id: int) -> dict[str, str]:
+    """A reference to Practitioner `practitioner_id`, named as `person` put them in a row."""
+    return _staff_reference(practitioner_id, *_person_columns(prefix)(row))
+
+
+@functools.lru_cache(maxsize=4096)
+def _staff_reference(
+    practitioner_id: int | None, first_name: str, last_name: str, username: str
+) -> dict[str, str]:
+    """A staff member as a reference, made once per staff member (and name) and shared by
+    the resources that name them (never changed: they are only encoded)."""
+    name = User.name_of(first_name, last_name, username)
     if practitioner_id is None:
-        return {"display": person_name(row, prefix)}
-    return ref("Practitioner", practitioner_id, person_name(row, prefix))
+        return {"display": name}
+    return ref("Practitioner", practitioner_id, name)
 
 
 @functools.cache
@@ -379,7 +396,7 @@ EPISODE = columns(
 
 
 def _care_manager(e: Any) -> dict[str, str]:
-    return ref("Practitioner", e.care_manager_id, person_name(e, "manager"))
+    return practitioner_of(e, "manager", e.care_manager_id)
 
 
 def episode_of_care(e: Any) -> Resource:
@@ -459,7 +476,7 @@ def _session_status(s: Any, done: str, draft: str) -> str:
 
 
 def _practitioner(s: Any) -> dict[str, str]:
-    return ref("Practitioner", s.practitioner_id, person_name(s, "practitioner"))
+    return practitioner_of(s, "practitioner", s.practitioner_id)
 
 
 def encounter(s: Any) -> Resource:
@@ -479,9 +496,21 @@ def encounter(s: Any) -> Resource:
     }
 
 
+@functools.lru_cache(maxsize=1024)
 def _side_words(muscle: str, side: str) -> str:
     name = codes.muscle_name(muscle)
     return f"{name}, {side}" if side else name
+
+
+@functools.lru_cache(maxsize=1024)
+def _body_site(muscle: str, side: str) -> dict[str, Any]:
+    """A muscle and side as a body site, made once and shared (never changed)."""
+    return {"coding": [codes.coding("muscle", muscle)], "text": _side_words(muscle, side)}
+
+
+@functools.lru_cache(maxsize=256)
+def _needle_words(diameter_mm: Decimal, length_mm: int) -> str:
+    return NeedleSize.words(diameter_mm, length_mm)
 
 
 # What the Procedure reads of a needling row.
@@ -537,7 +566,7 @@ def procedure(s: Any) -> Resource:
     code = [codes.coding("procedure", "dry-needling")]
     if s.cpt_code:
         code.append({"system": codes.CPT, "code": s.cpt_code})
-    sizes = {row.needle_size_id: NeedleSize.words(row.diameter_mm, row.length_mm) for row in rows}
+    sizes = {row.needle_size_id: _needle_words(row.diameter_mm, row.length_mm) for row in rows}
     resource: Resource = {
         "resourceType": "Procedure",
         "id": str(s.pk),
@@ -551,13 +580,7 @@ def procedure(s: Any) -> Resource:
     }
     if rows:
         resource["extension"] = [_row_extension(row) for row in rows]
-        resource["bodySite"] = [
-            {
-                "coding": [codes.coding("muscle", row.muscle)],
-                "text": _side_words(row.muscle, row.side),
-            }
-            for row in rows
-        ]
+        resource["bodySite"] = [_body_site(row.muscle, row.side) for row in rows]
         resource["usedCode"] = [
             {"text": f"Dry needling needle {size}"} for _, size in sorted(sizes.items())
         ]
