@@ -8,6 +8,7 @@ clinic's size, and the queries grow with the number of chunks only. `needlechart
 fhir-export` and the $export jobs (jobs.py) both write through `export`.
 """
 
+import contextlib
 import datetime as dt
 import functools
 import os
@@ -34,6 +35,16 @@ SYSTEM_TYPES = list(reads.TYPES)
 DIRECTORY_TYPES = ("Practitioner", "PractitionerRole", "Organization", "Group")
 PATIENT_TYPES = [name for name in SYSTEM_TYPES if name not in DIRECTORY_TYPES]
 WRITE_BUFFER = 1 << 20
+# Types whose resources are built from the same rows, each a single source: where they are
+# written one after the other, the rows are read once for both, by the second's source
+# (whose columns serve the first's builder too). A session is an Encounter and a Procedure,
+# an episode of care an EpisodeOfCare and a Condition, a practitioner a Practitioner and a
+# PractitionerRole.
+TOGETHER = {
+    ("EpisodeOfCare", "Condition"),
+    ("Encounter", "Procedure"),
+    ("Practitioner", "PractitionerRole"),
+}
 # One line per resource, encoded by orjson: the same compact UTF-8 JSON as the standard
 # encoder with `ensure_ascii=False, separators=(",", ":")` for these trees of dicts, lists,
 # text, whole numbers and short decimals, at a fraction of its cost (encoding was a quarter
@@ -159,11 +170,9 @@ def export(
     try:
         # Dates in the resources are the clinic's days.
         with resources.in_clinic_time(clinic.timezone):
-            for name in types:
+            for names in _passes(types):
                 selection = Selection(clinic.pk, since, patients)
-                output = _write(selection, directory, name, progress, cancelled, size)
-                if output is not None:
-                    outputs.append(output)
+                outputs += _write(selection, directory, names, progress, cancelled, size)
     except BaseException:
         for output in outputs:
             output.path.unlink(missing_ok=True)
@@ -171,35 +180,70 @@ def export(
     return outputs
 
 
+def _passes(types: list[str]) -> list[list[str]]:
+    """The types in their order, each in a pass of its own but for those built from the same
+    rows (`TOGETHER`) that follow each other, which are written in one pass."""
+    passes: list[list[str]] = []
+    for name in types:
+        if passes and (passes[-1][-1], name) in TOGETHER:
+            passes[-1].append(name)
+        else:
+            passes.append([name])
+    return passes
+
+
 def _write(
     selection: Selection,
     directory: Path,
-    name: str,
+    names: list[str],
     progress: Callable[[str, int], None],
     cancelled: Callable[[], bool],
     size: int,
-) -> Output | None:
-    path = directory / f"{name}.ndjson"
-    partial = directory / f".{name}.ndjson.part"
-    written = 0
+) -> list[Output]:
+    """Write the files of the types `names` in one pass over their rows: each source of a
+    type, or the rows that several types are built from (read by the last one's source)."""
+    if len(names) == 1:
+        reading = [(source, [(names[0], source.build)]) for source in reads.TYPES[names[0]].sources]
+    else:
+        (source,) = reads.TYPES[names[-1]].sources
+        reading = [(source, [(name, _sole_source(name).build) for name in names])]
+    paths = {name: directory / f"{name}.ndjson" for name in names}
+    partials = {name: directory / f".{name}.ndjson.part" for name in names}
+    written = dict.fromkeys(names, 0)
     try:
-        # Written a megabyte at a time: at the default 8 KiB, the system calls to write were
-        # a tenth of a large export. The collector paused: each chunk's rows and resources
-        # are freed as it is written.
-        with partial.open("wb", buffering=WRITE_BUFFER) as out, no_cycle_collection():
-            for source in reads.TYPES[name].sources:
+        with contextlib.ExitStack() as files:
+            # Written a megabyte at a time: at the default 8 KiB, the system calls to write
+            # were a tenth of a large export.
+            out = {
+                name: files.enter_context(partial.open("wb", buffering=WRITE_BUFFER))
+                for name, partial in partials.items()
+            }
+            # The collector paused: each chunk's rows and resources are freed as it is
+            # written.
+            files.enter_context(no_cycle_collection())
+            for source, builds in reading:
                 for batch in chunks(source, selection, size):
-                    out.writelines(map(_line, map(source.build, batch)))
-                    written += len(batch)
-                    progress(name, len(batch))
+                    for name, build in builds:
+                        out[name].writelines(map(_line, map(build, batch)))
+                        written[name] += len(batch)
+                        progress(name, len(batch))
                     if cancelled():
                         raise Cancelled
     except BaseException:
-        partial.unlink(missing_ok=True)
+        for partial in partials.values():
+            partial.unlink(missing_ok=True)
         raise
-    if not written:
-        partial.unlink()
-        path.unlink(missing_ok=True)
-        return None
-    os.replace(partial, path)
-    return Output(name, path, written)
+    outputs = []
+    for name in names:
+        if written[name]:
+            os.replace(partials[name], paths[name])
+            outputs.append(Output(name, paths[name], written[name]))
+        else:
+            partials[name].unlink()
+            paths[name].unlink(missing_ok=True)
+    return outputs
+
+
+def _sole_source(name: str) -> reads.Source:
+    (source,) = reads.TYPES[name].sources
+    return source

@@ -123,9 +123,9 @@ def grow(world: Any) -> None:
                           text="Tolerated well.")  # fmt: skip
 
 
-def _queries(clinic: Clinic, directory: Path, size: int) -> int:
+def _queries(clinic: Clinic, directory: Path, size: int, types: list[str] | None = None) -> int:
     with CaptureQueriesContext(connection) as queries:
-        bulk.export(clinic, directory, bulk.SYSTEM_TYPES, size=size)
+        bulk.export(clinic, directory, types or bulk.SYSTEM_TYPES, size=size)
     return len(queries)
 
 
@@ -146,6 +146,22 @@ def test_the_export_streams_in_chunks_with_the_same_queries_per_chunk(world, tmp
     for name in bulk.SYSTEM_TYPES:
         whole = (tmp_path / "large" / f"{name}.ndjson").read_text()
         assert (tmp_path / "rows" / f"{name}.ndjson").read_text() == whole
+
+
+def test_types_built_from_the_same_rows_are_written_in_one_reading_of_them(world, tmp_path):
+    """A session is an Encounter and a Procedure, an episode of care an EpisodeOfCare and a
+    Condition: exported together, their rows are read once (the queries of the second type
+    alone), and each file is what the type exported alone writes."""
+    clinic = world.clinic_a
+    grow(world)
+    for first, second in sorted(bulk.TOGETHER):
+        both = tmp_path / f"{first}-{second}"
+        alone = _queries(clinic, tmp_path / second, bulk.CHUNK, [second])
+        assert _queries(clinic, both, bulk.CHUNK, [first, second]) == alone
+        _queries(clinic, tmp_path / first, bulk.CHUNK, [first])
+        for name in (first, second):
+            written = (both / f"{name}.ndjson").read_bytes()
+            assert written and written == (tmp_path / name / f"{name}.ndjson").read_bytes()
 
 
 def test_the_export_from_plain_rows_writes_what_the_reads_serve_for_rarer_records(world, tmp_path):
