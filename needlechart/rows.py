@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
 from django.db import connections
-from django.db.models import Model, Prefetch, QuerySet
+from django.db.models import Model, Prefetch, QuerySet, TextField
+from django.db.models.functions import Cast
 
 
 @contextmanager
@@ -116,9 +117,9 @@ class Moment(Protocol):
 
     def __call__(self, value: dt.datetime) -> Any: ...
 
-    def utc(self) -> Callable[[dt.datetime], Any]:
-        """The same, of a naive datetime of UTC (as SQLite gives them), for the rows read
-        from now on."""
+    def utc_text(self) -> Callable[[str], Any]:
+        """The same, of the text of a UTC time as SQLite holds it ('YYYY-MM-DD HH:MM:SS',
+        perhaps with '.ffffff'), for the rows read from now on."""
         ...
 
 
@@ -208,18 +209,24 @@ class _Statement:
     Compiling the query anew for each page, and Django's converters value by value, were a
     good part of a bulk export's time. `after` may stand in several places (subqueries)."""
 
-    def __init__(self, query: Callable[[int], QuerySet], moment: Moment | None):
+    def __init__(self, query: Callable[[int], QuerySet], paths: list[str], moment: Moment | None):
         rows = query(_AFTER)
         self.alias = rows.db
-        compiler = rows.query.get_compiler(using=self.alias)
+        connection = connections[self.alias]
+        # SQLite holds a date-time as its text in the connection's zone (UTC unless the
+        # database's TIME_ZONE says otherwise): read as that text, the instants are made
+        # from it straight, not parsed into a datetime first by the driver (Django's
+        # converter for the column's type) and made aware by Django's.
+        utc_text = connection.vendor == "sqlite" and connection.timezone == dt.UTC
+        texts = [
+            moment is not None and utc_text and _is_datetime(rows.model, path) for path in paths
+        ]
+        chosen = [Cast(p, TextField()) if text else p for p, text in zip(paths, texts, strict=True)]
+        compiler = rows.values_list(*chosen).query.get_compiler(using=self.alias)
         self.sql, params = compiler.as_sql()
         self.params = list(params)
         self.marks = [at for at, value in enumerate(params) if value == _AFTER]
         assert self.marks, "the page's id is not a parameter of its query"
-        connection = connections[self.alias]
-        # SQLite gives a date-time as a naive datetime of the connection's zone (UTC unless
-        # the database's TIME_ZONE says otherwise), which Django's converter makes aware.
-        naive_utc = connection.vendor == "sqlite" and connection.timezone == dt.UTC
         expressions = [selected[0] for selected in compiler.select[: compiler.col_count]]
         django = compiler.get_converters(expressions)
         self.converters: list[tuple[int, Callable[[Any], Any]]] = []
@@ -227,9 +234,10 @@ class _Statement:
             chain = [partial(_convert, converter, expression, connection)
                      for converter in django.get(at, ((), None))[0]]  # fmt: skip
             kind = expression.output_field.get_internal_type()
-            if moment is not None and kind == "DateTimeField":
-                made = _Remembered(_Chain([*chain, moment]))
-                self.converters.append((at, _NaiveUTC(moment.utc(), made) if naive_utc else made))
+            if moment is not None and texts[at]:
+                self.converters.append((at, _FromText(moment.utc_text())))
+            elif moment is not None and kind == "DateTimeField":
+                self.converters.append((at, _Remembered(_Chain([*chain, moment]))))
             elif chain:
                 convert = chain[0] if len(chain) == 1 else _Chain(chain)
                 # A value such as a decimal repeats in many rows (a pain score): made once.
@@ -266,18 +274,27 @@ class _Chain:
 
 
 @dataclass(frozen=True)
-class _NaiveUTC:
-    """A date-time column's values made by `made` from SQLite's naive datetimes of UTC,
-    None as None, and any other value (text, where SQLite knew no column type) by
-    `otherwise`."""
+class _FromText:
+    """A date-time column's values made by `made` from their text, None as None."""
 
-    made: Callable[[dt.datetime], Any]
-    otherwise: Callable[[Any], Any]
+    made: Callable[[str], Any]
 
-    def __call__(self, value: Any) -> Any:
-        if type(value) is dt.datetime:
-            return self.made(value)
-        return None if value is None else self.otherwise(value)
+    def __call__(self, value: str | None) -> Any:
+        return None if value is None else self.made(value)
+
+
+def _is_datetime(model: type[Model], path: str) -> bool:
+    """Whether the ORM path from `model` leads to a date-time field (not an annotation)."""
+    field: Any = None
+    for step in path.split("__"):
+        if model is None:
+            return False
+        try:
+            field = model._meta.pk if step == "pk" else model._meta.get_field(step)
+        except FieldDoesNotExist:
+            return False
+        model = field.related_model
+    return field is not None and field.get_internal_type() == "DateTimeField"
 
 
 # The fields whose values, as converted, are never changed (a decimal, a date), and so may be
@@ -308,7 +325,7 @@ class _Pages:
     def __init__(self, columns: Columns, query: Callable[[int], QuerySet], key: str = ""):
         self.make = partial(tuple.__new__, columns.row)
         paths = [*([key] if key else []), *columns.fields.values()]
-        self.statement = _Statement(lambda after: query(after).values_list(*paths), columns.moment)
+        self.statement = _Statement(query, paths, columns.moment)
         names = list(columns.fields)
         self.lists = [
             (_Pages(related.columns, _listed(related, query, columns), related.key),

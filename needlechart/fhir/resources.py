@@ -61,10 +61,10 @@ def ref(resource_type: str, pk: Any, display: str = "") -> dict[str, str]:
 # a bulk export's time.
 @dataclass(frozen=True)
 class _Clock:
-    """The clinic's zone, and the hours of UTC `Instants.utc` has made in it."""
+    """The clinic's zone, and the hours of UTC `Instants.utc_text` has made in it."""
 
     zone: dt.tzinfo
-    hours: dict[int, tuple[str, str] | None] = field(default_factory=dict)
+    hours: dict[str, tuple[str, str] | None] = field(default_factory=dict)
 
 
 _clock: ContextVar[_Clock | None] = ContextVar("needlechart_fhir_clock", default=None)
@@ -113,48 +113,43 @@ class Instants:
     def __call__(self, moment: dt.datetime) -> str:
         return instant(moment)
 
-    def utc(self) -> Callable[[dt.datetime], str]:
-        """`instant` of a naive datetime of UTC (as SQLite gives them), in the zone of now
-        (an export's, for all it reads).
+    def utc_text(self) -> Callable[[str], str]:
+        """`instant` of the text of a UTC time as SQLite holds it, 'YYYY-MM-DD HH:MM:SS'
+        (perhaps with '.ffffff'), in the zone of now (an export's, for all it reads).
 
-        A bulk export's times are tens of thousands, nearly all different, and moving each
-        one to the zone and formatting it was a tenth of the export. The text of an hour of
-        UTC is made once an export instead, and a time's minutes and seconds written after
-        it: they are the same in the zone wherever its offset is whole hours and does not
-        change within that hour (elsewhere, as at a half-hour offset, the time is made in
-        full)."""
+        A bulk export's times are tens of thousands, nearly all different, and parsing each
+        one, moving it to the zone and formatting it was a tenth of the export. The text of
+        an hour of UTC is made once an export instead, and a time's minutes and seconds
+        copied after it: they are the same in the zone wherever its offset is whole hours
+        and does not change within that hour (elsewhere, as at a half-hour offset, or for
+        text of another form, the time is made in full)."""
         clock = _now_clock()
         zone, hours = clock.zone, clock.hours
 
-        def made(moment: dt.datetime) -> str:
-            hour = moment.toordinal() * 24 + moment.hour
-            try:
-                parts = hours[hour]
-            except KeyError:
-                parts = hours[hour] = _hour_parts(moment, zone)
-            if parts is None:
-                return _in_zone(moment.replace(tzinfo=dt.UTC), zone)
-            second = moment.minute * 60 + moment.second
-            try:
-                within = _WITHIN_HOUR[second]
-            except KeyError:
-                within = _WITHIN_HOUR[second] = f":{moment.minute:02}:{moment.second:02}"
-            return parts[0] + within + parts[1]
+        def made(text: str) -> str:
+            if len(text) in (19, 26) and text[10] == " " and text[13] == ":" == text[16]:
+                hour = text[:13]
+                try:
+                    parts = hours[hour]
+                except KeyError:
+                    parts = hours[hour] = _hour_parts(hour, zone)
+                if parts is not None:
+                    return parts[0] + text[13:19] + parts[1]
+            moment = dt.datetime.fromisoformat(text)
+            return _in_zone(moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC), zone)
 
         return made
 
 
-# ":MM:SS" of each second of an hour, made as met.
-_WITHIN_HOUR: dict[int, str] = {}
 _HOUR = dt.timedelta(hours=1)
 _LAST_SECOND = dt.timedelta(seconds=3599)
 
 
-def _hour_parts(moment: dt.datetime, zone: dt.tzinfo) -> tuple[str, str] | None:
-    """For the hour of UTC of a naive `moment`, the text `instant` gives its times before
-    their minutes and seconds, and after them (the offset); None where the zone's offset is
-    not whole hours, or changes within the hour."""
-    start = dt.datetime(moment.year, moment.month, moment.day, moment.hour, tzinfo=dt.UTC)
+def _hour_parts(hour: str, zone: dt.tzinfo) -> tuple[str, str] | None:
+    """For an hour of UTC ('YYYY-MM-DD HH'), the text `instant` gives its times before their
+    minutes and seconds, and after them (the offset); None where the zone's offset is not
+    whole hours, or changes within the hour."""
+    start = dt.datetime.fromisoformat(f"{hour}:00:00+00:00")
     local = start.astimezone(zone)
     offset = local.utcoffset()
     if (

@@ -1,6 +1,6 @@
-"""A bulk export makes its instants from the naive UTC times SQLite gives, an hour of UTC at
-a time (`resources.Instants.utc`): the same text as `resources.instant` makes of the aware
-time, in any zone, across its changes of offset, whole hours or not."""
+"""A bulk export makes its instants from the text of the UTC times SQLite holds, an hour of
+UTC at a time (`resources.Instants.utc_text`): the same text as `resources.instant` makes of
+the aware time, in any zone, across its changes of offset, whole hours or not."""
 
 import datetime as dt
 
@@ -35,19 +35,20 @@ def _times(year: int) -> list[dt.datetime]:
 @pytest.mark.parametrize("year", [1930, 2026])
 def test_instants_from_utc_times_are_those_of_the_aware_times(zone_name: str, year: int) -> None:
     with resources.in_clinic_time(zone_name):
-        made = resources.Instants().utc()
+        made = resources.Instants().utc_text()
         for moment in _times(year):
             expected = resources.instant(moment.replace(tzinfo=dt.UTC))
-            assert made(moment) == expected, moment
+            # The text SQLite holds: 'YYYY-MM-DD HH:MM:SS', perhaps with '.ffffff'.
+            assert made(str(moment)) == expected, moment
 
 
 def test_instants_are_of_the_zone_they_were_asked_in() -> None:
     """An hour made in one export's zone is not used in another's."""
     moment = dt.datetime(2026, 7, 1, 12, 30, 5)
     with resources.in_clinic_time("Europe/London"):
-        assert resources.Instants().utc()(moment) == "2026-07-01T13:30:05+01:00"
+        assert resources.Instants().utc_text()(str(moment)) == "2026-07-01T13:30:05+01:00"
     with resources.in_clinic_time("America/New_York"):
-        assert resources.Instants().utc()(moment) == "2026-07-01T08:30:05-04:00"
+        assert resources.Instants().utc_text()(str(moment)) == "2026-07-01T08:30:05-04:00"
 
 
 class _HalfPastChange(dt.tzinfo):
@@ -69,8 +70,17 @@ class _HalfPastChange(dt.tzinfo):
 
 def test_an_hour_of_utc_in_which_the_offset_changes_is_made_time_by_time() -> None:
     with timezone.override(_HalfPastChange()):
-        made = resources.Instants().utc()
-        assert made(dt.datetime(2026, 3, 29, 1, 29, 59)) == "2026-03-29T02:29:59+01:00"
-        assert made(dt.datetime(2026, 3, 29, 1, 30)) == "2026-03-29T03:30:00+02:00"
+        made = resources.Instants().utc_text()
+        assert made("2026-03-29 01:29:59") == "2026-03-29T02:29:59+01:00"
+        assert made("2026-03-29 01:30:00") == "2026-03-29T03:30:00+02:00"
         for moment in _times(2026):
-            assert made(moment) == resources.instant(moment.replace(tzinfo=dt.UTC)), moment
+            assert made(str(moment)) == resources.instant(moment.replace(tzinfo=dt.UTC)), moment
+
+
+def test_text_of_another_form_is_read_in_full() -> None:
+    """A time not in the form Django writes (written by hand, say) is still made right."""
+    with resources.in_clinic_time("Europe/London"):
+        made = resources.Instants().utc_text()
+        assert made("2026-07-01T12:30:05") == "2026-07-01T13:30:05+01:00"
+        assert made("2026-07-01 12:30:05+02:00") == "2026-07-01T11:30:05+01:00"
+        assert made("2026-07-01 12:30") == "2026-07-01T13:30:00+01:00"
