@@ -321,6 +321,7 @@ PATIENT = ResourceType(
             },
             patient_of=lambda p: p,
             changed_since=lambda t: Q(updated_at__gte=t),
+            columns=resources.PATIENT,
         )
     ],
     {"_id": "token", "identifier": "token", "family": "string", "given": "string",
@@ -692,6 +693,7 @@ CONSENT = ResourceType(
             },
             patient_of=lambda c: c.patient,
             changed_since=lambda t: Q(signed_at__gte=t) | Q(withdrawal__withdrawn_at__gte=t),
+            columns=resources.CONSENT,
         )
     ],
     {"_id": "token", "patient": "reference", "date": "date", "status": "token"},
@@ -961,7 +963,7 @@ QUESTIONNAIRE_RESPONSE = ResourceType(
                 "questionnaire": _questionnaire(questionnaires.HEALTH_QUESTIONS),
             },
             patient_of=lambda h: h.patient, prefix=resources.HEALTH_QUESTIONS,
-            changed_since=lambda t: Q(submitted_at__gte=t),
+            changed_since=lambda t: Q(submitted_at__gte=t), columns=resources.HEALTH_ANSWERS,
         ),
     ],
     {"_id": "token", "patient": "reference", "authored": "date", "questionnaire": "reference"},

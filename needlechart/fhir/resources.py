@@ -2,8 +2,8 @@
 
 Each function reads only what its record holds and what `reads.py` fetched with it
 (select_related and prefetch_related), so that a page of resources costs no query per row.
-The builders of the records a clinic has most of (sessions, measurements, findings,
-signatures and addenda) take plain rows instead, whose columns are named beside them
+The builders of a clinic's records (all but its directory: the clinic, its practitioners and
+their caseloads) take plain rows instead, whose columns are named beside them
 (`rows.Columns`): a bulk export reads those straight from SQL, and a read or a search turns
 its model records into the same rows, so each type has one builder.
 """
@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 
 from needlechart import knowledge
@@ -28,7 +27,6 @@ from needlechart.charting.models import (
     Addendum,
     AdverseEvent,
     AdverseEventFollowUp,
-    Consent,
     Insertion,
     NeedleSize,
     PainMark,
@@ -37,8 +35,7 @@ from needlechart.charting.models import (
 from needlechart.fhir import codes, questionnaires
 from needlechart.knowledge.instruments import MUSCLE_MEASURES
 from needlechart.outcomes.models import CarePlan, Observation, PlanGoal, PlanTherapy
-from needlechart.patients.models import EpisodeOfCare, Patient
-from needlechart.portal.models import HealthQuestionnaire
+from needlechart.patients.models import EpisodeOfCare
 from needlechart.rows import Columns, Related, fetched
 
 Resource = dict[str, Any]
@@ -239,14 +236,22 @@ def choice(model: type, field_name: str, value: Any) -> str:
 # --- people and the clinic ---------------------------------------------------------------------
 
 
-def patient(p: Patient) -> Resource:
+# What a Patient reads of its record.
+PATIENT = columns(
+    "PatientRow",
+    "pk updated_at clinic_id mrn family_name given_name sex birth_date phone email address",
+)
+
+
+def patient(p: Any) -> Resource:
+    """A patient (a `PATIENT` row)."""
     telecom = [{"system": "phone", "value": p.phone}] if p.phone else []
     if p.email:
         telecom.append({"system": "email", "value": p.email})
     resource: Resource = {
         "resourceType": "Patient",
         "id": str(p.pk),
-        **_meta(instant(p.updated_at)),
+        **_meta(p.updated_at),
         "identifier": [
             {
                 "use": "usual",
@@ -843,30 +848,41 @@ def adverse_event(event: Any) -> Resource:
     }
 
 
-def consent(c: Consent) -> Resource:
-    try:
-        withdrawal = c.withdrawal
-    except ObjectDoesNotExist:
-        withdrawal = None
-    period = {"start": instant(c.signed_at)}
-    if withdrawal is not None:
-        period["end"] = instant(withdrawal.withdrawn_at)
+# What a Consent reads: its template's title and version, and when it was withdrawn (None
+# where it stands).
+CONSENT = columns(
+    "ConsentRow",
+    "pk patient_id signed_name signed_at",
+    {
+        "clinic_id": "patient__clinic_id",
+        "template_title": "template__title",
+        "template_version": "template__version",
+        "withdrawn_at": "withdrawal__withdrawn_at",
+    },
+)
+
+
+def consent(c: Any) -> Resource:
+    """A patient's consent (a `CONSENT` row)."""
+    period = {"start": c.signed_at}
+    if c.withdrawn_at is not None:
+        period["end"] = c.withdrawn_at
     performer = [ref("Patient", c.patient_id, c.signed_name)]
     return {
         "resourceType": "Consent",
         "id": str(c.pk),
-        "status": "inactive" if withdrawal is not None else "active",
+        "status": "inactive" if c.withdrawn_at is not None else "active",
         "scope": {"coding": [{"system": codes.CONSENT_SCOPE, "code": "treatment"}]},
         "category": [
             {"coding": [{"system": codes.LOINC, "code": "59284-0"}], "text": "Patient consent"}
         ],
         "patient": ref("Patient", c.patient_id),
-        "dateTime": instant(c.signed_at),
+        "dateTime": c.signed_at,
         "performer": performer,
-        "organization": [ref("Organization", c.patient.clinic_id)],
+        "organization": [ref("Organization", c.clinic_id)],
         "sourceAttachment": {
             "contentType": "text/plain",
-            "title": f"{c.template.title} (version {c.template.version})",
+            "title": f"{c.template_title} (version {c.template_version})",
         },
         # Dry needling with the patient's agreement: opt-in, as the consent text says.
         "policyRule": {"coding": [{"system": codes.V3_ACT_CODE, "code": "OPTIN"}]},
@@ -1140,9 +1156,14 @@ def _detail_answers(item: dict[str, Any], value: Any) -> list[dict[str, Any]]:
                                      for v in values)}]  # fmt: skip
 
 
-def health_questions(h: HealthQuestionnaire) -> Resource:
-    """The patient's answers to the health questions: each question yes or no, with the
-    details given for a yes (as the factors store them), and their note."""
+# What the QuestionnaireResponse of the health questions reads.
+HEALTH_ANSWERS = columns("HealthAnswers", "pk patient_id submitted_at factors note")
+
+
+def health_questions(h: Any) -> Resource:
+    """The patient's answers to the health questions (a `HEALTH_ANSWERS` row): each
+    question yes or no, with the details given for a yes (as the factors store them), and
+    their note."""
     given = {f["code"]: f for f in h.factors if isinstance(f, dict) and "code" in f}
     items: list[dict[str, Any]] = []
     for question in questionnaires.HEALTH_QUESTIONS.items():
@@ -1168,7 +1189,7 @@ def health_questions(h: HealthQuestionnaire) -> Resource:
         "questionnaire": questionnaires.HEALTH_QUESTIONS.url,
         "status": "completed",
         "subject": patient_ref,
-        "authored": instant(h.submitted_at),
+        "authored": h.submitted_at,
         "author": patient_ref,
         "source": patient_ref,
         "item": items,

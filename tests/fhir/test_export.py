@@ -169,7 +169,7 @@ def test_the_export_from_plain_rows_writes_what_the_reads_serve_for_rarer_record
     from its model records. Both the same, for what a demo clinic seldom holds too: a
     measurement by an assistant (no Practitioner: their name alone) and one by the patient,
     a draft assessment's finding, a session entered in error, an adverse event followed up,
-    an addendum on an assessment."""
+    an addendum on an assessment, a withdrawn consent."""
     from needlechart.charting import services as charting
     from needlechart.outcomes import measurements
     from tests.conftest import client_for
@@ -190,6 +190,8 @@ def test_the_export_from_plain_rows_writes_what_the_reads_serve_for_rarer_record
     charting.assessment_sign(actor=world.practitioner, assessment=signed_assessment)
     charting.addendum_add(actor=world.practitioner, record=signed_assessment,
                           reason="Late entry", text="Both calves were tender.")  # fmt: skip
+    withdrawal = charting.consent_withdraw(actor=world.practitioner, consent=chart.consent,
+                                           reason="Changed their mind")  # fmt: skip
 
     outputs = bulk.export(world.clinic_a, tmp_path, bulk.SYSTEM_TYPES)
     exported = {(o.type, r["id"]): r for o in outputs for r in read_ndjson(o.path)}
@@ -208,6 +210,9 @@ def test_the_export_from_plain_rows_writes_what_the_reads_serve_for_rarer_record
         "preliminary"
     )
     assert exported["Encounter", str(chart.signed_session.pk)]["status"] == "entered-in-error"
+    withdrawn = exported["Consent", str(chart.consent.pk)]
+    assert withdrawn["status"] == "inactive"
+    assert withdrawn["provision"]["period"]["end"] == resources.instant(withdrawal.withdrawn_at)
     event = exported["AdverseEvent", str(chart.event.pk)]
     assert event["severity"]["coding"][0]["code"] == "moderate"
     assert event["outcome"]["coding"][0]["code"] == "recovering"
