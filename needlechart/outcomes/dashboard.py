@@ -624,19 +624,6 @@ def _most_needled(filters: Filters, in_range: QuerySet[NeedlingSession]) -> list
     the kept summaries hold each episode's rows per muscle (refreshed by `_changes` before),
     so a view adds up one row per episode rather than join every needling row of the
     clinic; a period or a practitioner counts the rows of its sessions in SQL."""
-    if _whole_history(filters) and connection.vendor == "postgresql":
-        # PostgreSQL adds up the kept rows per muscle itself: a few rows come back rather
-        # than every episode's counts. Slugs ordered by code point, as Python orders them.
-        kept = EpisodeSummary.objects.filter(
-            episode__patient__clinic=filters.clinic, signed_sessions__gt=0
-        ).values_list("episode__patient_id", "needled")
-        summaries, params = kept.query.sql_with_params()
-        return _fetch(
-            "SELECT m.key, SUM(m.value::bigint), COUNT(DISTINCT k.patient)"
-            f" FROM ({summaries}) AS k (patient, needled), jsonb_each_text(k.needled) AS m"
-            f' GROUP BY m.key ORDER BY 2 DESC, m.key COLLATE "C" LIMIT {MUSCLES_SHOWN}',
-            params,
-        )
     if _whole_history(filters):
         rows: dict[str, int] = {}
         patients: dict[str, set[int]] = {}
