@@ -58,6 +58,9 @@ def test_a_new_patient_from_screening_to_a_signed_session_with_an_addendum(
 
     # 3. Assessment on the body chart, in place: intensity, then the region.
     page.get_by_role("button", name="New assessment").click()
+    # The chart's script runs once the page has loaded: a click before then marks nothing.
+    expect(page).to_have_url(re.compile(r"/assessments/\d+/$"))
+    page.wait_for_load_state("load")
     page.get_by_label("Intensity (0-10)").select_option("7")
     page.locator("#neck-posterior-right").click()
     expect(page.get_by_text("Back of the neck (right): 7/10")).to_be_visible()
