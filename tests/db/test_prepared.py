@@ -135,3 +135,39 @@ def test_a_number_no_column_holds_finds_nothing_rather_than_failing(world):
     assert query(world.patient_a.pk) == [world.patient_a]
     assert query(2**80) == []
     assert query(-(2**70)) == []
+
+
+def test_the_shapes_kept_are_bounded_and_a_dropped_one_is_compiled_again(world, monkeypatch):
+    from needlechart.db import prepared as module
+
+    monkeypatch.setattr(module, "SHAPES_KEPT", 2)
+    for _ in range(3):
+        factories.patient(world.clinic_a)
+    query = prepared(
+        lambda clinic_id, *, shown: Patient.objects.filter(clinic_id=clinic_id).order_by("pk")[
+            :shown
+        ]
+    )
+    for shown in (1, 2, 3, 1):
+        assert len(query(world.clinic_a.pk, shown=shown)) == shown
+    assert len(query._compiled) == 2
+
+
+def test_a_query_the_orm_answers_without_sql_for_a_stand_in_is_built_as_usual(world):
+    from django.db import connection
+
+    from needlechart.outcomes.models import EpisodeSummary
+
+    # `changes` is a 32-bit column: on PostgreSQL the ORM finds nothing for a larger number
+    # (the stand-in) without asking the database, so the SQL cannot be kept.
+    EpisodeSummary.objects.create(episode=world.episode_a, changes=1)
+    EpisodeSummary.objects.create(episode=world.episode_b, changes=2)
+    query = prepared(lambda changes: EpisodeSummary.objects.filter(changes=changes))
+    expected = list(EpisodeSummary.objects.filter(changes=1))
+    assert [row.episode_id for row in expected] == [world.episode_a.pk]
+    with override_settings(PREPARED_QUERIES_CHECK=False):
+        assert query(1) == expected
+        assert query(1) == expected
+    if connection.vendor == "postgresql":
+        with pytest.raises(PreparedQueryError, match="decides the query without SQL"):
+            prepared(lambda changes: EpisodeSummary.objects.filter(changes=changes))(1)
