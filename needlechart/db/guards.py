@@ -75,8 +75,8 @@ SUMMARY = "outcomes_episodesummary"
 _MARK = (
     f"INSERT INTO {SUMMARY}"
     " (episode_id, changes, computed, signed_sessions, measured, evaluable, responder,"
-    " sessions_until, needled) SELECT DISTINCT m.e, 1, 0, 0, {false}, {false}, {false}, 0,"
-    " {empty}"
+    " sessions_until, needled, minor_events, major_events, weeks) SELECT DISTINCT m.e, 1, 0,"
+    " 0, {false}, {false}, {false}, 0, {empty}, 0, 0, {empty}"
     " FROM ({select}) AS m"
     " WHERE m.e IS NOT NULL ON CONFLICT (episode_id) DO UPDATE"
     f" SET changes = {SUMMARY}.changes + 1"
@@ -281,17 +281,23 @@ def no_truncate(table: str) -> Guard:
     )
 
 
-def summary_marks(table: str, events: tuple[str, ...], sqlite: str, postgresql: str) -> Guard:
+def summary_marks(
+    table: str, events: tuple[str, ...], sqlite: str, postgresql: str, when: str = ""
+) -> Guard:
     """After each of `events` on `table`, mark the episodes the row bears on as changed.
     `sqlite` selects their ids, as `e`, from `{row}` (NEW or OLD); `postgresql` from the row
-    as jsonb in $1. An UPDATE marks the episodes of the row before and after."""
+    as jsonb in $1. An UPDATE marks the episodes of the row before and after. `when`: a
+    condition on OLD and NEW (SQL both databases take) for a row-level UPDATE to mark."""
     sqlite_statements, pg_statements = [], []
     for event in events:
         rows = {"INSERT": ["NEW"], "DELETE": ["OLD"]}.get(event.split()[0], ["NEW", "OLD"])
         name = f"{table}_marks_{event.split()[0].lower()}"
         select = " UNION ".join(sqlite.format(row=row) for row in rows)
+        condition = f" WHEN ({when})" if when else ""
         sqlite_statements.append(
-            f"CREATE TRIGGER {name} AFTER {event} ON {table} BEGIN "
+            f"CREATE TRIGGER {name} AFTER {event} ON {table}"
+            + (f" FOR EACH ROW{condition}" if when else "")
+            + " BEGIN "
             + _MARK.format(false="0", empty="'{}'", select=select)
             + "; END"
         )
@@ -307,7 +313,7 @@ def summary_marks(table: str, events: tuple[str, ...], sqlite: str, postgresql: 
             )
         else:
             pg_statements.append(
-                f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW "
+                f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW{condition} "
                 f"EXECUTE FUNCTION needlechart_mark_summary('{argument}')"
             )
     return Guard(f"{table}_marks", sqlite_statements, pg_statements, requires=(SUMMARY,))
@@ -320,7 +326,8 @@ def summary_sources() -> list[Guard]:
     the NPRS rule). Also what the rest of the dashboard's figures read, as the dashboard
     reuses them while no episode of the clinic is marked (`kept_figures`): adverse events
     and their follow-ups, care plans (the review date), an episode's status and care
-    manager, and the patient's name and record number (the review list)."""
+    manager, the patient's name and record number (the review list), and the clinic's zone
+    (the weeks the sessions are counted in)."""
     own = ("SELECT {row}.episode_id AS e", "SELECT ($1->>'episode_id')::bigint AS e")
     nprs = (
         "SELECT {row}.episode_id AS e WHERE {row}.code = 'nprs'",
@@ -364,6 +371,17 @@ def summary_sources() -> list[Guard]:
             "SELECT id AS e FROM patients_episodeofcare WHERE patient_id = ($1->>'id')::bigint",
         ),
         summary_marks("outcomes_careplan", ("INSERT",), *own),
+        # The weekly counts are kept in the clinic's zone.
+        summary_marks(
+            "accounts_clinic",
+            ("UPDATE OF timezone",),
+            "SELECT e.id AS e FROM patients_episodeofcare e"
+            " JOIN patients_patient p ON p.id = e.patient_id WHERE p.clinic_id = {row}.id",
+            "SELECT e.id AS e FROM patients_episodeofcare e"
+            " JOIN patients_patient p ON p.id = e.patient_id"
+            " WHERE p.clinic_id = ($1->>'id')::bigint",
+            when="OLD.timezone <> NEW.timezone",
+        ),
         summary_marks(
             "charting_adverseevent",
             ("INSERT", "UPDATE"),

@@ -29,7 +29,6 @@ from typing import Any, Literal
 import orjson
 from django.db import connection, transaction
 from django.db.models import (
-    BooleanField,
     Case,
     Count,
     Exists,
@@ -108,7 +107,7 @@ def _in_error(record: Literal["session", "assessment"]) -> QuerySet[Addendum]:
     )
 
 
-def _course(episodes: QuerySet[EpisodeOfCare]) -> QuerySet[Observation]:
+def _course(episodes: QuerySet[EpisodeOfCare] | list[int]) -> QuerySet[Observation]:
     """Every valid NPRS course measure of the episodes, each with its episode's baseline
     (value and id), the index of its condition's NPRS rule (`_rules()`) and its rank from the
     latest.
@@ -231,7 +230,7 @@ class PainChange:
     params: tuple[Any, ...]
 
     @classmethod
-    def of(cls, episodes: QuerySet[EpisodeOfCare]) -> "PainChange":
+    def of(cls, episodes: QuerySet[EpisodeOfCare] | list[int]) -> "PainChange":
         course, params = _course(episodes).query.sql_with_params()
         met = _met_sql()
         sql = (
@@ -280,23 +279,34 @@ class EpisodeChange:
     sessions_until: int
 
 
-Summary = tuple[int, bool, bool, bool, int, dict[str, int]]
+Summary = tuple[int, bool, bool, bool, int, dict[str, int], int, int, dict[str, int]]
 # An episode with no signed session and no NPRS measure.
-EMPTY: Summary = (0, False, False, False, 0, {})
+EMPTY: Summary = (0, False, False, False, 0, {}, 0, 0, {})
 
 
-def _compute_summaries(episodes: QuerySet[EpisodeOfCare]) -> dict[int, Summary]:
+def _compute_summaries(episodes: QuerySet[EpisodeOfCare] | list[int]) -> dict[int, Summary]:
     """What outcomes.EpisodeSummary keeps, computed from the charts for each of `episodes`
     that has a signed session or NPRS measures: (signed sessions, measured, evaluable,
-    responder, sessions until improvement, needling rows per muscle)."""
+    responder, sessions until improvement, needling rows per muscle, minor and other
+    adverse events, signed sessions per week of the clinic's zone)."""
     signed_sessions = (
         NeedlingSession.objects.filter(episode__in=episodes, signed_at__isnull=False)
         .exclude(_not_in_error())
         .order_by()
     )
-    signed = dict(
-        signed_sessions.values("episode").annotate(n=Count("id")).values_list("episode", "n")
-    )
+    signed: dict[int, int] = {}
+    weeks: dict[int, dict[str, int]] = {}
+    zones: dict[str, zoneinfo.ZoneInfo] = {}
+    for episode, at, zone in signed_sessions.values_list(
+        "episode_id", "performed_at", "episode__patient__clinic__timezone"
+    ):
+        # The Monday of the session's day in its clinic's zone (a clinic changing its zone
+        # marks its episodes: db/guards.py).
+        day = at.astimezone(zones.get(zone) or zones.setdefault(zone, zoneinfo.ZoneInfo(zone)))
+        week = (day.date() - dt.timedelta(days=day.weekday())).isoformat()
+        signed[episode] = signed.get(episode, 0) + 1
+        counts = weeks.setdefault(episode, {})
+        counts[week] = counts.get(week, 0) + 1
     needled: dict[int, dict[str, int]] = {}
     for episode, muscle, n in (
         Insertion.objects.filter(session__in=signed_sessions)
@@ -306,6 +316,16 @@ def _compute_summaries(episodes: QuerySet[EpisodeOfCare]) -> dict[int, Summary]:
         .values_list("session__episode_id", "muscle", "n")
     ):
         needled.setdefault(episode, {})[muscle] = n
+    events = {
+        episode: (minor, major)
+        for episode, minor, major in _events_now(
+            AdverseEvent.objects.filter(session__in=signed_sessions)
+        )
+        .values("session__episode_id")
+        .order_by()
+        .annotate(**_BY_SEVERITY)
+        .values_list("session__episode_id", "minor", "major")
+    }
     change = PainChange.of(episodes)
     # Every signed session: the join picks each episode's own, by the episode index.
     given, given_params = (
@@ -331,9 +351,24 @@ def _compute_summaries(episodes: QuerySet[EpisodeOfCare]) -> dict[int, Summary]:
             signed.get(episode, 0),
             *changes.get(episode, EMPTY[1:5]),
             dict(sorted(needled.get(episode, {}).items())),
+            *events.get(episode, EMPTY[6:8]),
+            dict(sorted(weeks.get(episode, {}).items())),
         )
         for episode in signed.keys() | changes.keys()
     }
+
+
+def _events_now(events: QuerySet[AdverseEvent]) -> QuerySet[AdverseEvent]:
+    """The adverse events not entered in error, with their severity as it stands (`now`: a
+    follow-up may grade one again), to be counted by `_BY_SEVERITY`."""
+    return events.filter(entered_in_error_reason="").annotate(now=severity_now())
+
+
+# Events counted by their severity now: the mild ones, and any other.
+_BY_SEVERITY = {
+    "minor": Count("id", filter=Q(now="mild")),
+    "major": Count("id", filter=~Q(now="mild")),
+}
 
 
 # Episodes recomputed per batch (see refresh_summaries).
@@ -354,19 +389,22 @@ def refresh_summaries(clinic: Clinic | None = None) -> int:
     ids = sorted(marks)
     for start in range(0, len(ids), SUMMARY_BATCH):
         batch = ids[start : start + SUMMARY_BATCH]
-        # By their ids, read just above: PostgreSQL plans the summaries' joins along the
-        # indexes for a list, where a subquery of the marks led it to scan every needling
-        # row. A batch at a time: the list is bound once per subquery that reads it, and
-        # SQLite takes at most 32,766 values a statement (a demo marks every episode).
-        computed = _compute_summaries(EpisodeOfCare.objects.filter(pk__in=batch))
+        # By their ids, read just above, as a list: PostgreSQL plans the summaries' joins
+        # along the indexes for a list, where a subquery of the marks led it to scan every
+        # needling row, and a subquery of the listed episodes every pain measure (80 ms for
+        # 200 episodes of a clinic of 20,000 patients, 33 ms by the list). A batch at a
+        # time: the list is bound once per subquery that reads it, and SQLite takes at most
+        # 32,766 values a statement (a demo marks every episode).
+        computed = _compute_summaries(batch)
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(
                 f"UPDATE {table} SET signed_sessions = %s, measured = %s, evaluable = %s,"
-                " responder = %s, sessions_until = %s, needled = %s, computed = %s"
+                " responder = %s, sessions_until = %s, needled = %s, minor_events = %s,"
+                " major_events = %s, weeks = %s, computed = %s"
                 " WHERE episode_id = %s AND changes = %s",
                 [
-                    (*summary[:5], json.dumps(summary[5]), marks[episode], episode,
-                     marks[episode])
+                    (*summary[:5], json.dumps(summary[5]), *summary[6:8], json.dumps(summary[8]),
+                     marks[episode], episode, marks[episode])
                     for episode in batch
                     for summary in [computed.get(episode, EMPTY)]
                 ],
@@ -376,13 +414,7 @@ def refresh_summaries(clinic: Clinic | None = None) -> int:
 
 def _episode_counts(filters: Filters) -> dict[str, int]:
     """The episodes in scope (with a signed session in the period), and the active ones among
-    them. Over the whole history, from the kept summaries' signed sessions (current once
-    `_changes` has run), one row per episode rather than a subquery of its sessions."""
-    active = Q(episode__status=EpisodeOfCare.Status.ACTIVE)
-    if _whole_history(filters):
-        return EpisodeSummary.objects.filter(
-            episode__patient__clinic=filters.clinic, signed_sessions__gt=0
-        ).aggregate(total=Count("pk"), active=Count("pk", filter=active))
+    them."""
     return episodes(filters).aggregate(
         total=Count("pk"), active=Count("pk", filter=Q(status=EpisodeOfCare.Status.ACTIVE))
     )
@@ -394,21 +426,12 @@ def _whole_history(filters: Filters) -> bool:
 
 
 def _changes(filters: Filters) -> dict[int, EpisodeChange]:
-    """The pain change of every episode in the dashboard's scope or among the review
-    candidates (`_review_candidates`), read from the kept summaries once those marked
-    changed are recomputed: one row per episode of the clinic rather than every pain
-    measure."""
-    refresh_summaries(filters.clinic)
-    if _whole_history(filters):
-        # In scope: a signed session, as the summary counts them; a candidate: active.
-        # Read from the row itself rather than a subquery per episode.
-        in_scope: Any = ExpressionWrapper(Q(signed_sessions__gt=0), output_field=BooleanField())
-        candidate: Any = ExpressionWrapper(
-            Q(episode__status=EpisodeOfCare.Status.ACTIVE), output_field=BooleanField()
-        )
-    else:
-        in_scope = Exists(sessions(filters).filter(episode=OuterRef("episode_id")))
-        candidate = Exists(_review_candidates(filters).filter(pk=OuterRef("episode_id")))
+    """The pain change of every episode in the dashboard's scope (a signed session in the
+    period, of the practitioner) or among the review candidates (`_review_candidates`),
+    read from the kept summaries (current once `refresh_summaries` has run): one row per
+    episode of the clinic rather than every pain measure."""
+    in_scope = Exists(sessions(filters).filter(episode=OuterRef("episode_id")))
+    candidate = Exists(_review_candidates(filters).filter(pk=OuterRef("episode_id")))
     rows = (
         EpisodeSummary.objects.filter(measured=True, episode__patient__clinic=filters.clinic)
         .annotate(in_scope=in_scope, candidate=candidate)
@@ -423,6 +446,73 @@ def _changes(filters: Filters) -> dict[int, EpisodeChange]:
         for episode, condition, evaluable, responder, scope, candidate, until in _rows(rows)
         if scope or candidate
     }
+
+
+@dataclass
+class _Kept:
+    """The figures of the whole history, added up from the kept summaries
+    (`_from_kept_summaries`)."""
+
+    changes: dict[int, EpisodeChange]
+    counts: dict[str, int]
+    weeks: list[tuple[dt.date, int]]
+    muscles: list[tuple[str, int, int]]
+
+
+def _from_kept_summaries(filters: Filters) -> _Kept:
+    """Over the whole history, every figure the kept summaries hold, from one read of the
+    clinic's summaries (current once `refresh_summaries` has run): the pain change of the
+    episodes in scope (a signed session) or among the review candidates (active), the
+    episodes and active ones in scope, their adverse events by severity, the signed sessions
+    by week and the most-needled muscles. One row per episode, read once, rather than every
+    session, needling row and pain measure of the clinic (a query of the summaries per
+    figure read the clinic's episodes once each)."""
+    active_status = EpisodeOfCare.Status.ACTIVE
+    kept = EpisodeSummary.objects.filter(
+        Q(signed_sessions__gt=0) | Q(measured=True), episode__patient__clinic=filters.clinic
+    ).values_list(
+        "episode_id", "episode__patient_id", "episode__condition_code", "episode__status",
+        "signed_sessions", "measured", "evaluable", "responder", "sessions_until",
+        "minor_events", "major_events", "needled", "weeks",
+    )  # fmt: skip
+    changes: dict[int, EpisodeChange] = {}
+    counts = dict.fromkeys(("total", "active", "minor", "major"), 0)
+    weeks: dict[str, int] = {}
+    rows: dict[str, int] = {}
+    patients: dict[str, set[int]] = {}
+    # As the database gives them: the JSON text decoded by orjson, a fraction of the cost of
+    # the field's own decoding row by row.
+    for (
+        episode, patient, condition, status, signed, measured, evaluable, responder, until,
+        minor, major, needled, by_week,
+    ) in _rows(kept):  # fmt: skip
+        active = status == active_status
+        if measured and (signed or active):
+            changes[episode] = EpisodeChange(
+                condition, bool(evaluable), bool(responder), bool(signed), until
+            )
+        if not signed:
+            continue
+        counts["total"] += 1
+        counts["active"] += active
+        counts["minor"] += minor
+        counts["major"] += major
+        for week, n in _json(by_week).items():
+            weeks[week] = weeks.get(week, 0) + n
+        for muscle, n in _json(needled).items():
+            rows[muscle] = rows.get(muscle, 0) + n
+            patients.setdefault(muscle, set()).add(patient)
+    top = sorted(rows, key=lambda muscle: (-rows[muscle], muscle))[:MUSCLES_SHOWN]
+    return _Kept(
+        changes,
+        counts,
+        [(dt.date.fromisoformat(week), weeks[week]) for week in sorted(weeks)],
+        [(muscle, rows[muscle], len(patients[muscle])) for muscle in top],
+    )
+
+
+def _json(value: str | dict) -> dict:
+    return value if isinstance(value, dict) else orjson.loads(value)
 
 
 def _responders_by_condition(changes: dict[int, EpisodeChange]) -> dict[str, dict[str, Any]]:
@@ -619,26 +709,9 @@ def _sessions_per_week(
 MUSCLES_SHOWN = 10
 
 
-def _most_needled(filters: Filters, in_range: QuerySet[NeedlingSession]) -> list[tuple]:
-    """The most-needled muscles: (slug, needling rows, patients). Over the whole history
-    the kept summaries hold each episode's rows per muscle (refreshed by `_changes` before),
-    so a view adds up one row per episode rather than join every needling row of the
-    clinic; a period or a practitioner counts the rows of its sessions in SQL."""
-    if _whole_history(filters):
-        rows: dict[str, int] = {}
-        patients: dict[str, set[int]] = {}
-        kept = EpisodeSummary.objects.filter(
-            episode__patient__clinic=filters.clinic, signed_sessions__gt=0
-        ).values_list("episode__patient_id", "needled")
-        # As the database gives them: the JSON text decoded by orjson, a fraction of the
-        # cost of the field's own decoding row by row.
-        for patient, needled in _rows(kept):
-            counts = needled if isinstance(needled, dict) else orjson.loads(needled)
-            for muscle, n in counts.items():
-                rows[muscle] = rows.get(muscle, 0) + n
-                patients.setdefault(muscle, set()).add(patient)
-        top = sorted(rows, key=lambda muscle: (-rows[muscle], muscle))[:MUSCLES_SHOWN]
-        return [(muscle, rows[muscle], len(patients[muscle])) for muscle in top]
+def _most_needled(in_range: QuerySet[NeedlingSession]) -> list[tuple]:
+    """The most-needled muscles of the sessions in a period or of a practitioner: (slug,
+    needling rows, patients), counted in SQL."""
     # Rows per muscle and patient first, then per muscle: counting distinct patients in one
     # step sorts every row again.
     by_patient, params = (
@@ -659,24 +732,31 @@ def figures(filters: Filters, today: dt.date | None = None) -> dict[str, Any]:
     """Every dashboard figure, in a fixed number of queries."""
     today = today or timezone.localdate()
     in_range = sessions(filters)
-    # First: the kept summaries are recomputed where marked, so the counts below may read them.
-    changes = _changes(filters)
-    episode_counts = _episode_counts(filters)
-    weeks = _sessions_per_week(in_range, zoneinfo.ZoneInfo(filters.clinic.timezone))
+    # First: the kept summaries are recomputed where marked, so that the figures may read them.
+    refresh_summaries(filters.clinic)
+    if _whole_history(filters):
+        kept = _from_kept_summaries(filters)
+        changes, episode_counts, weeks, muscles = (
+            kept.changes,
+            kept.counts,
+            kept.weeks,
+            kept.muscles,
+        )
+        events = kept.counts
+    else:
+        changes = _changes(filters)
+        episode_counts = _episode_counts(filters)
+        weeks = _sessions_per_week(in_range, zoneinfo.ZoneInfo(filters.clinic.timezone))
+        muscles = _most_needled(in_range)
+        # By each event's severity as it stands (a follow-up may grade it again).
+        events = _events_now(AdverseEvent.objects.filter(session__in=in_range)).aggregate(
+            **_BY_SEVERITY
+        )
     # Every session in the period falls in one week: their sum is the count, without a scan.
     session_count = sum(n for _, n in weeks)
-    # By each event's severity as it stands (a follow-up may grade it again).
-    events = (
-        AdverseEvent.objects.filter(session__in=in_range, entered_in_error_reason="")
-        .annotate(now=severity_now())
-        .aggregate(
-            minor=Count("id", filter=Q(now="mild")), major=Count("id", filter=~Q(now="mild"))
-        )
-    )
     minor, minor_ci = _per_100(events["minor"], session_count)
     major, major_ci = _per_100(events["major"], session_count)
     until = [c.sessions_until for c in changes.values() if c.in_scope and c.responder]
-    muscles = _most_needled(filters, in_range)
     due = _review_due(filters, today, changes)
     return {
         "filters": {

@@ -255,6 +255,14 @@ class EpisodeSummary(models.Model):
     # muscles of the whole clinic add these up rather than join every needling row. A signed
     # session's rows never change (db/guards.py), so signing marks all they add.
     needled = models.JSONField(default=dict)
+    # Adverse events of its signed sessions, not entered in error, by their severity as it
+    # stands (the latest follow-up's): mild, and any other. The clinic's rates add these up
+    # rather than read every session of the clinic.
+    minor_events = models.PositiveIntegerField(default=0)
+    major_events = models.PositiveIntegerField(default=0)
+    # Signed sessions per week ({Monday in the clinic's zone, ISO: sessions}): the clinic's
+    # sessions by week add these up. A clinic that changes its zone marks its episodes.
+    weeks = models.JSONField(default=dict)
 
     def __str__(self) -> str:
         return f"Summary of episode {self.episode_id}"

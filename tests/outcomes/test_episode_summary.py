@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
+from needlechart.accounts.models import Clinic
 from needlechart.charting.models import Addendum, NeedlingSession
 from needlechart.outcomes import dashboard
 from needlechart.outcomes.models import EpisodeSummary, Observation
@@ -24,7 +25,8 @@ def _kept() -> dict[int, dashboard.Summary]:
     dashboard.refresh_summaries()
     return {
         row.episode_id: (row.signed_sessions, row.measured, row.evaluable, row.responder,
-                         row.sessions_until, row.needled)
+                         row.sessions_until, row.needled, row.minor_events, row.major_events,
+                         row.weeks)
         for row in EpisodeSummary.objects.all()
     }  # fmt: skip
 
@@ -227,3 +229,22 @@ def test_a_view_recomputes_its_own_clinics_episodes_only(demo):
     assert 0 < ours < EpisodeSummary.objects.count()
     assert dashboard.refresh_summaries(clinic) == ours
     assert _stale() == EpisodeSummary.objects.count() - ours
+
+
+def test_only_a_new_zone_of_the_clinic_marks_its_episodes(demo):
+    """The weekly counts are kept in the clinic's zone: a new zone marks every episode of
+    the clinic (and none of another), a save that keeps the zone marks nothing."""
+    clinic, _ = demo
+    _kept()
+    Clinic.objects.filter(pk=clinic.pk).update(timezone=F("timezone"), name="Renamed clinic")
+    assert _stale() == 0
+    Clinic.objects.filter(pk=clinic.pk).update(timezone="America/Los_Angeles")
+    stale = set(
+        EpisodeSummary.objects.exclude(computed=F("changes")).values_list("episode_id", flat=True)
+    )
+    assert stale == set(
+        EpisodeOfCare.objects.filter(patient__clinic=clinic, summary__isnull=False).values_list(
+            "pk", flat=True
+        )
+    )
+    assert _kept() == _from_the_charts()
