@@ -3,8 +3,11 @@
 from django.db import connection
 
 
-def refresh_statistics() -> None:
-    """ANALYZE every table: after a bulk load (the demo, an import) the planner would
-    otherwise plan the dashboard's queries for the empty tables it last saw."""
+def refresh_statistics(*tables: str) -> None:
+    """ANALYZE every table (or those named): after a bulk load (the demo, an import) the
+    planner would otherwise plan the dashboard's queries for the empty tables it last saw."""
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        if not tables:
+            cursor.execute("ANALYZE")
+        for table in tables:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")

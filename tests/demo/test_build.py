@@ -21,7 +21,14 @@ from needlechart.charting.models import Addendum, AdverseEvent, Insertion, Needl
 from needlechart.charting.services import addenda
 from needlechart.demo.clinics import SHOWCASE_EMAIL
 from needlechart.outcomes.export import charts
-from needlechart.outcomes.models import CarePlan, Discharge, Observation, PlanGoal, PlanTherapy
+from needlechart.outcomes.models import (
+    CarePlan,
+    Discharge,
+    EpisodeSummary,
+    Observation,
+    PlanGoal,
+    PlanTherapy,
+)
 from needlechart.patients.models import EpisodeOfCare, Patient
 from needlechart.portal import selectors as portal_selectors
 from needlechart.portal import services as portal_services
@@ -246,3 +253,17 @@ def test_the_demo_leaves_the_planner_statistics_of_what_it_loaded(db):
         else:
             cursor.execute("SELECT count(*) FROM pg_stats WHERE tablename = 'charting_insertion'")
         assert cursor.fetchone()[0] > 0
+
+
+def test_the_planner_knows_the_dashboards_summaries_as_the_demo_left_them(db):
+    # Analysed before they were computed, every episode looked as if it had no signed session,
+    # and PostgreSQL joined the dashboard's reads of them row by row (nested loops).
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite plans these reads without the statistics")
+    call_command("demo", "--patients", "10", stdout=io.StringIO(), stderr=io.StringIO())
+    signed = EpisodeSummary.objects.filter(signed_sessions__gt=0).count()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN SELECT * FROM outcomes_episodesummary WHERE signed_sessions > 0")
+        plan = cursor.fetchone()[0]
+    estimated = int(plan.split("rows=")[1].split()[0])
+    assert signed > 5 and estimated >= signed // 2, plan
