@@ -107,8 +107,9 @@ class Related:
             for row in self.columns.read(found, by_subquery=isinstance(ids, QuerySet)):
                 groups.setdefault(row[at], []).append(row)
             return groups
-        for key, *values in found.values_list(self.key, *self.columns.fields.values()):
-            groups.setdefault(key, []).append(make(values))
+        paths = [self.key, *self.columns.fields.values()]
+        for key, *row in values(found, paths, self.columns.moment):
+            groups.setdefault(key, []).append(make(row))
         return groups
 
 
@@ -167,13 +168,13 @@ class Columns:
 
     def read(self, rows: QuerySet, *, by_subquery: bool = False) -> list[tuple]:
         """The rows of a queryset as the builder's rows, straight from SQL: one query, and
-        one per list. The date-times come as they are (`moment` is for `of` and `pages`).
+        one per list, the date-times as `moment` makes them.
 
         `by_subquery`: each list is read with the rows' query as a subquery rather than with
         the ids read, for a deep export of many rows a chunk: Django prepares each value
         of an `IN` list in Python, some microseconds an id, which cost more than the
         database takes to run the subquery again."""
-        found = list(rows.prefetch_related(None).values_list(*self.fields.values()))
+        found = values(rows.prefetch_related(None), list(self.fields.values()), self.moment)
         if not self.lists:
             return list(map(self.row._make, found))
         names = list(self.fields)
@@ -183,14 +184,11 @@ class Columns:
                 at,
                 related.grouped(rows.values(self.fields[related.parent]))
                 if by_subquery
-                else related.grouped([values[at] for values in found if values[at] is not None]),
+                else related.grouped([row[at] for row in found if row[at] is not None]),
             )
             for related, at in zip(self.lists, parents, strict=True)
         ]
-        return [
-            self.row(*values, *(group.get(values[at], []) for at, group in groups))
-            for values in found
-        ]
+        return [self.row(*row, *(group.get(row[at], []) for at, group in groups)) for row in found]
 
 
 # --- pages -------------------------------------------------------------------------------------
@@ -201,16 +199,14 @@ class Columns:
 _AFTER = -(2**62) + 14
 
 
-class _Statement:
-    """The SQL of a query of values made by `query(after)`, compiled once: `run(after)` runs
-    it again with `after` in place, and converts the values as Django would, the date-times
-    as `moment` makes them.
+class _Compiled:
+    """The SQL of a query of values at `paths` of `rows`, with how to convert its values
+    column by column as Django would, the date-times as `moment` makes them.
 
-    Compiling the query anew for each page, and Django's converters value by value, were a
-    good part of a bulk export's time. `after` may stand in several places (subqueries)."""
+    Django's converters value by value, and its compiling of the query, were a good part
+    of a bulk export's time."""
 
-    def __init__(self, query: Callable[[int], QuerySet], paths: list[str], moment: Moment | None):
-        rows = query(_AFTER)
+    def __init__(self, rows: QuerySet, paths: list[str], moment: Moment | None):
         self.alias = rows.db
         connection = connections[self.alias]
         # SQLite holds a date-time as its text in the connection's zone (UTC unless the
@@ -225,8 +221,6 @@ class _Statement:
         compiler = rows.values_list(*chosen).query.get_compiler(using=self.alias)
         self.sql, params = compiler.as_sql()
         self.params = list(params)
-        self.marks = [at for at, value in enumerate(params) if value == _AFTER]
-        assert self.marks, "the page's id is not a parameter of its query"
         expressions = [selected[0] for selected in compiler.select[: compiler.col_count]]
         django = compiler.get_converters(expressions)
         self.converters: list[tuple[int, Callable[[Any], Any]]] = []
@@ -243,11 +237,8 @@ class _Statement:
                 # A value such as a decimal repeats in many rows (a pain score): made once.
                 self.converters.append((at, _Remembered(convert) if kind in _SAME else convert))
 
-    def run(self, after: int) -> list[tuple]:
-        """The values of the rows after `after`, column by column (none where no row is)."""
-        params = self.params
-        for at in self.marks:
-            params[at] = after
+    def columns(self, params: list[Any]) -> list[tuple]:
+        """The values of the rows, column by column (none where no row is)."""
         with connections[self.alias].cursor() as cursor:
             cursor.execute(self.sql, params)
             found = cursor.fetchall()
@@ -257,6 +248,31 @@ class _Statement:
         for at, convert in self.converters:
             columns[at] = tuple(map(convert, columns[at]))
         return columns
+
+
+def values(rows: QuerySet, paths: list[str], moment: Moment | None = None) -> list[tuple]:
+    """`rows.values_list(*paths)` as tuples, the date-times as `moment` makes them (as
+    they are without it), converted column by column (see `_Compiled`)."""
+    compiled = _Compiled(rows, paths, moment)
+    return list(zip(*compiled.columns(compiled.params), strict=True))
+
+
+class _Statement:
+    """The SQL of a query of values made by `query(after)`, compiled once: `run(after)` runs
+    it again with `after` in place. `after` may stand in several places (subqueries)."""
+
+    def __init__(self, query: Callable[[int], QuerySet], paths: list[str], moment: Moment | None):
+        self.compiled = _Compiled(query(_AFTER), paths, moment)
+        self.params = list(self.compiled.params)
+        self.marks = [at for at, value in enumerate(self.params) if value == _AFTER]
+        assert self.marks, "the page's id is not a parameter of its query"
+
+    def run(self, after: int) -> list[tuple]:
+        """The values of the rows after `after`, column by column (none where no row is)."""
+        params = self.params
+        for at in self.marks:
+            params[at] = after
+        return self.compiled.columns(params)
 
 
 def _convert(converter: Callable[..., Any], expression: Any, connection: Any, value: Any) -> Any:

@@ -229,3 +229,26 @@ def test_the_export_from_plain_rows_writes_what_the_reads_serve_for_rarer_record
         {"reference": f"Observation/{resources.MEASUREMENT}-{o.pk}"}
         for o in signed_assessment.observations.order_by("recorded_at", "pk")
     ]
+
+
+def test_a_progress_bar_when_asked_for_and_no_counting_without_one(world, tmp_path):
+    clinic = world.clinic_a
+    grow(world)
+
+    def export(*args: str) -> tuple[str, list[str]]:
+        err = io.StringIO()
+        with CaptureQueriesContext(connection) as queries:
+            call_command("fhir-export", str(tmp_path), "--clinic", str(clinic.pk), *args,
+                         stdout=io.StringIO(), stderr=err)  # fmt: skip
+        counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+        return err.getvalue(), counts
+
+    bar, counted = export("--progress")
+    written = sum(len(read_ndjson(path)) for path in tmp_path.glob("*.ndjson"))
+    # The bar counts the resources beforehand and reaches that count.
+    assert f"{written}/{written}" in bar and "resource" in bar
+    assert counted
+    # Written to a file or a pipe (not a terminal), no bar and no counting.
+    for args in [(), ("--no-progress",)]:
+        quiet, counted = export(*args)
+        assert quiet == "" and counted == []

@@ -1,4 +1,5 @@
 import datetime as dt
+import gc
 import io
 import json
 
@@ -197,3 +198,51 @@ def test_a_follow_up_of_an_adverse_event_is_in_its_patients_chart_and_no_other(w
         "outcome": "resolved", "recorded_at": follow_up.recorded_at.isoformat(),
     }]]  # fmt: skip
     assert follow_ups(world.patient_b) == [[]]
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        dt.datetime(2026, 3, 1, 20, 30, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 1, 20, 30, 5, 120000, tzinfo=dt.UTC),
+        # An instant given in another zone is printed as the same instant in UTC.
+        dt.datetime(2026, 3, 2, 7, 30, 5, 1, tzinfo=dt.timezone(dt.timedelta(hours=11))),
+    ],
+)
+def test_every_time_in_the_chart_is_its_instant_in_utc(charted, moment):
+    draft = charted.built.session
+    NeedlingSession.objects.filter(pk=draft.pk).update(performed_at=moment)
+    patient = with_chart(Patient.objects.filter(pk=charted.patient_a.pk)).get()
+    sessions = patient_chart(patient)["episodes"][0]["sessions"]
+    moved = next(s for s in sessions if s["id"] == draft.pk)
+    assert moved["performed_at"] == moment.astimezone(dt.UTC).isoformat()
+    assert dt.datetime.fromisoformat(moved["performed_at"]) == moment
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "2026-03-01 20:30:00",
+        "2026-03-01 20:30:00.120000",
+        # Text not written by Django (another tool, a hand-made row) is parsed in full.
+        "2026-03-01 20:30:00.12",
+        "2026-03-01T20:30:00",
+        "2026-03-01T21:30:00+01:00",
+    ],
+)
+def test_a_time_as_sqlite_holds_it_is_the_iso_text_of_its_instant(stored):
+    from django.utils.dateparse import parse_datetime
+
+    from needlechart.outcomes.export import _iso_of_utc_text
+
+    parsed = parse_datetime(stored)
+    instant = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    assert _iso_of_utc_text(stored) == instant.astimezone(dt.UTC).isoformat()
+
+
+def test_exporting_every_chart_leaves_the_cycle_collector_running(charted):
+    # The export pauses it while it runs (rows.no_cycle_collection); a command run in a
+    # longer-lived process (the shell, a test) must get it back.
+    assert gc.isenabled()
+    run("--all", "--json")
+    assert gc.isenabled()

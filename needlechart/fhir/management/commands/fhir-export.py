@@ -1,5 +1,5 @@
 import datetime as dt
-from argparse import ArgumentTypeError
+from argparse import ArgumentTypeError, BooleanOptionalAction
 from pathlib import Path
 from typing import Any
 
@@ -8,7 +8,8 @@ from django.core.management.base import CommandError, CommandParser
 from needlechart.commands import Command as NeedlechartCommand
 from needlechart.commands import Unterminated, record_id
 
-# Below this many resources the export is over before a progress bar would say anything.
+# Below this many resources the export is over before a progress bar would say anything
+# (unless --progress asks for one).
 PROGRESS_FROM = 1000
 
 
@@ -53,6 +54,11 @@ class Command(NeedlechartCommand):
             "--since", type=instant, default=None, metavar="INSTANT",
             help="only the resources changed since then (e.g. 2024-03-01T00:00:00Z), as _since",
         )  # fmt: skip
+        parser.add_argument(
+            "--progress", action=BooleanOptionalAction, default=None,
+            help="show a progress bar on stderr (by default, when stderr is a terminal and "
+            "the export is large)",
+        )  # fmt: skip
 
     def handle(self, *args: object, **options: object) -> None:
         # Imported here: listing or starting the other commands need none of it.
@@ -86,7 +92,14 @@ class Command(NeedlechartCommand):
         clinic = self._clinic(Clinic, options["clinic"])
         since = options["since"]
         assert since is None or isinstance(since, dt.datetime)
-        total = bulk.count(types, bulk.Selection(clinic.pk, since))
+        # Counting every type's resources for the bar costs queries of its own (a tenth of
+        # a small clinic's export): only when a bar may be shown.
+        shown = options["progress"]
+        if shown is None:
+            shown = self.stderr.isatty()
+        total = bulk.count(types, bulk.Selection(clinic.pk, since)) if shown else 0
+        if shown and options["progress"] is None and total < PROGRESS_FROM:
+            shown = False
         detail: dict[str, Any] = {"via": "fhir-export", "types": types}
         if since is not None:
             detail["since"] = since.isoformat()
@@ -95,7 +108,7 @@ class Command(NeedlechartCommand):
         # their records is written out.
         bulk.audit_patients(clinic, None, detail)
         with tqdm(
-            total=total, unit="resource", disable=total < PROGRESS_FROM,
+            total=total, unit="resource", disable=not shown,
             file=Unterminated(self.stderr),
         ) as bar:  # fmt: skip
             try:
