@@ -101,6 +101,10 @@ def measure(patients: int, seed: int, repeat: int) -> list[Row]:
 
 def main() -> None:
     args = sizes.arguments(__doc__.splitlines()[0])
+    if args.one and args.build:
+        # A child that builds the demo the next child measures (see sizes.each_size).
+        sizes.open_demo(args.one, args.seed)
+        return
     if args.one:
         # A child: print its rows for the parent.
         print(json.dumps(measure(args.one, args.seed, args.repeat)))

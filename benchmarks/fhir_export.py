@@ -118,6 +118,10 @@ def print_table(rows: list[list[Any]]) -> None:
 
 def main() -> None:
     args = sizes.arguments(__doc__.splitlines()[0])
+    if args.one and args.build:
+        # A child that builds the demo the next child measures (see sizes.each_size).
+        sizes.open_demo(args.one, args.seed)
+        return
     if args.one:
         # A child: print its rows for the parent.
         print(json.dumps(measure(args.one, args.seed, args.repeat)))
