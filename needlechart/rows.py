@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
-from django.core.exceptions import FieldDoesNotExist, ObjectDoesNotExist
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, ObjectDoesNotExist
 from django.db import connections
 from django.db.models import Model, Prefetch, QuerySet, TextField
 from django.db.models.functions import Cast
@@ -253,7 +253,10 @@ class _Compiled:
 def values(rows: QuerySet, paths: list[str], moment: Moment | None = None) -> list[tuple]:
     """`rows.values_list(*paths)` as tuples, the date-times as `moment` makes them (as
     they are without it), converted column by column (see `_Compiled`)."""
-    compiled = _Compiled(rows, paths, moment)
+    try:
+        compiled = _Compiled(rows, paths, moment)
+    except EmptyResultSet:
+        return []  # a condition no row meets (an empty list of ids): no query, as Django
     return list(zip(*compiled.columns(compiled.params), strict=True))
 
 
