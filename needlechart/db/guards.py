@@ -358,16 +358,13 @@ def summary_sources() -> list[Guard]:
     """What an episode's summary is computed from (outcomes/dashboard.py `_course` and
     `_compute_summaries`): its NPRS measures, the time and signing of its sessions, the time
     of its assessments, entered-in-error addenda of either, and its condition (which picks
-    the NPRS rule). Also what the rest of the dashboard's figures read, as the dashboard
-    reuses them while no episode of the clinic is marked (`kept_figures`): adverse events
-    and their follow-ups, care plans (the review date), an episode's status and care
-    manager, the patient's name and record number (the review list), and the clinic's zone
-    (the weeks the sessions are counted in)."""
+    the NPRS rule). Every measure marks, not the NPRS ones only: the episode page keeps the
+    course it shows by the marks (outcomes/selectors.py `_kept_course`). Also what the rest
+    of the dashboard's figures read, as the dashboard reuses them while no episode of the
+    clinic is marked (`kept_figures`): adverse events and their follow-ups, care plans (the
+    review date), an episode's status and care manager, the patient's name and record number
+    (the review list), and the clinic's zone (the weeks the sessions are counted in)."""
     own = ("SELECT {row}.episode_id AS e", "SELECT ($1->>'episode_id')::bigint AS e")
-    nprs = (
-        "SELECT {row}.episode_id AS e WHERE {row}.code = 'nprs'",
-        "SELECT ($1->>'episode_id')::bigint AS e WHERE $1->>'code' = 'nprs'",
-    )
     in_error = (
         "SELECT episode_id AS e FROM charting_needlingsession"
         " WHERE id = {session} AND {kind} = 'entered-in-error'"
@@ -385,7 +382,7 @@ def summary_sources() -> list[Guard]:
         ),
     )
     return [
-        summary_marks("outcomes_observation", ("INSERT", "UPDATE", "DELETE"), *nprs),
+        summary_marks("outcomes_observation", ("INSERT", "UPDATE", "DELETE"), *own),
         summary_marks(
             "charting_needlingsession",
             ("INSERT", "UPDATE OF performed_at, signed_at, episode_id", "DELETE"),

@@ -1,11 +1,14 @@
 """Reads for outcomes: valid measurements, progress, the plan and its status."""
 
 import datetime as dt
+import functools
 from collections import namedtuple
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, F, Func, OuterRef, QuerySet
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Count, Exists, F, Func, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -15,7 +18,7 @@ from needlechart.accounts.models import User
 from needlechart.charting.models import Addendum, AdverseEvent, NeedlingSession, severity_now
 from needlechart.db.prepared import prepared
 from needlechart.outcomes import progress as progress_module
-from needlechart.outcomes.models import CarePlan, Observation, Timing
+from needlechart.outcomes.models import CarePlan, EpisodeSummary, Observation, Timing
 from needlechart.patients.models import EpisodeOfCare
 
 
@@ -81,10 +84,19 @@ def progress_inputs(episode: EpisodeOfCare, as_of: dt.datetime | None = None) ->
     entered and the sessions signed by then (a letter issued again reads as first issued;
     what was entered in error since stays left out)."""
     if as_of is None:
-        # The pages' reading: its two queries compiled once.
-        rows = _course_rows(episode.pk)
-        [signed] = _signed_count(episode.pk)
-        count = signed["n"]
+        # The pages' reading: its queries compiled once, the course kept (see `_kept_course`).
+        [state] = _course_state(episode.pk)
+        count = state["n"]
+        if state["changes"] is None or connections[DEFAULT_DB_ALIAS].in_atomic_block:
+            rows = _course_rows(episode.pk)
+        else:
+            rows = _kept_course(
+                settings.DATABASES[DEFAULT_DB_ALIAS]["NAME"],
+                episode.pk,
+                state["changes"],
+                state["measures"],
+                state["last"],
+            )
     else:
         observations = episode.observations.filter(recorded_at__lte=as_of)
         rows = list(_course(observations).values_list(*PROGRESS_FIELDS, named=True))
@@ -98,9 +110,33 @@ def progress_inputs(episode: EpisodeOfCare, as_of: dt.datetime | None = None) ->
 
 
 @prepared
-def _signed_count(episode_id: int) -> QuerySet:
+def _course_state(episode_id: int) -> QuerySet:
+    """The episode's signed sessions (`n`), with what tells whether its course changed: its
+    summary's `changes` (outcomes.EpisodeSummary, which the database's triggers add to on
+    every write of a measure, of a session's or assessment's time or episode, and of an
+    entry in error), and the count and last id of its measures."""
     signed = _signed(NeedlingSession.objects.filter(episode_id=episode_id)).order_by()
-    return signed.values(n=Func(F("pk"), function="COUNT"))
+    measures = Observation.objects.filter(episode_id=episode_id).order_by().values("episode_id")
+    return signed.values(
+        n=Func(F("pk"), function="COUNT"),
+        changes=Subquery(EpisodeSummary.objects.filter(episode_id=episode_id).values("changes")),
+        measures=Subquery(measures.annotate(c=Count("pk")).values("c")),
+        last=Subquery(measures.annotate(m=Max("pk")).values("m")),
+    )
+
+
+# As many as the episode page keeps drawn (outcomes/views.py `_drawn`), which share the rows.
+@functools.lru_cache(maxsize=128)
+def _kept_course(
+    database: str, episode_id: int, changes: int, measures: int | None, last: int | None
+) -> tuple[tuple, ...]:
+    """The course's rows, kept by the state that changes with any of them (`_course_state`):
+    an episode of hundreds of sessions is read once, not at every view of its page.
+
+    Only what was read outside a transaction is kept: committed rows, read after the state
+    (so never older than it). Inside one, rows a rollback then removes could be kept under
+    a state that comes again (SQLite gives a rolled-back id anew)."""
+    return tuple(_course_rows(episode_id))
 
 
 @prepared

@@ -126,12 +126,16 @@ def test_one_statement_writing_measures_of_several_episodes_marks_each_of_them(d
     )
     assert stale == {episode.pk for episode in episodes}
     assert _kept() == _from_the_charts()
-    # Rows of no NPRS measure mark nothing.
+    # A measure of another scale marks its episode too (the episode page keeps its course by
+    # the marks), and the figures recomputed stay those of the charts.
     Observation.objects.bulk_create(
         [Observation(episode=episodes[0], code="psfs", timing="reassessment", value=Decimal(5),
                      recorded_by=author)]
     )  # fmt: skip
-    assert _stale() == 0
+    assert set(
+        EpisodeSummary.objects.exclude(computed=F("changes")).values_list("episode_id", flat=True)
+    ) == {episodes[0].pk}
+    assert _kept() == _from_the_charts()
 
 
 def test_a_measure_marked_in_error_is_counted_again(demo):

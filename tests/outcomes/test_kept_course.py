@@ -1,0 +1,98 @@
+"""The episode page keeps an episode's course (its measures as the progress reads them) by
+what the database marks on every change of it, so a long history is read once: any change,
+on any path, shows at the next view; nothing read inside a transaction is kept."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from needlechart.charting import services as chart_services
+from needlechart.charting.models import Addendum, NeedlingSession
+from needlechart.outcomes import selectors
+from needlechart.outcomes.models import Observation
+from tests.outcomes.test_outcomes import session_with_pain
+
+# Committed data, as a page reads it (a test inside a transaction keeps nothing).
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _course(episode) -> tuple:
+    return selectors.progress_inputs(episode).rows
+
+
+def _values(episode) -> dict[int, tuple]:
+    return {row.pk: (row.code, row.value, row.taken_at) for row in _course(episode)}
+
+
+def test_the_course_is_read_once_and_again_after_any_change(consented_long_ago, needle):
+    world = consented_long_ago
+    episode = world.episode_a
+    signed = session_with_pain(world, needle, 7, 4, days_ago=7)
+    first = _course(episode)
+    assert len(first) == 2
+    with CaptureQueriesContext(connection) as queries:
+        assert _course(episode) is first
+    assert len(queries) == 1  # the course's state, not its rows
+
+    # A measure of another scale, written straight into the table.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO outcomes_observation (episode_id, code, component, side, timing, value,"
+            " recorded_by_id, recorded_at, entered_in_error_reason)"
+            " VALUES (%s, 'psfs', '', '', 'reassessment', 4, %s, %s, '')",
+            [episode.pk, world.practitioner.pk, dt.datetime.now(dt.UTC)],
+        )
+    psfs = Observation.objects.get(episode=episode, code="psfs")
+    assert _values(episode)[psfs.pk][:2] == ("psfs", Decimal(4))
+
+    # Entered in error (the same count of measures, the same last id): it leaves the course.
+    Observation.objects.filter(pk=psfs.pk).update(entered_in_error_reason="Wrong scale")
+    assert psfs.pk not in _values(episode)
+
+    # A draft moved in time: its measures with it.
+    draft, _ = chart_services.session_start(
+        actor=world.practitioner, episode=episode, screening_status="unchanged",
+        consent_confirmed=True, clean_technique=True,
+    )  # fmt: skip
+    before = Observation.objects.create(
+        episode=episode, session=draft, code="nprs", timing="before", value=Decimal(6),
+        recorded_by=world.practitioner,
+    )  # fmt: skip
+    taken = _values(episode)[before.pk][2]
+    NeedlingSession.objects.filter(pk=draft.pk).update(
+        performed_at=draft.performed_at - dt.timedelta(days=1)
+    )
+    assert _values(episode)[before.pk][2] == taken - dt.timedelta(days=1)
+
+    # A signed session entered in error: its measures leave the course.
+    Addendum.objects.create(
+        session=signed, kind="entered-in-error", reason="Wrong patient", author=world.practitioner
+    )
+    assert {row.session_id for row in _course(episode)} == {draft.pk}
+
+
+def test_a_course_read_inside_a_transaction_is_not_kept(consented_long_ago, needle):
+    world = consented_long_ago
+    session_with_pain(world, needle, 7, 4, days_ago=7)
+    kept = selectors._kept_course.cache_info().currsize
+
+    class Undone(Exception):
+        pass
+
+    with pytest.raises(Undone), transaction.atomic():
+        Observation.objects.create(
+            episode=world.episode_a, code="psfs", timing="reassessment", value=Decimal(2),
+            recorded_by=world.practitioner,
+        )  # fmt: skip
+        assert "psfs" in {row.code for row in _course(world.episode_a)}
+        raise Undone
+    assert selectors._kept_course.cache_info().currsize == kept
+    # Written again after the rollback (SQLite gives the same id anew): read as it is now.
+    Observation.objects.create(
+        episode=world.episode_a, code="psfs", timing="reassessment", value=Decimal(9),
+        recorded_by=world.practitioner,
+    )  # fmt: skip
+    assert [row.value for row in _course(world.episode_a) if row.code == "psfs"] == [Decimal(9)]
