@@ -705,8 +705,12 @@ def _counts_of(patient_id: int, windows: list[QuerySet]) -> QuerySet:
 
 
 def _newest(source: Source, rows: QuerySet, needed: int) -> QuerySet:
-    """The newest `needed` of the rows, with what their entries read."""
-    return source.read(rows).order_by(f"-{source.when}", "-pk")[:needed]
+    """The newest `needed` of the rows, with what their entries read. The rows are chosen
+    first, so that what the entries read (a count of a session's muscles, grouped) is worked
+    out for those shown rather than for every row of a long history before the sort."""
+    order = (f"-{source.when}", "-pk")
+    chosen = rows.order_by(*order).values("pk")[:needed]
+    return source.read(rows.filter(pk__in=chosen)).order_by(*order)[:needed]
 
 
 @prepared
