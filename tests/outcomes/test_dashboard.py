@@ -1,6 +1,7 @@
 """The dashboard's SQL agrees with a plain recomputation from every patient's chart JSON."""
 
 import datetime as dt
+import gc
 import io
 import json
 import statistics
@@ -226,6 +227,25 @@ def test_the_command_prints_the_same_figures_as_json(demo):
     }
     first = next(iter(printed["responders_by_condition"].values()))
     assert set(first) >= {"episodes", "responders", "rate", "ci"}
+
+
+def test_the_figures_pause_the_cycle_collector_and_leave_it_running(demo, monkeypatch):
+    # Paused while the figures are added up (dashboard.figures), back on after them, for the
+    # page, the API and the command alike.
+    clinic, _ = demo
+    seen = []
+    review_due = dashboard._review_due
+
+    def watched(*args):
+        seen.append(gc.isenabled())
+        return review_due(*args)
+
+    monkeypatch.setattr(dashboard, "_review_due", watched)
+    assert gc.isenabled()
+    dashboard.figures(dashboard.Filters(clinic=clinic), today=TODAY)
+    call_command("dashboard", "--clinic", str(clinic.pk), "--json", stdout=io.StringIO())
+    assert seen == [False, False]
+    assert gc.isenabled()
 
 
 def test_the_published_rates_sit_beside_the_clinics_with_wilson_intervals():

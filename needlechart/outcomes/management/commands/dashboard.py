@@ -9,6 +9,7 @@ from needlechart.audit import services as audit
 from needlechart.commands import Command as NeedlechartCommand
 from needlechart.commands import record_id
 from needlechart.outcomes import dashboard
+from needlechart.rows import no_cycle_collection
 
 
 def _date(value: str) -> dt.date:
@@ -62,7 +63,9 @@ class Command(NeedlechartCommand):
             detail={"via": "command", "filters": figures["filters"]},
         )  # fmt: skip
         if options["json"]:
-            self.stdout.write(json.dumps(figures, indent=2, ensure_ascii=False))
+            # A large clinic's review list is thousands of rows (see dashboard.figures).
+            with no_cycle_collection():
+                self.stdout.write(json.dumps(figures, indent=2, ensure_ascii=False))
             return
         events = figures["adverse_events"]
         self.stdout.write(
