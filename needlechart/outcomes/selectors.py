@@ -6,7 +6,6 @@ from collections import namedtuple
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Count, Exists, F, Func, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -87,11 +86,12 @@ def progress_inputs(episode: EpisodeOfCare, as_of: dt.datetime | None = None) ->
         # The pages' reading: its queries compiled once, the course kept (see `_kept_course`).
         [state] = _course_state(episode.pk)
         count = state["n"]
-        if state["changes"] is None or connections[DEFAULT_DB_ALIAS].in_atomic_block:
+        connection = connections[DEFAULT_DB_ALIAS]
+        if state["changes"] is None or connection.in_atomic_block:
             rows = _course_rows(episode.pk)
         else:
             rows = _kept_course(
-                settings.DATABASES[DEFAULT_DB_ALIAS]["NAME"],
+                connection.settings_dict["NAME"],
                 episode.pk,
                 state["changes"],
                 state["measures"],
@@ -128,10 +128,12 @@ def _course_state(episode_id: int) -> QuerySet:
 # As many as the episode page keeps drawn (outcomes/views.py `_drawn`), which share the rows.
 @functools.lru_cache(maxsize=128)
 def _kept_course(
-    database: str, episode_id: int, changes: int, measures: int | None, last: int | None
+    database: Any, episode_id: int, changes: int, measures: int | None, last: int | None
 ) -> tuple[tuple, ...]:
     """The course's rows, kept by the state that changes with any of them (`_course_state`):
-    an episode of hundreds of sessions is read once, not at every view of its page.
+    an episode of hundreds of sessions is read once, not at every view of its page. Kept by
+    the process for its database (`database`, its name): a database restored under the same
+    name takes a restart of the app's processes (docs/operations.md).
 
     Only what was read outside a transaction is kept: committed rows, read after the state
     (so never older than it). Inside one, rows a rollback then removes could be kept under
