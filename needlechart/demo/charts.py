@@ -318,8 +318,6 @@ class Charts:
     pain_marks: list[PainMark] = field(default_factory=list)
     findings: list[TriggerPointFinding] = field(default_factory=list)
     insertions: list[Insertion] = field(default_factory=list)
-    # Sessions left unsigned, with their rows: charted through the services one by one.
-    drafts: list[tuple[NeedlingSession, list[Insertion]]] = field(default_factory=list)
     observations: list[Observation] = field(default_factory=list)
     adverse_events: list[AdverseEvent] = field(default_factory=list)
     aftercare: list[AftercareIssue] = field(default_factory=list)
@@ -739,11 +737,9 @@ class EpisodeCharter:
         rows = self._rows(session, found)
         if not rows:
             return None
-        if draft:
-            out.drafts.append((session, rows))
-        else:
-            out.sessions.append(session)
-            out.insertions += rows
+        # A draft is imported with the rest and left unsigned (it has no signature).
+        out.sessions.append(session)
+        out.insertions += rows
         drop = rng.choices([0, 1, 2, 3], weights=[1, 5, 4, 1] if responder else [5, 5, 1, 0])[0]
         after = _clamp(before - drop)
         self._observe(performer, at + dt.timedelta(minutes=2), "nprs", before, Timing.BEFORE,

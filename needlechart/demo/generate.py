@@ -19,7 +19,6 @@ from django.db import transaction
 
 from needlechart.accounts import services as accounts
 from needlechart.accounts.models import Clinic, User
-from needlechart.charting import services as charting
 from needlechart.charting.models import Assessment, NeedlingSession
 from needlechart.charting.services import imports as charting_imports
 from needlechart.demo import clinics, patients
@@ -36,12 +35,6 @@ from needlechart.portal.models import ReportedEffect
 SOURCE = "demo"
 # Patients generated and recorded at a time.
 BATCH = 500
-# What a draft session holds beyond what `session_start` records.
-DRAFT_FIELDS = (
-    "patient_position", "gloves", "antisepsis", "guide_tube", "needle_brand", "needle_lot",
-    "co_treatments", "needles_opened", "needles_removed", "sharps_disposed", "soreness_after",
-    "note",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -157,7 +150,7 @@ def _fill_clinic(
         _record(demo.admin, charts, rows)
         filled.patients += len(batch)
         filled.episodes += len(plans)
-        filled.sessions += len(charts.sessions) + len(charts.drafts)
+        filled.sessions += len(charts.sessions)
         filled.portal_users += [account.user for account in rows.accounts] if rows else []
         progress(len(batch))
         # The batch's records, those in cycles too, before the next batch is made.
@@ -212,10 +205,6 @@ def _record(admin: User, out: Charts, rows: PortalRows | None) -> None:
         sessions=out.sessions,
         insertions=out.insertions,
     )
-    started = _drafts(out.drafts)
-    for observation in out.observations:
-        if observation.session is not None and id(observation.session) in started:
-            observation.session = started[id(observation.session)]
     measurements.observations_import(actor=admin, observations=out.observations, source=SOURCE)
     charting_imports.signatures_import(
         actor=admin,
@@ -240,30 +229,6 @@ def _record(admin: User, out: Charts, rows: PortalRows | None) -> None:
     if rows is not None:
         _record_portal(admin, rows)
     outcomes.discharges_import(actor=admin, discharges=out.discharges, source=SOURCE)
-
-
-def _drafts(drafts: list[tuple[NeedlingSession, list]]) -> dict[int, NeedlingSession]:
-    """Sessions left unsigned lately, charted as a clinician charts them (started from the
-    screening of the day, then row by row); returns each as stored, by the generated one."""
-    started = {}
-    for session, rows in drafts:
-        user = session.practitioner.user
-        stored, _ = charting.session_start(
-            actor=user,
-            episode=session.episode,
-            screening_status=session.screening_status,
-            clean_technique=session.clean_technique,
-            performed_at=session.performed_at,
-            consent_confirmed=session.consent_confirmed,
-        )
-        for row in rows:
-            values = {name: getattr(row, name) for name in charting.INSERTION_FIELDS}
-            charting.insertion_add(actor=user, session=stored, **values)
-        charting.session_update(
-            actor=user, session=stored, **{name: getattr(session, name) for name in DRAFT_FIELDS}
-        )
-        started[id(session)] = stored
-    return started
 
 
 def _record_portal(admin: User, rows: PortalRows) -> None:
