@@ -139,6 +139,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "needlechart.urls"
+# Django's form renderer, with select lists written in Python (needlechart/widgets.py).
+FORM_RENDERER = "needlechart.widgets.FormRenderer"
 # Apps above charting whose records join the patient's timeline (charting/selectors.py).
 TIMELINE_PROVIDERS = ["needlechart.documents.timeline"]
 WSGI_APPLICATION = "needlechart.wsgi.application"

@@ -1,0 +1,71 @@
+"""The form renderer: Django's, with the select lists written in Python.
+
+Django renders a select list through a template per option. The row form of a session
+offers every muscle twice (the muscle needled and the paired one for stimulation), and
+rendering those few hundred option templates cost about a third of the draft session page,
+the page a clinician charts each visit on. `FormRenderer` writes a plain select list (one
+whose options use Django's own option template) in Python, to the same text the templates
+give; every other widget, and a select with options of its own template, renders as before.
+A test compares the two on every select list of the app's forms.
+"""
+
+from typing import Any
+
+from django.forms.renderers import DjangoTemplates
+from django.template.base import render_value_in_context
+from django.template.context import Context
+from django.utils.safestring import SafeData, mark_safe
+
+SELECT = "django/forms/widgets/select.html"
+OPTION = "django/forms/widgets/select_option.html"
+# Values as `{{ value }}` writes them in a template whose HTML is escaped.
+_ESCAPED = Context(autoescape=True)
+
+
+def _text(value: Any) -> str:
+    return render_value_in_context(value, _ESCAPED)
+
+
+def _formatted(value: Any) -> str:
+    """`{{ value|stringformat:'s' }}`: the value's text, escaped unless it was safe."""
+    text = "%s" % (str(value) if isinstance(value, tuple) else value,)  # noqa: UP031
+    # As the filter keeps a safe value safe: it was marked so before it came here.
+    return _text(mark_safe(text) if isinstance(value, SafeData) else text)  # noqa: S308
+
+
+def _attrs(attrs: dict[str, Any]) -> str:
+    """django/forms/widgets/attrs.html: True as the bare name, False left out."""
+    return "".join(
+        f" {_text(name)}" if value is True else f' {_text(name)}="{_formatted(value)}"'
+        for name, value in attrs.items()
+        if value is not False
+    )
+
+
+def render_select(widget: dict[str, Any]) -> str | None:
+    """select.html with select_option.html, as the templates write them (then stripped, as
+    the renderer strips them); None for options of another template."""
+    parts = [f'<select name="{_text(widget["name"])}"{_attrs(widget["attrs"])}>']
+    for group_name, options, _ in widget["optgroups"]:
+        if group_name:
+            parts.append(f'\n  <optgroup label="{_text(group_name)}">')
+        for option in options:
+            if option["template_name"] != OPTION:
+                return None
+            parts.append(
+                f'\n  <option value="{_formatted(option["value"])}"{_attrs(option["attrs"])}>'
+                f"{_text(option['label'])}</option>\n"
+            )
+        if group_name:
+            parts.append("\n  </optgroup>")
+    parts.append("\n</select>")
+    return "".join(parts).strip()
+
+
+class FormRenderer(DjangoTemplates):
+    def render(self, template_name: str, context: dict[str, Any], request: Any = None) -> str:
+        if template_name == SELECT:
+            written = render_select(context["widget"])
+            if written is not None:
+                return written
+        return super().render(template_name, context, request=request)

@@ -1,0 +1,85 @@
+"""Select lists written in Python read exactly as Django's templates write them."""
+
+import pytest
+from django import forms
+from django.forms.renderers import DjangoTemplates
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy
+
+from needlechart.charting.forms import InsertionForm
+from needlechart.widgets import FormRenderer, render_select
+
+TEMPLATES = DjangoTemplates()
+FAST = FormRenderer()
+
+
+class Tricky(forms.Form):
+    plain = forms.ChoiceField(choices=[("", "Choose"), ("a", "A & B"), ("b", '"quoted" <b>')])
+    grouped = forms.ChoiceField(
+        choices=[
+            ("Neck", [("scalene", "Scalenes"), ("levator", "Levator scapulae")]),
+            ("Back", [("multifidus", mark_safe("Multifidus <i>deep</i>"))]),
+            ("x<y", "A label after the groups"),
+        ]
+    )
+    numbers = forms.TypedChoiceField(choices=[(1, 1), (2, gettext_lazy("two"))], coerce=int)
+    many = forms.MultipleChoiceField(choices=[("a", "A"), ("b", "B"), ("c", "C")])
+    maybe = forms.NullBooleanField()
+    flagged = forms.ChoiceField(
+        choices=[("a", "A")],
+        widget=forms.Select(
+            attrs={"autofocus": True, "disabled": False, "data-x": "1 < 2", "class": "c"}
+        ),
+    )
+
+
+DATA = {"plain": "b", "grouped": "multifidus", "numbers": "2", "many": ["a", "c"], "maybe": "true"}
+
+
+def _both(field: forms.BoundField, **attrs) -> tuple[str, str]:
+    """The widget as Django's templates render it, and as needlechart's renderer does."""
+    written = []
+    for renderer in (TEMPLATES, FAST):
+        field.form.renderer = renderer
+        written.append(field.as_widget(attrs=attrs or None))
+    return written[0], written[1]
+
+
+@pytest.mark.parametrize("data", [None, DATA, {"plain": "<script>", "many": ["z"]}])
+def test_each_kind_of_select_reads_as_the_templates_write_it(data):
+    form = Tricky(data)
+    for name in form.fields:
+        expected, written = _both(form[name], **{"aria-invalid": "true", "aria-describedby": ""})
+        assert written == expected, name
+    assert "<option" in _both(form["grouped"])[1]
+
+
+def test_the_session_forms_select_lists_read_as_the_templates_write_them(world, needle):
+    clinic = world.clinic_a
+    data = {"muscle": "upper-trapezius", "side": "left", "depth": "deep", "needle_size": needle.pk}
+    for form in (InsertionForm(clinic=clinic), InsertionForm(data, clinic=clinic)):
+        for name in form.fields:
+            expected, written = _both(form[name])
+            assert written == expected, name
+    assert (
+        'value="upper-trapezius" selected' in _both(InsertionForm(data, clinic=clinic)["muscle"])[1]
+    )
+
+
+def test_a_select_of_its_own_option_template_renders_by_the_templates():
+    class Own(forms.Select):
+        option_template_name = "django/forms/widgets/radio_option.html"
+
+    form = Tricky()
+    form.fields["plain"].widget = Own(choices=form.fields["plain"].choices)
+    expected, written = _both(form["plain"])
+    assert written == expected
+    context = form["plain"].field.widget.get_context("plain", "", {})
+    assert render_select(context["widget"]) is None
+
+
+def test_the_app_renders_its_forms_with_this_renderer(settings):
+    from django.forms.renderers import get_default_renderer
+
+    get_default_renderer.cache_clear()
+    assert isinstance(get_default_renderer(), FormRenderer)
