@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from needlechart import knowledge
+from needlechart.db.labels import ChoiceLabels
 from needlechart.records import VersionedText
 
 SIDES = [("left", "Left"), ("right", "Right")]
@@ -208,7 +209,7 @@ class PainQuality(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class PainMark(models.Model):
+class PainMark(ChoiceLabels):
     """Pain felt in one region of the body chart, with its intensity and quality."""
 
     FHIR_TYPE = "Observation"
@@ -238,7 +239,7 @@ class ReferredSensation(models.TextChoices):
     OTHER = "other", "Other"
 
 
-class TriggerPointFinding(models.Model):
+class TriggerPointFinding(ChoiceLabels):
     """A palpation finding in one muscle and side (after the 2018 Delphi criteria)."""
 
     FHIR_TYPE = "Observation"
@@ -498,7 +499,7 @@ def parse_response(value: str) -> tuple[int, bool, str]:
     return parsed
 
 
-class Insertion(models.Model):
+class Insertion(ChoiceLabels):
     """Needling of one muscle on one side in a session (FHIR Procedure)."""
 
     FHIR_TYPE = "Procedure"
@@ -607,7 +608,7 @@ class Insertion(models.Model):
         )
 
 
-class AdverseEvent(models.Model):
+class AdverseEvent(ChoiceLabels):
     """An unwanted effect during or after a session (FHIR AdverseEvent)."""
 
     FHIR_TYPE = "AdverseEvent"

@@ -116,6 +116,10 @@ def session_context(request: HttpRequest, session: NeedlingSession, **extra: Any
     cpt = session.cpt_code if session.is_signed else knowledge.suggest_cpt([r.muscle for r in rows])
     last_rom = _last_rom(session) if editable else None
     aftercare = sorted(session.aftercare_issues.all(), key=lambda i: i.issued_at)
+    can_needle = rules.has_role(request.user, rules.NEEDLING_ROLES)
+    # The forms show only while the practitioner can still chart the session; a signed
+    # session's page does not build them (a form of a hundred muscles costs milliseconds).
+    charting = editable and can_needle
     context = {
         "episode": session.episode,
         "patient": session.episode.patient,
@@ -128,7 +132,7 @@ def session_context(request: HttpRequest, session: NeedlingSession, **extra: Any
         "editable": editable,
         "in_error": in_error,
         "can_write": rules.has_role(request.user, rules.CLINICAL_WRITE_ROLES),
-        "can_needle": rules.has_role(request.user, rules.NEEDLING_ROLES),
+        "can_needle": can_needle,
         "sign_problems": services.sign_problems(request.user, session) if editable else [],
         "nprs": {o.timing: o for o in observations if o.code == "nprs"},
         "observations": observations,
@@ -143,11 +147,13 @@ def session_context(request: HttpRequest, session: NeedlingSession, **extra: Any
         ),
         "aftercare_issue": aftercare[0] if aftercare else None,
         "response_choices": response_choices(),
-        "row_form": _row_form(session),
+        "row_form": _row_form(session) if charting else None,
         "assessed": _assessed(session, rows) if editable else [],
         "details_form": SessionDetailsForm(
             instance=session, initial={"co_treatments": session.co_treatments}
-        ),
+        )
+        if charting
+        else None,
         "conduct_fields": CONDUCT_FIELDS,
     }
     nprs = context["nprs"]
