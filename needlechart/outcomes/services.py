@@ -342,7 +342,7 @@ def discharges_import(*, actor: User, discharges: list[Discharge], source: str) 
         if (episode.status, episode.period_end) != (EpisodeOfCare.Status.FINISHED, day):
             episode.status, episode.period_end = EpisodeOfCare.Status.FINISHED, day
             finished.append(episode)
-    EpisodeOfCare.objects.bulk_update(finished, ["status", "period_end", "updated_at"])
+    bulk.update(EpisodeOfCare, finished, ["status", "period_end", "updated_at"])
     bulk.insert(Discharge, discharges)
     audit.record_each(
         actor=actor, action=audit.Action.CREATE, objects=discharges, detail={"imported": source}

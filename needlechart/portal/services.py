@@ -763,8 +763,10 @@ def effect_reviews_import(
             effect.adverse_event = None
         else:
             raise ValidationError("A review confirms or dismisses the effect.")
-    ReportedEffect.objects.bulk_update(
-        effects, ["status", "reviewed_by", "reviewed_at", "adverse_event", "dismiss_reason"]
+    bulk.update(
+        ReportedEffect,
+        effects,
+        ["status", "reviewed_by", "reviewed_at", "adverse_event", "dismiss_reason"],
     )
     for status in (ReportedEffect.Status.CONFIRMED, ReportedEffect.Status.DISMISSED):
         audit.record_each(

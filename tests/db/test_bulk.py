@@ -1,6 +1,8 @@
 """`bulk.insert` writes the rows `bulk_create` writes: the same values read back, the
 times an added row stamps, the keys of related records saved just before, and the new keys
-on the records, in their order, after the rows already there."""
+on the records, in their order, after the rows already there. `bulk.update`, which the
+imports' signatures and reviews use, writes the values given, on either database (on
+PostgreSQL one UPDATE from a list of typed values per batch)."""
 
 import datetime as dt
 from zoneinfo import ZoneInfo
@@ -10,9 +12,10 @@ from django.db import connection, transaction
 from django.forms.models import model_to_dict
 
 from needlechart.audit.models import AuditEvent
+from needlechart.charting.models import NeedlingSession
 from needlechart.db import bulk
 from needlechart.patients.models import EpisodeOfCare, Patient, Sex
-from tests import factories
+from tests import charts, factories
 
 pytestmark = pytest.mark.django_db
 
@@ -129,3 +132,61 @@ def test_more_rows_than_one_statement_takes_are_all_written_with_their_keys():
     stored = dict(Patient.objects.filter(clinic=clinic).values_list("pk", "mrn"))
     assert len(stored) == many
     assert all(stored[record.pk] == record.mrn for record in records)
+
+
+def test_update_writes_each_record_s_values_as_bulk_update_does(monkeypatch):
+    """New values of many rows, more than one statement takes: text, a date or none, a
+    link, each row its own, and the rows not asked for left as they were."""
+    monkeypatch.setattr(bulk, "UPDATE_BATCH", 2)
+    clinic = factories.clinic("Bulk clinic")
+    manager = factories.practitioner(clinic, "bulk-manager")
+    other = factories.practitioner(clinic, "bulk-other")
+    patients = _patients(clinic, 200)
+    bulk.insert(Patient, patients)
+    episodes = [_episode(p, manager) for p in patients]
+    bulk.insert(EpisodeOfCare, episodes)
+    mirror = [EpisodeOfCare.objects.get(pk=e.pk) for e in episodes]
+    for n, (episode, twin) in enumerate(zip(episodes[:4], mirror[:4], strict=True)):
+        for record in (episode, twin):
+            record.body_area = f"area {n} 'quoted'"
+            record.period_end = dt.date(2026, 3, 1 + n) if n % 2 else None
+            record.care_manager = other if n == 2 else manager
+    untouched = {e.pk: model_to_dict(EpisodeOfCare.objects.get(pk=e.pk)) for e in episodes[4:]}
+    names = ["body_area", "period_end", "care_manager"]
+    bulk.update(EpisodeOfCare, episodes[:4], names)
+    written = {e.pk: model_to_dict(EpisodeOfCare.objects.get(pk=e.pk)) for e in episodes}
+    with transaction.atomic():
+        EpisodeOfCare.objects.bulk_update(mirror[:4], names)
+    expected = {e.pk: model_to_dict(EpisodeOfCare.objects.get(pk=e.pk)) for e in episodes}
+    assert written == expected
+    assert [written[e.pk]["body_area"] for e in episodes[:4]] == [
+        f"area {n} 'quoted'" for n in range(4)
+    ]
+    assert {pk: written[pk] for pk in untouched} == untouched
+
+
+def test_the_bulk_update_writes_each_records_own_values_nulls_included(world, monkeypatch):
+    """The import's signatures: the values given, nulls included, on the records named."""
+    first = charts.build(world.practitioner, world.episode_a, signed=False).session
+    second = charts.build(world.other_practitioner, world.episode_b, signed=False).session
+    untouched = {
+        s.pk: (s.needle_lot, s.screening_id)
+        for s in NeedlingSession.objects.exclude(pk__in=[first.pk, second.pk])
+    }
+    # A batch of one row: each record is its own statement, as the last of a large import.
+    monkeypatch.setattr(bulk, "UPDATE_BATCH", 1)
+    moment = dt.datetime(2026, 3, 1, 9, 30, 15, 250000, tzinfo=dt.UTC)
+    first.cpt_code, first.needle_lot, first.performed_at = "20561", "LOT-7", moment
+    second.cpt_code, second.needle_lot, second.screening_id = "", "", None
+    bulk.update(
+        NeedlingSession, [first, second], ["cpt_code", "needle_lot", "performed_at", "screening"]
+    )
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.cpt_code, first.needle_lot, first.performed_at) == ("20561", "LOT-7", moment)
+    assert first.screening_id is not None
+    assert (second.cpt_code, second.needle_lot, second.screening_id) == ("", "", None)
+    assert {
+        s.pk: (s.needle_lot, s.screening_id)
+        for s in NeedlingSession.objects.exclude(pk__in=[first.pk, second.pk])
+    } == untouched

@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db import connection, models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from needlechart import knowledge
@@ -101,47 +101,6 @@ def _audit(
         detail={"imported": source},
         patient_of=patient_of,
     )
-
-
-# Rows per UPDATE of a list of values (PostgreSQL takes at most 65,535 parameters).
-UPDATE_BATCH = 2000
-
-
-def _update(model: type[models.Model], records: list[Any], names: list[str]) -> None:
-    """Write `names` of each record: bulk_update's CASE expressions are slow to build for
-    tens of thousands of rows. On PostgreSQL one UPDATE from a list of values per batch:
-    one statement per row fired the statement triggers (the dashboard's summary marks)
-    once a row, a fifth of the demo's database time. On SQLite, whose triggers are per
-    row anyway, one UPDATE per row in one call."""
-    if not records:
-        return
-    fields = [model._meta.get_field(name) for name in names]
-    quote = connection.ops.quote_name
-    table, key = quote(model._meta.db_table), quote(model._meta.pk.column)
-    rows = [
-        [f.get_db_prep_save(getattr(r, f.attname), connection) for f in fields] + [r.pk]
-        for r in records
-    ]
-    with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
-            assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-            sql = f"UPDATE {table} SET {assignments} WHERE {key} = %s"  # noqa: S608 - names
-            cursor.executemany(sql, rows)
-            return
-        # Each value cast to its column's type: a list of values has no column to infer it
-        # from (a NULL would be text).
-        casts = [f.cast_db_type(connection) for f in [*fields, model._meta.pk]]
-        one = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
-        columns = ", ".join([*(f"c{at}" for at in range(len(fields))), "pk"])
-        assignments = ", ".join(f"{quote(f.column)} = v.c{at}" for at, f in enumerate(fields))
-        for start in range(0, len(rows), UPDATE_BATCH):
-            batch = rows[start : start + UPDATE_BATCH]
-            values = ", ".join([one] * len(batch))
-            cursor.execute(
-                f"UPDATE {table} SET {assignments} FROM (VALUES {values}) AS v({columns}) "  # noqa: S608
-                f"WHERE {table}.{key} = v.pk",
-                [value for row in batch for value in row],
-            )
 
 
 class _Screen:
@@ -445,8 +404,8 @@ def signatures_import(
         session.consent_id = consent.pk if consent is not None else None
         session.screening_id = screening.pk if screening is not None else None
         session.signed_at, session.signed_by = signed_at, user
-    _update(Assessment, [a for a, _ in assessments], ["signed_at", "signed_by"])
-    _update(
+    bulk.update(Assessment, [a for a, _ in assessments], ["signed_at", "signed_by"])
+    bulk.update(
         NeedlingSession,
         [s for s, _ in sessions],
         ["signed_at", "signed_by", "cpt_code", "consent", "screening"],
