@@ -166,3 +166,26 @@ def test_the_bulk_signing_signs_what_signing_one_session_accepts(consented, sess
     assert stored.consent_id == Consent.objects.get(patient=consented.patient_a).pk
     assert stored.screening_id == services.current_screening(consented.episode_a).pk
     assert stored.cpt_code
+
+
+def test_with_debug_on_the_build_s_statements_skip_the_query_log(db, settings, monkeypatch):
+    """The debug cursor renders every statement for the log, which the demo empties after
+    each batch: the build runs without it, and the connection logs again afterwards."""
+    settings.DEBUG = True
+    rendered = []
+    real = connection.ops.last_executed_query
+    monkeypatch.setattr(
+        connection.ops,
+        "last_executed_query",
+        lambda cursor, sql, params: rendered.append(sql) or real(cursor, sql, params),
+    )
+    call_command("demo", "--patients", "3", "--today", TODAY, stdout=io.StringIO(),
+                 stderr=io.StringIO())  # fmt: skip
+    # Only the statistics and summaries refreshed after the build are rendered: the build
+    # runs hundreds of statements.
+    assert NeedlingSession.objects.count() > 10
+    assert 0 < len(rendered) < 40, len(rendered)
+    assert "make_debug_cursor" not in vars(connection)
+    connection.queries_log.clear()
+    NeedlingSession.objects.count()
+    assert "COUNT" in connection.queries[-1]["sql"]

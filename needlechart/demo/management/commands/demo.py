@@ -1,5 +1,7 @@
 import argparse
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError, CommandParser
@@ -54,6 +56,22 @@ def _batch_done(bar: tqdm, done: int) -> None:
     bar.update(done)
 
 
+@contextmanager
+def _unlogged() -> Iterator[None]:
+    """The build's statements run on plain cursors even with DEBUG on. Django's debug
+    cursor writes out every statement with its values for the log (on PostgreSQL by asking
+    the driver to render them), a few per cent of the build, for a log emptied after each
+    batch anyway. (Left alone while a test counts the queries.)"""
+    if connection.force_debug_cursor:
+        yield
+        return
+    connection.make_debug_cursor = connection.make_cursor  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del connection.make_debug_cursor
+
+
 class Command(NeedlechartCommand):
     help = "Fill the database with two generated demo clinics (refuses if real clinics exist)."
 
@@ -84,12 +102,15 @@ class Command(NeedlechartCommand):
             )
         count = options["patients"]
         today = options["today"] or timezone.localdate()
-        with tqdm(
-            total=count + clinics.SECOND_CLINIC_PATIENTS,
-            unit="patient",
-            disable=count < PROGRESS_FROM,
-            file=Unterminated(self.stderr),
-        ) as bar:
+        with (
+            _unlogged(),
+            tqdm(
+                total=count + clinics.SECOND_CLINIC_PATIENTS,
+                unit="patient",
+                disable=count < PROGRESS_FROM,
+                file=Unterminated(self.stderr),
+            ) as bar,
+        ):
             try:
                 result = generate.build_demo(
                     patients=count,
