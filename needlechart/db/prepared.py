@@ -167,3 +167,20 @@ def _compile(queryset: QuerySet, stand_ins: list[int | str]) -> Any:
             f"an argument of the prepared query does not reach its SQL as a parameter: {sql}"
         )
     return _Compiled(queryset, compiler, sql, tuple(params))
+
+
+def attach_related(record: Any, name: str, rows: list[Any]) -> None:
+    """Give `record` its related rows `name` (a reverse foreign key) as `prefetch_related`
+    gives them: `record.<name>.all()` answers from `rows` without a query, and each row's
+    own link back to `record` is filled. For rows read by a prepared query of their own,
+    which prefetch_related would build and compile again at every call."""
+    manager = getattr(record, name)
+    link = manager.field
+    queryset = manager.get_queryset()
+    queryset._result_cache = rows
+    queryset._prefetch_done = True
+    if not hasattr(record, "_prefetched_objects_cache"):
+        record._prefetched_objects_cache = {}
+    record._prefetched_objects_cache[link.remote_field.cache_name] = queryset
+    for row in rows:
+        link.set_cached_value(row, record)

@@ -304,6 +304,38 @@ def test_the_session_page_costs_the_same_queries_however_many_rows_and_events(wo
     assert _count(client, url) == SESSION_PAGE_QUERIES
 
 
+def test_the_session_page_reads_the_rows_prefetching_reads_without_a_query_more(world):
+    """The session's related rows come from prepared queries of their own: the same rows,
+    in the same order, each linked back to its session, as prefetch_related gives them."""
+    built = charts.build(world.practitioner, world.episode_a, signed=True)
+    for muscle in ("soleus", "popliteus"):
+        services.insertion_add(
+            actor=world.practitioner, session=built.session, **row(built.needle, muscle, "left")
+        )
+    for event in built.session.adverse_events.all():
+        services.adverse_event_update(actor=world.practitioner, event=event, outcome="recovering")
+    session = selectors.session_get(user=world.practitioner, session_id=built.session.pk)
+    expected = selectors._sessions_in(world.clinic_a.pk).get(pk=built.session.pk)
+    with CaptureQueriesContext(connection) as context:
+        for name in ("insertions", "observations", "adverse_events", "aftercare_issues", "addenda"):
+            rows = list(getattr(session, name).all())
+            assert rows == list(getattr(expected, name).all()), name
+            assert all(r.session is session for r in rows), name
+        assert [r.needle_size for r in session.insertions.all()] == [
+            r.needle_size for r in expected.insertions.all()
+        ]
+        events = list(session.adverse_events.all())
+        assert events and [list(e.follow_ups.all()) for e in events] == [
+            list(e.follow_ups.all()) for e in expected.adverse_events.all()
+        ]
+        assert all(f.event is e for e in events for f in e.follow_ups.all())
+    assert len(session.insertions.all()) >= 3
+    assert any(e.follow_ups.all() for e in events)
+    assert context.captured_queries == []
+    # Asked for anything else, a related manager queries as usual.
+    assert session.insertions.filter(muscle="soleus").count() == 1
+
+
 def test_a_follow_up_saved_from_the_page_is_a_record_of_its_own_shown_in_the_history(world):
     built = charts.build(world.practitioner, world.episode_a, signed=False)
     client = client_for(world.practitioner)
