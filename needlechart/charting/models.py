@@ -7,6 +7,7 @@ refuse too. Adverse events keep what was first recorded; follow-ups are records 
 """
 
 import copy
+import functools
 from decimal import Decimal
 
 from django.conf import settings
@@ -23,16 +24,21 @@ from needlechart.records import VersionedText
 SIDES = [("left", "Left"), ("right", "Right")]
 
 
-def muscle_choices() -> list[tuple[str, str]]:
-    return [(m.slug, m.name) for m in sorted(knowledge.muscles(), key=lambda m: m.name)]
+# The catalogues' choices, made once: the knowledge package does not change while the
+# process runs, and a form's field asks again each time it lists them (every row form).
+@functools.cache
+def muscle_choices() -> tuple[tuple[str, str], ...]:
+    return tuple((m.slug, m.name) for m in sorted(knowledge.muscles(), key=lambda m: m.name))
 
 
-def region_choices() -> list[tuple[str, str]]:
-    return [(r.id, r.display) for r in knowledge.regions()]
+@functools.cache
+def region_choices() -> tuple[tuple[str, str], ...]:
+    return tuple((r.id, r.display) for r in knowledge.regions())
 
 
-def adverse_event_choices() -> list[tuple[str, str]]:
-    return list(knowledge.adverse_event_types().items())
+@functools.cache
+def adverse_event_choices() -> tuple[tuple[str, str], ...]:
+    return tuple(knowledge.adverse_event_types().items())
 
 
 class Screening(models.Model):
