@@ -1,12 +1,13 @@
-"""The form renderer: Django's, with the select lists written in Python.
+"""The form renderer: Django's, with select lists and input fields written in Python.
 
 Django renders a select list through a template per option. The row form of a session
 offers every muscle twice (the muscle needled and the paired one for stimulation), and
 rendering those few hundred option templates cost about a third of the draft session page,
 the page a clinician charts each visit on. `FormRenderer` writes a plain select list (one
-whose options use Django's own option template) in Python, to the same text the templates
-give; every other widget, and a select with options of its own template, renders as before.
-A test compares the two on every select list of the app's forms.
+whose options use Django's own option template) and an input field (text, number, date,
+checkbox, hidden ...) in Python, to the same text the templates give; every other widget,
+and a select with options of its own template, renders as before. A test compares the two
+on every kind of widget written here and on the session's forms.
 """
 
 from typing import Any
@@ -18,6 +19,14 @@ from django.utils.safestring import SafeData, mark_safe
 
 SELECT = "django/forms/widgets/select.html"
 OPTION = "django/forms/widgets/select_option.html"
+# The widgets whose template is input.html and nothing else.
+INPUTS = {
+    f"django/forms/widgets/{kind}.html"
+    for kind in (
+        "checkbox", "color", "date", "datetime", "email", "file", "hidden", "input",
+        "number", "password", "search", "tel", "text", "time", "url",
+    )
+}  # fmt: skip
 # Values as `{{ value }}` writes them in a template whose HTML is escaped.
 _ESCAPED = Context(autoescape=True)
 
@@ -62,8 +71,19 @@ def render_select(widget: dict[str, Any]) -> str | None:
     return "".join(parts).strip()
 
 
+def render_input(widget: dict[str, Any]) -> str:
+    """input.html, as the template writes it."""
+    value = "" if widget["value"] is None else f' value="{_formatted(widget["value"])}"'
+    return (
+        f'<input type="{_text(widget["type"])}" name="{_text(widget["name"])}"{value}'
+        f"{_attrs(widget['attrs'])}>"
+    )
+
+
 class FormRenderer(DjangoTemplates):
     def render(self, template_name: str, context: dict[str, Any], request: Any = None) -> str:
+        if template_name in INPUTS:
+            return render_input(context["widget"])
         if template_name == SELECT:
             written = render_select(context["widget"])
             if written is not None:

@@ -1,4 +1,5 @@
-"""Select lists written in Python read exactly as Django's templates write them."""
+"""Select lists and input fields written in Python read exactly as Django's templates
+write them."""
 
 import pytest
 from django import forms
@@ -6,8 +7,9 @@ from django.forms.renderers import DjangoTemplates
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy
 
-from needlechart.charting.forms import InsertionForm
+from needlechart.charting.forms import InsertionForm, SessionDetailsForm
 from needlechart.widgets import FormRenderer, render_select
+from tests import charts
 
 TEMPLATES = DjangoTemplates()
 FAST = FormRenderer()
@@ -33,7 +35,25 @@ class Tricky(forms.Form):
     )
 
 
+class Inputs(forms.Form):
+    text = forms.CharField(initial='a "quoted" <b> & c', help_text="Said")
+    safe = forms.CharField(initial=mark_safe("<i>kept</i>"))
+    number = forms.IntegerField(initial=7)
+    decimal = forms.DecimalField(initial="2.50")
+    day = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    email = forms.EmailField(required=False)
+    ticked = forms.BooleanField(initial=True)
+    unticked = forms.BooleanField(required=False)
+    hidden = forms.CharField(widget=forms.HiddenInput, initial="x<y")
+    secret = forms.CharField(widget=forms.PasswordInput(render_value=True), initial="p&w")
+    flagged = forms.CharField(
+        widget=forms.TextInput(attrs={"autofocus": True, "disabled": False, "maxlength": 5})
+    )
+    note = forms.CharField(widget=forms.Textarea, initial="two\nlines <b>")
+
+
 DATA = {"plain": "b", "grouped": "multifidus", "numbers": "2", "many": ["a", "c"], "maybe": "true"}
+INPUT_DATA = {"text": "<script>", "number": "x", "day": "2026-02-30", "ticked": "on", "email": "a@"}
 
 
 def _both(field: forms.BoundField, **attrs) -> tuple[str, str]:
@@ -54,10 +74,27 @@ def test_each_kind_of_select_reads_as_the_templates_write_it(data):
     assert "<option" in _both(form["grouped"])[1]
 
 
-def test_the_session_forms_select_lists_read_as_the_templates_write_them(world, needle):
+@pytest.mark.parametrize("data", [None, INPUT_DATA])
+def test_each_kind_of_input_reads_as_the_templates_write_it(data):
+    form = Inputs(data)
+    for name in form.fields:
+        expected, written = _both(form[name], **{"aria-invalid": "true", "aria-describedby": ""})
+        assert written == expected, name
+        expected, written = _both(form[name])
+        assert written == expected, name
+    assert "checked" in _both(Inputs()["ticked"])[1]
+
+
+def test_the_session_forms_read_as_the_templates_write_them(world, needle):
     clinic = world.clinic_a
     data = {"muscle": "upper-trapezius", "side": "left", "depth": "deep", "needle_size": needle.pk}
-    for form in (InsertionForm(clinic=clinic), InsertionForm(data, clinic=clinic)):
+    session = charts.build(world.practitioner, world.episode_a, signed=False).session
+    for form in (
+        InsertionForm(clinic=clinic),
+        InsertionForm(data, clinic=clinic),
+        InsertionForm(clinic=clinic, instance=session.insertions.first(), prefix="row1"),
+        SessionDetailsForm(instance=session, initial={"co_treatments": session.co_treatments}),
+    ):
         for name in form.fields:
             expected, written = _both(form[name])
             assert written == expected, name
