@@ -115,7 +115,7 @@ def test_a_select_of_its_own_option_template_renders_by_the_templates():
     assert render_select(context["widget"]) is None
 
 
-def test_the_app_renders_its_forms_with_this_renderer(settings):
+def test_the_app_renders_its_forms_with_this_renderer():
     from django.forms.renderers import get_default_renderer
 
     get_default_renderer.cache_clear()

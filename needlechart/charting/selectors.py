@@ -35,6 +35,7 @@ from needlechart.charting import services
 from needlechart.charting.models import (
     Addendum,
     AdverseEvent,
+    AdverseEventFollowUp,
     Assessment,
     Consent,
     ConsentWithdrawal,
@@ -344,9 +345,7 @@ def _rows_of(name: str) -> prepared:
 
 @prepared
 def _follow_ups_of(session_id: int) -> QuerySet:
-    return AdverseEvent._meta.get_field("follow_ups").related_model._default_manager.filter(
-        event__session_id=session_id
-    )
+    return AdverseEventFollowUp.objects.filter(event__session_id=session_id)
 
 
 def _with_rows(session: NeedlingSession) -> NeedlingSession:
