@@ -24,6 +24,30 @@ def test_every_comment_tag_closes_on_its_line():
     assert open_ended == []
 
 
+def test_no_htmx_attribute_needs_eval():
+    """The pages' htmx config refuses eval, as the Content-Security-Policy does. htmx then
+    treats an event filter (`change[...]`) as true, so the trigger fires on every event,
+    and ignores `hx-on` and `js:` values: none of them may be written."""
+    needs_eval = re.compile(r"""hx-trigger="[^"]*\[|hx-on|hx-vars|hx-vals=["']js:""")
+    found = [
+        f"{path.relative_to(TEMPLATES)}:{number}"
+        for path in TEMPLATES.rglob("*.html")
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if needs_eval.search(line)
+    ]
+    assert found == []
+
+
+@pytest.mark.django_db
+def test_with_debug_on_the_pages_load_htmx_without_its_debug_script(world, settings):
+    """django-htmx's debug script puts any 400 answer in place of the whole page, where an
+    in-place save refused answers 400 with its reason for the field."""
+    settings.DEBUG = True
+    page = client_for(world.practitioner).get("/patients/").content.decode()
+    assert "htmx-2.min.js" in page
+    assert "django-htmx.js" not in page
+
+
 @pytest.mark.django_db
 def test_the_session_and_body_chart_pages_show_no_template_text(world):
     chart = charts.build(world.practitioner, world.episode_a, signed=True)

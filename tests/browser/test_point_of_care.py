@@ -46,6 +46,15 @@ def follow_up(transactional_db):
     return {"user": paula.user, "patient": patient, "episode": episode, **vars(ready)}
 
 
+def start_from_the_last_session(page: Page, follow_up: dict) -> None:
+    """Paula signs in and starts today's session from the patient's last one."""
+    sign_in(page, "paula")
+    page.goto(f"/patients/{follow_up['patient'].pk}/")
+    page.get_by_role(
+        "button", name="Health unchanged, patient agrees: start from the last session"
+    ).click()
+
+
 VISIT = FollowUp(
     findings=(
         "3 twitches, familiar pain, tolerated well",
@@ -86,11 +95,7 @@ def test_a_follow_up_is_charted_in_place_in_a_dozen_actions(page: Page, follow_u
 
 
 def test_in_place_saves_keep_the_page_and_its_scroll_position(page: Page, follow_up):
-    sign_in(page, "paula")
-    page.goto(f"/patients/{follow_up['patient'].pk}/")
-    page.get_by_role(
-        "button", name="Health unchanged, patient agrees: start from the last session"
-    ).click()
+    start_from_the_last_session(page, follow_up)
     expect(page.get_by_role("heading", name="Muscles needled")).to_be_visible()
     page.evaluate("window.stillThisPage = true")
     pain = page.get_by_label("Pain after needling, NPRS 0-10")
@@ -107,11 +112,7 @@ def test_in_place_saves_keep_the_page_and_its_scroll_position(page: Page, follow
 
 
 def test_the_needle_count_follows_the_rows_until_the_clinician_changes_it(page: Page, follow_up):
-    sign_in(page, "paula")
-    page.goto(f"/patients/{follow_up['patient'].pk}/")
-    page.get_by_role(
-        "button", name="Health unchanged, patient agrees: start from the last session"
-    ).click()
+    start_from_the_last_session(page, follow_up)
     opened = page.get_by_label("Needles opened")
     expect(opened).to_have_value("6")
     page.get_by_role("button", name="Remove Infraspinatus (right)").click()
@@ -171,11 +172,7 @@ def test_the_session_form_works_from_the_keyboard_alone(page: Page, follow_up):
 
 
 def test_a_copied_row_is_edited_in_place_and_a_row_gone_elsewhere_is_said_so(page: Page, follow_up):
-    sign_in(page, "paula")
-    page.goto(f"/patients/{follow_up['patient'].pk}/")
-    page.get_by_role(
-        "button", name="Health unchanged, patient agrees: start from the last session"
-    ).click()
+    start_from_the_last_session(page, follow_up)
     page.evaluate("window.stillThisPage = true")
     page.get_by_role("link", name="Edit Levator scapulae (right)").click()
     editor = page.get_by_role("form", name="Edit Levator scapulae (right)")
@@ -214,12 +211,13 @@ def test_a_copied_row_is_edited_in_place_and_a_row_gone_elsewhere_is_said_so(pag
     expect(page.locator("tr", has_text="Splenius capitis")).to_have_count(0)
 
 
-def test_bad_measurements_in_place_say_why_next_to_the_field(page: Page, follow_up):
-    sign_in(page, "paula")
-    page.goto(f"/patients/{follow_up['patient'].pk}/")
-    page.get_by_role(
-        "button", name="Health unchanged, patient agrees: start from the last session"
-    ).click()
+# `make run` serves the demo with DEBUG on: a refused value must keep the page there too.
+@pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
+def test_bad_measurements_in_place_say_why_next_to_the_field(
+    page: Page, follow_up, settings, debug
+):
+    settings.DEBUG = debug
+    start_from_the_last_session(page, follow_up)
     pain = page.get_by_label("Pain before needling, NPRS 0-10")
     pain.fill("11")
     pain.blur()
@@ -231,7 +229,36 @@ def test_bad_measurements_in_place_say_why_next_to_the_field(page: Page, follow_
     page.get_by_label("Degrees").blur()
     settle(page)
     expect(page.locator("#slot-error-rom")).to_contain_text("Choose the movement measured")
+    expect(page.get_by_role("button", name="Sign · aftercare given")).to_be_visible()
     assert not Observation.objects.filter(session__signed_at=None).exists()
+
+
+def test_the_movement_side_and_timing_chosen_first_wait_for_the_degrees(page: Page, follow_up):
+    """A range of motion is saved when its degrees are entered: choosing the movement, the
+    side or the timing first posts nothing and shows no error."""
+    start_from_the_last_session(page, follow_up)
+    expect(page.get_by_role("heading", name="Muscles needled")).to_be_visible()
+    posted = []
+    page.on("request", lambda r: posted.append(r.url) if "/observations/" in r.url else None)
+    movement = page.get_by_role("combobox", name=re.compile("^Range of motion"))
+    movement.fill("Shoulder flexion")
+    movement.blur()
+    page.locator("#session-rom-side").select_option("right")
+    page.locator("#rom-timing").select_option("after")
+    degrees = page.get_by_label("Degrees")
+    degrees.fill("150")
+    degrees.blur()
+    settle(page)
+    expect(page.locator("#toast")).to_contain_text("Measurement saved")
+    expect(page.locator("#slot-error-rom")).to_be_empty()
+    assert len(posted) == 1
+    saved = Observation.objects.get(session__signed_at=None, code="rom")
+    assert (saved.component, saved.side, saved.timing, saved.value) == (
+        "shoulder-flexion",
+        "right",
+        "after",
+        150,
+    )
 
 
 def test_the_follow_up_pages_pass_axe(page: Page, follow_up):
