@@ -216,7 +216,11 @@ def page_rows(repeat: int, sizes: list[int]) -> list[Row]:
         for name, (url, fetches) in pages.items():
             # The log keeps the last 9,000 queries only: empty it, or a full log counts none.
             connection.queries_log.clear()
-            with CaptureQueriesContext(connection) as queries:
+            reads: list[tuple[str, Any]] = []
+            with (
+                CaptureQueriesContext(connection) as queries,
+                connection.execute_wrapper(_reads_into(reads)),
+            ):
                 response = client.get(url)
             # Counted now: every request empties the log these counts are read from.
             count = len(queries)
@@ -227,8 +231,40 @@ def page_rows(repeat: int, sizes: list[int]) -> list[Row]:
                 ms = median_ms(lambda url=url, client=client: client.get(url), repeat)
                 base = median_ms(lambda fetches=fetches: [f() for f in fetches], repeat)
                 mb = peak_mb(lambda url=url, client=client: client.get(url))
+                own = median_ms(lambda reads=reads: _replay(reads), repeat)
             rows.append((name, f"{size} sessions", ms, base, count, mb))
+            OWN_SQL.append((name, f"{size} sessions", ms, own, len(reads)))
     return rows
+
+
+# Each page's own reads (every SELECT its request ran), replayed on a raw cursor: what the
+# page would cost with no Python around its SQL. Printed apart from the table, after it.
+OWN_SQL: list[tuple[str, str, float, float, int]] = []
+
+
+def _reads_into(reads: list[tuple[str, Any]]) -> Callable[..., Any]:
+    def record(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any):
+        if not many and sql.lstrip().upper().startswith(("SELECT", "WITH")):
+            reads.append((sql, params))
+        return execute(sql, params, many, context)
+
+    return record
+
+
+def _replay(reads: list[tuple[str, Any]]) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for sql, params in reads:
+            cursor.execute(sql, params)
+            cursor.fetchall()
+
+
+def print_own_sql() -> None:
+    print("\nA page beside its own reads (every SELECT of its request) run on a raw cursor")
+    print(f"{'page':<34}{'size':>16}{'page ms':>10}{'SQL ms':>10}{'ratio':>8}{'reads':>9}")
+    for name, size, ms, own, count in OWN_SQL:
+        print(f"{name:<34}{size:>16}{ms:>10.1f}{own:>10.1f}{ms / own:>7.1f}x{count:>9}")
 
 
 def plot_rows(repeat: int) -> list[Row]:
@@ -284,6 +320,7 @@ def main() -> None:
     rows += plot_rows(args.repeat)
     rows += command_rows(max(3, args.repeat // 3))
     print_table(rows)
+    print_own_sql()
 
 
 if __name__ == "__main__":

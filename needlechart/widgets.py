@@ -31,21 +31,22 @@ INPUTS = {
 _ESCAPED = Context(autoescape=True)
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
+    """`{{ value }}` in a template whose HTML is escaped."""
     return render_value_in_context(value, _ESCAPED)
 
 
 def _formatted(value: Any) -> str:
     """`{{ value|stringformat:'s' }}`: the value's text, escaped unless it was safe."""
-    text = "%s" % (str(value) if isinstance(value, tuple) else value,)  # noqa: UP031
+    written = "%s" % (str(value) if isinstance(value, tuple) else value,)  # noqa: UP031
     # As the filter keeps a safe value safe: it was marked so before it came here.
-    return _text(mark_safe(text) if isinstance(value, SafeData) else text)  # noqa: S308
+    return text(mark_safe(written) if isinstance(value, SafeData) else written)  # noqa: S308
 
 
 def _attrs(attrs: dict[str, Any]) -> str:
     """django/forms/widgets/attrs.html: True as the bare name, False left out."""
     return "".join(
-        f" {_text(name)}" if value is True else f' {_text(name)}="{_formatted(value)}"'
+        f" {text(name)}" if value is True else f' {text(name)}="{_formatted(value)}"'
         for name, value in attrs.items()
         if value is not False
     )
@@ -54,16 +55,16 @@ def _attrs(attrs: dict[str, Any]) -> str:
 def render_select(widget: dict[str, Any]) -> str | None:
     """select.html with select_option.html, as the templates write them (then stripped, as
     the renderer strips them); None for options of another template."""
-    parts = [f'<select name="{_text(widget["name"])}"{_attrs(widget["attrs"])}>']
+    parts = [f'<select name="{text(widget["name"])}"{_attrs(widget["attrs"])}>']
     for group_name, options, _ in widget["optgroups"]:
         if group_name:
-            parts.append(f'\n  <optgroup label="{_text(group_name)}">')
+            parts.append(f'\n  <optgroup label="{text(group_name)}">')
         for option in options:
             if option["template_name"] != OPTION:
                 return None
             parts.append(
                 f'\n  <option value="{_formatted(option["value"])}"{_attrs(option["attrs"])}>'
-                f"{_text(option['label'])}</option>\n"
+                f"{text(option['label'])}</option>\n"
             )
         if group_name:
             parts.append("\n  </optgroup>")
@@ -75,7 +76,7 @@ def render_input(widget: dict[str, Any]) -> str:
     """input.html, as the template writes it."""
     value = "" if widget["value"] is None else f' value="{_formatted(widget["value"])}"'
     return (
-        f'<input type="{_text(widget["type"])}" name="{_text(widget["name"])}"{value}'
+        f'<input type="{text(widget["type"])}" name="{text(widget["name"])}"{value}'
         f"{_attrs(widget['attrs'])}>"
     )
 

@@ -6,6 +6,7 @@ parts it affects, so it keeps its scroll position and focus; without JavaScript 
 a plain form that posts and comes back to the same place on the page.
 """
 
+import functools
 from typing import Any
 
 from django.contrib import messages
@@ -14,6 +15,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import json_script
+from django.utils.safestring import SafeString
 from django_htmx.http import HttpResponseClientRedirect
 
 from needlechart import knowledge
@@ -192,9 +195,16 @@ def _movement_label(code: str) -> str:
         return ""
 
 
+@functools.cache
+def muscle_advice_script() -> SafeString:
+    """The advice as the page's JSON script, written once: the knowledge package does not
+    change while the process runs, and the script is a third of the draft page's bytes."""
+    return json_script(muscle_advice(), "muscle-advice-data")
+
+
 def _page(request: HttpRequest, session: NeedlingSession, status: int = 200, **extra: Any):
     context = session_context(request, session, **extra)
-    context["muscle_advice"] = muscle_advice()
+    context["muscle_advice_script"] = muscle_advice_script()
     return render(request, "charting/session.html", context, status=status)
 
 
