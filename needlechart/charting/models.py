@@ -198,6 +198,17 @@ class Assessment(SignedRecord):
 
     class Meta:
         ordering = ["-performed_at", "-id"]
+        indexes = [
+            # The home page, as for sessions: a practitioner's assessments of today and drafts.
+            models.Index(
+                fields=["practitioner", "performed_at"], name="assessment_practitioner_day"
+            ),
+            models.Index(
+                fields=["practitioner"],
+                condition=Q(signed_at__isnull=True),
+                name="assessment_practitioner_draft",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.performed_at:%Y-%m-%d}"
@@ -412,7 +423,15 @@ class NeedlingSession(SignedRecord):
             # without reading each session's row (its notes make the rows wide).
             models.Index(
                 fields=["episode", "signed_at", "performed_at"], name="session_episode_signed"
-            )
+            ),
+            # The home page: a practitioner's sessions of today, and their drafts (a few among
+            # thousands signed), each read from an index rather than the clinic's sessions.
+            models.Index(fields=["practitioner", "performed_at"], name="session_practitioner_day"),
+            models.Index(
+                fields=["practitioner"],
+                condition=Q(signed_at__isnull=True),
+                name="session_practitioner_draft",
+            ),
         ]
 
     def __str__(self) -> str:
