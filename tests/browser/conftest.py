@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from django.core.servers.basehttp import WSGIServer
+from django.test.testcases import LiveServerThread
 from playwright.sync_api import Browser, Page, sync_playwright
 
 # Playwright's own browser download does not work here; the system Chromium does.
@@ -25,6 +27,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "browser" in str(item.path):
             item.add_marker(pytest.mark.browser)
+
+
+class OneRequestAtATime(WSGIServer):
+    """The live server without a thread per request (Django then closes each connection)."""
+
+    def __init__(self, *args, connections_override=None, **kwargs):
+        super().__init__(*args, **kwargs)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _serial_live_server_on_sqlite() -> None:
+    """On SQLite the test database is in memory, and the live server's threads share its
+    one connection: two requests at once (a field saved while the next is sent) ran on the
+    same connection and could undo each other's transaction, a write lost at random. There
+    the server answers one request at a time; PostgreSQL gives each thread its own."""
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        LiveServerThread.server_class = OneRequestAtATime
 
 
 @pytest.fixture(scope="session")

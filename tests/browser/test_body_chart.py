@@ -15,6 +15,8 @@ def test_clicking_regions_updates_the_muscles_and_a_muscle_page_shows_its_zones(
 
     page.get_by_role("link", name="Body chart").click()
     expect(page.get_by_text("Mark painful regions on the chart")).to_be_visible()
+    # The chart answers clicks once its deferred script has run, before DOMContentLoaded.
+    page.wait_for_load_state("domcontentloaded")
 
     page.locator("#temple-right").click()
     ranking = page.locator("#candidates")
