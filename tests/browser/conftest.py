@@ -37,15 +37,18 @@ class OneRequestAtATime(WSGIServer):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _serial_live_server_on_sqlite() -> None:
+def _serial_live_server_on_sqlite() -> Iterator[None]:
     """On SQLite the test database is in memory, and the live server's threads share its
-    one connection: two requests at once (a field saved while the next is sent) ran on the
-    same connection and could undo each other's transaction, a write lost at random. There
-    the server answers one request at a time; PostgreSQL gives each thread its own."""
+    one connection, which is not made for two threads at once: with two requests in flight
+    (a field saved while the next is sent) a saved pain score was lost at random. There the
+    server answers one request at a time; on PostgreSQL each thread has its own connection."""
     from django.db import connection
 
+    threaded = LiveServerThread.server_class
     if connection.vendor == "sqlite":
         LiveServerThread.server_class = OneRequestAtATime
+    yield
+    LiveServerThread.server_class = threaded
 
 
 @pytest.fixture(scope="session")
