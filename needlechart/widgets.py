@@ -10,11 +10,13 @@ and a select with options of its own template, renders as before. A test compare
 on every kind of widget written here and on the session's forms.
 """
 
+import functools
 from typing import Any
 
 from django.forms.renderers import DjangoTemplates
 from django.template.base import render_value_in_context
 from django.template.context import Context
+from django.utils.html import conditional_escape
 from django.utils.safestring import SafeData, mark_safe
 
 SELECT = "django/forms/widgets/select.html"
@@ -33,7 +35,21 @@ _ESCAPED = Context(autoescape=True)
 
 def text(value: Any) -> str:
     """`{{ value }}` in a template whose HTML is escaped."""
+    if type(value) is str and len(value) <= _SHORT:
+        return _escaped(value)
     return render_value_in_context(value, _ESCAPED)
+
+
+# Short plain text (a select list's values and labels, a field's name and label) is escaped
+# once per process: the draft session page writes over a thousand such texts, most of them
+# the same muscles' names at every view. Only plain `str`: a safe string of the same text
+# must stay as it is, and a lazy one may read differently later.
+_SHORT = 80
+
+
+@functools.lru_cache(maxsize=8192)
+def _escaped(value: str) -> str:
+    return conditional_escape(value)
 
 
 def _formatted(value: Any) -> str:

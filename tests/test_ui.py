@@ -97,3 +97,111 @@ def test_no_template_includes_the_field_template_any_more():
 
 def test_the_tag_needs_no_load():
     Template("{% form_field field %}")  # a builtin of the app's engine, as `control` is
+
+
+# charting/timeline.html's loop as it was, the reference `{% timeline_entries %}` is held to.
+TIMELINE_TEMPLATE = """{% for e in entries %}
+  <li class="timeline-item timeline-item--{{ e.kind }}{% if e.in_error %} struck{% endif %}">
+    <time datetime="{{ e.when|date:'c' }}">{{ e.when|date:"Y-m-d H:i" }}</time>
+    <span class="kind">{{ e.kind }}</span>
+    {% if e.url %}<a href="{{ e.url }}">{{ e.title }}</a>{% else %}{{ e.title }}{% endif %}
+    <span class="muted">{{ e.detail }}{% if e.in_error %} · entered in error{% endif %}</span>
+  </li>
+  {% endfor %}"""
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Australia/Adelaide", "America/St_Johns"])
+def test_the_timeline_entries_read_as_the_template_wrote_them(zone):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from needlechart.charting.selectors import Entry
+
+    utc = dt.UTC
+    entries = [
+        Entry(dt.datetime(2026, 3, 4, 23, 45, 12, 5, tzinfo=utc), "session",
+              'Needling session: 2 muscles & "more"', "signed, CPT 20561", "/sessions/7/"),
+        Entry(dt.datetime(2026, 10, 4, 16, 30, tzinfo=utc), "adverse-event",
+              "Adverse event: <b>bruising</b>", "mild, during", "/events/3/?a=1&b=2", True),
+        Entry(dt.datetime(2025, 1, 1, tzinfo=utc), "addendum", "Addendum", "a <reason>", None),
+        Entry(dt.datetime(2024, 2, 29, 12, 0, tzinfo=utc), "screening", "Health screening",
+              "no factors", "", True),
+    ]  # fmt: skip
+    reference = ENGINE.from_string(TIMELINE_TEMPLATE)
+    tag = ENGINE.from_string("{% timeline_entries entries %}")
+    with timezone.override(zone):
+        expected = _spaced(reference.render(Context({"entries": entries})))
+        written = _spaced(tag.render(Context({"entries": entries})))
+    assert written == expected
+    assert "&lt;b&gt;bruising&lt;/b&gt;" in written and "struck" in written
+    assert (
+        ENGINE.from_string("{% timeline_entries entries %}").render(Context({"entries": []})) == ""
+    )
+
+
+def test_a_link_by_id_is_the_link_reverse_gives(settings):
+    from django.urls import NoReverseMatch, clear_script_prefix, reverse, set_script_prefix
+
+    from needlechart.links import id_url
+
+    names = ["charting:session", "charting:assessment", "patients:episode", "charting:consent",
+             "charting:adverse_event_edit", "charting:screening", "patients:episode_edit"]  # fmt: skip
+    for name in names:
+        for pk in (1, 42, 2_147_483_647):
+            assert id_url(name, pk) == reverse(name, args=[pk])
+    # Served below a path, the links are too.
+    set_script_prefix("/clinic-a/")
+    try:
+        assert id_url("charting:session", 5) == reverse("charting:session", args=[5])
+        assert id_url("charting:session", 5).startswith("/clinic-a/")
+    finally:
+        clear_script_prefix()
+    assert id_url("charting:session", 5) == "/sessions/5/"
+    # A view that takes no id is refused as reverse() refuses it.
+    with pytest.raises(NoReverseMatch):
+        id_url("home", 1)
+
+
+# base.html's navigation as it was, the reference `{% main_nav %}` is held to.
+NAV_TEMPLATE = """        {% with name=request.resolver_match.url_name ns=request.resolver_match.namespace %}
+        {% if can_read_clinical %}<li><a href="{% url 'home' %}"{% if name == 'home' %} aria-current="page"{% endif %}>Today</a></li>{% endif %}
+        <li><a href="{% url 'patients:list' %}"{% if ns == 'patients' %} aria-current="page"{% endif %}>Patients</a></li>
+        {% if can_write_clinical %}<li><a href="{% url 'outcomes:dashboard' %}"{% if ns == 'outcomes' and name == 'dashboard' %} aria-current="page"{% endif %}>Dashboard</a></li>{% endif %}
+        <li><a href="{% url 'reference:body_chart' %}"{% if ns == 'reference' %} aria-current="page"{% endif %}>Body chart</a></li>
+        <li><a href="{% url 'accounts:practitioners' %}"{% if name == 'practitioners' %} aria-current="page"{% endif %}>Practitioners</a></li>
+        {% if is_clinic_admin %}
+        <li><a href="{% url 'accounts:staff' %}"{% if name == 'staff' %} aria-current="page"{% endif %}>Staff</a></li>
+        <li><a href="{% url 'charting:clinic' %}"{% if name == 'clinic' or name == 'clinic_document' or name == 'clinic_needles' %} aria-current="page"{% endif %}>Clinic</a></li>
+        <li><a href="{% url 'audit:list' %}"{% if ns == 'audit' %} aria-current="page"{% endif %}>Audit trail</a></li>
+        {% endif %}
+        {% endwith %}"""
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/patients/", "/dashboard/", "/practitioners/", "/staff/", "/clinic/",
+             "/audit/", "/reference/body-chart/", "/patients/1/timeline/", "/clinic/needles/",
+             "/nowhere/"],
+)  # fmt: skip
+def test_the_navigation_reads_as_the_template_wrote_it_for_every_role_and_page(path):
+    import itertools
+
+    from django.test import RequestFactory
+    from django.urls import Resolver404, resolve
+
+    request = RequestFactory().get(path)
+    try:
+        request.resolver_match = resolve(path)
+    except Resolver404:
+        request.resolver_match = None
+    reference = ENGINE.from_string(NAV_TEMPLATE)
+    tag = ENGINE.from_string("{% main_nav %}")
+    flags = ("can_read_clinical", "can_write_clinical", "is_clinic_admin")
+    for values in itertools.product((False, True), repeat=3):
+        context = {"request": request, **dict(zip(flags, values, strict=True))}
+        expected = _spaced(reference.render(Context(context)))
+        assert _spaced(tag.render(Context(context))) == expected, (path, values)
+    # Each page of the navigation is marked as the current one, to an admin.
+    if path not in ("/patients/1/timeline/", "/nowhere/"):
+        admin = {"request": request, **dict.fromkeys(flags, True)}
+        assert tag.render(Context(admin)).count('aria-current="page"') == 1, path

@@ -79,15 +79,25 @@ def qualification(credentials: Iterable[DryNeedlingCredential], on: dt.date) -> 
     return Qualification(status, until)
 
 
-def needling_status(practitioner: Practitioner, on: dt.date) -> Qualification:
+def needling_status(
+    practitioner: Practitioner,
+    on: dt.date,
+    credentials: Iterable[DryNeedlingCredential] | None = None,
+) -> Qualification:
     """The practitioner's standing for needling on a date: account, role and credentials.
 
-    Uses `practitioner.credentials.all()`, so prefetch credentials for lists.
+    Uses `practitioner.credentials.all()`, so prefetch credentials for lists; `credentials`:
+    the practitioner's, where the caller has read them already.
     """
     user = practitioner.user
     if not (user.is_active and has_role(user, NEEDLING_ROLES)):
         return Qualification(QualificationStatus.NOT_PERMITTED)
-    return qualification(_credentials(practitioner), on)
+    return qualification(_credentials(practitioner) if credentials is None else credentials, on)
+
+
+def credentials_of(practitioner: Practitioner) -> list[DryNeedlingCredential]:
+    """The practitioner's credentials, read now."""
+    return list(_credentials_of(practitioner.pk))
 
 
 def _credentials(practitioner: Practitioner) -> Iterable[DryNeedlingCredential]:

@@ -23,13 +23,12 @@ from django.db.models import (
 )
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
 from django.utils import timezone
 
 from needlechart import knowledge
 from needlechart.accounts import rules
 from needlechart.accounts.access import in_clinic
-from needlechart.accounts.models import User
+from needlechart.accounts.models import Practitioner, User
 from needlechart.audit import services as audit
 from needlechart.charting import services
 from needlechart.charting.models import (
@@ -45,6 +44,7 @@ from needlechart.charting.models import (
     TriggerPointFinding,
 )
 from needlechart.db.prepared import attach_related, prepared
+from needlechart.links import id_url
 from needlechart.patients.models import EpisodeOfCare, Patient
 
 
@@ -136,7 +136,7 @@ def safety_signals(
     if consent is None:
         signals.append(
             Signal("danger", f"No current consent: {problem}",
-                   reverse("charting:consent", args=[patient.pk]), "Consent")
+                   id_url("charting:consent", patient.pk), "Consent")
         )  # fmt: skip
     today = timezone.localdate()
     own = getattr(user, "practitioner", None)
@@ -167,7 +167,7 @@ def safety_signals(
                     "warning",
                     f"{episode.condition_code} is held by {manager}, who cannot needle: "
                     f"{_cannot_needle(standing)}. Hand the episode over before needling.",
-                    reverse("patients:episode_edit", args=[episode.pk]),
+                    id_url("patients:episode_edit", episode.pk),
                     "Change the practitioner in charge",
                 )
             )
@@ -483,8 +483,28 @@ def _own_standing(user: User) -> rules.Qualification | None:
     if practitioner is None:
         return None
     if not hasattr(user, "_needling_today"):
-        user._needling_today = rules.needling_status(practitioner, timezone.localdate())
+        user._needling_today = rules.needling_status(
+            practitioner, timezone.localdate(), _own_credentials(user)
+        )
     return user._needling_today
+
+
+def _own_credentials(user: User) -> list:
+    """The signed-in practitioner's credentials, read once per request: the header, the
+    session page and its signing checks each ask about them."""
+    if not hasattr(user, "_own_credentials"):
+        user._own_credentials = rules.credentials_of(user.practitioner)
+    return user._own_credentials
+
+
+def qualified_on(user: User, practitioner: Practitioner, day: dt.date) -> bool:
+    """Whether the practitioner may needle on the day, for a page that shows it: the
+    reader's own credentials as this request read them. The services that act on it
+    (signing, adding a row) read the credentials again as they act."""
+    own = getattr(user, "practitioner", None)
+    if own is not None and practitioner.pk == own.pk:
+        return rules.needling_status(own, day, _own_credentials(user)).is_current
+    return rules.is_qualified_to_needle(practitioner, on=day)
 
 
 def adverse_event_get(*, user: User, event_id: int) -> AdverseEvent:
@@ -571,7 +591,7 @@ def _start_of(day: dt.date) -> dt.datetime:
 def _episode_entry(e: EpisodeOfCare) -> Entry:
     return Entry(
         _start_of(e.period_start), "episode", f"Episode opened: {e}", e.get_status_display(),
-        reverse("patients:episode", args=[e.pk]),
+        id_url("patients:episode", e.pk),
     )  # fmt: skip
 
 
@@ -579,28 +599,28 @@ def _screening_entry(s: Screening) -> Entry:
     labels = [knowledge.factor_rule(f["code"]).label for f in s.factors]
     return Entry(
         s.recorded_at, "screening", "Health screening", ", ".join(labels) or "no factors",
-        reverse("charting:screening", args=[s.episode_id]),
+        id_url("charting:screening", s.episode_id),
     )  # fmt: skip
 
 
 def _consent_entry(c: Consent) -> Entry:
     return Entry(
         c.signed_at, "consent", f"Consent signed: {c.template}", f"Signed as {c.signed_name}",
-        reverse("charting:consent", args=[c.patient_id]),
+        id_url("charting:consent", c.patient_id),
     )  # fmt: skip
 
 
 def _withdrawal_entry(w: ConsentWithdrawal) -> Entry:
     return Entry(
         w.withdrawn_at, "consent", "Consent withdrawn", w.reason,
-        reverse("charting:consent", args=[w.consent.patient_id]),
+        id_url("charting:consent", w.consent.patient_id),
     )  # fmt: skip
 
 
 def _assessment_entry(a: Assessment) -> Entry:
     return Entry(
         a.performed_at, "assessment", a.get_kind_display(), "signed" if a.is_signed else "draft",
-        reverse("charting:assessment", args=[a.pk]), a.in_error,
+        id_url("charting:assessment", a.pk), a.in_error,
     )  # fmt: skip
 
 
@@ -609,7 +629,7 @@ def _session_entry(s: NeedlingSession) -> Entry:
         s.performed_at, "session",
         f"Needling session: {s.muscles} muscle{'s' if s.muscles != 1 else ''}",
         f"signed, CPT {s.cpt_code}" if s.is_signed else "draft",
-        reverse("charting:session", args=[s.pk]), s.in_error,
+        id_url("charting:session", s.pk), s.in_error,
     )  # fmt: skip
 
 
@@ -617,15 +637,15 @@ def _event_entry(ev: AdverseEvent) -> Entry:
     return Entry(
         ev.recorded_at, "adverse-event", f"Adverse event: {ev.get_event_type_display()}",
         f"{ev.now.severity}, {ev.get_onset_display().lower()}",
-        reverse("charting:adverse_event_edit", args=[ev.pk]), ev.entered_in_error,
+        id_url("charting:adverse_event_edit", ev.pk), ev.entered_in_error,
     )  # fmt: skip
 
 
 def _addendum_entry(ad: Addendum) -> Entry:
     if ad.session_id:
-        url = reverse("charting:session", args=[ad.session_id])
+        url = id_url("charting:session", ad.session_id)
     else:
-        url = reverse("charting:assessment", args=[ad.assessment_id])
+        url = id_url("charting:assessment", ad.assessment_id)
     return Entry(ad.written_at, "addendum", ad.get_kind_display(), ad.reason, url)
 
 

@@ -136,7 +136,20 @@ def session_context(request: HttpRequest, session: NeedlingSession, **extra: Any
         "in_error": in_error,
         "can_write": rules.has_role(request.user, rules.CLINICAL_WRITE_ROLES),
         "can_needle": can_needle,
-        "sign_problems": services.sign_problems(request.user, session) if editable else [],
+        # The signing checks over what the page has read (signing itself reads it all again).
+        "sign_problems": services.sign_checks(
+            request.user,
+            session,
+            (safety.consent, safety.consent_problem),
+            safety.screening,
+            rows,
+            qualified=lambda practitioner, day: selectors.qualified_on(
+                request.user, practitioner, day
+            ),
+            screen=services.screen_plan,
+        )
+        if editable
+        else [],
         "nprs": {o.timing: o for o in observations if o.code == "nprs"},
         "observations": observations,
         "rom_last": last_rom,
@@ -145,8 +158,8 @@ def session_context(request: HttpRequest, session: NeedlingSession, **extra: Any
             ("before", "Pain before needling, NPRS 0-10"),
             ("after", "Pain after needling, NPRS 0-10"),
         ],
-        "qualified": rules.is_qualified_to_needle(
-            session.practitioner, on=timezone.localdate(session.performed_at)
+        "qualified": selectors.qualified_on(
+            request.user, session.practitioner, timezone.localdate(session.performed_at)
         ),
         "aftercare_issue": aftercare[0] if aftercare else None,
         "response_choices": response_choices(),

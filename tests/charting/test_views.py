@@ -273,7 +273,8 @@ def test_start_from_last_session_on_the_page_copies_the_muscles(world):
 
 # Queries on the busiest pages, pinned: they do not grow with a patient's history. Each audit
 # write is three statements: its place in the clinic's chain, the chain's new seal, the row.
-SESSION_PAGE_QUERIES = 32
+# A draft's signing checks use the consent, screening, rows and credentials the page read.
+SESSION_PAGE_QUERIES = 26
 # The timeline: one count of every kind, then each kind's newest rows (consents and their
 # withdrawals apart; issued documents, their emails and letters' addenda apart).
 # The patient and the timeline are audited as viewed in one write.
@@ -557,3 +558,41 @@ def test_a_factor_in_a_derived_state_is_on_the_banner_of_the_episode_and_session
         assert response.status_code == 200, url
         banner = response.content.decode().split('aria-label="Safety screening"')[1]
         assert shown.lower() in banner.split("</section>")[0].lower(), url
+
+
+def test_the_draft_session_page_lists_what_signing_would_refuse(world):
+    """The page works out the signing checks from what it read; they are the signing
+    service's own, as the reader's credentials, the consent and the rows change."""
+    built = charts.build(world.practitioner, world.episode_a, signed=False)
+    session = built.session
+    url = reverse("charting:session", args=[session.pk])
+
+    def shown(user) -> list[str]:
+        response = client_for(user).get(url)
+        assert response.status_code == 200
+        return response.context["sign_problems"]
+
+    def refused(user) -> list[str]:
+        session.refresh_from_db()
+        return services.sign_problems(user, session)
+
+    assert shown(world.practitioner) == refused(world.practitioner) != []
+    services.session_update(
+        actor=world.practitioner, session=session, needles_opened=1, needles_removed=1,
+        sharps_disposed=True, clean_technique=True, consent_confirmed=True,
+        screening_status="unchanged",
+    )  # fmt: skip
+    assert shown(world.practitioner) == refused(world.practitioner) == []
+    # Another practitioner of the clinic reads it: only the one who needled may sign.
+    assert shown(world.admin) == refused(world.admin) != []
+    # The reader's credential lapses.
+    DryNeedlingCredential.objects.filter(practitioner__user=world.practitioner).update(
+        expires_on=timezone.localdate() - dt.timedelta(days=1)
+    )
+    lapsed = shown(world.practitioner)
+    assert lapsed == refused(world.practitioner)
+    assert any("not qualified to needle" in problem for problem in lapsed)
+    # And the consent is withdrawn.
+    services.consent_withdraw(actor=world.practitioner, consent=built.consent, reason="Asked")
+    assert shown(world.practitioner) == refused(world.practitioner)
+    assert any("No current consent" in problem for problem in shown(world.practitioner))

@@ -74,6 +74,7 @@ from needlechart.charting.services.session import (
     session_sign,
     session_start,
     session_update,
+    sign_checks,
     sign_problems,
 )
 
@@ -124,6 +125,7 @@ __all__ = [
     "session_sign",
     "session_start",
     "session_update",
+    "sign_checks",
     "sign_problems",
     "template_new_version",
     "training_statement",
