@@ -1,5 +1,6 @@
 """Template helpers available in every template (registered as a builtin library)."""
 
+import datetime as dt
 import functools
 from typing import Any
 
@@ -12,6 +13,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from needlechart import knowledge
 from needlechart.accounts import rules
+from needlechart.links import id_url
 from needlechart.widgets import text
 
 register = template.Library()
@@ -146,6 +148,42 @@ def timeline_entries(entries: list) -> SafeString:
 @register.simple_tag
 def status_badge(value: str, label: str) -> SafeString:
     return format_html('<span class="badge badge--{}">{}</span>', value, label)
+
+
+_BADGES = {
+    (in_error, signed): mark_safe(  # noqa: S308 (fixed text)
+        ('<span class="badge badge--lapsed">Entered in error</span>' if in_error else "")
+        + (
+            '<span class="badge badge--active">Signed</span>'
+            if signed
+            else '<span class="badge badge--onhold">Draft</span>'
+        )
+    )
+    for in_error in (False, True)
+    for signed in (False, True)
+}
+
+
+@register.simple_tag
+def state_badge(record: Any) -> SafeString:
+    """A note's state: signed or draft, and entered in error."""
+    return _BADGES[bool(getattr(record, "in_error", False)), bool(record.is_signed)]
+
+
+@register.filter(name="id_url")
+def id_url_filter(pk: int, viewname: str) -> str:
+    """`{% url viewname pk %}` for a record's page, without matching the URL patterns anew
+    (needlechart.links)."""
+    return id_url(viewname, pk)
+
+
+@register.filter(expects_localtime=True)
+def ymd(value: Any) -> str:
+    """`date:"Y-m-d"`, the day as every page writes it, in the clinic's zone; empty for
+    what is not a date, as the `date` filter leaves it."""
+    if isinstance(value, dt.date):
+        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+    return ""
 
 
 @register.filter

@@ -205,3 +205,64 @@ def test_the_navigation_reads_as_the_template_wrote_it_for_every_role_and_page(p
     if path not in ("/patients/1/timeline/", "/nowhere/"):
         admin = {"request": request, **dict.fromkeys(flags, True)}
         assert tag.render(Context(admin)).count('aria-current="page"') == 1, path
+
+
+def test_a_note_s_state_badge_reads_as_the_template_wrote_it():
+    from types import SimpleNamespace
+
+    reference = ENGINE.from_string(
+        '{% if record.in_error %}{% status_badge "lapsed" "Entered in error" %}{% endif %}'
+        '{% if record.is_signed %}{% status_badge "active" "Signed" %}'
+        '{% else %}{% status_badge "onhold" "Draft" %}{% endif %}'
+    )
+    tag = ENGINE.from_string("{% state_badge record %}")
+    records = [
+        SimpleNamespace(in_error=in_error, is_signed=signed)
+        for in_error in (False, True)
+        for signed in (False, True)
+    ]
+    records.append(SimpleNamespace(is_signed=True))  # a record that is never in error
+    for record in records:
+        context = Context({"record": record})
+        assert tag.render(context) == reference.render(context), record
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Kiritimati", "America/St_Johns"])
+def test_the_day_of_a_date_reads_as_the_date_filter_wrote_it(zone):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    values = [
+        dt.datetime(2026, 3, 4, 23, 45, tzinfo=dt.UTC),
+        dt.datetime(2026, 12, 31, 12, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 1, 1, 0, 30),  # naive: as it is
+        dt.date(2024, 2, 29),
+        dt.date(999, 1, 2),
+        None,
+        "",
+        "2026-01-01",
+    ]
+    reference = ENGINE.from_string(
+        '{{ value|date:"Y-m-d" }}|{{ value|date:"Y-m-d"|default:"Not known" }}'
+    )
+    written = ENGINE.from_string('{{ value|ymd }}|{{ value|ymd|default:"Not known" }}')
+    with timezone.override(zone):
+        for value in values:
+            context = Context({"value": value})
+            assert written.render(context) == reference.render(context), value
+    with timezone.override("Pacific/Kiritimati"):  # UTC+14: the clinic's day, not UTC's
+        assert written.render(Context({"value": values[0]})).startswith("2026-03-05")
+
+
+def test_a_link_by_id_in_a_template_is_the_url_tag_s():
+    from types import SimpleNamespace
+
+    reference = ENGINE.from_string(
+        "{% url 'charting:session' s.pk %}|{% url 'patients:detail' s.patient_id %}"
+    )
+    written = ENGINE.from_string(
+        "{{ s.pk|id_url:'charting:session' }}|{{ s.patient_id|id_url:'patients:detail' }}"
+    )
+    context = Context({"s": SimpleNamespace(pk=12, patient_id=3)})
+    assert written.render(context) == reference.render(context) == "/sessions/12/|/patients/3/"
