@@ -13,10 +13,11 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import json_script
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from needlechart import knowledge
@@ -71,6 +72,26 @@ def _row_form(
         # the page's first view, which starts at the top with the safety signals.
         form.fields["muscle"].widget.attrs["autofocus"] = True
     return form
+
+
+def _blank_row_fields(session: NeedlingSession, *, focus: bool = False) -> SafeString:
+    """The fields of an empty row form, written once per clinic catalogue: the form offers
+    every muscle twice, and building and writing it was a fifth of the draft session page,
+    the same at every view. Keyed by the clinic's active needle sizes as read now, so a size
+    added or retired shows at once."""
+    clinic = session.episode.patient.clinic
+    sizes = tuple((s.pk, str(s)) for s in services.needle_sizes(clinic) if s.active)
+    return _row_fields_for(clinic.pk, sizes, focus)
+
+
+@functools.lru_cache(maxsize=256)
+def _row_fields_for(clinic_id: int, sizes: tuple[tuple[int, str], ...], focus: bool) -> SafeString:
+    form = InsertionForm(clinic=clinic_id)
+    # The sizes of the key, not read again: what is written is what the key says.
+    form.fields["needle_size"].choices = [("", form.fields["needle_size"].empty_label), *sizes]
+    if focus:
+        form.fields["muscle"].widget.attrs["autofocus"] = True
+    return mark_safe(render_to_string("charting/_row_fields.html", {"form": form}))  # noqa: S308
 
 
 def _edit_form_focused(row: Insertion, data: Any = None) -> InsertionForm:
@@ -163,7 +184,10 @@ def session_context(request: HttpRequest, session: NeedlingSession, **extra: Any
         ),
         "aftercare_issue": aftercare[0] if aftercare else None,
         "response_choices": response_choices(),
-        "row_form": _row_form(session) if charting else None,
+        # An empty row form, written once (a form with values or errors comes in `extra`).
+        "row_fields": _blank_row_fields(session)
+        if charting and "row_form" not in extra and "row_fields" not in extra
+        else None,
         "assessed": _assessed(session, rows) if editable else [],
         "details_form": SessionDetailsForm(
             instance=session, initial={"co_treatments": session.co_treatments}
@@ -397,7 +421,7 @@ def session_row(request: HttpRequest, session_id: int) -> HttpResponse:
     level = "warning" if caution else "success"
     return _answer(
         request, record, ["rows", "sign"], text, anchor="rows", level=level,
-        row_form=_row_form(record, focus=True),
+        row_fields=_blank_row_fields(record, focus=True),
     )  # fmt: skip
 
 

@@ -10,7 +10,13 @@ from django.utils import timezone
 
 from needlechart.accounts.models import DryNeedlingCredential
 from needlechart.charting import selectors, services
-from needlechart.charting.models import Assessment, Insertion, NeedlingSession, PainMark
+from needlechart.charting.models import (
+    Assessment,
+    Insertion,
+    NeedleSize,
+    NeedlingSession,
+    PainMark,
+)
 from tests import charts
 from tests.charts import row
 from tests.conftest import client_for
@@ -596,3 +602,28 @@ def test_the_draft_session_page_lists_what_signing_would_refuse(world):
     services.consent_withdraw(actor=world.practitioner, consent=built.consent, reason="Asked")
     assert shown(world.practitioner) == refused(world.practitioner)
     assert any("No current consent" in problem for problem in shown(world.practitioner))
+
+
+def test_the_empty_row_form_is_written_once_and_as_a_fresh_form_writes_it(world):
+    from decimal import Decimal
+
+    from django.template.loader import render_to_string
+
+    from needlechart.charting import session_views
+
+    built = charts.build(world.practitioner, world.episode_a, signed=False)
+    session = built.session
+    for focus in (False, True):
+        fresh = session_views._row_form(session, focus=focus)
+        expected = render_to_string("charting/_row_fields.html", {"form": fresh})
+        assert session_views._blank_row_fields(session, focus=focus) == expected
+    # A size the admin adds is offered at the next view, and one retired is not.
+    url = reverse("charting:session", args=[session.pk])
+    client = client_for(world.practitioner)
+    label = str(NeedleSize.words(Decimal("0.18"), 33))
+    assert label not in client.get(url).content.decode()
+    added = services.needle_size_add(actor=world.admin, diameter_mm=Decimal("0.18"), length_mm=33)
+    page = client.get(url).content.decode()
+    assert f'<option value="{added.pk}">{label}</option>' in page
+    services.needle_size_retire(actor=world.admin, size=added)
+    assert f'<option value="{added.pk}">' not in client.get(url).content.decode()
