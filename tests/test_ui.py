@@ -266,3 +266,21 @@ def test_a_link_by_id_in_a_template_is_the_url_tag_s():
     )
     context = Context({"s": SimpleNamespace(pk=12, patient_id=3)})
     assert written.render(context) == reference.render(context) == "/sessions/12/|/patients/3/"
+
+
+def test_a_row_s_quick_pick_of_findings_reads_as_the_template_wrote_it():
+    from needlechart.charting.models import response_choices
+
+    reference = ENGINE.from_string(
+        '{% for group, options in response_choices %}<optgroup label="{{ group }}">'
+        '{% for value, label in options %}<option value="{{ value }}"'
+        "{% if value == selected %} selected{% endif %}>{{ label }}</option>{% endfor %}"
+        "</optgroup>{% endfor %}"
+    )
+    tag = ENGINE.from_string("{% response_options selected %}")
+    values = [value for _, options in response_choices() for value, _ in options]
+    for selected in ["", values[0], values[-1], values[len(values) // 2], "9:yes:good"]:
+        context = Context({"response_choices": response_choices(), "selected": selected})
+        written = tag.render(context)
+        assert written == reference.render(context), selected
+        assert written.count(" selected") == (selected in values)

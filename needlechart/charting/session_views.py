@@ -30,7 +30,7 @@ from needlechart.charting.forms import (
     SessionDetailsForm,
     SessionStartForm,
 )
-from needlechart.charting.models import Insertion, NeedlingSession, response_choices
+from needlechart.charting.models import Insertion, NeedlingSession
 from needlechart.forms import posted, record_id, submit
 from needlechart.patients import selectors as patient_selectors
 from needlechart.records import STALE
@@ -183,7 +183,6 @@ def session_context(request: HttpRequest, session: NeedlingSession, **extra: Any
             request.user, session.practitioner, timezone.localdate(session.performed_at)
         ),
         "aftercare_issue": aftercare[0] if aftercare else None,
-        "response_choices": response_choices(),
         # An empty row form, written once (a form with values or errors comes in `extra`).
         "row_fields": _blank_row_fields(session)
         if charting and "row_form" not in extra and "row_fields" not in extra
