@@ -673,12 +673,15 @@ SOURCES = (
            lambda rows: rows.select_related("template")),
     Source("consent", lambda p: ConsentWithdrawal.objects.filter(consent__patient=p),
            "withdrawn_at", _withdrawal_entry, lambda rows: rows.select_related("consent")),
+    # A long history's rows are sessions and assessments: only what their entries show.
     Source("assessment", lambda p: Assessment.objects.filter(episode__patient=p),
            "performed_at", _assessment_entry,
-           lambda rows: rows.annotate(in_error=_in_error("assessment"))),
+           lambda rows: rows.only("performed_at", "kind", "signed_at")
+                            .annotate(in_error=_in_error("assessment"))),
     Source("session", lambda p: NeedlingSession.objects.filter(episode__patient=p),
            "performed_at", _session_entry,
-           lambda rows: rows.annotate(muscles=Count("insertions__muscle", distinct=True),
+           lambda rows: rows.only("performed_at", "cpt_code", "signed_at")
+                            .annotate(muscles=Count("insertions__muscle", distinct=True),
                                       in_error=_in_error("session"))),
     Source("adverse-event", lambda p: AdverseEvent.objects.filter(session__episode__patient=p),
            "recorded_at", _event_entry, lambda rows: rows.prefetch_related("follow_ups")),
