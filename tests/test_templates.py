@@ -38,6 +38,25 @@ def test_no_htmx_attribute_needs_eval():
     assert found == []
 
 
+def test_every_link_by_id_names_a_view_of_one_whole_number():
+    """`|id_url:'view'` writes a whole number into the view's link (needlechart.links): a
+    view whose link takes a text, or more than one value, must keep `{% url %}`."""
+    from django.urls import resolve, reverse
+
+    used = {
+        (path.relative_to(TEMPLATES), name)
+        for path in TEMPLATES.rglob("*.html")
+        for name in re.findall(r"\|id_url:'([a-z_:]+)'", path.read_text())
+    }
+    assert len(used) > 50
+    wrong = [
+        (str(path), name)
+        for path, name in sorted(used)
+        if re.findall(r"<(\w+):", resolve(reverse(name, args=[7])).route) != ["int"]
+    ]
+    assert wrong == []
+
+
 @pytest.mark.django_db
 def test_with_debug_on_the_pages_load_htmx_without_its_debug_script(world, settings):
     """django-htmx's debug script puts any 400 answer in place of the whole page, where an
