@@ -156,12 +156,24 @@ def _every_patient_count(clinic_id: int) -> QuerySet:
     return patients.values(n=Func(F("pk"), function="COUNT"))
 
 
-@prepared
-def _every_patient(clinic_id: int, *, care: bool, offset: int, limit: int) -> QuerySet:
-    patients = Patient.objects.filter(clinic_id=clinic_id)
+ORDER = ("family_name", "given_name", "id")
+
+
+def _shown(chosen: QuerySet, *, care: bool) -> QuerySet[Patient]:
+    """The patients of a page chosen by `chosen` (their ids, sliced), with their care worked
+    out for them alone. Asked for the page's rows with the care in the select list,
+    PostgreSQL works out its five subqueries for every row the offset skips too: the last
+    page of 10,000 patients took half a second."""
+    patients = Patient.objects.filter(pk__in=chosen)
     if care:
         patients = _with_care(patients)
-    return patients.order_by("family_name", "given_name", "id")[offset : offset + limit]
+    return patients.order_by(*ORDER)
+
+
+@prepared
+def _every_patient(clinic_id: int, *, care: bool, offset: int, limit: int) -> QuerySet:
+    every = Patient.objects.filter(clinic_id=clinic_id).order_by(*ORDER)
+    return _shown(every.values("pk")[offset : offset + limit], care=care)
 
 
 def _page_number(paginator: Paginator, number: object) -> int:
@@ -187,8 +199,8 @@ def patient_search_page(*, user: User, filters: PatientFilters, page_number: obj
         filters = PatientFilters(name=filters.name, birth_date=filters.birth_date, mrn=filters.mrn)
     if filters.active:
         matching = _patients_matching(user=user, filters=filters, care=care)
-        page = Paginator(matching, PAGE_SIZE).get_page(page_number)
-        page.object_list = list(page.object_list)
+        page = Paginator(matching.values("pk"), PAGE_SIZE).get_page(page_number)
+        page.object_list = list(_shown(page.object_list, care=care))
     else:
         # The whole list, as the page opens: its two queries are compiled once.
         [counted] = _every_patient_count(user.clinic_id)
