@@ -119,7 +119,6 @@ def _last_rom(session: NeedlingSession) -> Any:
 
 def session_context(request: HttpRequest, session: NeedlingSession, **extra: Any) -> dict:
     """Everything the session page and its parts show, in a fixed number of queries."""
-    services.needle_sizes(session.episode.patient.clinic)  # the catalogue, started once
     rows = list(session.insertions.all())
     in_error = selectors.is_in_error(session)
     editable = not session.is_signed and not in_error

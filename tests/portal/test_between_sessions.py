@@ -174,8 +174,9 @@ def test_every_portal_url_with_an_id_swapped_to_another_patients_is_not_found(ne
 
 # Pages stay as fast for a patient with years of sessions and check-ins.
 HOME_QUERIES = 14  # with today's diary entry, for the to-do list
-# A signed session: no signing checks to run; the reader's credentials read once.
-STAFF_SESSION_QUERIES = 22
+# A signed session: no signing checks to run, no row form (nor its needle catalogue); the
+# reader's credentials read once.
+STAFF_SESSION_QUERIES = 21
 
 
 def _count(client, url: str) -> int:

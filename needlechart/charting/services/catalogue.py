@@ -94,7 +94,6 @@ def needle_size_add(*, actor: User, diameter_mm: Decimal, length_mm: int) -> Nee
         raise ValidationError({"diameter_mm": "Needle diameters run from 0.10 to 0.50 mm."})
     if not 5 <= length_mm <= 150:
         raise ValidationError({"length_mm": "Needle lengths run from 5 to 150 mm."})
-    needle_sizes(actor.clinic)
     size, created = NeedleSize.objects.get_or_create(
         clinic=actor.clinic, diameter_mm=diameter_mm, length_mm=length_mm
     )
