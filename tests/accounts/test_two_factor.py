@@ -16,12 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from needlechart.accounts.models import Clinic, RecoveryCode, TwoFactor
 from needlechart.audit.models import AuditEvent
 from tests import factories
-
-
-def _code(device: TOTPDevice, later: int = 0) -> str:
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits)
-    totp.time = time.time() + later
-    return f"{totp.token():06d}"
+from tests.totp import current_code, next_code
 
 
 def _password(client: Client, username: str) -> None:
@@ -45,7 +40,7 @@ def _setup(client: Client, username: str) -> tuple[TOTPDevice, list[str]]:
     assert page.context["qr"].startswith("data:image/svg+xml")
     wrong = client.post(reverse("two_factor_setup"), {"code": "000000"})
     assert wrong.status_code == 400 and "not the one the app shows" in wrong.content.decode()
-    done = client.post(reverse("two_factor_setup"), {"code": _code(device)})
+    done = client.post(reverse("two_factor_setup"), {"code": current_code(device)})
     assert done.status_code == 200
     codes = re.findall(r"<code>([0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4})</code>", done.content.decode())
     device.refresh_from_db()
@@ -87,7 +82,7 @@ def test_the_code_is_asked_after_the_password_and_a_recovery_code_works_once(req
     _password(third, "paula")
     again = third.post(reverse("two_factor_verify"), {"code": codes[0]})
     assert again.status_code == 400 and "did not match" in again.content.decode()
-    ok = third.post(reverse("two_factor_verify"), {"code": _code(device, later=30)})
+    ok = third.post(reverse("two_factor_verify"), {"code": next_code(device)})
     assert ok.status_code == 302 and third.get(reverse("home")).status_code == 200
     used = AuditEvent.objects.get(detail__two_factor="recovery code used")
     assert used.detail["codes_left"] == 9
@@ -173,7 +168,7 @@ def test_a_patient_may_turn_it_on_in_the_portal_and_is_then_asked_for_the_code(w
     page = client.get(reverse("portal:two_factor_setup"))
     assert page.status_code == 200 and "portal-bar" in page.content.decode()
     device = TOTPDevice.objects.get(user=world.patient_user, confirmed=False)
-    done = client.post(reverse("portal:two_factor_setup"), {"code": _code(device)})
+    done = client.post(reverse("portal:two_factor_setup"), {"code": current_code(device)})
     assert "Two-factor sign-in is on" in done.content.decode()
     again = Client()
     again.post(
@@ -182,6 +177,31 @@ def test_a_patient_may_turn_it_on_in_the_portal_and_is_then_asked_for_the_code(w
     response = again.get(reverse("portal:home"))
     assert response.status_code == 302
     assert response.url.startswith(reverse("portal:two_factor_verify"))
-    ok = again.post(reverse("portal:two_factor_verify"), {"code": _code(device, later=30)})
+    ok = again.post(reverse("portal:two_factor_verify"), {"code": next_code(device)})
     assert ok.status_code == 302 and ok.url == reverse("portal:home")
     assert again.get(reverse("portal:home")).status_code == 200
+
+
+def test_a_code_typed_as_the_app_turns_over_leaves_the_next_sign_in_working(required, monkeypatch):
+    """The app's code changes every 30 seconds; a code read just before it changed and typed
+    just after is accepted, and the code the app shows at the next sign-in works too."""
+    client = Client()
+    _password(client, "paula")
+    client.get(reverse("two_factor_setup"))
+    device = TOTPDevice.objects.get(user__username="paula", confirmed=False)
+    period = int(time.time()) // device.step + 10
+    monkeypatch.setattr(time, "time", lambda: period * device.step + 1.0)
+    late = client.post(reverse("two_factor_setup"), {"code": _code_of(device, period - 1)})
+    assert late.status_code == 200 and "Two-factor sign-in is on" in late.content.decode()
+    for later in (period, period + 1):
+        monkeypatch.setattr(time, "time", lambda at=later: at * device.step + 1.0)
+        again = Client()
+        _password(again, "paula")
+        ok = again.post(reverse("two_factor_verify"), {"code": _code_of(device, later)})
+        assert ok.status_code == 302, later
+
+
+def _code_of(device: TOTPDevice, period: int) -> str:
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits)
+    totp.time = device.t0 + period * device.step
+    return f"{totp.token():06d}"
