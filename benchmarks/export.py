@@ -20,25 +20,13 @@ Goal (issue 12): the export keeps the same peak memory at 1,000 and 5,000 patien
 takes at most 3x the baseline.
 """
 
-import io
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import sizes
-from history import Row, median_ms, peak_mb, print_table
-
-
-class Counted(io.TextIOBase):
-    """Where the export writes: counts what it is given and keeps none of it."""
-
-    def __init__(self) -> None:
-        self.chars = 0
-
-    def write(self, text: str) -> int:
-        self.chars += len(text)
-        return len(text)
+from history import Counted, Row, median_ms, peak_mb, print_table
 
 
 def _tables() -> list[str]:

@@ -12,6 +12,8 @@ baseline, ratio, queries, peak memory. The baselines:
   timed with DEBUG off, as production serves them (the queries are counted with it on);
   the draft session page is today's visit started from the last one, the form of the
   next row on it;
+- `chart MRN --json` of that patient: the command's own reads run on a raw cursor, each row
+  serialised by `json.dumps`;
 - a plot: serialising the same points as JSON;
 - a command: `python -c "import django"`, the least any command can cost.
 
@@ -73,6 +75,17 @@ def print_table(rows: list[Row]) -> None:
             f"{name:<34}{size:>16}{ms:>10.1f}{(f'{base:.1f}' if base else '-'):>10}{ratio:>8}"
             f"{(queries if queries is not None else '-'):>9}{(f'{mb:.1f}' if mb else '-'):>9}"
         )
+
+
+class Counted(io.TextIOBase):
+    """Where a command writes: counts what it is given and keeps none of it."""
+
+    def __init__(self) -> None:
+        self.chars = 0
+
+    def write(self, text: str) -> int:
+        self.chars += len(text)
+        return len(text)
 
 
 def setup() -> None:
@@ -234,7 +247,37 @@ def page_rows(repeat: int, sizes: list[int]) -> list[Row]:
                 own = median_ms(lambda reads=reads: _replay(reads), repeat)
             rows.append((name, f"{size} sessions", ms, base, count, mb))
             OWN_SQL.append((name, f"{size} sessions", ms, own, len(reads)))
+        rows.append(chart_row(episode.patient.mrn, size, repeat))
     return rows
+
+
+def chart_row(mrn: str, size: int, repeat: int) -> Row:
+    """`needlechart chart MRN --json` for the patient of the long history, in-process, its
+    output counted and dropped (its audit row is part of it), beside its own reads run on a
+    raw cursor with each row serialised by `json.dumps`."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    def chart() -> int:
+        sink = Counted()
+        call_command("chart", mrn, "--json", stdout=sink)
+        return sink.chars
+
+    def as_json(reads: list[tuple[str, Any]]) -> int:
+        written = 0
+        with connection.cursor() as cursor:
+            for sql, params in reads:
+                cursor.execute(sql, params)
+                for row in cursor:
+                    written += len(json.dumps(row, default=str, separators=(",", ":")))
+        return written
+
+    reads: list[tuple[str, Any]] = []
+    with connection.execute_wrapper(_reads_into(reads)):
+        chart()
+    ms = median_ms(chart, repeat)
+    base = median_ms(lambda: as_json(reads), repeat)
+    return ("chart MRN --json", f"{size} sessions", ms, base, len(reads), peak_mb(chart))
 
 
 # Each page's own reads (every SELECT its request ran), replayed on a raw cursor: what the

@@ -12,6 +12,7 @@ from needlechart.accounts import access
 from needlechart.accounts.limits import limited
 from needlechart.charting.forms import ScreeningForm
 from needlechart.forms import posted, refused, submit
+from needlechart.outcomes.export import chart_text
 from needlechart.patients import selectors as patient_selectors
 from needlechart.patients.models import EpisodeOfCare
 from needlechart.portal import alerts, privacy, selectors, services
@@ -204,13 +205,9 @@ def privacy_requests(request: HttpRequest, patient_id: int) -> HttpResponse:
 
 @access.clinic_admin(patient_selectors.patient_in_clinic)
 def privacy_export(request: HttpRequest, patient_id: int) -> HttpResponse:
-    import json
-
     patient = patient_selectors.patient_get(user=request.user, patient_id=patient_id)
     document = privacy.everything(actor=request.user, patient=patient)
-    response = HttpResponse(
-        json.dumps(document, indent=2, ensure_ascii=False), content_type="application/json"
-    )
+    response = HttpResponse(chart_text(document), content_type="application/json")
     response["Content-Disposition"] = (
         f'attachment; filename="patient-{patient.mrn}-everything.json"'
     )

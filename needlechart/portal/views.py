@@ -1,7 +1,6 @@
 """The patient's pages. Each reads through the selectors, which scope every lookup to the
 signed-in patient (404 otherwise) and audit it, and writes through one service."""
 
-import json
 from typing import Any
 
 from django.contrib import messages
@@ -23,7 +22,7 @@ from needlechart.charting.models import DocumentTemplate
 from needlechart.documents import selectors as document_selectors
 from needlechart.documents.views import pdf_response
 from needlechart.forms import add_service_error, posted, submit
-from needlechart.outcomes.export import patient_chart, with_chart
+from needlechart.outcomes.export import chart_text, patient_chart, with_chart
 from needlechart.outcomes.plots import own_pain_plot
 from needlechart.patients.models import Patient
 from needlechart.portal import schedule, selectors, services
@@ -356,9 +355,7 @@ def record(request: HttpRequest) -> HttpResponse:
 @patient_page
 def record_json(request: HttpRequest) -> HttpResponse:
     patient, chart = _own_chart(request, "portal-json")
-    response = HttpResponse(
-        json.dumps(chart, indent=2, ensure_ascii=False), content_type="application/json"
-    )
+    response = HttpResponse(chart_text(chart), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="my-record-{patient.mrn}.json"'
     return response
 

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from needlechart.audit.models import AuditEvent
 from needlechart.charting import services
-from needlechart.charting.models import Consent, NeedlingSession
+from needlechart.charting.models import Consent, NeedlingSession, TriggerPointFinding
 from needlechart.charting.services import consent_withdraw
 from needlechart.outcomes.export import charts, patient_chart, with_chart
 from needlechart.patients.models import Patient
@@ -246,3 +246,67 @@ def test_exporting_every_chart_leaves_the_cycle_collector_running(charted):
     assert gc.isenabled()
     run("--all", "--json")
     assert gc.isenabled()
+
+
+def test_a_chart_as_json_is_the_text_the_standard_encoder_writes(charted):
+    """The chart's JSON is encoded by orjson; its text is held to `json.dumps`, at the
+    extremes a stored decimal allows and in text that must be escaped or kept as it is."""
+    import copy as copy_module
+    from decimal import Decimal
+
+    from needlechart.outcomes import measurements
+
+    Patient.objects.filter(pk=charted.patient_a.pk).update(
+        given_name='Zoë "Jo" \\ \t\x01\x1f\u2028\u2029 😀 ⅞', address="line one\nline two"
+    )
+    measured = measurements.observation_add(
+        actor=charted.practitioner,
+        episode=charted.episode_a,
+        code="nprs",
+        value=Decimal(5),
+        timing="baseline",
+    )
+    finding = TriggerPointFinding.objects.filter(assessment__episode=charted.episode_a).first()
+    # Copies written past the model's checks, at the extremes of their stored decimals.
+    copies = []
+    for record, field, value in (
+        (measured, "value", "0.01"), (measured, "value", "9.99"), (measured, "value", "2.50"),
+        (finding, "pressure_pain_threshold", "99999.9"),
+        (finding, "pressure_pain_threshold", "0.1"),
+    ):  # fmt: skip
+        copy = copy_module.copy(record)
+        copy.pk = None
+        setattr(copy, field, Decimal(value))
+        copies.append(copy)
+    for copy in copies:
+        type(copy).objects.bulk_create([copy])
+    chart = patient_chart(with_chart(Patient.objects.filter(pk=charted.patient_a.pk)).get())
+    text = json.dumps(chart)
+    for written in ("0.01", "9.99", "2.5", "99999.9", "0.1"):
+        assert f": {written}," in text or f": {written}}}" in text, written
+    written = json.dumps(chart, indent=2, ensure_ascii=False) + "\n"
+    assert run(charted.patient_a.mrn, "--json") == written
+    [line] = [
+        line
+        for line in run("--all", "--json").split("\n")[:-1]  # JSON Lines: a line ends at \n only
+        if json.loads(line)["patient"]["id"] == charted.patient_a.pk
+    ]
+    assert line == json.dumps(chart, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_every_stored_decimal_is_one_the_chart_encoder_writes_as_python_does():
+    """orjson writes a float as Python's repr does from 0.0001 up to 10**16 (outside it,
+    1e-05 becomes 0.00001): every decimal field keeps its values within that range."""
+    from django.apps import apps
+    from django.db.models import DecimalField
+
+    fields = [
+        field
+        for model in apps.get_models()
+        for field in model._meta.get_fields()
+        if isinstance(field, DecimalField)
+    ]
+    assert fields
+    for field in fields:
+        assert field.decimal_places <= 4, field
+        assert field.max_digits - field.decimal_places <= 16, field
