@@ -343,10 +343,20 @@ def command_rows(repeat: int) -> list[Row]:
         return lambda: subprocess.run(argv, env=env, capture_output=True, check=False)  # noqa: S603
 
     base = median_ms(run([sys.executable, "-c", "import django"]), repeat)
+    folder = Path(tempfile.mkdtemp(prefix="needlechart-bench-screen-"))
+    factors, plan = folder / "factors.json", folder / "plan.json"
+    factors.write_text(json.dumps({"factors": [{"code": "anticoagulant", "drug": "apixaban"}]}))
+    plan.write_text(json.dumps({"items": [
+        {"muscle": "upper-trapezius", "side": "left", "technique": "dry-needling"},
+    ]}))  # fmt: skip
     rows: list[Row] = []
-    for argv in (["--help"], ["regions"], ["muscles"], ["referral", "temple-left"]):
+    for argv in (
+        ["--help"], ["regions"], ["muscles"], ["referral", "temple-left"],
+        ["screen", "--factors", str(factors), "--plan", str(plan)],
+    ):  # fmt: skip
         ms = median_ms(run([needlechart, *argv]), repeat)
-        rows.append((f"needlechart {' '.join(argv)}", "start-up", ms, base, None, None))
+        shown = " ".join(argv[:1] if argv[0] == "screen" else argv)
+        rows.append((f"needlechart {shown}", "start-up", ms, base, None, None))
     return rows
 
 

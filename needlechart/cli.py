@@ -74,7 +74,21 @@ def help_text(prog: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "needlechart.settings")
-    argv = argv if argv is not None else sys.argv
+    try:
+        _run(argv if argv is not None else sys.argv)
+        # Written out here, so that a reader gone before the last lines is caught below
+        # rather than when the interpreter flushes at exit.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader stopped reading (`needlechart chart --all --json | head`): nothing is
+        # wrong to report, and nothing more can be written. Python's own advice: point
+        # stdout at /dev/null so that the flush at exit raises nothing, and exit with 1.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
+
+
+def _run(argv: list[str]) -> None:
     if len(argv) > 1 and argv[1] in KNOWLEDGE_COMMANDS:
         # Not through Django's management package, which alone costs more than the answer
         # (settings, the database layer, asyncio): the same functions Django runs, and no

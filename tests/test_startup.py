@@ -174,3 +174,28 @@ def test_the_help_lists_every_command_as_django_would_without_setting_django_up(
     # Django's own listing, made the slow way in this (set up) process: the same lines.
     assert shown.strip("\n") == ManagementUtility(["needlechart"]).main_help_text().strip("\n")
     assert "    chart" in shown and "    referral" in shown and "    migrate" in shown
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["muscles"],  # a knowledge command, without Django
+        ["--help"],  # the command list, without Django either
+        ["diffsettings", "--all"],  # a Django command
+    ],
+)
+def test_a_reader_that_stops_reading_ends_the_command_without_a_traceback(argv):
+    """`needlechart muscles | head -1`: once the reader has gone, writing fails; the command
+    stops with exit status 1 and says nothing (a traceback here would read as a fault)."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line is written
+    env = {**os.environ, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "needlechart.settings"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", "from needlechart import cli; cli.main()", *argv],
+            stdout=write, stderr=subprocess.PIPE, text=True, env=env, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == ""
