@@ -212,6 +212,12 @@ def ymd(value: Any) -> str:
 
 
 @register.filter
+def thousands(value: int) -> str:
+    """A whole number with its thousands marked by commas (10000 -> "10,000")."""
+    return f"{value:,}"
+
+
+@register.filter
 def region_names(ids: list[str]) -> str:
     """Body-chart region ids as the names clinicians read ("calf-left" -> "Calf (left)")."""
     names = []

@@ -284,3 +284,9 @@ def test_a_row_s_quick_pick_of_findings_reads_as_the_template_wrote_it():
         written = tag.render(context)
         assert written == reference.render(context), selected
         assert written.count(" selected") == (selected in values)
+
+
+def test_a_large_count_is_written_with_its_thousands_marked():
+    written = ENGINE.from_string("{{ value|thousands }}")
+    for value, text in ((6, "6"), (10_000, "10,000"), (1_751_837, "1,751,837")):
+        assert written.render(Context({"value": value})) == text

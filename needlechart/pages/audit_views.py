@@ -1,6 +1,8 @@
 """The audit trail pages for clinic admins: the whole clinic, one patient, and CSV."""
 
 import csv
+from functools import cached_property
+from typing import Any
 
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -16,6 +18,46 @@ from needlechart.pages.forms import AuditFilterForm
 from needlechart.patients import selectors as patient_selectors
 
 PAGE_SIZE = 50
+# The trail is counted up to this many events, and paged as far (200 pages).
+COUNTED = 10_000
+
+
+class CountedPaginator(Paginator):
+    """Pages of a trail that grows with every page anyone reads: its events are counted up
+    to `limit` and no further. Counting all of them took longer than the rest of the page,
+    and ever longer (1.75 million events of a large demo clinic: 80 ms on PostgreSQL with
+    every row in the index, 180 ms before the table was vacuumed), where counting up to
+    the limit reads that many index entries (3 ms).
+
+    Past the limit the page says so, and pages through the newest `limit` events; the
+    filters (dates, person, patient, action) reach the older ones, and the CSV has them
+    all."""
+
+    def __init__(self, object_list: Any, per_page: int, limit: int) -> None:
+        super().__init__(object_list, per_page)
+        self.limit = limit
+
+    @cached_property
+    def count(self) -> int:
+        # COUNT(*) over the first limit + 1 rows: enough to tell whether there are more.
+        return self.object_list[: self.limit + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        """More events match than were counted."""
+        return self.count > self.limit
+
+    @cached_property
+    def num_pages(self) -> int:
+        if self.capped:
+            return -(-self.limit // self.per_page)
+        return super().num_pages
+
+
+def _page(events: Any, number: str | None) -> Any:
+    page = CountedPaginator(events, PAGE_SIZE, COUNTED).get_page(number)
+    page.object_list = name_events(page.object_list)
+    return page
 
 
 def _filters(request: HttpRequest) -> tuple[AuditFilterForm, selectors.AuditFilters | None]:
@@ -52,8 +94,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         detail={"filters": form.described()},
     )
     events = selectors.audit_events(user=request.user, filters=filters)
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
-    page.object_list = name_events(page.object_list)
+    page = _page(events, request.GET.get("page"))
     return render(
         request,
         "audit/audit_list.html",
@@ -76,8 +117,7 @@ def patient_audit(request: HttpRequest, patient_id: int) -> HttpResponse:
     events = selectors.audit_events(
         user=request.user, filters=selectors.AuditFilters(patient=patient)
     )
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
-    page.object_list = name_events(page.object_list)
+    page = _page(events, request.GET.get("page"))
     return render(
         request,
         "audit/patient_audit.html",

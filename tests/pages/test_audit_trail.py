@@ -142,3 +142,48 @@ def test_a_patients_access_history_shows_who_saw_the_record(world):
     usernames = [e.username for e in page.context["page"].object_list]
     assert "fiona" in usernames
     assert all(e.patient_id == world.patient_a.pk for e in page.context["page"].object_list)
+
+
+def test_a_trail_longer_than_is_counted_says_so_and_pages_through_the_newest(world, monkeypatch):
+    """The trail is counted up to a limit (it grows with every page read): past it the page
+    says how far it counted, pages through the newest events, and the filters still count
+    exactly what they match."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from needlechart.pages import audit_views
+
+    monkeypatch.setattr(audit_views, "COUNTED", 6)
+    monkeypatch.setattr(audit_views, "PAGE_SIZE", 3)
+    reader = client_for(world.practitioner)
+    for _ in range(8):
+        reader.get(reverse("patients:detail", args=[world.patient_a.pk]))
+    admin = client_for(world.admin)
+    assert AuditEvent.objects.filter(clinic_id=world.clinic_a.pk).count() > 6
+
+    with CaptureQueriesContext(connection) as queries:
+        first = admin.get(reverse("audit:list"))
+    text = first.content.decode()
+    assert "More than 6 events. The newest 6 are paged here" in text
+    assert "Page 1 of 2" in text
+    [count] = [q["sql"] for q in queries if "COUNT(" in q["sql"] and "audit_auditevent" in q["sql"]]
+    assert "LIMIT 7" in count  # the count stops past the limit
+    # The last page counted holds the 4th to 6th newest (the views of the trail itself are
+    # among them), and offers no page after it.
+    last = admin.get(reverse("audit:list"), {"page": 2})
+    shown = [e.pk for e in last.context["page"].object_list]
+    expected = [
+        e.pk
+        for e in AuditEvent.objects.filter(clinic_id=world.clinic_a.pk).order_by(
+            "-recorded_at", "-id"
+        )[3:6]
+    ]
+    assert shown == expected
+    assert 'rel="next"' not in last.content.decode()
+    assert admin.get(reverse("audit:list"), {"page": 9}).context["page"].number == 2
+    # A filter that matches fewer than the limit is counted exactly.
+    by_admin = admin.get(reverse("audit:list"), {"user": world.admin.pk})
+    matched = AuditEvent.objects.filter(clinic_id=world.clinic_a.pk, user=world.admin).count()
+    assert matched <= 6
+    assert f"{matched} event" in by_admin.content.decode()
+    assert "More than" not in by_admin.content.decode()
