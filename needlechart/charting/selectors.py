@@ -15,7 +15,6 @@ from django.db.models import (
     Func,
     OuterRef,
     Prefetch,
-    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -685,9 +684,14 @@ SOURCES = (
                                       in_error=_in_error("session"))),
     Source("adverse-event", lambda p: AdverseEvent.objects.filter(session__episode__patient=p),
            "recorded_at", _event_entry, lambda rows: rows.prefetch_related("follow_ups")),
-    Source("addendum", lambda p: Addendum.objects.filter(
-        Q(session__episode__patient=p) | Q(assessment__episode__patient=p)),
-        "written_at", _addendum_entry),
+    # An addendum is of one session or one assessment (or a discharge, not listed): read as
+    # two sources, each along its own index. Asked for with an OR of the two, PostgreSQL
+    # joined every addendum to every session of the clinic (60 ms at 20,000 patients, for a
+    # patient with a dozen sessions).
+    Source("addendum", lambda p: Addendum.objects.filter(session__episode__patient=p),
+           "written_at", _addendum_entry),
+    Source("addendum", lambda p: Addendum.objects.filter(assessment__episode__patient=p),
+           "written_at", _addendum_entry),
 )  # fmt: skip
 
 
@@ -804,9 +808,10 @@ def timeline(
 
     Each kind of record is counted, and its newest rows up to the end of the page are read,
     in SQL: the union of each kind's newest holds the page, however long the history. One query
-    for the counts, then one per kind (two where addenda are read), whatever the number of
-    records. `with_patient`: the page read the patient unaudited, and its view is audited
-    here with the timeline's, in one transaction."""
+    for the counts, then one per source (a kind may have two: consents and their withdrawals,
+    the addenda of sessions and of assessments; adverse events read their follow-ups in a
+    second), whatever the number of records. `with_patient`: the page read the patient
+    unaudited, and its view is audited here with the timeline's, in one transaction."""
     sources = _sources(kind)
     newest: Callable[..., Any]
     if date_from is None and date_to is None:

@@ -285,7 +285,7 @@ SESSION_PAGE_QUERIES = 25
 # The timeline: one count of every kind, then each kind's newest rows (consents and their
 # withdrawals apart; issued documents, their emails and letters' addenda apart).
 # The patient and the timeline are audited as viewed in one write.
-TIMELINE_QUERIES = 26
+TIMELINE_QUERIES = 27
 
 
 def _count(client, url: str) -> int:
@@ -628,3 +628,39 @@ def test_the_empty_row_form_is_written_once_and_as_a_fresh_form_writes_it(world)
     assert f'<option value="{added.pk}">{label}</option>' in page
     services.needle_size_retire(actor=world.admin, size=added)
     assert f'<option value="{added.pk}">' not in client.get(url).content.decode()
+
+
+def test_the_timeline_lists_the_addenda_of_sessions_and_assessments_each_read_by_its_own_index(
+    world,
+):
+    """Addenda are of a session or of an assessment: both are listed, and each kind is read
+    along its own join, not an OR of the two (PostgreSQL then joined every addendum to every
+    session of the clinic)."""
+    import re
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    built = charts.build(world.practitioner, world.episode_a, signed=True)
+    on_session = services.addendum_add(
+        actor=world.practitioner, record=built.signed_session, reason="Later", text="Soreness"
+    )
+    on_assessment = services.addendum_add(  # a draft: marked entered in error
+        actor=world.practitioner, record=built.assessment, reason="Wrong patient",
+        kind="entered-in-error",
+    )  # fmt: skip
+    other = charts.build(world.other_practitioner, world.episode_b, signed=True)
+    services.addendum_add(
+        actor=world.other_practitioner, record=other.signed_session, reason="x", text="y"
+    )
+    client = client_for(world.practitioner)
+    url = reverse("charting:timeline", args=[world.patient_a.pk])
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(url, {"kind": "addendum"})
+    assert page.context["page"].total == 2
+    assert {e.when for e in page.context["entries"]} == {
+        on_session.written_at,
+        on_assessment.written_at,
+    }
+    ored = [q["sql"] for q in queries if re.search(r'"patient_id" = \d+ OR\b', q["sql"])]
+    assert ored == []
