@@ -863,7 +863,16 @@ def drilldown(
 ) -> QuerySet[EpisodeOfCare]:
     """The episodes behind one dashboard figure, so every number leads to its patients."""
     in_range = sessions(filters)
-    scoped = episodes(filters)
+    if _whole_history(filters):
+        # Over the whole history an episode is in scope by its kept summary, as the figures
+        # count it: testing every episode for a signed session read every session of the
+        # clinic (170 ms of a page of 50 at 20,000 patients on PostgreSQL).
+        refresh_summaries(filters.clinic)
+        scoped = EpisodeOfCare.objects.filter(
+            patient__clinic=filters.clinic, summary__signed_sessions__gt=0
+        )
+    else:
+        scoped = episodes(filters)
     if figure in ("sessions", "episodes"):
         rows = scoped
     elif figure == "active":

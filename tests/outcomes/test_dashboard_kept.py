@@ -227,3 +227,43 @@ def test_a_view_with_nothing_changed_reads_no_figure_again(demo):
     assert any(t in q["sql"] for q in first.captured_queries for t in figure_tables)
     assert not any(t in q["sql"] for q in second.captured_queries for t in figure_tables)
     assert len(second) < len(first)
+
+
+def sign_the_first_session_of_an_episode(clinic: Clinic, figures: dict) -> None:
+    """A new episode gets a signed session, written as a script would: it comes into
+    scope."""
+    import copy
+
+    from needlechart.patients import services as patients
+
+    practitioner = User.objects.get(username="demo-practitioner")
+    outside = patients.episode_create(
+        actor=practitioner, patient=Patient.objects.filter(clinic=clinic).first(),
+        condition_code="M54.2", referral_source="self", care_manager=practitioner.practitioner,
+    )  # fmt: skip
+    signed = copy.copy(_signed(clinic))
+    signed.pk, signed.episode = None, outside
+    NeedlingSession.objects.bulk_create([signed])
+
+
+SCOPE_CHANGES = [
+    sign_the_first_session_of_an_episode, enter_a_session_in_error, discharge_a_listed_episode,
+    change_a_condition, measure_pain,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("change", SCOPE_CHANGES, ids=[c.__name__ for c in SCOPE_CHANGES])
+def test_a_drilldown_of_the_whole_history_lists_the_episodes_of_its_sessions(demo, change):
+    """Over the whole history a figure's list reads an episode's scope from its kept summary;
+    after a change made around the services it lists what the sessions themselves give (a
+    period wider than the history reads them)."""
+    clinic, _ = demo
+    whole = dashboard.Filters(clinic=clinic)
+    since_ever = dashboard.Filters(clinic=clinic, date_from=dt.date(1900, 1, 1))
+    dashboard.drilldown(whole, "episodes", today=TODAY)  # the summaries are current
+    change(clinic, _fresh(clinic))
+    for figure in ("episodes", "active", "evaluated", "responders"):
+        listed = list(dashboard.drilldown(whole, figure, today=TODAY).values_list("pk", flat=True))
+        expected = dashboard.drilldown(since_ever, figure, today=TODAY)
+        assert listed == list(expected.values_list("pk", flat=True)), figure
+        assert listed or figure == "responders", figure
