@@ -187,3 +187,8 @@ def test_a_trail_longer_than_is_counted_says_so_and_pages_through_the_newest(wor
     assert matched <= 6
     assert f"{matched} event" in by_admin.content.decode()
     assert "More than" not in by_admin.content.decode()
+    # One patient's access history pages the same way; it has the CSV, not the filters.
+    history = admin.get(reverse("audit:patient", args=[world.patient_a.pk]))
+    assert "More than 6 events. The newest 6 are paged here; the CSV has them all." in (
+        history.content.decode()
+    )
