@@ -80,12 +80,29 @@ def main(argv: list[str] | None = None) -> None:
         # rather than when the interpreter flushes at exit.
         sys.stdout.flush()
     except BrokenPipeError:
+        if not _reader_gone():
+            # Another pipe broke (a mail server's connection): a fault, reported as before.
+            raise
         # The reader stopped reading (`needlechart chart --all --json | head`): nothing is
         # wrong to report, and nothing more can be written. Python's own advice: point
         # stdout at /dev/null so that the flush at exit raises nothing, and exit with 1.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(1)
+
+
+def _reader_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it: the pipe then reports an error
+    to a poll of its writing end."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False  # not a file: a test's capture, a closed stream
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 def _run(argv: list[str]) -> None:

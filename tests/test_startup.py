@@ -199,3 +199,24 @@ def test_a_reader_that_stops_reading_ends_the_command_without_a_traceback(argv):
         os.close(write)
     assert done.returncode == 1, done.stderr
     assert done.stderr == ""
+
+
+def test_a_broken_pipe_other_than_the_reader_s_is_reported_as_before(monkeypatch):
+    """Only stdout's reader going away ends a command quietly: a pipe that breaks inside the
+    command (a mail server's connection) is a fault, and is raised as it was."""
+
+    def broken(argv):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "_run", broken)
+    read, write = os.pipe()
+    try:
+        with (
+            open(write, "w", closefd=False) as healthy,
+            contextlib.redirect_stdout(healthy),
+            pytest.raises(BrokenPipeError),
+        ):
+            cli.main(["needlechart", "send-reminders"])
+    finally:
+        os.close(read)
+        os.close(write)
