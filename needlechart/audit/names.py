@@ -206,7 +206,10 @@ def _loaded(events: Sequence[AuditEvent]) -> dict[tuple[str, str], Any]:
         model = _models().get(object_type)
         if model is None:
             continue
-        rows = model.objects.filter(pk__in=ids).select_related(*KINDS[object_type].related)
+        rows = model.objects.filter(pk__in=ids)
+        # Only the named relations: select_related() with no names joins every foreign key.
+        if related := KINDS[object_type].related:
+            rows = rows.select_related(*related)
         records.update({(object_type, str(row.pk)): row for row in rows})
     return records
 

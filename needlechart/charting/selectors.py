@@ -335,10 +335,12 @@ def _rows_of(name: str) -> prepared:
     # known once every app is loaded.
     relation = NeedlingSession._meta.get_field(name)
     model, key, joined = relation.related_model, relation.field.attname, _SESSION_ROWS[name]
+    # select_related() with no names would join every foreign key of the row, and theirs
+    # in turn (the session, its episode, patient, clinic and practitioners again).
     return prepared(
-        lambda session_id: model._default_manager.select_related(*joined).filter(
-            **{key: session_id}
-        )
+        lambda session_id: (
+            model._default_manager.select_related(*joined) if joined else model._default_manager
+        ).filter(**{key: session_id})
     )
 
 

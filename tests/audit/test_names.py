@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from needlechart.audit import names
@@ -143,3 +145,25 @@ def test_naming_the_records_costs_one_query_per_type_however_many_events(
     with django_assert_max_num_queries(11):
         response = client.get(reverse("audit:list"))
     assert sum("Episode of care for" in v for v in _labels(response).values()) == 22
+
+
+def test_naming_the_records_joins_only_the_relations_their_names_use(charted):
+    """Each type's rows are read alone, or with the relations its name is written from:
+    `select_related()` with no names would join every foreign key, and theirs in turn."""
+    world, chart = charted, charted.chart
+    records = (world.episode_a, chart.signed_session, chart.insertion, chart.event,
+               chart.observation, chart.consent, world.practitioner_a)  # fmt: skip
+    events = [_seen(world, obj) for obj in records]
+    with CaptureQueriesContext(connection) as context:
+        loaded = names._loaded(events)
+    assert len(loaded) == len(records)
+    joins = {
+        re.search(r'FROM "(\w+)"', q["sql"]).group(1): q["sql"].count(" JOIN ")
+        for q in context.captured_queries
+    }
+    assert joins == {
+        "patients_episodeofcare": 0, "charting_needlingsession": 0, "charting_insertion": 0,
+        "charting_adverseevent": 0, "outcomes_observation": 0, "charting_consent": 0,
+        # Its name is the practitioner's user's.
+        "accounts_practitioner": 1,
+    }  # fmt: skip

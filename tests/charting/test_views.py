@@ -344,6 +344,27 @@ def test_the_session_page_reads_the_rows_prefetching_reads_without_a_query_more(
     assert session.insertions.filter(muscle="soleus").count() == 1
 
 
+def test_the_session_page_reads_its_rows_without_joining_the_session_again(world):
+    """Each of the session's rows is read from its own table, with only the records it
+    shows (an insertion's needle size, an addendum's author): the session, its episode,
+    patient and practitioners are on the page already."""
+    built = charts.build(world.practitioner, world.episode_a, signed=True)
+    selectors.session_get(user=world.practitioner, session_id=built.session.pk)
+    with CaptureQueriesContext(connection) as context:
+        selectors.session_get(user=world.practitioner, session_id=built.session.pk)
+    joins = {}
+    for query in context.captured_queries:
+        table = re.search(r'FROM "(\w+)"', query["sql"])
+        if table and '"session_id" =' in query["sql"]:
+            joins[table.group(1)] = query["sql"].count(" JOIN ")
+    assert joins == {
+        "charting_insertion": 1, "outcomes_observation": 0, "charting_adverseevent": 0,
+        "charting_aftercareissue": 0, "charting_addendum": 1,
+        # A follow-up is found through its event's session.
+        "charting_adverseeventfollowup": 1,
+    }  # fmt: skip
+
+
 def test_a_follow_up_saved_from_the_page_is_a_record_of_its_own_shown_in_the_history(world):
     built = charts.build(world.practitioner, world.episode_a, signed=False)
     client = client_for(world.practitioner)
