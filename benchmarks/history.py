@@ -207,6 +207,12 @@ def page_rows(repeat: int, sizes: list[int]) -> list[Row]:
                  raw("SELECT * FROM outcomes_observation WHERE episode_id = %s",
                      [episode.pk])],
             ),
+            "measurements page": (
+                f"/episodes/{episode.pk}/measurements/",
+                # Its rows: a page of the newest measurements.
+                [raw("SELECT * FROM outcomes_observation WHERE episode_id = %s "
+                     "ORDER BY recorded_at DESC, id DESC LIMIT 50", [episode.pk])],
+            ),
             "timeline page": (
                 f"/patients/{episode.patient_id}/timeline/",
                 [raw("SELECT s.* FROM charting_needlingsession s JOIN patients_episodeofcare e "

@@ -3,6 +3,7 @@
 import datetime as dt
 import functools
 from collections import namedtuple
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,8 +185,17 @@ def progress_of(inputs: ProgressInputs) -> progress_module.Progress:
     )
 
 
+# As many as the episode page keeps drawn (outcomes/views.py `_drawn`), which shares them.
+@functools.lru_cache(maxsize=128)
+def kept_progress(inputs: ProgressInputs) -> progress_module.Progress:
+    """`progress_of`, kept by the rows it is computed from: the rows are read at every view
+    (so a new or corrected measure shows at once), and a long course is computed again only
+    when a row of it differs. A kept Progress is shared: nothing changes it afterwards."""
+    return progress_of(inputs)
+
+
 def episode_progress(episode: EpisodeOfCare) -> progress_module.Progress:
-    return progress_of(progress_inputs(episode))
+    return kept_progress(progress_inputs(episode))
 
 
 @dataclass(frozen=True)
@@ -232,12 +242,22 @@ def plan_status(episode: EpisodeOfCare, progress: progress_module.Progress) -> P
 
 def discharge_snapshot(episode: EpisodeOfCare) -> dict[str, Any]:
     """The outcomes, sessions and adverse events of an episode, as JSON, at discharge."""
-    return discharge_snapshots([episode])[episode.pk]
+    # The pages' reading of the course, and its progress as the episode page keeps it: the
+    # discharge page shows this before the episode is discharged.
+    inputs = {episode.pk: progress_inputs(episode)}
+    return _snapshots([episode], inputs, kept_progress)[episode.pk]
 
 
 def discharge_snapshots(episodes: list[EpisodeOfCare]) -> dict[int, dict[str, Any]]:
     """`discharge_snapshot` of each episode, in a fixed number of queries however many."""
-    inputs = many_progress_inputs(episodes)
+    return _snapshots(episodes, many_progress_inputs(episodes), progress_of)
+
+
+def _snapshots(
+    episodes: list[EpisodeOfCare],
+    inputs: dict[int, ProgressInputs],
+    progress: Callable[[ProgressInputs], progress_module.Progress],
+) -> dict[int, dict[str, Any]]:
     events: dict[int, list[dict[str, Any]]] = {episode.pk: [] for episode in episodes}
     stored = AdverseEvent.objects.filter(
         session__episode__in=list(events), entered_in_error_reason=""
@@ -249,7 +269,7 @@ def discharge_snapshots(episodes: list[EpisodeOfCare]) -> dict[int, dict[str, An
     taken_at = dt.datetime.now(dt.UTC).isoformat()
     snapshots = {}
     for episode in episodes:
-        current = progress_of(inputs[episode.pk])
+        current = progress(inputs[episode.pk])
         measures = []
         for series, change in [(current.pain, current.pain_change), *current.measures]:
             if series is None:

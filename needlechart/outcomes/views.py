@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -48,10 +49,9 @@ def discharge_scope(user: Any, discharge_id: int, **_: Any) -> bool:
 
 @functools.lru_cache(maxsize=128)
 def _drawn(inputs: selectors.ProgressInputs) -> tuple[Progress, tuple[str, ...]]:
-    """The progress and its plots, kept by the data they are drawn from: the rows are read
-    on every view (so a new or corrected measure shows at once), and a long history is only
-    computed and drawn again when a row of it differs. Nothing here is changed afterwards."""
-    current = selectors.progress_of(inputs)
+    """The progress and its plots, kept by the data they are drawn from, as the progress
+    alone is (`selectors.kept_progress`). Nothing here is changed afterwards."""
+    current = selectors.kept_progress(inputs)
     return current, tuple(plots_module.progress_plots(current, inputs.condition))
 
 
@@ -130,6 +130,9 @@ def plan(request: HttpRequest, episode_id: int) -> HttpResponse:
 
 # --- measurements ------------------------------------------------------------------------
 
+# The measurements listed a page, newest first.
+MEASUREMENTS_PAGE = 50
+
 
 @access.clinical_read(episode_scope)
 def measurements(request: HttpRequest, episode_id: int) -> HttpResponse:
@@ -145,17 +148,15 @@ def measurements(request: HttpRequest, episode_id: int) -> HttpResponse:
         if recorded is not None:
             messages.success(request, "Measurement recorded.")
             return redirect("outcomes:measurements", episode_id=episode.pk)
-    rows = list(
-        episode.observations.select_related("session", "assessment", "recorded_by").order_by(
-            "-recorded_at", "-id"
-        )
-    )
+    # A page of the newest measurements: a long course has three a session, and the page
+    # would grow with it (1,500 rows at 500 sessions).
+    rows = episode.observations.select_related("recorded_by").order_by("-recorded_at", "-id")
     return episode_page(
         request,
         "outcomes/measurements.html",
         episode,
         form=form,
-        observations=rows,
+        page=Paginator(rows, MEASUREMENTS_PAGE).get_page(request.GET.get("page")),
         progress=selectors.episode_progress(episode),
     )
 
@@ -176,7 +177,10 @@ def measurement_error(request: HttpRequest, observation_id: int) -> HttpResponse
     except ValidationError as error:
         for message in error.messages:
             messages.error(request, message)
-    return redirect("outcomes:measurements", episode_id=observation.episode_id)
+    back = reverse("outcomes:measurements", args=[observation.episode_id])
+    page = request.POST.get("page", "")
+    # Back to the page of the list the measurement was marked on.
+    return redirect(f"{back}?page={page}" if page.isdigit() else back)
 
 
 # --- discharge ---------------------------------------------------------------------------

@@ -165,13 +165,16 @@ def own_pain_points(patient: Patient) -> tuple[list[tuple[dt.datetime, float, st
         code="nprs",
         entered_in_error_reason="",
         timing__in=[Timing.BASELINE, Timing.BEFORE, Timing.HOME],
-    ).select_related("session")
+    ).values_list(
+        # Values, not records: a long course has hundreds.
+        "session_id", "session__signed_at", "session__performed_at", "recorded_at", "value",
+        "timing",
+    )  # fmt: skip
     points = []
-    for o in rows:
-        if o.session_id is not None and not o.session.is_signed:
+    for session_id, signed_at, performed_at, recorded_at, value, timing in rows:
+        if session_id is not None and signed_at is None:
             continue  # drafts are not the patient's record yet
-        when = o.session.performed_at if o.session_id else o.recorded_at
-        points.append((when, float(o.value), o.timing))
+        points.append((performed_at if session_id else recorded_at, float(value), timing))
     return sorted(points), episode
 
 

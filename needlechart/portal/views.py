@@ -321,6 +321,10 @@ def review(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/review.html", {"form": form})
 
 
+# The pain ratings listed under the patient's chart, newest first.
+PROGRESS_LISTED = 20
+
+
 @patient_page
 def progress(request: HttpRequest) -> HttpResponse:
     patient = selectors.own_patient(request.user)
@@ -329,10 +333,19 @@ def progress(request: HttpRequest) -> HttpResponse:
     audit.record(
         actor=request.user, action=audit.Action.VIEW, object_type="Progress", patient=patient
     )
+    # The chart draws every rating; the table lists the newest, so that a long course
+    # keeps the page short on a phone.
+    latest = points[: -PROGRESS_LISTED - 1 : -1]
     return render(
         request,
         "portal/progress.html",
-        {"plot": own_pain_plot(points), "points": points, "episode": episode, "plan": plan},
+        {
+            "plot": own_pain_plot(points),
+            "latest": latest,
+            "earlier": len(points) - len(latest),
+            "episode": episode,
+            "plan": plan,
+        },
     )
 
 

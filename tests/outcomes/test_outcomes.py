@@ -5,6 +5,7 @@ import io
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -184,6 +185,43 @@ def test_a_measurement_entered_in_error_leaves_the_figures(consented_long_ago, n
     assert selectors.episode_progress(world.episode_a).pain_change is None
 
 
+def test_the_measurements_page_lists_the_newest_a_page_at_a_time(consented_long_ago, needle):
+    """A long course keeps the page the same size and the same queries: the newest
+    measurements a page at a time, the older ones a page further, none left out."""
+    world = consented_long_ago
+    session_with_pain(world, needle, 7, 5, days_ago=7)
+    client = client_for(world.practitioner)
+    url = reverse("outcomes:measurements", args=[world.episode_a.pk])
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
+    added = [
+        measurements.observation_add(actor=world.practitioner, episode=world.episode_a,
+                                     code="nprs", value=n % 10, timing="reassessment")
+        for n in range(outcome_views.MEASUREMENTS_PAGE + 5)
+    ]  # fmt: skip
+    with CaptureQueriesContext(connection) as many:
+        first = client.get(url)
+    assert len(many) == len(few)
+    listed = list(first.context["page"].object_list)
+    assert len(listed) == outcome_views.MEASUREMENTS_PAGE
+    assert listed[0] == added[-1] and listed == sorted(listed, key=lambda o: -o.pk)
+    total = world.episode_a.observations.count()
+    assert f"Newest first, {total} in all." in first.content.decode()
+    second = client.get(url, {"page": 2})
+    rest = list(second.context["page"].object_list)
+    assert len(rest) == total - outcome_views.MEASUREMENTS_PAGE
+    assert {o.pk for o in listed + rest} == set(
+        world.episode_a.observations.values_list("pk", flat=True)
+    )
+    # Marked entered in error on the second page, the clinician is back on it.
+    response = client.post(
+        reverse("outcomes:measurement_error", args=[added[0].pk]),
+        {"reason": "Wrong patient", "page": "2"},
+    )
+    assert response.status_code == 302 and response["Location"] == f"{url}?page=2"
+    assert "entered in error: Wrong patient" in client.get(url, {"page": 2}).content.decode()
+
+
 def test_the_improvement_band_follows_the_thresholds():
     # Farrar 2001: 2 points or 30% (2.4 from 8), whichever is reached first.
     assert improvement_band(8, "nprs", None, higher_is_better=False) == (0, 6)
@@ -227,6 +265,35 @@ def test_discharge_summarises_and_makes_the_episode_read_only(consented_long_ago
     addendum = chart_services.addendum_add(actor=world.practitioner, record=record,
                                            reason="Follow-up call", text="Still well at 4 weeks.")  # fmt: skip
     assert addendum.discharge == record
+
+
+def test_the_discharge_page_shows_what_the_discharge_then_stores(consented_long_ago, needle):
+    """The page's summary before discharge (the course as the episode page keeps it) is the
+    one the discharge stores, and the one a bulk import's discharges compute."""
+    world = consented_long_ago
+    for days_ago, (before, after) in zip((21, 14, 7), ((8, 6), (6, 4), (4, 3)), strict=True):
+        session_with_pain(world, needle, before, after, days_ago)
+    measurements.observation_add(actor=world.practitioner, episode=world.episode_a,
+                                 code="psfs", value=4, timing="baseline", component="walking")  # fmt: skip
+    client = client_for(world.practitioner)
+    url = reverse("outcomes:discharge", args=[world.episode_a.pk])
+    shown = client.get(url).context["snapshot"]
+    # A measure marked entered in error since the last view leaves the summary at once.
+    wrong = measurements.observation_add(actor=world.practitioner, episode=world.episode_a,
+                                         code="nprs", value=9, timing="reassessment")  # fmt: skip
+    assert client.get(url).context["snapshot"]["measures"] != shown["measures"]
+    services.observation_enter_in_error(actor=world.practitioner, observation=wrong,
+                                        reason="Other patient")  # fmt: skip
+    shown = client.get(url).context["snapshot"]
+    bulk = selectors.discharge_snapshots([world.episode_a])[world.episode_a.pk]
+    record = services.discharge(actor=world.practitioner, episode=world.episode_a,
+                                reason="goals-met", summary="Pain settled.")  # fmt: skip
+
+    def without_time(snapshot: dict) -> dict:
+        return {k: v for k, v in snapshot.items() if k != "taken_at"}
+
+    assert without_time(shown) == without_time(bulk) == without_time(record.snapshot)
+    assert shown["sessions"] == 3 and len(shown["measures"]) == 2
 
 
 def test_discharge_waits_for_draft_sessions(session, world):

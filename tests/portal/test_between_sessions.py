@@ -3,8 +3,10 @@ record; and that a patient reaches nothing of anyone else's."""
 
 import datetime as dt
 import json
+import re
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -20,6 +22,7 @@ from needlechart.outcomes.measurements import observation_add
 from needlechart.outcomes.models import Observation
 from needlechart.patients.models import Patient
 from needlechart.portal import services as portal_services
+from needlechart.portal import views as portal_views
 from needlechart.portal.models import CheckIn
 from tests import factories
 from tests.conftest import client_for
@@ -51,6 +54,34 @@ def test_the_progress_chart_plots_clinic_and_diary_pain(session_26h, world):
     page = client.get(reverse("portal:progress")).content.decode()
     assert '<svg class="plot plot--phone" role="img" aria-label="Your pain over time' in page
     assert "Pain, 0 to 10" in page
+
+
+def test_the_progress_page_lists_the_newest_ratings_and_charts_them_all(session_26h, world):
+    """A long course keeps the patient's page short and its queries the same: every rating
+    on the chart, the newest listed under it, the number of earlier ones said."""
+    client = client_for(world.patient_user)
+    url = reverse("portal:progress")
+    portal_services.diary_add(actor=world.patient_user, pain=6)
+    with CaptureQueriesContext(connection) as few:
+        first = client.get(url)
+    assert "earlier rating" not in first.content.decode()
+    start = timezone.now()
+    listed = portal_views.PROGRESS_LISTED
+    for day in range(1, listed + 3):
+        with time_machine.travel(start + dt.timedelta(days=day), tick=False):
+            portal_services.diary_add(actor=world.patient_user, pain=day % 10)
+    with CaptureQueriesContext(connection) as many:
+        response = client.get(url)
+    assert len(many) == len(few)
+    latest = response.context["latest"]
+    assert len(latest) == listed and response.context["earlier"] == 3
+    assert [value for _, value, _ in latest] == [day % 10 for day in range(listed + 2, 2, -1)]
+    page = response.content.decode()
+    assert f"Your {listed} latest pain ratings, newest first" in page
+    assert "3 earlier ratings are in the chart above" in page
+    # The chart draws all of them: a square a diary rating, and one in the legend.
+    marks = [m for m in re.findall(r"<rect [^>]*>", page) if "fill=" not in m]
+    assert len(marks) == listed + 3 + 1
 
 
 def test_a_draft_sessions_pain_is_not_on_the_patients_chart(consented, world):
