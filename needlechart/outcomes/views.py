@@ -180,7 +180,7 @@ def measurement_error(request: HttpRequest, observation_id: int) -> HttpResponse
     back = reverse("outcomes:measurements", args=[observation.episode_id])
     page = request.POST.get("page", "")
     # Back to the page of the list the measurement was marked on.
-    return redirect(f"{back}?page={page}" if page.isdigit() else back)
+    return redirect(f"{back}?page={page}" if page.isascii() and page.isdigit() else back)
 
 
 # --- discharge ---------------------------------------------------------------------------
