@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -86,7 +87,7 @@ NEEDLECHART = Path(sys.executable).parent / "needlechart"
 READ = ("DEBUG", "SECURE_COOKIES", "SECURE_SSL_REDIRECT", "BEHIND_PROXY", "EMAIL_USE_TLS",
         "CONN_MAX_AGE", "AXES_FAILURE_LIMIT", "SESSION_COOKIE_AGE", "SECURE_HSTS_SECONDS",
         "TRUSTED_PROXY_COUNT", "EMAIL_PORT", "EMAIL_TIMEOUT", "PASSWORD_RESET_TIMEOUT",
-        "PORTAL_INVITATION_HOURS", "DB_PREPARED_STATEMENTS")  # fmt: skip
+        "PORTAL_INVITATION_HOURS", "DB_PREPARED_STATEMENTS", "DB_JIT_OFF")  # fmt: skip
 
 
 def _settings(monkeypatch, tmp_path, **env: str) -> dict:
@@ -164,6 +165,7 @@ def test_a_number_that_cannot_be_read_or_is_out_of_bounds_stops_the_app(
         ("PASSWORD_RESET_TIMEOUT", "3 days", "is not a whole number of 1 or more"),
         ("CONN_MAX_AGE", "forever", "is not a whole number of 0 or more"),
         ("DB_PREPARED_STATEMENTS", "maybe", "is not a yes/no value"),
+        ("DB_JIT_OFF", "perhaps", "is not a yes/no value"),
     ],
 )
 def test_every_setting_read_from_the_environment_refuses_nonsense(
@@ -283,3 +285,34 @@ def test_postgresql_binds_and_prepares_statements_unless_turned_off(
     monkeypatch.delenv("DATABASE_URL")
     sqlite = _settings(monkeypatch, tmp_path, SECRET_KEY="s" * 50)
     assert "server_side_binding" not in sqlite["DATABASES"]["default"]["OPTIONS"]
+
+
+@pytest.mark.parametrize(("value", "jit_off"), [("", True), ("off", False)])
+def test_postgresql_connections_start_with_jit_off_unless_turned_off(
+    monkeypatch, tmp_path, value, jit_off
+):
+    """A page's queries are not compiled to machine code; behind a pooler that refuses
+    startup options (PgBouncer) the option can be left to postgresql.conf. Options given in
+    the database's address are kept beside it."""
+    found = _settings(monkeypatch, tmp_path, SECRET_KEY="s" * 50,
+                      DATABASE_URL="postgres://app@db.example.org:5432/needlechart",
+                      DB_JIT_OFF=value)  # fmt: skip
+    assert found["DATABASES"]["default"]["OPTIONS"].get("options") == (
+        "-c jit=off" if jit_off else None
+    )
+    kept = _settings(monkeypatch, tmp_path, SECRET_KEY="s" * 50, DB_JIT_OFF=value,
+                     DATABASE_URL="postgres://app@db.example.org:5432/needlechart"
+                                  "?options=-c%20statement_timeout%3D5000")  # fmt: skip
+    assert kept["DATABASES"]["default"]["OPTIONS"]["options"] == (
+        "-c statement_timeout=5000 -c jit=off" if jit_off else "-c statement_timeout=5000"
+    )
+    monkeypatch.delenv("DATABASE_URL")
+    sqlite = _settings(monkeypatch, tmp_path, SECRET_KEY="s" * 50)
+    assert "options" not in sqlite["DATABASES"]["default"]["OPTIONS"]
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_the_apps_postgresql_connection_has_jit_off(db):
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
