@@ -255,6 +255,22 @@ def test_the_demo_leaves_the_planner_statistics_of_what_it_loaded(db):
         assert cursor.fetchone()[0] > 0
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_on_postgresql_leaves_no_dead_rows_for_its_reads_to_step_over():
+    """Its load writes sessions and then signs them: on PostgreSQL each update leaves the
+    row's first copy dead, read by every scan and kept by each index until a vacuum."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite updates rows in place")
+    call_command("demo", "--patients", "10", stdout=io.StringIO(), stderr=io.StringIO())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n_dead_tup, last_vacuum FROM pg_stat_user_tables "
+            "WHERE relname = 'charting_needlingsession'"
+        )
+        dead, vacuumed = cursor.fetchone()
+    assert vacuumed is not None and dead == 0
+
+
 def test_the_planner_knows_the_dashboards_summaries_as_the_demo_left_them(db):
     # Analysed before they were computed, every episode looked as if it had no signed session,
     # and PostgreSQL joined the dashboard's reads of them row by row (nested loops).
