@@ -188,8 +188,13 @@ def page_rows(repeat: int, sizes: list[int]) -> list[Row]:
     from needlechart.charting.models import NeedlingSession
 
     rows: list[Row] = []
+    from needlechart.db.statistics import refresh_statistics
+
     for size in sizes:
         episode = long_treated(size)
+        # As a server's autovacuum and autoanalyze leave the tables (this machine's
+        # PostgreSQL runs none): the history's updates leave a dead copy of each row changed.
+        refresh_statistics()
         client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(episode.care_manager.user)
         last = NeedlingSession.objects.filter(episode=episode).latest("performed_at")
