@@ -184,11 +184,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_JIT_
     # PostgreSQL compiles a query whose estimated cost passes a threshold to machine code,
     # which pays back on queries that run for seconds. A page's queries run for
     # milliseconds, and a list over a large clinic passes the threshold: the home page at
-    # 20,000 patients spent 35 of its 180 ms compiling. The dashboard's figures are no
+    # 20,000 patients spent about 35 of its 180 ms compiling. The dashboard's figures are no
     # faster with it. Set at connection, as a startup option: behind PgBouncer, which
-    # refuses one, set DB_JIT_OFF=off and `jit = off` in postgresql.conf (docs/deployment.md).
+    # refuses options it does not track, set DB_JIT_OFF=off and `jit = off` in
+    # postgresql.conf or for the app's role (docs/deployment.md). Options given in PGOPTIONS
+    # or DATABASE_URL are kept: libpq reads PGOPTIONS only where no option is passed.
     options = DATABASES["default"].setdefault("OPTIONS", {})
-    options["options"] = f"{options.get('options', '')} -c jit=off".strip()
+    given = (os.environ.get("PGOPTIONS", ""), options.get("options", ""), "-c jit=off")
+    options["options"] = " ".join(part.strip() for part in given if part.strip())
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     # WAL lets the development server read while the demo loader writes. A page cache of

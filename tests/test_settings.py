@@ -306,6 +306,13 @@ def test_postgresql_connections_start_with_jit_off_unless_turned_off(
     assert kept["DATABASES"]["default"]["OPTIONS"]["options"] == (
         "-c statement_timeout=5000 -c jit=off" if jit_off else "-c statement_timeout=5000"
     )
+    # PGOPTIONS, which libpq reads only where no option is passed, is kept as well.
+    monkeypatch.setenv("PGOPTIONS", "-c search_path=clinic")
+    with_env = _settings(monkeypatch, tmp_path, SECRET_KEY="s" * 50, DB_JIT_OFF=value,
+                         DATABASE_URL="postgres://app@db.example.org:5432/needlechart")  # fmt: skip
+    assert with_env["DATABASES"]["default"]["OPTIONS"].get("options") == (
+        "-c search_path=clinic -c jit=off" if jit_off else None
+    )
     monkeypatch.delenv("DATABASE_URL")
     sqlite = _settings(monkeypatch, tmp_path, SECRET_KEY="s" * 50)
     assert "options" not in sqlite["DATABASES"]["default"]["OPTIONS"]
@@ -313,6 +320,8 @@ def test_postgresql_connections_start_with_jit_off_unless_turned_off(
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'")
 def test_the_apps_postgresql_connection_has_jit_off(db):
+    # Asked of the connection, not only of the server's configuration.
+    assert "-c jit=off" in connection.settings_dict["OPTIONS"]["options"]
     with connection.cursor() as cursor:
         cursor.execute("SHOW jit")
         assert cursor.fetchone()[0] == "off"

@@ -14,7 +14,8 @@ def refresh_statistics(*tables: str) -> None:
     and the home page's read of a practitioner's drafts went through 45,138 index entries
     for 517 drafts. A server's autovacuum gets to them in its own time, or never where it
     is turned off; a vacuum inside a transaction is refused, so there it is left to it."""
-    vacuum = connection.vendor == "postgresql" and not connection.in_atomic_block
+    in_transaction = connection.in_atomic_block or not connection.get_autocommit()
+    vacuum = connection.vendor == "postgresql" and not in_transaction
     command = "VACUUM (ANALYZE)" if vacuum else "ANALYZE"
     with connection.cursor() as cursor:
         if not tables:

@@ -334,8 +334,9 @@ def progress(request: HttpRequest) -> HttpResponse:
         actor=request.user, action=audit.Action.VIEW, object_type="Progress", patient=patient
     )
     # The chart draws every rating; the table lists the newest, so that a long course
-    # keeps the page short on a phone.
-    latest = points[: -PROGRESS_LISTED - 1 : -1]
+    # keeps the page short on a phone, and all of them when asked (the chart's text).
+    listed = None if request.GET.get("all") == "1" else PROGRESS_LISTED
+    latest = points[::-1][:listed]
     return render(
         request,
         "portal/progress.html",

@@ -267,9 +267,11 @@ def test_discharge_summarises_and_makes_the_episode_read_only(consented_long_ago
     assert addendum.discharge == record
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_discharge_page_shows_what_the_discharge_then_stores(consented_long_ago, needle):
-    """The page's summary before discharge (the course as the episode page keeps it) is the
-    one the discharge stores, and the one a bulk import's discharges compute."""
+    """The page's summary before discharge (the course as the episode page keeps it, read
+    outside a transaction as a request reads it) is the one the discharge stores, and the
+    one a bulk import's discharges compute."""
     world = consented_long_ago
     for days_ago, (before, after) in zip((21, 14, 7), ((8, 6), (6, 4), (4, 3)), strict=True):
         session_with_pain(world, needle, before, after, days_ago)

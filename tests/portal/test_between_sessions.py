@@ -58,7 +58,8 @@ def test_the_progress_chart_plots_clinic_and_diary_pain(session_26h, world):
 
 def test_the_progress_page_lists_the_newest_ratings_and_charts_them_all(session_26h, world):
     """A long course keeps the patient's page short and its queries the same: every rating
-    on the chart, the newest listed under it, the number of earlier ones said."""
+    on the chart, the newest listed under it, the number of earlier ones said, and all of
+    them listed when asked."""
     client = client_for(world.patient_user)
     url = reverse("portal:progress")
     portal_services.diary_add(actor=world.patient_user, pain=6)
@@ -79,6 +80,11 @@ def test_the_progress_page_lists_the_newest_ratings_and_charts_them_all(session_
     page = response.content.decode()
     assert f"Your {listed} latest pain ratings, newest first" in page
     assert "3 earlier ratings are in the chart above" in page
+    # Every rating as text, when asked: the chart's words for whoever cannot see it.
+    every = client.get(url, {"all": "1"})
+    assert len(every.context["latest"]) == listed + 3 and every.context["earlier"] == 0
+    assert [value for _, value, _ in every.context["latest"]][-2:] == [1, 6]
+    assert f'<a href="?all=1">List all {listed + 3} ratings</a>' in page
     # The chart draws all of them: a square a diary rating, and one in the legend.
     marks = [m for m in re.findall(r"<rect [^>]*>", page) if "fill=" not in m]
     assert len(marks) == listed + 3 + 1
