@@ -294,6 +294,8 @@ def test_postgresql_connections_start_with_jit_off_unless_turned_off(
     """A page's queries are not compiled to machine code; behind a pooler that refuses
     startup options (PgBouncer) the option can be left to postgresql.conf. Options given in
     the database's address are kept beside it."""
+    # Starting from none in the environment: a developer's shell may set it.
+    monkeypatch.delenv("PGOPTIONS", raising=False)
     found = _settings(monkeypatch, tmp_path, SECRET_KEY="s" * 50,
                       DATABASE_URL="postgres://app@db.example.org:5432/needlechart",
                       DB_JIT_OFF=value)  # fmt: skip
