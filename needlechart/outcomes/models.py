@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from needlechart import knowledge
+from needlechart.db.labels import ChoiceLabels
 
 
 class Timing(models.TextChoices):
@@ -23,7 +24,17 @@ def instrument_choices() -> list[tuple[str, str]]:
     return [(i.code, i.name) for i in knowledge.instruments()]
 
 
-class Observation(models.Model):
+def instrument_name(code: str) -> str:
+    """The measure's name, as `get_code_display()` gives it: looked up by its code rather
+    than through every instrument's name at each call (a page lists fifty measurements), and
+    never kept, as a clinic may load a questionnaire while the process runs."""
+    try:
+        return knowledge.instrument(code).name
+    except knowledge.UnknownCode:
+        return code
+
+
+class Observation(ChoiceLabels):
     """One measured value: an instrument, what it measured, when in the episode, the value.
 
     `component` says what exactly was measured: the movement for range of motion
@@ -78,6 +89,9 @@ class Observation(models.Model):
         words = knowledge.component_label(self.code, self.component)
         what = f" {words}" if words else ""
         return f"{self.code}{what} {self.value:g}"
+
+    def get_code_display(self) -> str:
+        return instrument_name(self.code)
 
     @property
     def patient_id(self) -> int:
@@ -153,6 +167,9 @@ class PlanGoal(models.Model):
 
     def __str__(self) -> str:
         return self.description
+
+    def get_code_display(self) -> str:
+        return instrument_name(self.code)
 
 
 class PlanTherapy(models.Model):

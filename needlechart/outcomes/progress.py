@@ -7,6 +7,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from needlechart import knowledge
@@ -159,7 +160,9 @@ class WithinSession:
     def unit(self) -> str:
         return self.series.instrument.unit
 
-    @property
+    # Worked out once: a course is kept and shown again (selectors.kept_progress), and a
+    # page reads the mean more than once, each time over every session.
+    @cached_property
     def mean(self) -> float:
         changes = [row.immediate for row, _ in self.rows if row.immediate is not None]
         return round(sum(changes) / len(changes), 1)
@@ -190,7 +193,7 @@ class Progress:
     # Every measure (pain first) with a value before and right after needling in a session.
     within_session: list[WithinSession] = field(default_factory=list)
 
-    @property
+    @cached_property
     def immediate_mean(self) -> float | None:
         changes = [s.immediate for s in self.sessions if s.immediate is not None]
         return round(sum(changes) / len(changes), 1) if changes else None

@@ -3,6 +3,7 @@ measure taken at the start of a session counts in the course while one taken rig
 needling shows as the change within that session."""
 
 import datetime as dt
+import importlib
 import io
 import json
 
@@ -14,14 +15,16 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
+from needlechart import knowledge
 from needlechart.charting import services as chart_services
 from needlechart.charting.views import episode_page
 from needlechart.db import guards
 from needlechart.outcomes import measurements, selectors, services
 from needlechart.outcomes.forms import GoalForm, MeasurementForm
-from needlechart.outcomes.models import CarePlan, Observation
+from needlechart.outcomes.models import CarePlan, Observation, PlanGoal
 from needlechart.ui import measure_what, rom_name
 from tests.conftest import client_for
+from tests.knowledge.test_instruments import questionnaire
 
 TOMORROW = timezone.localdate() + dt.timedelta(days=1)
 
@@ -267,3 +270,23 @@ def test_the_chart_export_carries_each_measure_in_words(neck_course):
     assert "    Cervical rotation (left): 40 -> 55 degrees (improved)" in lines
     assert "    Pain intensity (NPRS): 7 -> 5 points (improved)" in lines  # neck pain: 1.3
     assert "cervical-rotation" not in text.getvalue()
+
+
+def test_a_measure_is_named_by_its_instrument_and_a_questionnaire_loaded_later_too():
+    # The name is looked up at each call, not kept: a clinic's questionnaire loaded while
+    # the process runs is named at once, on measurements and on plan goals alike.
+    pain = Observation(code="nprs", timing="after")
+    assert pain.get_code_display() == knowledge.instrument("nprs").name
+    assert pain.get_timing_display() == "After needling"
+    later = Observation(code="example-function", timing="home")
+    assert later.get_code_display() == "example-function"  # not loaded: the code, as Django
+    try:
+        knowledge.load_questionnaire(questionnaire())
+        assert later.get_code_display() == knowledge.instrument("example-function").name
+        assert PlanGoal(code="example-function").get_code_display() == (later.get_code_display())
+        # The same name as Django's own lookup through the field's choices.
+        choices = dict(Observation._meta.get_field("code").flatchoices)
+        assert choices["example-function"] == later.get_code_display()
+    finally:
+        importlib.import_module("needlechart.knowledge.instruments")._questionnaires.clear()
+    assert later.get_code_display() == "example-function"
