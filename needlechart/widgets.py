@@ -1,13 +1,15 @@
-"""The form renderer: Django's, with select lists and input fields written in Python.
+"""The form renderer: Django's, with select lists, input fields, check boxes and radio
+buttons written in Python.
 
 Django renders a select list through a template per option. The row form of a session
 offers every muscle twice (the muscle needled and the paired one for stimulation), and
 rendering those few hundred option templates cost about a third of the draft session page,
 the page a clinician charts each visit on. `FormRenderer` writes a plain select list (one
-whose options use Django's own option template) and an input field (text, number, date,
-checkbox, hidden ...) in Python, to the same text the templates give; every other widget,
-and a select with options of its own template, renders as before. A test compares the two
-on every kind of widget written here and on the session's forms.
+whose options use Django's own option template), an input field (text, number, date,
+checkbox, hidden ...), a text area and a list of check boxes or radio buttons (four
+templates an option) in Python, to the same text the templates give; every other widget,
+and options of a template of their own, render as before. A test compares the two on every
+kind of widget written here and on the session's forms.
 """
 
 import functools
@@ -21,6 +23,12 @@ from django.utils.safestring import SafeData, mark_safe
 
 SELECT = "django/forms/widgets/select.html"
 OPTION = "django/forms/widgets/select_option.html"
+TEXTAREA = "django/forms/widgets/textarea.html"
+# Check boxes and radio buttons: multiple_input.html, each option by input_option.html.
+CHOICES = {"django/forms/widgets/checkbox_select.html", "django/forms/widgets/radio.html"}
+CHOICE_OPTIONS = {
+    "django/forms/widgets/checkbox_option.html", "django/forms/widgets/radio_option.html",
+}  # fmt: skip
 # The widgets whose template is input.html and nothing else.
 INPUTS = {
     f"django/forms/widgets/{kind}.html"
@@ -97,12 +105,55 @@ def render_input(widget: dict[str, Any]) -> str:
     )
 
 
+def render_textarea(widget: dict[str, Any]) -> str:
+    """textarea.html, as the template writes it."""
+    value = text(widget["value"]) if widget["value"] else ""
+    return f'<textarea name="{text(widget["name"])}"{_attrs(widget["attrs"])}>\n{value}</textarea>'
+
+
+def render_choices(widget: dict[str, Any]) -> str | None:
+    """multiple_input.html (check boxes, radio buttons) with each option's input_option.html,
+    as the templates write them (then stripped); None for options of another template."""
+    attrs = widget["attrs"]
+    parts = ["<div"]
+    if attrs.get("id"):
+        parts.append(f' id="{text(attrs["id"])}"')
+    if attrs.get("class"):
+        parts.append(f' class="{text(attrs["class"])}"')
+    parts.append(">")
+    for group_name, options, _ in widget["optgroups"]:
+        if group_name:
+            parts.append(f"\n  <div><label>{text(group_name)}</label>")
+        for option in options:
+            if option["template_name"] not in CHOICE_OPTIONS:
+                return None
+            # Each included template keeps its file's last line break.
+            parts.append(f"<div>\n    {_input_option(option)}\n</div>")
+        if group_name:
+            parts.append("\n  </div>")
+    parts.append("\n</div>")
+    return "".join(parts).strip()
+
+
+def _input_option(option: dict[str, Any]) -> str:
+    """input_option.html: the input, within its label."""
+    written = f"{render_input(option)}\n"
+    if option["wrap_label"]:
+        target = option["attrs"].get("id")
+        opening = f'<label for="{text(target)}">' if target else "<label>"
+        written = f"{opening}{written} {text(option['label'])}</label>"
+    return f"{written}\n"
+
+
 class FormRenderer(DjangoTemplates):
     def render(self, template_name: str, context: dict[str, Any], request: Any = None) -> str:
         if template_name in INPUTS:
             return render_input(context["widget"])
-        if template_name == SELECT:
-            written = render_select(context["widget"])
+        if template_name == TEXTAREA:
+            return render_textarea(context["widget"])
+        if template_name == SELECT or template_name in CHOICES:
+            write = render_select if template_name == SELECT else render_choices
+            written = write(context["widget"])
             if written is not None:
                 return written
         return super().render(template_name, context, request=request)

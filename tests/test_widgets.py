@@ -8,7 +8,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy
 
 from needlechart.charting.forms import InsertionForm, SessionDetailsForm
-from needlechart.widgets import FormRenderer, render_select
+from needlechart.widgets import FormRenderer, render_choices, render_select
 from tests import charts
 
 TEMPLATES = DjangoTemplates()
@@ -35,6 +35,24 @@ class Tricky(forms.Form):
     )
 
 
+class Choices(forms.Form):
+    ticks = forms.MultipleChoiceField(
+        choices=[("a", "A & B"), ("b", mark_safe("<i>kept</i>")), ("c", gettext_lazy("lazy"))],
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "ticks"}),
+    )
+    grouped = forms.MultipleChoiceField(
+        choices=[("Neck", [("scalene", "Scalenes"), ("levator", "Levator")]), ("x<y", "After")],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    one = forms.ChoiceField(
+        choices=[("", "None"), ("1", "One"), (2, '"Two"')], widget=forms.RadioSelect
+    )
+    grouped_one = forms.ChoiceField(
+        choices=[("Back", [("multifidus", "Multifidus")]), ("z", "Z")],
+        widget=forms.RadioSelect(attrs={"required": True, "data-x": "1 < 2"}),
+    )
+
+
 class Inputs(forms.Form):
     text = forms.CharField(initial='a "quoted" <b> & c', help_text="Said")
     safe = forms.CharField(initial=mark_safe("<i>kept</i>"))
@@ -50,10 +68,20 @@ class Inputs(forms.Form):
         widget=forms.TextInput(attrs={"autofocus": True, "disabled": False, "maxlength": 5})
     )
     note = forms.CharField(widget=forms.Textarea, initial="two\nlines <b>")
+    blank = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    kept = forms.CharField(widget=forms.Textarea, initial=mark_safe("<i>kept</i>"))
 
 
 DATA = {"plain": "b", "grouped": "multifidus", "numbers": "2", "many": ["a", "c"], "maybe": "true"}
-INPUT_DATA = {"text": "<script>", "number": "x", "day": "2026-02-30", "ticked": "on", "email": "a@"}
+INPUT_DATA = {
+    "note": "0",
+    "kept": "",
+    "text": "<script>",
+    "number": "x",
+    "day": "2026-02-30",
+    "ticked": "on",
+    "email": "a@",
+}
 
 
 def _both(field: forms.BoundField, **attrs) -> tuple[str, str]:
@@ -103,16 +131,39 @@ def test_the_session_forms_read_as_the_templates_write_them(world, needle):
     )
 
 
-def test_a_select_of_its_own_option_template_renders_by_the_templates():
-    class Own(forms.Select):
-        option_template_name = "django/forms/widgets/radio_option.html"
+@pytest.mark.parametrize(
+    "data", [None, {"ticks": ["a", "c"], "grouped": ["levator", "x<y"], "one": "2"}, {"one": "<"}]
+)
+@pytest.mark.parametrize("auto_id", ["id_%s", False])
+def test_check_boxes_and_radio_buttons_read_as_the_templates_write_them(data, auto_id):
+    form = Choices(data, auto_id=auto_id)
+    for name in form.fields:
+        expected, written = _both(form[name], **{"aria-invalid": "true", "aria-describedby": ""})
+        assert written == expected, name
+        expected, written = _both(form[name])
+        assert written == expected, name
+    written = _both(form["ticks"])[1]
+    assert written.count("<input") == 3
+    assert written.count(" checked") == len((data or {}).get("ticks", []))
+    assert ('<label for="id_ticks_0">' in written) is bool(auto_id)
 
-    form = Tricky()
-    form.fields["plain"].widget = Own(choices=form.fields["plain"].choices)
-    expected, written = _both(form["plain"])
+
+@pytest.mark.parametrize(
+    ("form_class", "name", "base", "option", "written_by"),
+    [
+        (Tricky, "plain", forms.Select, "radio_option", render_select),
+        (Choices, "ticks", forms.CheckboxSelectMultiple, "select_option", render_choices),
+    ],
+)
+def test_options_of_their_own_template_render_by_the_templates(
+    form_class, name, base, option, written_by
+):
+    own = type("Own", (base,), {"option_template_name": f"django/forms/widgets/{option}.html"})
+    form = form_class()
+    form.fields[name].widget = own(choices=form.fields[name].choices)
+    expected, written = _both(form[name])
     assert written == expected
-    context = form["plain"].field.widget.get_context("plain", "", {})
-    assert render_select(context["widget"]) is None
+    assert written_by(form[name].field.widget.get_context(name, "", {})["widget"]) is None
 
 
 def test_the_app_renders_its_forms_with_this_renderer():
