@@ -1,5 +1,5 @@
-"""Select lists and input fields written in Python read exactly as Django's templates
-write them."""
+"""Select lists, input fields, text areas, check boxes and radio buttons written in Python
+read exactly as Django's templates write them."""
 
 import pytest
 from django import forms
