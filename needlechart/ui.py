@@ -277,7 +277,7 @@ def safety_signals(context: template.Context, patient: object) -> list:
         consent = (safety.consent, safety.consent_problem)
     # Staff without clinical access see no portal signals: their red flags are not read.
     clinical = rules.has_role(request.user, rules.CLINICAL_READ_ROLES)
-    red_flags = _red_flags(context, patient) if clinical else []
+    red_flags = _red_flags(context, patient) if clinical else None
     return [
         *portal_signals(user=request.user, patient=patient, red_flags=red_flags),
         *chart_signals(user=request.user, patient=patient, consent=consent),
@@ -291,7 +291,7 @@ def open_red_flags(context: template.Context, patient: object) -> int:
     return len(_red_flags(context, patient)) if patient is not None else 0
 
 
-def _red_flags(context: template.Context, patient: Any) -> list:
+def _red_flags(context: template.Context, patient: Any) -> Any:
     """The patient's open red-flag check-ins, read once per request: the header's signals
     and the banner below it both show them. Tags run as the page renders, after the view's
     writes, so a request's reading is the page's."""

@@ -3,6 +3,7 @@ to the signed-in patient, and audited."""
 
 from typing import Any
 
+from django.core.paginator import Page, Paginator
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -30,22 +31,37 @@ LISTED = ("id", "patient_id", "episode_id", "kind", "title", "size", "sha256", "
           "issued_at", "issued_by_id", "source_type", "source_id")  # fmt: skip
 
 
+# Documents a page lists, the newest first: a patient treated for years has a report every
+# few sessions and a letter at each discharge, and the patient's page (and the portal's list)
+# would otherwise grow, and audit a row, with every one of them.
+DOCUMENTS_PAGE = 20
+
+
 def _listed(documents: QuerySet[Document]) -> QuerySet[Document]:
     return documents.only(*LISTED).select_related("issued_by")
 
 
-def patient_documents(*, user: User, patient: Patient) -> list[Document]:
-    """The patient's issued documents for roles that read clinical content (else none), each
-    audited as listed, with their deliveries and, for clinicians, who each may be sent to
-    (`send_to`: pairs of recipient and address). Three queries, however many documents."""
+def _page(documents: QuerySet[Document], number: object) -> Page:
+    """One page of `documents` (a number as Paginator.get_page reads it: the last page past
+    the end, the first for anything else)."""
+    return Paginator(documents, DOCUMENTS_PAGE).get_page(number)
+
+
+def patient_documents(*, user: User, patient: Patient, page: object = 1) -> Page | list:
+    """A page of the patient's issued documents for roles that read clinical content (else
+    none), each audited as listed, with their deliveries and, for clinicians, who each may
+    be sent to (`send_to`: pairs of recipient and address). Four queries, however many
+    documents."""
     if not rules.has_role(user, rules.CLINICAL_READ_ROLES) or patient.clinic_id != user.clinic_id:
         return []
-    documents = list(
+    shown = _page(
         _listed(Document.objects.filter(patient=patient))
         .select_related("episode")
         .only(*LISTED, "episode__referral_email", "episode__referral_detail")
-        .prefetch_related(Prefetch("deliveries", DocumentDelivery.objects.order_by("id")))
+        .prefetch_related(Prefetch("deliveries", DocumentDelivery.objects.order_by("id"))),
+        page,
     )
+    documents = list(shown)
     may_send = rules.has_role(user, rules.CLINICAL_WRITE_ROLES)
     portal = notices.portal_address(patient) if may_send and documents else ""
     for document in documents:
@@ -58,7 +74,7 @@ def patient_documents(*, user: User, patient: Patient) -> list[Document]:
         if portal:
             document.send_to.append((Recipient.PATIENT, portal))
     audit.record_each(actor=user, action=audit.Action.LIST, objects=documents)
-    return documents
+    return shown
 
 
 def record_job(*, user: User, patient: Patient) -> DocumentJob | None:
@@ -96,12 +112,13 @@ def document_get(*, user: User, document_id: int) -> Document:
     return document
 
 
-def own_documents(*, user: User) -> list[Document]:
-    """The signed-in patient's own documents in the portal, each audited as listed."""
+def own_documents(*, user: User, page: object = 1) -> Page:
+    """A page of the signed-in patient's own documents in the portal, the newest first, each
+    audited as listed."""
     patient = _own_patient(user)
-    documents = list(_listed(Document.objects.filter(patient=patient)))
-    audit.record_each(actor=user, action=audit.Action.LIST, objects=documents)
-    return documents
+    shown = _page(_listed(Document.objects.filter(patient=patient)), page)
+    audit.record_each(actor=user, action=audit.Action.LIST, objects=list(shown))
+    return shown
 
 
 def own_document_get(*, user: User, document_id: int) -> Document:

@@ -67,7 +67,9 @@ def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
             patient=patient,
             episodes=[e for e in episodes if e.status == EpisodeOfCare.Status.ACTIVE],
         )
-    documents = document_selectors.patient_documents(user=request.user, patient=patient)
+    documents = document_selectors.patient_documents(
+        user=request.user, patient=patient, page=request.GET.get("documents")
+    )
     return render(
         request,
         "patients/patient_detail.html",

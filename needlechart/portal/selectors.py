@@ -7,7 +7,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, IntegerField, Model, Prefetch, QuerySet, Subquery, Value
+from django.db.models import (
+    Count,
+    IntegerField,
+    Model,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    Window,
+)
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -360,8 +370,52 @@ def portal_standing(*, user: User, patient: Patient) -> PortalStanding:
 # --- what patients reported, as safety signals for the clinic's pages --------------------
 
 
+# The patient header lists at most this many reports of each kind (red flags, effects to
+# confirm), the newest first (red flags first among the effects), and counts the rest in one
+# line that links to the next. Every page of the patient shows the header: a patient whose
+# reports pile up unreviewed (a check-in after each of hundreds of sessions) would otherwise
+# carry a line per report on each of those pages, and the red flag reported an hour ago
+# would sit below every older report.
+REPORTS_LISTED = 3
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A patient's reports of one kind that wait for a clinician: the first few (up to one
+    past `REPORTS_LISTED`, so that the header can link to the next) and how many there are."""
+
+    first: list[Any]
+    total: int
+    # Effects only: how many of all of them are red flags.
+    red_flags: int = 0
+
+    def __len__(self) -> int:
+        return self.total
+
+    @property
+    def listed(self) -> list[Any]:
+        """Those the header names one by one: all of them when one line would count a single
+        report, else the first `REPORTS_LISTED`."""
+        return self.first if self.total <= REPORTS_LISTED + 1 else self.first[:REPORTS_LISTED]
+
+    @property
+    def next(self) -> Any:
+        """The first report past those listed, or None when all are listed."""
+        return self.first[REPORTS_LISTED] if self.total > REPORTS_LISTED + 1 else None
+
+
+def _waiting(rows: list[Any], **counts: str) -> Waiting:
+    """The rows of a query annotated with `waiting` (a count over all its rows), and the
+    counts named in `counts` (keyword: annotation)."""
+    if not rows:
+        return Waiting([], 0)
+    head = rows[0]
+    extra = {name: getattr(head, column) for name, column in counts.items()}
+    return Waiting(rows, head.waiting, **extra)
+
+
 def portal_signals(
-    *, user: User, patient: Patient, red_flags: list[CheckIn] | None = None
+    *, user: User, patient: Patient, red_flags: Waiting | None = None
 ) -> list[Signal]:
     """Open red flags, effects waiting to be confirmed and health answers waiting for review:
     shown with the chart's own signals in the patient header (see ui.safety_signals).
@@ -372,7 +426,7 @@ def portal_signals(
     signals: list[Signal] = []
     if red_flags is None:
         red_flags = open_red_flag_check_ins(patient)
-    for check_in in red_flags:
+    for check_in in red_flags.listed:
         symptoms = "; ".join(_symptom(code) for code in check_in.red_flags)
         signals.append(
             Signal(
@@ -380,13 +434,26 @@ def portal_signals(
                 f"Red flag reported {timezone.localtime(check_in.answered_at):%Y-%m-%d %H:%M} "
                 f"after the session of {_day(check_in.session.performed_at)}: {symptoms}. "
                 "Contact the patient and review before any further needling.",
-                reverse("charting:session", args=[check_in.session_id]) + "#reports",
+                _reports_of(check_in.session_id),
                 "Review the report",
             )
         )
-    effects = _pending_effects(patient.pk)
+    if red_flags.next is not None:
+        more = red_flags.total - len(red_flags.listed)
+        signals.append(
+            Signal(
+                "danger",
+                f"{more} more red flags reported after sessions are not acknowledged. "
+                "Contact the patient and review them before any further needling.",
+                _reports_of(red_flags.next.session_id),
+                "Review the next",
+            )
+        )
+    effects = _waiting(
+        _pending_effects(patient.pk, first=REPORTS_LISTED + 1), red_flags="red_waiting"
+    )
     kinds = knowledge.adverse_event_types()
-    for effect in effects:
+    for effect in effects.listed:
         signals.append(
             Signal(
                 "danger" if effect.red_flag else "warning",
@@ -394,6 +461,19 @@ def portal_signals(
                 f"reported after the session of {_day(effect.session.performed_at)}.",
                 reverse("portal:effect_confirm", args=[effect.pk]),
                 "Confirm or dismiss",
+            )
+        )
+    if effects.next is not None:
+        more = effects.total - len(effects.listed)
+        # Red flags come first: those listed are counted off all of them.
+        red = effects.red_flags - sum(effect.red_flag for effect in effects.listed)
+        of_them = f", {red} of them red flags" if red else ""
+        signals.append(
+            Signal(
+                "danger" if red else "warning",
+                f"{more} more adverse events reported from the portal are not confirmed{of_them}.",
+                reverse("portal:effect_confirm", args=[effects.next.pk]),
+                "Confirm or dismiss the next",
             )
         )
     for questionnaire in _pending_questionnaires(patient.pk):
@@ -410,29 +490,45 @@ def portal_signals(
     return signals
 
 
-def open_red_flag_check_ins(patient: Patient) -> list[CheckIn]:
-    """The check-ins with red flags no clinician has acknowledged, oldest first, each with
-    its session (the header's signals name the session's day)."""
-    return _open_red_flags(patient.pk)
+def _reports_of(session_id: int) -> str:
+    return reverse("charting:session", args=[session_id]) + "#reports"
+
+
+def open_red_flag_check_ins(patient: Patient) -> Waiting:
+    """The check-ins with red flags no clinician has acknowledged, newest first: the first
+    few, each with its session (the header's signals name the session's day), and how many
+    there are (the banner and the start of a session say whether any is open)."""
+    return _waiting(_open_red_flags(patient.pk, first=REPORTS_LISTED + 1))
 
 
 @prepared
-def _open_red_flags(patient_id: int) -> QuerySet:
+def _open_red_flags(patient_id: int, *, first: int) -> QuerySet:
     return (
         CheckIn.objects.filter(
             session__episode__patient_id=patient_id, alert_acknowledged_at__isnull=True
         )
         .exclude(red_flags=[])
         .select_related("session")
-        .order_by("answered_at")
+        # Counted over every open red flag, before the first few are taken.
+        .annotate(waiting=Window(Count("pk")))
+        .order_by("-answered_at", "-pk")[:first]
     )
 
 
 @prepared
-def _pending_effects(patient_id: int) -> QuerySet:
-    return ReportedEffect.objects.filter(
-        session__episode__patient_id=patient_id, status=ReportedEffect.Status.PENDING
-    ).select_related("session")
+def _pending_effects(patient_id: int, *, first: int) -> QuerySet:
+    # Red flags first, as the session page lists a session's effects; then the newest.
+    return (
+        ReportedEffect.objects.filter(
+            session__episode__patient_id=patient_id, status=ReportedEffect.Status.PENDING
+        )
+        .select_related("session")
+        .annotate(
+            waiting=Window(Count("pk")),
+            red_waiting=Window(Count("pk", filter=Q(red_flag=True))),
+        )
+        .order_by("-red_flag", "-first_reported_at", "-pk")[:first]
+    )
 
 
 @prepared

@@ -379,8 +379,8 @@ def record_json(request: HttpRequest) -> HttpResponse:
 
 @patient_page
 def documents(request: HttpRequest) -> HttpResponse:
-    listed = document_selectors.own_documents(user=request.user)
-    return render(request, "portal/documents.html", {"documents": listed})
+    page = document_selectors.own_documents(user=request.user, page=request.GET.get("page"))
+    return render(request, "portal/documents.html", {"documents": page, "page": page})
 
 
 @patient_page

@@ -1,13 +1,16 @@
 """Issuing from the pages, the patient page's list, downloads, and the portal's copies."""
 
+import datetime as dt
+
 import pytest
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from needlechart.audit.models import AuditEvent
-from needlechart.documents import services
+from needlechart.documents import selectors, services
 from needlechart.documents.models import Document
 from tests.conftest import client_for
 from tests.documents import pdf
@@ -66,7 +69,7 @@ def test_the_patient_page_lists_documents_and_downloads_them_as_attachments(sign
     document = services.document_issue(actor=w.practitioner, kind="record", record=signed.patient)
     client = client_for(w.assistant)
     page = client.get(reverse("patients:detail", args=[signed.patient.pk]))
-    assert page.context["documents"] == [document]
+    assert list(page.context["documents"]) == [document]
     download = reverse("documents:download", args=[document.pk])
     assert download in page.content.decode()
     since = AuditEvent.objects.order_by("-pk").first().pk
@@ -111,7 +114,7 @@ def test_a_patient_downloads_their_own_documents_in_the_portal_and_no_one_elses(
     )
     client = client_for(w.patient_user)
     page = client.get(reverse("portal:documents"))
-    assert page.context["documents"] == [own]
+    assert list(page.context["documents"]) == [own]
     assert reverse("portal:document", args=[own.pk]) in page.content.decode()
     response = client.get(reverse("portal:document", args=[own.pk]))
     assert response.status_code == 200 and response["Content-Disposition"].startswith("attachment")
@@ -129,9 +132,10 @@ def _queries(client, url: str) -> int:
     return len(context.captured_queries)
 
 
-# The patient page's documents cost one read, their deliveries one, the patient's portal
-# address one, the whole record's latest job one, and their `list` audit rows one write
-# (three statements) however many are shown and sent; the portal's list the same.
+# The patient page's documents cost their count and one read (a page of them), their
+# deliveries one, the patient's portal address one, the whole record's latest job one, and
+# their `list` audit rows one write (three statements) however many are shown and sent; the
+# portal's list the same.
 @pytest.mark.parametrize(
     ("who", "url_name"), [("practitioner", "patients:detail"), ("patient_user", "portal:documents")]
 )
@@ -151,4 +155,50 @@ def test_the_document_lists_cost_the_same_queries_however_many_documents(signed,
             send_to_referrer=kind != "consent",
         )  # fmt: skip
     assert _queries(client, url) == one
-    assert one == {"patients:detail": 31, "portal:documents": 6}[url_name]
+    assert one == {"patients:detail": 32, "portal:documents": 7}[url_name]
+
+
+def _issued(patient, by, count: int) -> list[Document]:
+    """`count` documents issued an hour apart, the newest last (made directly: issuing one
+    renders its PDF, which other tests check)."""
+    start = timezone.now() - dt.timedelta(hours=count)
+    documents = []
+    for n in range(count):
+        documents.append(Document.objects.create(
+            patient=patient, kind="record", source_type="Patient", source_id=patient.pk,
+            title=f"Health record {n}", render_version=1, content=b"%PDF-1.7", sha256="0" * 64,
+            size=8, issued_by=by, issued_at=start + dt.timedelta(hours=n),
+        ))  # fmt: skip
+    return documents
+
+
+@pytest.mark.parametrize(
+    ("who", "url_name", "param"),
+    [
+        ("practitioner", "patients:detail", "documents"),
+        ("patient_user", "portal:documents", "page"),
+    ],
+)
+def test_a_long_list_of_documents_is_paged_newest_first_and_only_the_page_is_audited(
+    signed, monkeypatch, who, url_name, param
+):
+    """A patient treated for years has a report every few sessions: the patient's page and
+    the portal's list show a page of documents at a time, and audit only those shown."""
+    monkeypatch.setattr(selectors, "DOCUMENTS_PAGE", 3)
+    w = signed.world
+    issued = _issued(signed.patient, w.practitioner, 5)
+    client = client_for(getattr(w, who))
+    url = reverse(url_name, args=[signed.patient.pk] if url_name == "patients:detail" else [])
+    since = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
+    first = client.get(url)
+    assert list(first.context["documents"]) == issued[:1:-1]
+    listed = AuditEvent.objects.filter(pk__gt=since, action="list", object_type="DocumentReference")
+    assert sorted(int(e.object_id) for e in listed) == sorted(d.pk for d in issued[2:])
+    page = first.content.decode()
+    fragment = "#documents" if param == "documents" else ""
+    assert f'href="?{param}=2{fragment}" rel="next"' in page and "Page 1 of 2" in page
+    second = client.get(f"{url}?{param}=2")
+    assert list(second.context["documents"]) == issued[1::-1]
+    # A page past the end shows the last; anything else, the first.
+    assert list(client.get(f"{url}?{param}=9").context["documents"]) == issued[1::-1]
+    assert list(client.get(f"{url}?{param}=x").context["documents"]) == issued[:1:-1]

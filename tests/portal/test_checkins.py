@@ -3,6 +3,7 @@ events, red-flag advice and alerts), and the clinician's review of what was repo
 
 import datetime as dt
 import io
+import re
 
 import pytest
 import time_machine
@@ -16,7 +17,7 @@ from django.utils import timezone
 from needlechart.audit.models import AuditEvent
 from needlechart.charting import services as charting
 from needlechart.charting.models import AdverseEvent, NeedlingSession
-from needlechart.portal import alerts, schedule, services
+from needlechart.portal import alerts, schedule, selectors, services
 from needlechart.portal.models import CheckIn, ReportedEffect
 from tests.conftest import client_for
 from tests.portal.conftest import signed_session
@@ -309,3 +310,92 @@ def test_a_double_submit_from_a_stale_page_is_refused_cleanly(session_26h, world
     with pytest.raises(ValidationError, match="already answered"):
         answer(world, stale, 24, soreness=2)
     assert CheckIn.objects.count() == 1
+
+
+def _header_signals(page: str) -> list[tuple[str, str, str]]:
+    """The patient header's signals: level, text and link."""
+    header = page[page.index('<header class="patient-header"') :]
+    header = header[: header.index("</header>")]
+    return [
+        (level, re.sub(r"<[^>]+>", "", text).strip(), link)
+        for level, text, link in re.findall(
+            r'<li class="signal signal--(\w+)"><strong>[^<]*</strong>(.*?)'
+            r'(?:<a href="([^"]*)">[^<]*</a>)?</li>',
+            header,
+        )
+    ]
+
+
+@pytest.fixture
+def many_reports(consented_long_ago, needle, world) -> list[CheckIn]:
+    """Six signed sessions, a day and more ago, each answered with soreness, a bruise and a red
+    flag: six open red flags, and an effect to confirm for each thing reported (six of them
+    red flags)."""
+    check_ins = []
+    for number in range(6):
+        session = signed_session(world, needle, 26 + 30 * (5 - number))
+        check_ins.append(
+            answer(world, session, 24, symptoms=["breathlessness-chest-pain", "bruising"])
+        )
+    return check_ins
+
+
+def test_the_header_names_the_oldest_reports_and_counts_the_rest_with_the_next_one_linked(
+    many_reports, world
+):
+    """Every page of the patient shows the header: it names the first few reports of each
+    kind, the newest first (red flags first among the effects), and one line counts the rest
+    and links to the next, however many pile up unreviewed."""
+    listed = selectors.REPORTS_LISTED
+    page = client_for(world.practitioner).get(reverse("patients:detail", args=[world.patient_a.pk]))
+    signals = _header_signals(page.content.decode())
+    flags = [s for s in signals if s[1].startswith("Red flag reported")]
+    newest = many_reports[::-1]
+    assert [link for _, _, link in flags] == [
+        reverse("charting:session", args=[c.session_id]) + "#reports" for c in newest[:listed]
+    ]
+    rest = 6 - listed
+    assert (
+        "danger",
+        f"{rest} more red flags reported after sessions are not acknowledged. Contact the patient "
+        "and review them before any further needling.",
+        reverse("charting:session", args=[newest[listed].session_id]) + "#reports",
+    ) in signals
+    pending = ReportedEffect.objects.filter(status="pending").order_by(
+        "-red_flag", "-first_reported_at", "-pk"
+    )
+    effects = [s for s in signals if s[1].startswith("Unconfirmed adverse event")]
+    assert [link for _, _, link in effects] == [
+        reverse("portal:effect_confirm", args=[e.pk]) for e in pending[:listed]
+    ]
+    assert {level for level, _, _ in effects} == {"danger"}  # the red flags come first
+    assert (
+        "danger",
+        f"{pending.count() - listed} more adverse events reported from the portal are not "
+        f"confirmed, {pending.filter(red_flag=True).count() - listed} of them red flags.",
+        reverse("portal:effect_confirm", args=[pending[listed].pk]),
+    ) in signals
+    assert len(signals) == 2 * (listed + 1), signals
+
+
+def test_one_report_past_those_listed_is_named_rather_than_counted(many_reports, world):
+    """A line counting a single report says less than the report itself: with one more than
+    the header lists, all of them are named. Once none is left past them, no line counts."""
+    listed = selectors.REPORTS_LISTED
+    for check_in in many_reports[: 6 - (listed + 1)]:
+        services.alert_acknowledge(actor=world.practitioner, check_in=check_in)
+    red = ReportedEffect.objects.filter(red_flag=True).order_by("first_reported_at", "pk")
+    for effect in [*ReportedEffect.objects.filter(red_flag=False), *red[: 6 - (listed + 1)]]:
+        services.effect_dismiss(actor=world.practitioner, effect=effect, reason="Settled.")
+    staff = client_for(world.practitioner)
+    url = reverse("patients:detail", args=[world.patient_a.pk])
+    signals = _header_signals(staff.get(url).content.decode())
+    assert [text.split(" ")[0] for _, text, _ in signals] == ["Red"] * (listed + 1) + [
+        "Unconfirmed"
+    ] * (listed + 1)
+    assert not [s for s in signals if " more " in s[1]]
+    # Still counted, as the banner and the start of a session read it.
+    assert (
+        "Red flag reported after a session: review before needling"
+        in staff.get(reverse("patients:episode", args=[world.episode_a.pk])).content.decode()
+    )
