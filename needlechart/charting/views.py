@@ -38,6 +38,7 @@ from needlechart.charting.models import (
     NeedleSize,
     NeedlingSession,
 )
+from needlechart.db.latest import latest
 from needlechart.forms import posted, record_id, refused, submit
 from needlechart.patients import selectors as patient_selectors
 from needlechart.patients.models import EpisodeOfCare
@@ -75,6 +76,11 @@ def _locked(request: HttpRequest, record: Assessment | NeedlingSession, url: str
     return redirect(url)
 
 
+def every_row(request: HttpRequest) -> bool:
+    """Whether the reader asked for every row of a page's history (includes/earlier.html)."""
+    return request.GET.get("history") == "all"
+
+
 def _next(request: HttpRequest, default: str) -> str:
     """Where to go after a form: `?next=` only when it is a path on this site."""
     target = request.GET.get("next", "")
@@ -109,7 +115,7 @@ def screening(request: HttpRequest, episode_id: int) -> HttpResponse:
         if recorded is not None:
             messages.success(request, "Health screening recorded.")
             return redirect(_next(request, _after_screening(episode)))
-    history = list(episode.screenings.select_related("recorded_by"))
+    history = latest(episode.screenings.select_related("recorded_by"), every=every_row(request))
     return episode_page(
         request,
         "charting/screening.html",
@@ -154,7 +160,10 @@ def consent(request: HttpRequest, patient_id: int) -> HttpResponse:
             messages.success(request, "Consent signed and witnessed.")
             return redirect(_next(request, _after_consent(patient)))
     current, problem = services.consent_status(patient)
-    history = list(patient.consents.select_related("template", "witnessed_by", "withdrawal"))
+    history = latest(
+        patient.consents.select_related("template", "witnessed_by", "withdrawal"),
+        every=every_row(request),
+    )
     return render(
         request,
         "charting/consent.html",

@@ -16,7 +16,8 @@ from needlechart.accounts import access
 from needlechart.accounts.access import in_clinic
 from needlechart.audit import services as audit
 from needlechart.charting import services as chart_services
-from needlechart.charting.views import episode_page
+from needlechart.charting.views import episode_page, every_row
+from needlechart.db.latest import latest
 from needlechart.forms import posted, submit
 from needlechart.outcomes import measurements as measures
 from needlechart.outcomes import plots as plots_module
@@ -115,7 +116,7 @@ def plan(request: HttpRequest, episode_id: int) -> HttpResponse:
             return redirect("patients:episode", episode_id=episode.pk)
     elif request.method == "POST":
         form.is_valid()
-    history = list(episode.care_plans.select_related("created_by"))
+    history = latest(episode.care_plans.select_related("created_by"), every=every_row(request))
     return episode_page(
         request,
         "outcomes/plan.html",

@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 
 from needlechart.accounts import access, rules
 from needlechart.charting import selectors as chart_selectors
+from needlechart.charting.views import every_row
 from needlechart.documents import selectors as document_selectors
 from needlechart.outcomes import views as outcome_views
 from needlechart.pages import selectors as page_selectors
@@ -57,7 +58,9 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 @access.staff(selectors.patient_in_clinic)
 def patient_detail(request: HttpRequest, patient_id: int) -> HttpResponse:
     patient = selectors.patient_get(user=request.user, patient_id=patient_id)
-    episodes = selectors.patient_episodes(user=request.user, patient=patient)
+    episodes = selectors.patient_page_episodes(
+        user=request.user, patient=patient, every=every_row(request)
+    )
     portal = portal_selectors.portal_standing(user=request.user, patient=patient)
     starts = []
     if rules.has_role(request.user, rules.NEEDLING_ROLES):

@@ -3,7 +3,7 @@
 The patient list and the working day, which read charting and outcomes too, are pages:
 `needlechart.pages.selectors`."""
 
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, Value, When
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -11,6 +11,7 @@ from needlechart.accounts import rules
 from needlechart.accounts.access import in_clinic
 from needlechart.accounts.models import User
 from needlechart.audit import services as audit
+from needlechart.db.latest import Latest, latest
 from needlechart.db.prepared import prepared
 from needlechart.patients.models import EpisodeOfCare, Patient
 
@@ -52,6 +53,23 @@ def patient_episodes(*, user: User, patient: Patient) -> list[EpisodeOfCare]:
     )
     audit.record_each(actor=user, action=audit.Action.LIST, objects=episodes)
     return episodes
+
+
+def patient_page_episodes(*, user: User, patient: Patient, every: bool = False) -> Latest | list:
+    """The patient's episodes as the patient page lists them, for roles that may read
+    clinical content (else none): those not finished first, as the next visit starts from
+    them, then the newest; `db.latest.LISTED` of them unless `every`. Each shown is audited
+    as listed."""
+    if not rules.has_role(user, rules.CLINICAL_READ_ROLES):
+        return []
+    rows = patient.episodes.select_related("care_manager__user").order_by(
+        Case(When(status=Status.FINISHED, then=Value(1)), default=Value(0)),
+        "-period_start",
+        "-id",
+    )
+    shown = latest(rows, every=every)
+    audit.record_each(actor=user, action=audit.Action.LIST, objects=shown.rows)
+    return shown
 
 
 def episode_get(*, user: User, episode_id: int) -> EpisodeOfCare:

@@ -6,6 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from needlechart.audit.models import AuditEvent
+from needlechart.db import latest
 from needlechart.pages.selectors import PAGE_SIZE
 from needlechart.patients.models import EpisodeOfCare, Patient
 from tests import factories
@@ -133,6 +134,39 @@ def test_the_patient_page_costs_the_same_queries_however_long_the_history(world)
     for number in range(20):
         factories.episode(world.patient_a, other if number % 2 else world.practitioner_a)
     assert _queries(client, url) == PATIENT_DETAIL_QUERIES
+
+
+def test_the_patient_page_lists_open_episodes_first_then_the_newest_and_all_when_asked(
+    world, monkeypatch
+):
+    """A patient treated over the years has many closed episodes: the page lists the open
+    ones first (the next visit starts from them), then the newest closed, up to a page's
+    worth, and audits those it shows; every episode when asked."""
+    monkeypatch.setattr(latest, "LISTED", 2)
+    closed = [
+        factories.episode(
+            world.patient_a,
+            world.practitioner_a,
+            status="finished",
+            period_start=dt.date(2026, 2, day),
+        )
+        for day in (1, 2, 3)
+    ]
+    client = client_for(world.practitioner)
+    url = reverse("patients:detail", args=[world.patient_a.pk])
+    since = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
+    page = client.get(url)
+    # The open episode began before the closed ones, and is listed first all the same.
+    assert world.episode_a.period_start < closed[0].period_start
+    assert list(page.context["episodes"]) == [world.episode_a, closed[2]]
+    listed = AuditEvent.objects.filter(pk__gt=since, action="list", object_type="EpisodeOfCare")
+    assert sorted(int(e.object_id) for e in listed) == sorted([world.episode_a.pk, closed[2].pk])
+    html = page.content.decode()
+    assert '2 earlier episodes not listed. <a href="?history=all">List all 4</a>' in html
+    # The open episode's visit starts from this page.
+    assert [episode for episode, _ in page.context["starts"]] == [world.episode_a]
+    every = client.get(f"{url}?history=all")
+    assert list(every.context["episodes"]) == [world.episode_a, *closed[::-1]]
 
 
 def test_the_episode_page_costs_the_same_queries_however_many_sessions(world):

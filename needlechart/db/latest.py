@@ -1,0 +1,48 @@
+"""The newest rows of a record's history, for the page that lists them.
+
+A screening is recorded again whenever a patient's health changes, a consent signed again
+for each new version of its text, a plan saved as a new version at each review: over years
+of care a page listing every one grows with each, and is read and rendered in full at each
+view. A page lists the newest few and says how many more there are (counted in the same
+query), and lists them all when the reader asks.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, QuerySet, Window
+
+# Rows a history lists unless all of them are asked for.
+LISTED = 20
+
+
+@dataclass(frozen=True)
+class Latest:
+    """The rows listed, the newest first, and how many there are in all."""
+
+    rows: list[Any]
+    total: int
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def earlier(self) -> int:
+        """The rows not listed."""
+        return self.total - len(self.rows)
+
+
+def latest(rows: QuerySet, *, every: bool = False, listed: int | None = None) -> Latest:
+    """The first `listed` (LISTED unless told) of `rows` in their own order (the newest
+    first), with the count of all of them, in one query; all of them when `every`."""
+    if every:
+        found = list(rows)
+        return Latest(found, len(found))
+    # Counted over every row before the first are taken.
+    counted = rows.annotate(history_total=Window(Count("pk")))
+    found = list(counted[: LISTED if listed is None else listed])
+    return Latest(found, found[0].history_total if found else 0)

@@ -1,0 +1,55 @@
+"""A record's history on its page: the newest rows listed, how many more there are, and all
+of them when asked (needlechart/db/latest.py)."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from needlechart.charting.models import Consent, Screening
+from needlechart.db import latest
+from needlechart.outcomes.models import CarePlan
+from tests import charts
+from tests.conftest import client_for
+
+# Each page, what its history lists (the newest first) and what a row is called.
+HISTORIES = {
+    "charting:screening": (lambda w: Screening.objects.filter(episode=w.episode_a), "screening"),
+    "charting:consent": (lambda w: Consent.objects.filter(patient=w.patient_a), "consent"),
+    "outcomes:plan": (lambda w: CarePlan.objects.filter(episode=w.episode_a), "version"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HISTORIES))
+def test_a_history_lists_its_newest_rows_and_every_row_when_asked(world, monkeypatch, name):
+    monkeypatch.setattr(latest, "LISTED", 2)
+    for _ in range(4):
+        charts.grow(world.practitioner, world.episode_a)
+    rows, noun = HISTORIES[name]
+    every = list(rows(world))
+    assert len(every) >= 4
+    record = world.patient_a if name == "charting:consent" else world.episode_a
+    url = reverse(name, args=[record.pk])
+    client = client_for(world.practitioner)
+    page = client.get(url)
+    assert list(page.context["history"]) == every[:2]
+    more = len(every) - 2
+    assert (
+        f'{more} earlier {noun}s not listed. <a href="?history=all">List all {len(every)}</a>'
+        in page.content.decode()
+    )
+    asked = client.get(f"{url}?history=all")
+    assert list(asked.context["history"]) == every
+    assert "not listed" not in asked.content.decode()
+
+
+def test_the_newest_and_their_count_are_one_query_and_an_empty_history_none_past_it(world):
+    for _ in range(4):
+        charts.grow(world.practitioner, world.episode_a)
+    rows = Screening.objects.filter(episode=world.episode_a)
+    with CaptureQueriesContext(connection) as queries:
+        shown = latest.latest(rows, listed=2)
+    assert len(queries) == 1
+    assert (list(shown), shown.total, shown.earlier) == (list(rows[:2]), 4, 2)
+    none = latest.latest(Screening.objects.filter(episode=world.episode_b))
+    assert (list(none), none.total, none.earlier) == ([], 0, 0)
