@@ -6,6 +6,7 @@ from typing import Any
 
 from django import template
 from django.forms import BoundField
+from django.http import QueryDict
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -282,6 +283,16 @@ def safety_signals(context: template.Context, patient: object) -> list:
         *portal_signals(user=request.user, patient=patient, red_flags=red_flags),
         *chart_signals(user=request.user, patient=patient, consent=consent),
     ]
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context: template.Context, name: str, value: object) -> str:
+    """The page's query string with `name` set to `value`, its other parameters kept (where
+    the page goes next, the page of another list): for a link that changes one of them."""
+    request = context.get("request")
+    query = request.GET.copy() if request is not None else QueryDict(mutable=True)
+    query[name] = str(value)
+    return query.urlencode()
 
 
 @register.simple_tag(takes_context=True)

@@ -42,8 +42,8 @@ def _listed(documents: QuerySet[Document]) -> QuerySet[Document]:
 
 
 def _page(documents: QuerySet[Document], number: object) -> Page:
-    """One page of `documents` (a number as Paginator.get_page reads it: the last page past
-    the end, the first for anything else)."""
+    """One page of `documents`, its number read as Paginator.get_page reads it: a number
+    past either end gives the last page, anything but a number the first."""
     return Paginator(documents, DOCUMENTS_PAGE).get_page(number)
 
 

@@ -53,3 +53,15 @@ def test_the_newest_and_their_count_are_one_query_and_an_empty_history_none_past
     assert (list(shown), shown.total, shown.earlier) == (list(rows[:2]), 4, 2)
     none = latest.latest(Screening.objects.filter(episode=world.episode_b))
     assert (list(none), none.total, none.earlier) == ([], 0, 0)
+
+
+def test_listing_every_row_keeps_where_the_page_goes_next(world, monkeypatch):
+    """The first visit passes through the consent page on its way back to the episode
+    (`next`): asking for the whole history there keeps the way back."""
+    monkeypatch.setattr(latest, "LISTED", 2)
+    for _ in range(3):
+        charts.grow(world.practitioner, world.episode_a)
+    episode = reverse("patients:episode", args=[world.episode_a.pk])
+    url = f"{reverse('charting:consent', args=[world.patient_a.pk])}?next={episode}"
+    page = client_for(world.practitioner).get(url).content.decode()
+    assert f'href="?next={episode.replace("/", "%2F")}&amp;history=all"' in page

@@ -340,7 +340,7 @@ def many_reports(consented_long_ago, needle, world) -> list[CheckIn]:
     return check_ins
 
 
-def test_the_header_names_the_oldest_reports_and_counts_the_rest_with_the_next_one_linked(
+def test_the_header_names_the_newest_reports_and_counts_the_rest_with_the_next_one_linked(
     many_reports, world
 ):
     """Every page of the patient shows the header: it names the first few reports of each
@@ -399,3 +399,27 @@ def test_one_report_past_those_listed_is_named_rather_than_counted(many_reports,
         "Red flag reported after a session: review before needling"
         in staff.get(reverse("patients:episode", args=[world.episode_a.pk])).content.decode()
     )
+
+
+def test_the_line_counting_the_rest_warns_when_none_of_them_is_a_red_flag(many_reports, world):
+    """Once the red flags are dealt with, the effects left (soreness, bruising) are named as
+    warnings, and so is the line that counts the rest: it says "Stop" only for red flags."""
+    for check_in in many_reports:
+        services.alert_acknowledge(actor=world.practitioner, check_in=check_in)
+    for effect in ReportedEffect.objects.filter(red_flag=True):
+        services.effect_dismiss(actor=world.practitioner, effect=effect, reason="Seen in clinic.")
+    page = client_for(world.practitioner).get(reverse("patients:detail", args=[world.patient_a.pk]))
+    signals = _header_signals(page.content.decode())
+    left = ReportedEffect.objects.filter(status="pending").order_by("-first_reported_at", "-pk")
+    listed = selectors.REPORTS_LISTED
+    assert [(level, link) for level, _, link in signals[:listed]] == [
+        ("warning", reverse("portal:effect_confirm", args=[e.pk])) for e in left[:listed]
+    ]
+    assert signals[listed:] == [
+        (
+            "warning",
+            f"{left.count() - listed} more adverse events reported from the portal are not "
+            "confirmed.",
+            reverse("portal:effect_confirm", args=[left[listed].pk]),
+        )
+    ]
