@@ -11,7 +11,9 @@ baseline, ratio, queries, peak memory. The baselines:
 - a page: a raw SQL fetch of the rows the page shows (no ORM, no template). The pages are
   timed with DEBUG off, as production serves them (the queries are counted with it on);
   the draft session page is today's visit started from the last one, the form of the
-  next row on it;
+  next row on it. Then the patient page and the session page again, once a check-in after
+  every session reports a red flag, soreness and a bruise that no clinician has reviewed
+  (the patient header, on every page of the patient, names the newest and counts the rest);
 - `chart MRN --json` of that patient: the command's own reads run on a raw cursor, each row
   serialised by `json.dumps`;
 - a plot: serialising the same points as JSON;
@@ -180,9 +182,7 @@ def raw(sql: str, params: list[Any]) -> Callable[[], Any]:
 
 
 def page_rows(repeat: int, sizes: list[int]) -> list[Row]:
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext, override_settings
 
     from needlechart.charting import services
     from needlechart.charting.models import NeedlingSession
@@ -237,29 +237,87 @@ def page_rows(repeat: int, sizes: list[int]) -> list[Row]:
                  raw("SELECT * FROM outcomes_observation WHERE session_id = %s", [draft.pk])],
             ),
         }  # fmt: skip
-        for name, (url, fetches) in pages.items():
-            # The log keeps the last 9,000 queries only: empty it, or a full log counts none.
-            connection.queries_log.clear()
-            reads: list[tuple[str, Any]] = []
-            with (
-                CaptureQueriesContext(connection) as queries,
-                connection.execute_wrapper(_reads_into(reads)),
-            ):
-                response = client.get(url)
-            # Counted now: every request empties the log these counts are read from.
-            count = len(queries)
-            assert response.status_code == 200, (name, response.status_code)
-            # Timed as production serves them: DEBUG off, so no query log (on PostgreSQL
-            # the log renders each statement's SQL with its values, a millisecond a page).
-            with override_settings(DEBUG=False):
-                ms = median_ms(lambda url=url, client=client: client.get(url), repeat)
-                base = median_ms(lambda fetches=fetches: [f() for f in fetches], repeat)
-                mb = peak_mb(lambda url=url, client=client: client.get(url))
-                own = median_ms(lambda reads=reads: _replay(reads), repeat)
-            rows.append((name, f"{size} sessions", ms, base, count, mb))
-            OWN_SQL.append((name, f"{size} sessions", ms, own, len(reads)))
+        rows += _measured(client, pages, f"{size} sessions", repeat)
         rows.append(chart_row(episode.patient.mrn, size, repeat))
+        # The same patient's pages once the portal's reports wait unreviewed: a check-in
+        # after every session, each with a red flag, soreness and a bruise. The header, on
+        # every page of the patient, names the newest few and counts the rest.
+        reported(episode)
+        newest = (
+            "SELECT * FROM portal_reportedeffect WHERE session_id IN (SELECT id FROM "
+            "charting_needlingsession WHERE episode_id = %s) AND status = 'pending' "
+            "ORDER BY red_flag DESC, first_reported_at DESC LIMIT 4"
+        )
+        unreviewed = {
+            "patient page, reports unreviewed": (
+                f"/patients/{episode.patient_id}/",
+                [raw("SELECT * FROM patients_patient WHERE id = %s", [episode.patient_id]),
+                 raw("SELECT * FROM patients_episodeofcare WHERE patient_id = %s",
+                     [episode.patient_id]),
+                 raw(newest, [episode.pk])],
+            ),
+            "session page, reports unreviewed": (
+                f"/sessions/{last.pk}/",
+                [*pages["session page"][1], raw(newest, [episode.pk])],
+            ),
+        }  # fmt: skip
+        rows += _measured(client, unreviewed, f"{size} sessions", repeat)
     return rows
+
+
+def _measured(client: Any, pages: dict[str, Any], size: str, repeat: int) -> list[Row]:
+    """Each page's row: its time beside the raw fetch of its rows, queries and peak memory;
+    and its time beside its own reads (OWN_SQL)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext, override_settings
+
+    rows: list[Row] = []
+    for name, (url, fetches) in pages.items():
+        # The log keeps the last 9,000 queries only: empty it, or a full log counts none.
+        connection.queries_log.clear()
+        reads: list[tuple[str, Any]] = []
+        with (
+            CaptureQueriesContext(connection) as queries,
+            connection.execute_wrapper(_reads_into(reads)),
+        ):
+            response = client.get(url)
+        # Counted now: every request empties the log these counts are read from.
+        count = len(queries)
+        assert response.status_code == 200, (name, response.status_code)
+        # Timed as production serves them: DEBUG off, so no query log (on PostgreSQL the
+        # log renders each statement's SQL with its values, a millisecond a page).
+        with override_settings(DEBUG=False):
+            ms = median_ms(lambda url=url, client=client: client.get(url), repeat)
+            base = median_ms(lambda fetches=fetches: [f() for f in fetches], repeat)
+            mb = peak_mb(lambda url=url, client=client: client.get(url))
+            own = median_ms(lambda reads=reads: _replay(reads), repeat)
+        rows.append((name, size, ms, base, count, mb))
+        OWN_SQL.append((name, size, ms, own, len(reads)))
+    return rows
+
+
+def reported(episode: Any) -> None:
+    """A 24-hour check-in after each of the episode's signed sessions with a red flag,
+    soreness and a bruise, and the three effects it reports waiting for a clinician: written
+    as the portal writes them (portal.services.checkin_answer), in one go."""
+    from needlechart.charting.models import NeedlingSession
+    from needlechart.db import bulk
+    from needlechart.portal.models import CheckIn, ReportedEffect
+
+    sessions = NeedlingSession.objects.filter(episode=episode, signed_at__isnull=False)
+    check_ins = [
+        CheckIn(session=s, hours=24, answered_at=s.performed_at + dt.timedelta(hours=25),
+                soreness=4, symptoms=["bruising", "breathlessness-chest-pain"],
+                red_flags=["breathlessness-chest-pain"])
+        for s in sessions
+    ]  # fmt: skip
+    bulk.insert(CheckIn, check_ins)
+    bulk.insert(ReportedEffect, [
+        ReportedEffect(session_id=c.session_id, check_in=c, event_type=kind, red_flag=red,
+                       first_reported_at=c.answered_at, last_reported_at=c.answered_at)
+        for c in check_ins
+        for kind, red in (("pain", False), ("bruising", False), ("pneumothorax", True))
+    ])  # fmt: skip
 
 
 def chart_row(mrn: str, size: int, repeat: int) -> Row:
