@@ -39,12 +39,12 @@ def _source(patient: Patient, kind: str, record_id: str) -> models.Model:
     return record
 
 
-def _back(request: HttpRequest, patient: Patient) -> str:
+def _back(request: HttpRequest, patient_id: int, fragment: str = "") -> str:
     """Where the form was sent from (a page of this site), else the patient page."""
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         return target
-    return reverse("patients:detail", args=[patient.pk])
+    return reverse("patients:detail", args=[patient_id]) + fragment
 
 
 @access.clinical_write(patient_selectors.patient_in_clinic)
@@ -76,7 +76,7 @@ def issue(request: HttpRequest, patient_id: int) -> HttpResponse:
             request,
             f"{document.title} issued; it is listed on the patient's page.{told or ''}{sent or ''}",
         )
-    return redirect(_back(request, patient))
+    return redirect(_back(request, patient.pk))
 
 
 def _record_job(request: HttpRequest, patient: Patient, *, notify: bool) -> HttpResponse:
@@ -121,7 +121,8 @@ def send(request: HttpRequest, document_id: int) -> HttpResponse:
                 f"{document.title} is not sent to {delivery.address} yet "
                 f"({delivery.last_error or 'waiting'}); it will be tried again.",
             )
-    return redirect(reverse("patients:detail", args=[document.patient_id]) + "#documents")
+    # Back to the page of the list it was sent from (`next`), not the list's first page.
+    return redirect(_back(request, document.patient_id, "#documents"))
 
 
 def pdf_response(document: Document) -> HttpResponse:

@@ -202,3 +202,35 @@ def test_a_long_list_of_documents_is_paged_newest_first_and_only_the_page_is_aud
     # A page past the end shows the last; anything else, the first.
     assert list(client.get(f"{url}?{param}=9").context["documents"]) == issued[1::-1]
     assert list(client.get(f"{url}?{param}=x").context["documents"]) == issued[:1:-1]
+
+
+def test_the_document_pages_keep_the_patient_page_as_it_was_asked_for(
+    signed, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Paging the documents keeps the page's other lists as they were asked for (the whole
+    history of episodes), and sending a document from the second page comes back to it."""
+    monkeypatch.setattr(selectors, "DOCUMENTS_PAGE", 3)
+    w = signed.world
+    issued = _issued(signed.patient, w.practitioner, 5)
+    client = client_for(w.practitioner)
+    url = reverse("patients:detail", args=[signed.patient.pk])
+    page = client.get(f"{url}?history=all").content.decode()
+    assert 'href="?history=all&amp;documents=2#documents" rel="next"' in page
+    second = client.get(f"{url}?history=all&documents=2").content.decode()
+    assert 'href="?history=all&amp;documents=1#documents" rel="prev"' in second
+    back = f"{url}?history=all&amp;documents=2#documents"
+    assert f'name="next" value="{back}"' in second
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = client.post(
+            reverse("documents:send", args=[issued[0].pk]),
+            {"recipient": "patient", "form_token": "p" * 24, "next": back.replace("&amp;", "&")},
+        )
+    assert sent.status_code == 302 and sent.url == f"{url}?history=all&documents=2#documents"
+    [message] = mail.outbox
+    assert message.to == ["ann@example.org"]
+    # A `next` that leaves the site is not followed: the patient page's list instead.
+    elsewhere = client.post(
+        reverse("documents:send", args=[issued[1].pk]),
+        {"recipient": "patient", "form_token": "q" * 24, "next": "https://example.com/"},
+    )
+    assert elsewhere.url == f"{url}#documents"
