@@ -5,13 +5,18 @@ for each new version of its text, a plan saved as a new version at each review: 
 of care a page listing every one grows with each, and is read and rendered in full at each
 view. A page lists the newest few and says how many more there are (counted in the same
 query), and lists them all when the reader asks.
+
+The count is a subquery of the query that reads the rows (`count_of`), run once: a count
+over a window of the rows would carry every row, with all its columns and those of the
+rows it selects with it, through the window and the sort, where the subquery counts on an
+index and the sort keeps only the first few.
 """
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, QuerySet, Window
+from django.db.models import Func, IntegerField, QuerySet, Subquery
 
 # Rows a history lists unless all of them are asked for.
 LISTED = 20
@@ -36,13 +41,27 @@ class Latest:
         return self.total - len(self.rows)
 
 
+class _Count(Func):
+    """COUNT as a plain function, not an aggregate: the subquery it is in counts its rows
+    without a GROUP BY, and so gives 0 rather than no row when there are none."""
+
+    function = "COUNT"
+    output_field = IntegerField()
+
+
+def count_of(rows: QuerySet) -> Subquery:
+    """How many of `rows` there are, as a subquery to annotate a query with: a query that
+    takes the first few of `rows` also says how many there are in all, in the same
+    statement."""
+    return Subquery(rows.order_by().annotate(counted=_Count("pk")).values("counted"))
+
+
 def latest(rows: QuerySet, *, every: bool = False, listed: int | None = None) -> Latest:
     """The first `listed` (LISTED unless told) of `rows` in their own order (the newest
     first), with the count of all of them, in one query; all of them when `every`."""
     if every:
         found = list(rows)
         return Latest(found, len(found))
-    # Counted over every row before the first are taken.
-    counted = rows.annotate(history_total=Window(Count("pk")))
+    counted = rows.annotate(history_total=count_of(rows))
     found = list(counted[: LISTED if listed is None else listed])
     return Latest(found, found[0].history_total if found else 0)

@@ -77,7 +77,12 @@ class Observation(ChoiceLabels):
 
     class Meta:
         ordering = ["recorded_at", "id"]
-        indexes = [models.Index(fields=["episode", "code", "recorded_at"])]
+        indexes = [
+            models.Index(fields=["episode", "code", "recorded_at"]),
+            # An episode's measurements in time, newest or oldest first: the measurements
+            # page reads a page of them without sorting all of an episode's.
+            models.Index(fields=["episode", "recorded_at", "id"], name="observation_episode_time"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~(models.Q(assessment__isnull=False) & models.Q(session__isnull=False)),

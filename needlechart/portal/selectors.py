@@ -12,11 +12,9 @@ from django.db.models import (
     IntegerField,
     Model,
     Prefetch,
-    Q,
     QuerySet,
     Subquery,
     Value,
-    Window,
 )
 from django.http import Http404
 from django.shortcuts import get_object_or_404
@@ -37,6 +35,7 @@ from needlechart.charting.models import (
     NeedlingSession,
 )
 from needlechart.charting.selectors import Signal
+from needlechart.db.latest import count_of
 from needlechart.db.prepared import prepared
 from needlechart.outcomes.models import CarePlan, Observation, Timing
 from needlechart.patients.models import EpisodeOfCare, Patient
@@ -503,14 +502,13 @@ def open_red_flag_check_ins(patient: Patient) -> Waiting:
 
 @prepared
 def _open_red_flags(patient_id: int, *, first: int) -> QuerySet:
+    open_ones = CheckIn.objects.filter(
+        session__episode__patient_id=patient_id, alert_acknowledged_at__isnull=True
+    ).exclude(red_flags=[])
     return (
-        CheckIn.objects.filter(
-            session__episode__patient_id=patient_id, alert_acknowledged_at__isnull=True
-        )
-        .exclude(red_flags=[])
-        .select_related("session")
-        # Counted over every open red flag, before the first few are taken.
-        .annotate(waiting=Window(Count("pk")))
+        open_ones.select_related("session")
+        # Every open red flag counted, in the statement that takes the first few.
+        .annotate(waiting=count_of(open_ones))
         .order_by("-answered_at", "-pk")[:first]
     )
 
@@ -518,14 +516,14 @@ def _open_red_flags(patient_id: int, *, first: int) -> QuerySet:
 @prepared
 def _pending_effects(patient_id: int, *, first: int) -> QuerySet:
     # Red flags first, as the session page lists a session's effects; then the newest.
+    pending = ReportedEffect.objects.filter(
+        session__episode__patient_id=patient_id, status=ReportedEffect.Status.PENDING
+    )
     return (
-        ReportedEffect.objects.filter(
-            session__episode__patient_id=patient_id, status=ReportedEffect.Status.PENDING
-        )
-        .select_related("session")
+        pending.select_related("session")
         .annotate(
-            waiting=Window(Count("pk")),
-            red_waiting=Window(Count("pk", filter=Q(red_flag=True))),
+            waiting=count_of(pending),
+            red_waiting=count_of(pending.filter(red_flag=True)),
         )
         .order_by("-red_flag", "-first_reported_at", "-pk")[:first]
     )

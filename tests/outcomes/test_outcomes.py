@@ -222,6 +222,38 @@ def test_the_measurements_page_lists_the_newest_a_page_at_a_time(consented_long_
     assert "entered in error: Wrong patient" in client.get(url, {"page": 2}).content.decode()
 
 
+def test_the_measurements_page_reads_its_page_in_index_order(consented_long_ago, needle):
+    """The page's rows come from the episode's index in time: before, both databases sorted
+    every measurement of the episode to show fifty (7 ms at 6,000 on SQLite)."""
+    world = consented_long_ago
+    session_with_pain(world, needle, 7, 5, days_ago=7)
+    statements = []
+
+    def keep(execute, sql, params, many, context):
+        statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+    url = reverse("outcomes:measurements", args=[world.episode_a.pk])
+    with connection.execute_wrapper(keep):
+        assert client_for(world.practitioner).get(url).status_code == 200
+    sql, params = next(
+        (sql, params) for sql, params in statements
+        if sql.startswith('SELECT "outcomes_observation"')
+        and '"outcomes_observation"."recorded_at" DESC' in sql
+    )  # fmt: skip
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # A test's few rows are read faster without an index: ask what a long history
+            # would be read with.
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+        else:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = " | ".join(str(row[-1]) for row in cursor.fetchall())
+    assert "observation_episode_time" in plan, plan
+    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+
+
 def test_the_improvement_band_follows_the_thresholds():
     # Farrar 2001: 2 points or 30% (2.4 from 8), whichever is reached first.
     assert improvement_band(8, "nprs", None, higher_is_better=False) == (0, 6)
