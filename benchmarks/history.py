@@ -243,6 +243,7 @@ def page_rows(repeat: int, sizes: list[int]) -> list[Row]:
         # after every session, each with a red flag, soreness and a bruise. The header, on
         # every page of the patient, names the newest few and counts the rest.
         reported(episode)
+        refresh_statistics()  # as the server's autoanalyze would, after so many new rows
         newest = (
             "SELECT * FROM portal_reportedeffect WHERE session_id IN (SELECT id FROM "
             "charting_needlingsession WHERE episode_id = %s) AND status = 'pending' "

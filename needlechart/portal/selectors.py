@@ -12,6 +12,7 @@ from django.db.models import (
     IntegerField,
     Model,
     Prefetch,
+    Q,
     QuerySet,
     Subquery,
     Value,
@@ -523,7 +524,7 @@ def _pending_effects(patient_id: int, *, first: int) -> QuerySet:
         pending.select_related("session")
         .annotate(
             waiting=count_of(pending),
-            red_waiting=count_of(pending.filter(red_flag=True)),
+            red_waiting=count_of(pending, Q(red_flag=True)),
         )
         .order_by("-red_flag", "-first_reported_at", "-pk")[:first]
     )

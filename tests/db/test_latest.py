@@ -3,6 +3,7 @@ of them when asked (needlechart/db/latest.py)."""
 
 import pytest
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -53,6 +54,23 @@ def test_the_newest_and_their_count_are_one_query_and_an_empty_history_none_past
     assert (list(shown), shown.total, shown.earlier) == (list(rows[:2]), 4, 2)
     none = latest.latest(Screening.objects.filter(episode=world.episode_b))
     assert (list(none), none.total, none.earlier) == ([], 0, 0)
+
+
+def test_a_count_of_the_rows_and_of_those_matching_rides_on_the_first_few(world):
+    """`count_of` counts every row of the query that takes the first few, and those
+    matching a condition, the same whichever way the database counts them."""
+    for _ in range(4):
+        charts.grow(world.practitioner, world.episode_a)
+    rows = Screening.objects.filter(episode=world.episode_a)
+    oldest = sorted(rows.values_list("pk", flat=True))[:2]
+    with CaptureQueriesContext(connection) as queries:
+        first = list(
+            rows.annotate(
+                total=latest.count_of(rows), older=latest.count_of(rows, Q(pk__lte=oldest[-1]))
+            )[:2]
+        )
+    assert len(queries) == 1 and len(first) == 2
+    assert {(row.total, row.older) for row in first} == {(4, 2)}
 
 
 def test_listing_every_row_keeps_where_the_page_goes_next(world, monkeypatch):
