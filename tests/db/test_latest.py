@@ -66,11 +66,13 @@ def test_a_count_of_the_rows_and_of_those_matching_rides_on_the_first_few(world)
     with CaptureQueriesContext(connection) as queries:
         first = list(
             rows.annotate(
-                total=latest.count_of(rows), older=latest.count_of(rows, Q(pk__lte=oldest[-1]))
+                total=latest.count_of(rows),
+                older=latest.count_of(rows, Q(pk__lte=oldest[-1])),
+                none=latest.count_of(rows, Q(pk__lt=0)),
             )[:2]
         )
     assert len(queries) == 1 and len(first) == 2
-    assert {(row.total, row.older) for row in first} == {(4, 2)}
+    assert {(row.total, row.older, row.none) for row in first} == {(4, 2, 0)}
 
 
 def test_listing_every_row_keeps_where_the_page_goes_next(world, monkeypatch):

@@ -239,7 +239,8 @@ def test_the_measurements_page_reads_its_page_in_index_order(consented_long_ago,
     sql, params = next(
         (sql, params) for sql, params in statements
         if sql.startswith('SELECT "outcomes_observation"')
-        and '"outcomes_observation"."recorded_at" DESC' in sql
+        and 'ORDER BY "outcomes_observation"."recorded_at" DESC, "outcomes_observation"."id" DESC'
+        ' LIMIT' in sql
     )  # fmt: skip
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
