@@ -1,5 +1,8 @@
 """The query planner's statistics, refreshed after a bulk load."""
 
+from collections.abc import Callable
+from typing import Any
+
 from django.db import connection
 
 
@@ -22,3 +25,21 @@ def refresh_statistics(*tables: str) -> None:
             cursor.execute(command)
         for table in tables:
             cursor.execute(f"{command} {connection.ops.quote_name(table)}")
+
+
+def analysed_for(*tables: str) -> Callable[[Any, Any], None]:
+    """A migration's step that takes the planner's statistics of `tables` at once, for the
+    indexes the migration adds, where the database keeps statistics: on SQLite only once a
+    bulk load or ANALYZE has made its statistics table (without one it plans by rule)."""
+
+    def analyse(apps: Any, schema_editor: Any) -> None:
+        database = schema_editor.connection
+        with database.cursor() as cursor:
+            if database.vendor == "sqlite":
+                cursor.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")
+                if cursor.fetchone() is None:
+                    return
+            for table in tables:
+                cursor.execute(f"ANALYZE {database.ops.quote_name(table)}")
+
+    return analyse

@@ -1,17 +1,9 @@
 from django.db import migrations, models
 
+from needlechart.db.statistics import analysed_for
 
-def refresh_statistics(apps, schema_editor):
-    """A database whose planner keeps statistics gets them for the new index at once (on
-    SQLite, where a bulk load or a benchmark has taken them: without any, it plans by rule
-    and uses the index anyway)."""
-    connection = schema_editor.connection
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")
-            if cursor.fetchone() is None:
-                return
-        cursor.execute(f"ANALYZE {connection.ops.quote_name('outcomes_observation')}")
+# The planner's statistics taken at once for the new index, where the database keeps them.
+refresh_statistics = analysed_for("outcomes_observation")
 
 
 class Migration(migrations.Migration):
