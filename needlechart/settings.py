@@ -125,6 +125,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "needlechart.accounts.middleware.ResolvedUserMiddleware",
     "needlechart.accounts.middleware.NulRefusedMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "needlechart.accounts.middleware.PortalBoundaryMiddleware",

@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import LazyObject, empty
 
 
 class ClinicTimezoneMiddleware:
@@ -80,6 +81,28 @@ class NulRefusedMiddleware:
             for key, values in data.lists():
                 if "\x00" in key or any("\x00" in value for value in values):
                     return render(request, "400.html", {"message": NUL_REFUSED}, status=400)
+        return self.get_response(request)
+
+
+class ResolvedUserMiddleware:
+    """Hand the views and templates the signed-in user itself, not the lazy wrappers around it.
+
+    Django's authentication and django-otp each wrap `request.user` in a lazy object, one
+    inside the other, so every attribute read went through both (a page reads the user a
+    few hundred times: its clinic, role, practitioner, permissions). Every page needs the
+    user anyway (the sign-in requirement reads it next), so it is loaded here once, the
+    second factor's state included, and the wrappers dropped."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        while isinstance(user, LazyObject):
+            if user._wrapped is empty:
+                user._setup()
+            user = user._wrapped
+        request.user = user
         return self.get_response(request)
 
 

@@ -205,3 +205,31 @@ def _code_of(device: TOTPDevice, period: int) -> str:
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits)
     totp.time = device.t0 + period * device.step
     return f"{totp.token():06d}"
+
+
+def test_pages_are_handed_the_user_itself_with_their_second_factor_state(required):
+    """Views and templates read the user a few hundred times a page: they get the user,
+    not the two lazy wrappers (sign-in's and the second factor's) around it, and whether
+    the second factor was given survives the unwrapping."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from needlechart.accounts.models import User
+
+    client = Client()
+    before = client.get(reverse("login"))
+    assert type(before.wsgi_request.user) is AnonymousUser
+    _password(client, "paula")
+    device, _ = _setup(client, "paula")
+    page = client.get(reverse("home"))
+    assert page.status_code == 200
+    user = page.wsgi_request.user
+    assert type(user) is User and user.username == "paula"
+    assert user.is_verified() and user.otp_device == device
+    # A second browser with the password alone: the same kind of user, not yet verified,
+    # and still sent to give the code.
+    second = Client()
+    _password(second, "paula")
+    waiting = second.get(reverse("home"))
+    assert waiting.url.startswith(reverse("two_factor_verify"))
+    assert type(waiting.wsgi_request.user) is User
+    assert not waiting.wsgi_request.user.is_verified()
