@@ -204,7 +204,7 @@ class Assessment(SignedRecord):
                 fields=["practitioner", "performed_at"], name="assessment_practitioner_day"
             ),
             models.Index(
-                fields=["practitioner"],
+                fields=["practitioner", "performed_at"],
                 condition=Q(signed_at__isnull=True),
                 name="assessment_practitioner_draft",
             ),
@@ -425,10 +425,12 @@ class NeedlingSession(SignedRecord):
                 fields=["episode", "signed_at", "performed_at"], name="session_episode_signed"
             ),
             # The home page: a practitioner's sessions of today, and their drafts (a few among
-            # thousands signed), each read from an index rather than the clinic's sessions.
+            # thousands signed), each read from an index rather than the clinic's sessions, in
+            # the order they are listed (a page of drafts read through the other index would
+            # walk every signed session of the practitioner to find them).
             models.Index(fields=["practitioner", "performed_at"], name="session_practitioner_day"),
             models.Index(
-                fields=["practitioner"],
+                fields=["practitioner", "performed_at"],
                 condition=Q(signed_at__isnull=True),
                 name="session_practitioner_draft",
             ),

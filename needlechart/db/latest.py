@@ -14,10 +14,12 @@ and those of the rows selected with it (26 ms), and counts faster by a subquery 
 while its sort keeps only the first few (8 ms).
 """
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.paginator import Page, Paginator
 from django.db import connections
 from django.db.models import Count, Expression, Func, IntegerField, Q, QuerySet, Subquery, Window
 
@@ -71,3 +73,32 @@ def latest(rows: QuerySet, *, every: bool = False, listed: int | None = None) ->
     counted = rows.annotate(history_total=count_of(rows))
     found = list(counted[: LISTED if listed is None else listed])
     return Latest(found, found[0].history_total if found else 0)
+
+
+# A page number no list reaches, and the most an address may ask for (a bigger one would
+# overflow the database's integers in the offset).
+LAST_ASKABLE = 1_000_000
+
+
+def page_number(number: object) -> int:
+    """The page an address asks for, from 1: anything but a whole number gives the first."""
+    try:
+        return min(max(1, int(str(number))), LAST_ASKABLE)
+    except ValueError:
+        return 1
+
+
+def last_page(total: int, size: int) -> int:
+    return max(1, math.ceil(total / size))
+
+
+def counted_page(rows: QuerySet, number: object, size: int) -> Page:
+    """Page `number` of `rows` (`size` a page) and how many there are in all, in one query;
+    a page past the end (a list that shrank since its link was written) gives the last."""
+    number = page_number(number)
+    counted = rows.annotate(listed_total=count_of(rows))
+    found = list(counted[(number - 1) * size : number * size])
+    if not found and number > 1:
+        number = last_page(rows.count(), size)
+        found = list(counted[(number - 1) * size : number * size])
+    return Page(found, number, Paginator(range(found[0].listed_total if found else 0), size))

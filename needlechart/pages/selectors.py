@@ -3,6 +3,7 @@ patient's standing in care, and a clinician's working day. Scoped to the user's 
 every record named is audited as listed."""
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from needlechart.accounts import rules
 from needlechart.accounts.models import Practitioner, User
 from needlechart.audit import services as audit
 from needlechart.charting.models import Addendum, Assessment, NeedlingSession
+from needlechart.db.latest import count_of, counted_page, last_page, page_number
 from needlechart.db.prepared import prepared
 from needlechart.outcomes.models import CarePlan
 from needlechart.patients.models import EpisodeOfCare, Patient
@@ -217,8 +219,9 @@ def patient_search_page(*, user: User, filters: PatientFilters, page_number: obj
 
 # --- a practitioner's working day --------------------------------------------------------
 
-# Each list on the home page shows at most this many rows, so the page stays bounded.
-DAY_LIMIT = 100
+# Each list on the home page shows a page of this many rows and says how many there are in
+# all, so the page stays bounded however long a list grows, and every row can be reached.
+DAY_PAGE = 25
 
 
 @dataclass(frozen=True)
@@ -253,14 +256,16 @@ class WorkingDay:
     today: dt.date
     # Whether the lists are the user's own (a practitioner), or the clinic's (an assistant).
     own: bool
-    seen_today: list[Visit]
-    unsigned: list[Visit]
-    reviews: list[EpisodeOfCare]
+    # Each a page of its list (Visit or EpisodeOfCare rows), with the count of all of it.
+    seen_today: Page
+    unsigned: Page
+    reviews: Page
 
     @property
     def listed(self) -> list[Any]:
         """Every record the page names, once each: what the audit trail records as listed."""
-        records = {(type(v.record), v.record.pk): v.record for v in self.seen_today + self.unsigned}
+        visits = [*self.seen_today, *self.unsigned]
+        records = {(type(v.record), v.record.pk): v.record for v in visits}
         return [*self.reviews, *records.values()]
 
 
@@ -270,67 +275,89 @@ def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, timezone.make_aware(dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min))
 
 
-def _visits(model: type, *, user: User, own: int | None, today: dt.date) -> tuple[list, list]:
-    """The sessions (or assessments) seen today, and the user's unsigned ones, in one query.
+def _visits(model: type, *, user: User, own: int | None, today: dt.date) -> tuple[QuerySet, ...]:
+    """The sessions (or assessments) seen today, and the user's unsigned ones, in time order.
 
-    `own` is the user's practitioner id, or None for staff who see the clinic's. Filtering on
-    it (not on the practitioner's user, a join) lets the database read both from the
-    practitioner's indexes, not every session of the clinic.
+    `own` is the user's practitioner id, or None for staff who see the clinic's (and have no
+    notes of their own to sign). Filtering on it (not on the practitioner's user, a join)
+    lets the database read both from the practitioner's indexes, not every session of the
+    clinic.
     """
     start, end = _day_bounds(today)
     relation = "session" if model is NeedlingSession else "assessment"
-    seen = Q(performed_at__gte=start, performed_at__lt=end)
-    unsigned = Q(pk__in=[])
-    if own is not None:
-        seen &= Q(practitioner_id=own)
-        unsigned = Q(practitioner_id=own, signed_at__isnull=True)
-    rows = list(
+    rows = (
         model.objects.filter(episode__patient__clinic_id=user.clinic_id)
-        .filter(seen | unsigned)
         .filter(_not_in_error(relation))
         .select_related("episode__patient", "practitioner__user")
-        .order_by("performed_at", "id")[: 2 * DAY_LIMIT]
+        .order_by("performed_at", "id")
     )
-    # With `own`, every row is the user's: seen today by them, or their draft.
-    return [r for r in rows if start <= r.performed_at < end], [
-        r for r in rows if own is not None and r.signed_at is None
-    ]
+    seen = rows.filter(performed_at__gte=start, performed_at__lt=end)
+    if own is None:
+        return seen, rows.none()
+    drafts = rows.filter(practitioner_id=own, signed_at__isnull=True)
+    return seen.filter(practitioner_id=own), drafts
 
 
-def working_day(*, user: User, today: dt.date | None = None) -> WorkingDay:
+def _visit_page(sessions: QuerySet, assessments: QuerySet, number: object) -> Page:
+    """A page of sessions and assessments merged in time order, with the count of both.
+
+    The page's rows are among the first `number` pages of each kind, so each kind is read
+    that far (one query each, its count with it) and the two merged; a page past the end (a
+    list that shrank since its link was written) gives the last."""
+    kinds = {"session": sessions, "assessment": assessments}
+
+    def merged(number: int) -> tuple[list[Visit], int]:
+        total, visits = 0, []
+        for kind, rows in kinds.items():
+            if rows.query.is_empty():
+                continue
+            found = list(rows.annotate(listed_total=count_of(rows))[: number * DAY_PAGE])
+            total += found[0].listed_total if found else 0
+            visits += [Visit(kind, record) for record in found]
+        visits.sort(key=lambda v: (v.when, v.kind, v.record.pk))
+        return visits[(number - 1) * DAY_PAGE : number * DAY_PAGE], total
+
+    number = page_number(number)
+    visits, total = merged(number)
+    if not visits and number > 1:
+        total = sum(rows.count() for rows in kinds.values())
+        number = last_page(total, DAY_PAGE)
+        visits, total = merged(number)
+    return Page(visits, number, Paginator(range(total), DAY_PAGE))
+
+
+def working_day(
+    *, user: User, today: dt.date | None = None, pages: Mapping[str, object] | None = None
+) -> WorkingDay:
     """A clinician's day: who was seen today, their unsigned notes and the plan reviews due.
 
     A practitioner sees their own (their sessions and assessments, the episodes they are
-    in charge of); staff without a practitioner profile see the clinic's. Every record
-    named is audited as listed.
+    in charge of); staff without a practitioner profile see the clinic's. Each list is a
+    page of DAY_PAGE rows, the page asked for in `pages` under the list's name ("seen",
+    "unsigned", "reviews"), with the count of all of it. Every record named is audited as
+    listed.
     """
     today = today or timezone.localdate()
+    pages = pages or {}
     own = Practitioner.objects.filter(user=user).values_list("pk", flat=True).first()
     sessions_today, sessions_unsigned = _visits(NeedlingSession, user=user, own=own, today=today)
     assessments_today, assessments_unsigned = _visits(Assessment, user=user, own=own, today=today)
-
-    def merged(sessions: list, assessments: list) -> list[Visit]:
-        visits = [Visit("session", s) for s in sessions] + [
-            Visit("assessment", a) for a in assessments
-        ]
-        return sorted(visits, key=lambda v: (v.when, v.kind, v.record.pk))[:DAY_LIMIT]
-
     episodes = EpisodeOfCare.objects.filter(patient__clinic_id=user.clinic_id, status=Status.ACTIVE)
     if own is not None:
         episodes = episodes.filter(care_manager_id=own)
     plan = _latest_plans().filter(episode=OuterRef("pk"))
-    reviews = list(
+    reviews = (
         episodes.annotate(review_on=Subquery(plan.values("review_on")[:1]))
         .filter(review_on__lte=today)
         .select_related("patient", "care_manager__user")
-        .order_by("review_on", "patient__family_name", "patient__given_name", "pk")[:DAY_LIMIT]
+        .order_by("review_on", "patient__family_name", "patient__given_name", "pk")
     )
     day = WorkingDay(
         today=today,
         own=own is not None,
-        seen_today=merged(sessions_today, assessments_today),
-        unsigned=merged(sessions_unsigned, assessments_unsigned),
-        reviews=reviews,
+        seen_today=_visit_page(sessions_today, assessments_today, pages.get("seen")),
+        unsigned=_visit_page(sessions_unsigned, assessments_unsigned, pages.get("unsigned")),
+        reviews=counted_page(reviews, pages.get("reviews"), DAY_PAGE),
     )
     audit.record_each(actor=user, action=audit.Action.LIST, objects=day.listed)
     return day

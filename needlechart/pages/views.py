@@ -23,7 +23,7 @@ def home(request: HttpRequest) -> HttpResponse:
     if not rules.has_role(request.user, rules.CLINICAL_READ_ROLES):
         return redirect("patients:list")
     can_write = rules.has_role(request.user, rules.CLINICAL_WRITE_ROLES)
-    day = page_selectors.working_day(user=request.user)
+    day = page_selectors.working_day(user=request.user, pages=request.GET)
     # What patients reported from the portal, as on the dashboard, for those who act on it.
     attention = portal_selectors.clinic_attention(request.user) if can_write else {}
     return render(
