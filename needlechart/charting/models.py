@@ -206,7 +206,7 @@ class Assessment(SignedRecord):
             models.Index(
                 fields=["practitioner", "performed_at"],
                 condition=Q(signed_at__isnull=True),
-                name="assessment_practitioner_draft",
+                name="assessment_drafts_in_time",
             ),
         ]
 
@@ -432,7 +432,7 @@ class NeedlingSession(SignedRecord):
             models.Index(
                 fields=["practitioner", "performed_at"],
                 condition=Q(signed_at__isnull=True),
-                name="session_practitioner_draft",
+                name="session_drafts_in_time",
             ),
             # A record of a session reaches its clinic through the session's episode: the
             # clinic's queues (effects awaiting review, open red flags) join thousands of

@@ -301,29 +301,24 @@ def _visits(model: type, *, user: User, own: int | None, today: dt.date) -> tupl
 def _visit_page(sessions: QuerySet, assessments: QuerySet, number: object) -> Page:
     """A page of sessions and assessments merged in time order, with the count of both.
 
-    The page's rows are among the first `number` pages of each kind, so each kind is read
-    that far (one query each, its count with it) and the two merged; a page past the end (a
-    list that shrank since its link was written) gives the last."""
-    kinds = {"session": sessions, "assessment": assessments}
-
-    def merged(number: int) -> tuple[list[Visit], int]:
-        total, visits = 0, []
-        for kind, rows in kinds.items():
-            if rows.query.is_empty():
-                continue
-            found = list(rows.annotate(listed_total=count_of(rows))[: number * DAY_PAGE])
-            total += found[0].listed_total if found else 0
-            visits += [Visit(kind, record) for record in found]
-        visits.sort(key=lambda v: (v.when, v.kind, v.record.pk))
-        return visits[(number - 1) * DAY_PAGE : number * DAY_PAGE], total
-
+    The rows of page n are among the first n pages of each kind, so each kind is read that
+    far (one query each, its count with it: at most the whole list, for a page deep in it)
+    and the two merged. A page past the end (a list that shrank since its link was
+    written) gives the last, from the rows already read."""
     number = page_number(number)
-    visits, total = merged(number)
-    if not visits and number > 1:
-        total = sum(rows.count() for rows in kinds.values())
-        number = last_page(total, DAY_PAGE)
-        visits, total = merged(number)
-    return Page(visits, number, Paginator(range(total), DAY_PAGE))
+    total, visits = 0, []
+    for kind, rows in (("session", sessions), ("assessment", assessments)):
+        if rows.query.is_empty():
+            continue
+        found = list(rows.annotate(listed_total=count_of(rows))[: number * DAY_PAGE])
+        total += found[0].listed_total if found else 0
+        visits += [Visit(kind, record) for record in found]
+    # Each kind was read from its first row, so the total is exact and no page past the
+    # last is read: the last page's rows are among those read.
+    number = min(number, last_page(total, DAY_PAGE))
+    visits.sort(key=lambda v: (v.when, v.kind, v.record.pk))
+    shown = visits[(number - 1) * DAY_PAGE : number * DAY_PAGE]
+    return Page(shown, number, Paginator(range(total), DAY_PAGE))
 
 
 def working_day(

@@ -338,26 +338,35 @@ def test_the_home_page_costs_the_same_queries_however_busy_the_day(day):
     assert len(response.context["attention"]["alerts"]) == 40
 
 
+def _listed_since(since: int) -> Counter:
+    """The day's records listed since `since` (the portal's lists beside them aside)."""
+    rows = AuditEvent.objects.filter(
+        pk__gt=since, action="list",
+        object_type__in=["EpisodeOfCare", "Encounter", "ClinicalImpression"],
+    )  # fmt: skip
+    return Counter(rows.values_list("object_type", "object_id"))
+
+
 def test_every_row_of_a_long_day_is_reached_a_page_at_a_time(day):
     """Past a page, each list says how many there are and pages on by itself (its links
-    keep the other lists' pages); the view audits only the rows it shows."""
+    keep the other lists' pages); the view audits only the rows it shows, once each."""
     _busy(day, 40)
     client = client_for(day.practitioner)
     page = client.get(reverse("home")).content.decode()
     assert "Plan reviews due (42)" in page and "Notes to sign (82)" in page
     assert "Seen today (44)" in page
+    kinds = {"session": "Encounter", "assessment": "ClinicalImpression"}
     reviews, unsigned = [], []
     for number in (1, 2, 3, 4):
         since = _last_audit_id()
         response = client.get(reverse("home"), {"reviews": number, "unsigned": number, "seen": 2})
         work = response.context["day"]
         reviews += [e.pk for e in work.reviews]
-        unsigned += [(v.kind, v.record.pk) for v in work.unsigned]
+        unsigned += list(work.unsigned)
         assert len(work.seen_today) == 19  # 44 = 25 + 19
-        listed = AuditEvent.objects.filter(pk__gt=since, action="list")
-        assert sorted(listed.filter(object_type="EpisodeOfCare").values_list("object_id", flat=True)) == sorted(
-            str(e.pk) for e in work.reviews
-        )  # fmt: skip
+        shown = {("EpisodeOfCare", str(e.pk)) for e in work.reviews}
+        shown |= {(kinds[v.kind], str(v.record.pk)) for v in [*work.unsigned, *work.seen_today]}
+        assert _listed_since(since) == Counter(dict.fromkeys(shown, 1))
         if number == 2:
             html = response.content.decode()
             # Each pager changes its own list's page and keeps the others'.
@@ -367,8 +376,15 @@ def test_every_row_of_a_long_day_is_reached_a_page_at_a_time(day):
     assert len(reviews) == 25 + 17 * 3 and len(set(reviews)) == 42
     due = EpisodeOfCare.objects.filter(patient__clinic=day.clinic_a, status="active")
     assert set(reviews) == set(due.exclude(patient=day.dan).values_list("pk", flat=True))
-    # The drafts, sessions and assessments together, oldest first: all 82 in four pages.
-    assert len(unsigned) == len(set(unsigned)) == 82
+    # The drafts, sessions and assessments together: all 82 in four pages, oldest first.
+    keys = [(v.when, v.kind, v.record.pk) for v in unsigned]
+    assert len(set(keys)) == 82 and keys == sorted(keys)
+    # Past the end of the merged list, or a page number too big for the database: the last.
+    for asked in ("5", "99999999999999999999"):
+        work = client.get(reverse("home"), {"unsigned": asked, "reviews": asked}).context["day"]
+        assert (work.unsigned.number, len(work.unsigned)) == (4, 7), asked
+        assert (work.reviews.number, len(work.reviews)) == (2, 17), asked
+        assert [(v.when, v.kind, v.record.pk) for v in work.unsigned] == keys[75:]
     # A page number that is not one gives the first page.
     work = client.get(reverse("home"), {"reviews": "x", "unsigned": "-3"}).context["day"]
     assert work.reviews.number == 1 and work.unsigned.number == 1
@@ -403,9 +419,11 @@ def test_the_home_page_reads_a_practitioner_s_visits_from_their_indexes(day):
                 cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
                 plans[table, relation, kind] = " | ".join(row[-1] for row in cursor.fetchall())
     assert len(plans) == 4
+    indexes = {"day": "{}_practitioner_day", "draft": "{}_drafts_in_time"}
     for (table, relation, kind), plan in plans.items():
         # The list itself, not only its count, and in the index's order.
-        assert f"SEARCH {table} USING INDEX {relation}_practitioner_{kind} " in plan, plan
+        index = indexes[kind].format(relation)
+        assert f"SEARCH {table} USING INDEX {index} " in plan, plan
         assert "SCAN patients_patient" not in plan and "TEMP B-TREE" not in plan, plan
 
 

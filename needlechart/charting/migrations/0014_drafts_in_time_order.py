@@ -10,6 +10,10 @@ refresh_statistics = analysed_for("charting_assessment", "charting_needlingsessi
 
 
 class Migration(migrations.Migration):
+    """A practitioner's drafts indexed in the order the home page lists them. The new
+    indexes are added before the old ones are dropped, under new names: dropping an index
+    locks its table until the migration commits, so that comes last; and the new ones can
+    be built beforehand without blocking (docs/deployment.md)."""
 
     dependencies = [
         ('accounts', '0010_clinic_logo'),
@@ -19,6 +23,15 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AddIndex(
+            model_name='assessment',
+            index=models.Index(condition=models.Q(('signed_at__isnull', True)), fields=['practitioner', 'performed_at'], name='assessment_drafts_in_time'),
+        ),
+        migrations.AddIndex(
+            model_name='needlingsession',
+            index=models.Index(condition=models.Q(('signed_at__isnull', True)), fields=['practitioner', 'performed_at'], name='session_drafts_in_time'),
+        ),
+        migrations.RunPython(refresh_statistics, migrations.RunPython.noop),
         migrations.RemoveIndex(
             model_name='assessment',
             name='assessment_practitioner_draft',
@@ -27,13 +40,4 @@ class Migration(migrations.Migration):
             model_name='needlingsession',
             name='session_practitioner_draft',
         ),
-        migrations.AddIndex(
-            model_name='assessment',
-            index=models.Index(condition=models.Q(('signed_at__isnull', True)), fields=['practitioner', 'performed_at'], name='assessment_practitioner_draft'),
-        ),
-        migrations.AddIndex(
-            model_name='needlingsession',
-            index=models.Index(condition=models.Q(('signed_at__isnull', True)), fields=['practitioner', 'performed_at'], name='session_practitioner_draft'),
-        ),
-        migrations.RunPython(refresh_statistics, migrations.RunPython.noop),
     ]
