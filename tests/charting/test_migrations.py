@@ -40,8 +40,8 @@ def test_the_new_indexes_get_the_planner_s_statistics_where_the_database_keeps_t
         assert _sqlite_statistics() == set()
         _refresh()
         kept = _sqlite_statistics()
-        assert {"session_practitioner_day", "session_practitioner_draft"} <= kept
-        assert {"assessment_practitioner_day", "assessment_practitioner_draft"} <= kept
+        assert {"session_practitioner_day", "session_drafts_in_time"} <= kept
+        assert {"assessment_practitioner_day", "assessment_drafts_in_time"} <= kept
     else:
         _refresh()
         with connection.cursor() as cursor:
