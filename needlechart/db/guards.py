@@ -433,6 +433,75 @@ def summary_sources() -> list[Guard]:
     ]
 
 
+# An episode's current plan review date (patients.EpisodeOfCare.plan_review_on): the review
+# date of its latest plan version. Plans are append-only, so a new version is the only
+# change; an episode written with any other value (a save that loaded it before a plan was
+# added, a raw UPDATE) gets the plan's date back.
+EPISODES = "patients_episodeofcare"
+PLANS = "outcomes_careplan"
+REVIEW_COLUMN = "plan_review_on"
+
+
+def _current_review(episode: str) -> str:
+    return (
+        f"(SELECT review_on FROM {PLANS} WHERE episode_id = {episode}"
+        " ORDER BY version DESC LIMIT 1)"
+    )
+
+
+POSTGRES_FUNCTIONS += [
+    # Once per statement over the plans it wrote: a bulk load updates each episode once (and
+    # the episode's own trigger below then checks the date again).
+    f"""CREATE OR REPLACE FUNCTION needlechart_plan_review_rows() RETURNS trigger AS $$
+    BEGIN
+      UPDATE {EPISODES} e SET {REVIEW_COLUMN} = c.review_on
+      FROM (SELECT DISTINCT ON (p.episode_id) p.episode_id, p.review_on FROM {PLANS} p
+            WHERE p.episode_id IN (SELECT episode_id FROM written)
+            ORDER BY p.episode_id, p.version DESC) AS c
+      WHERE e.id = c.episode_id AND e.{REVIEW_COLUMN} IS DISTINCT FROM c.review_on;
+      RETURN NULL;
+    END; $$ LANGUAGE plpgsql""",
+    f"""CREATE OR REPLACE FUNCTION needlechart_plan_review_kept() RETURNS trigger AS $$
+    BEGIN
+      NEW.{REVIEW_COLUMN} := {_current_review("NEW.id")};
+      RETURN NEW;
+    END; $$ LANGUAGE plpgsql""",
+]
+
+
+def plan_review_kept() -> Guard:
+    """The episode's plan review date follows its plans on every path. An episode is
+    written with its date worked out again: at insert (Django's foreign keys are checked at
+    commit, so a load may write an episode's plans before the episode), and whenever an
+    update sets a different date."""
+    current = _current_review("NEW.id")
+    keep = f"BEGIN UPDATE {EPISODES} SET {REVIEW_COLUMN} = {current} WHERE id = NEW.id; END"
+    return Guard(
+        f"{PLANS}_keeps_review",
+        [
+            f"CREATE TRIGGER {PLANS}_keeps_review AFTER INSERT ON {PLANS} BEGIN "
+            f"UPDATE {EPISODES} SET {REVIEW_COLUMN} = {_current_review('NEW.episode_id')} "
+            "WHERE id = NEW.episode_id; END",
+            # SQLite's triggers cannot change the row being written: the row is put right
+            # after it (by then its date is the plan's, so a second firing does nothing).
+            f"CREATE TRIGGER {EPISODES}_review_inserted AFTER INSERT ON {EPISODES} "
+            f"FOR EACH ROW WHEN NEW.{REVIEW_COLUMN} IS NOT {current} {keep}",
+            f"CREATE TRIGGER {EPISODES}_review_updated AFTER UPDATE OF {REVIEW_COLUMN} "
+            f"ON {EPISODES} FOR EACH ROW WHEN NEW.{REVIEW_COLUMN} IS NOT {current} {keep}",
+        ],
+        [
+            f"CREATE TRIGGER {PLANS}_keeps_review AFTER INSERT ON {PLANS} REFERENCING NEW "
+            "TABLE AS written FOR EACH STATEMENT EXECUTE FUNCTION needlechart_plan_review_rows()",
+            f"CREATE TRIGGER {EPISODES}_review_inserted BEFORE INSERT ON {EPISODES} "
+            "FOR EACH ROW EXECUTE FUNCTION needlechart_plan_review_kept()",
+            f"CREATE TRIGGER {EPISODES}_review_updated BEFORE UPDATE ON {EPISODES} FOR EACH ROW "
+            f"WHEN (NEW.{REVIEW_COLUMN} IS DISTINCT FROM OLD.{REVIEW_COLUMN}) "
+            "EXECUTE FUNCTION needlechart_plan_review_kept()",
+        ],
+        requires=(EPISODES,),
+    )
+
+
 def install(schema_editor, guards: list[Guard]) -> None:
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
@@ -486,7 +555,18 @@ def all_guards(connection: Any = None) -> list[Guard]:
     guards += SIGNERS
     if connection is not None:
         guards += _recorded(connection)
+        if _has_column(connection, EPISODES, REVIEW_COLUMN):
+            guards.append(plan_review_kept())
     return guards + summary_sources()
+
+
+def _has_column(connection: Any, table: str, column: str) -> bool:
+    """Whether `table` exists with `column` (a database migrated back before it has not)."""
+    if table not in connection.introspection.table_names():
+        return False
+    with connection.cursor() as cursor:
+        described = connection.introspection.get_table_description(cursor, table)
+    return column in {c.name for c in described}
 
 
 def _recorded(connection: Any) -> list[Guard]:
@@ -572,10 +652,11 @@ def lifted(connection: Any) -> Iterator[None]:
 
 
 def touching(tables: set[str]) -> list[Guard]:
-    """The guards on, or naming, any of `tables`."""
+    """The guards on, or naming, any of `tables` (those `all_guards` lists only for a
+    database with their columns included: a migration rebuilding a table drops them too)."""
     return [
         guard
-        for guard in all_guards()
+        for guard in [*all_guards(), plan_review_kept()]
         if any(table in statement for statement in guard.sqlite for table in tables)
     ]
 

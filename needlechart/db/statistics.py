@@ -30,7 +30,8 @@ def refresh_statistics(*tables: str) -> None:
 def analysed_for(*tables: str) -> Callable[[Any, Any], None]:
     """A migration's step that takes the planner's statistics of `tables` at once, for the
     indexes the migration adds, where the database keeps statistics: on SQLite only once a
-    bulk load or ANALYZE has made its statistics table (without one it plans by rule)."""
+    bulk load or ANALYZE has made its statistics table (without one it plans by rule), and
+    only of tables with rows."""
 
     def analyse(apps: Any, schema_editor: Any) -> None:
         database = schema_editor.connection
@@ -40,6 +41,11 @@ def analysed_for(*tables: str) -> Callable[[Any, Any], None]:
                 if cursor.fetchone() is None:
                     return
             for table in tables:
-                cursor.execute(f"ANALYZE {database.ops.quote_name(table)}")
+                name = database.ops.quote_name(table)
+                # An empty table (a new database) is left as it is: statistics taken now
+                # would say it is empty until it is analysed again.
+                cursor.execute(f"SELECT 1 FROM {name} LIMIT 1")  # noqa: S608 - a migration's table
+                if cursor.fetchone() is not None:
+                    cursor.execute(f"ANALYZE {name}")
 
     return analyse

@@ -59,7 +59,7 @@ from needlechart.charting.models import (
 )
 from needlechart.knowledge.instruments import describe_threshold
 from needlechart.knowledge.instruments import source as threshold_source
-from needlechart.outcomes.models import CarePlan, EpisodeSummary, Observation
+from needlechart.outcomes.models import EpisodeSummary, Observation
 from needlechart.patients.models import EpisodeOfCare, full_name
 from needlechart.rows import no_cycle_collection
 
@@ -576,16 +576,9 @@ def _review_candidates(filters: Filters) -> QuerySet[EpisodeOfCare]:
     return rows
 
 
-def _plan_review() -> Subquery:
-    """The review date of each episode's latest plan."""
-    return Subquery(
-        CarePlan.objects.filter(episode=OuterRef("pk")).order_by("-version").values("review_on")[:1]
-    )
-
-
 def _with_review_facts(rows: QuerySet[EpisodeOfCare]) -> QuerySet[EpisodeOfCare]:
-    """Each episode's signed sessions (`signed`) and its latest plan's review date
-    (`plan_review_on`), in the order the review list shows them."""
+    """Each episode's signed sessions (`signed`), with its latest plan's review date kept on
+    it (`plan_review_on`), in the order the review list shows them."""
     signed = (
         NeedlingSession.objects.filter(episode=OuterRef("pk"), signed_at__isnull=False)
         .exclude(_not_in_error())
@@ -595,7 +588,7 @@ def _with_review_facts(rows: QuerySet[EpisodeOfCare]) -> QuerySet[EpisodeOfCare]
         .values("n")
     )
     return (
-        rows.annotate(signed=Coalesce(Subquery(signed), Value(0)), plan_review_on=_plan_review())
+        rows.annotate(signed=Coalesce(Subquery(signed), Value(0)))
         .select_related("patient")
         .order_by("patient__family_name", "patient__given_name", "pk")
     )
@@ -621,9 +614,7 @@ def _review_due(
     # The signed sessions as kept in the episodes' summaries, current since `_changes`.
     rows = (
         _review_candidates(filters)
-        .annotate(
-            signed=Coalesce("summary__signed_sessions", Value(0)), plan_review_on=_plan_review()
-        )
+        .annotate(signed=Coalesce("summary__signed_sessions", Value(0)))
         .filter(Q(signed__gte=after) | Q(plan_review_on__lt=today))
         .order_by("patient__family_name", "patient__given_name", "pk")
         .values_list(

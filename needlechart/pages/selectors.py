@@ -28,7 +28,6 @@ from needlechart.audit import services as audit
 from needlechart.charting.models import Addendum, Assessment, NeedlingSession
 from needlechart.db.latest import count_of, counted_page, last_page, page_number
 from needlechart.db.prepared import prepared
-from needlechart.outcomes.models import CarePlan
 from needlechart.patients.models import EpisodeOfCare, Patient
 
 PAGE_SIZE = 25
@@ -81,12 +80,6 @@ def _not_in_error(relation: str) -> Exists:
     )
 
 
-def _latest_plans() -> QuerySet[CarePlan]:
-    """Each episode's current plan: no later version of it exists."""
-    later = CarePlan.objects.filter(episode=OuterRef("episode"), version__gt=OuterRef("version"))
-    return CarePlan.objects.exclude(Exists(later))
-
-
 def _with_care(patients: QuerySet[Patient]) -> QuerySet[Patient]:
     """Annotate each patient's standing in care with subqueries: no query per row."""
     # The episode that speaks for the patient: an active one before one on hold, then the
@@ -100,7 +93,9 @@ def _with_care(patients: QuerySet[Patient]) -> QuerySet[Patient]:
     assessments = Assessment.objects.filter(episode__patient=OuterRef("pk")).filter(
         _not_in_error("assessment")
     )
-    review = _latest_plans().filter(episode__patient=OuterRef("pk"), episode__status=Status.ACTIVE)
+    review = EpisodeOfCare.objects.filter(
+        patient=OuterRef("pk"), status=Status.ACTIVE, plan_review_on__isnull=False
+    )
     return patients.annotate(
         care_status=Subquery(current.values("status")[:1]),
         in_charge_id=Subquery(current.values("care_manager")[:1]),
@@ -108,7 +103,7 @@ def _with_care(patients: QuerySet[Patient]) -> QuerySet[Patient]:
         last_assessment_at=Subquery(
             assessments.order_by("-performed_at").values("performed_at")[:1]
         ),
-        next_review_on=Subquery(review.order_by("review_on").values("review_on")[:1]),
+        next_review_on=Subquery(review.order_by("plan_review_on").values("plan_review_on")[:1]),
     )
 
 
@@ -340,12 +335,12 @@ def working_day(
     episodes = EpisodeOfCare.objects.filter(patient__clinic_id=user.clinic_id, status=Status.ACTIVE)
     if own is not None:
         episodes = episodes.filter(care_manager_id=own)
-    plan = _latest_plans().filter(episode=OuterRef("pk"))
+    # Along the index of active episodes by their current plan's review date: the ones due,
+    # not every active episode's plan.
     reviews = (
-        episodes.annotate(review_on=Subquery(plan.values("review_on")[:1]))
-        .filter(review_on__lte=today)
+        episodes.filter(plan_review_on__lte=today)
         .select_related("patient", "care_manager__user")
-        .order_by("review_on", "patient__family_name", "patient__given_name", "pk")
+        .order_by("plan_review_on", "patient__family_name", "patient__given_name", "pk")
     )
     day = WorkingDay(
         today=today,

@@ -172,6 +172,13 @@ class EpisodeOfCare(models.Model):
     )
     period_start = models.DateField("opened on", default=timezone.localdate)
     period_end = models.DateField("discharged on", null=True, blank=True)
+    # The review date of the episode's current plan (outcomes.CarePlan, its latest version),
+    # or none before a plan. Kept by the database's triggers (db/guards.py
+    # `plan_review_kept`, installed by the migration that added it) whatever path writes a
+    # plan or the episode, and whatever value a save carries: the lists of reviews due then
+    # read the episodes due, along an index, rather than working out the current plan of
+    # every active episode.
+    plan_review_on = models.DateField("plan review date", null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -179,6 +186,21 @@ class EpisodeOfCare(models.Model):
         ordering = ["-period_start", "-id"]
         verbose_name = "episode of care"
         verbose_name_plural = "episodes of care"
+        indexes = [
+            # A practitioner's active episodes by review date: their reviews due, the
+            # earliest first (the home page).
+            models.Index(
+                fields=["care_manager", "plan_review_on"],
+                condition=models.Q(status="active", plan_review_on__isnull=False),
+                name="episode_reviews_in_time",
+            ),
+            # The same for the whole clinic (staff in charge of no episode).
+            models.Index(
+                fields=["plan_review_on"],
+                condition=models.Q(status="active", plan_review_on__isnull=False),
+                name="episode_all_reviews_in_time",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(period_end__isnull=True)

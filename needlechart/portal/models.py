@@ -108,6 +108,15 @@ class HealthQuestionnaire(models.Model):
 
     class Meta:
         ordering = ["-submitted_at", "-id"]
+        # The clinic's answers waiting for review, the oldest first (the home page and the
+        # dashboard): the first few read in order, not every pending one sorted.
+        indexes = [
+            models.Index(
+                fields=["submitted_at", "id"],
+                condition=Q(status="pending"),
+                name="questionnaire_pending",
+            )
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status="pending", reviewed_at__isnull=True)
@@ -149,6 +158,15 @@ class CheckIn(models.Model):
 
     class Meta:
         ordering = ["session_id", "hours"]
+        # The open red-flag alerts (the home page, the dashboard, the patient header): the
+        # few not yet acknowledged, found without reading every check-in ever answered.
+        indexes = [
+            models.Index(
+                fields=["answered_at", "id"],
+                condition=Q(alert_acknowledged_at__isnull=True) & ~Q(red_flags=[]),
+                name="check_in_open_red_flags",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(fields=["session", "hours"], name="one_check_in_per_time"),
             models.CheckConstraint(condition=Q(soreness__lte=10), name="soreness_0_to_10"),

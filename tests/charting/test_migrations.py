@@ -8,6 +8,7 @@ from django.db import connection
 
 from needlechart.portal import selectors as portal_selectors
 from tests import charts
+from tests.sql import captured, query_plan
 
 # The migration that added a practitioner's indexes of their visits (the home page).
 HOME_PAGE_INDEXES = importlib.import_module(
@@ -70,24 +71,12 @@ def test_a_clinic_s_effects_awaiting_review_are_counted_from_an_index_of_the_ses
     on PostgreSQL, 36 ms against 11 ms)."""
     if connection.vendor != "postgresql":
         pytest.skip("SQLite finds a session by its rowid")
-    statements = []
-
-    def keep(execute, sql, params, many, context):
-        statements.append((sql, params))
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(keep):
+    with captured() as statements:
         portal_selectors.clinic_attention(world.practitioner)
     sql, params = next((s, p) for s, p in statements if 'FROM "portal_reportedeffect"' in s)
     with connection.cursor() as cursor:
         # As a server's autovacuum leaves the table: its pages known to be visible to all,
         # which an index-only read relies on.
         cursor.execute("VACUUM ANALYZE charting_needlingsession")
-        # Any way but reading the whole table: the few rows of a test would be read whole.
-        cursor.execute("SET enable_seqscan = off")
-        try:
-            cursor.execute(f"EXPLAIN {sql}", params)
-            plan = "\n".join(row[0] for row in cursor.fetchall())
-        finally:
-            cursor.execute("RESET enable_seqscan")
-    assert "Index Only Scan using session_episode_of_id" in plan, plan
+    steps = query_plan(sql, params)
+    assert "Index Only Scan using session_episode_of_id" in steps, steps

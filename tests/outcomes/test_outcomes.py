@@ -17,6 +17,7 @@ from needlechart.outcomes.plots import improvement_band
 from tests import charts
 from tests.charts import row
 from tests.conftest import client_for
+from tests.sql import captured, query_plan
 
 TOMORROW = timezone.localdate() + dt.timedelta(days=1)
 
@@ -227,14 +228,8 @@ def test_the_measurements_page_reads_its_page_in_index_order(consented_long_ago,
     every measurement of the episode to show fifty (7 ms at 6,000 on SQLite)."""
     world = consented_long_ago
     session_with_pain(world, needle, 7, 5, days_ago=7)
-    statements = []
-
-    def keep(execute, sql, params, many, context):
-        statements.append((sql, params))
-        return execute(sql, params, many, context)
-
     url = reverse("outcomes:measurements", args=[world.episode_a.pk])
-    with connection.execute_wrapper(keep):
+    with captured() as statements:
         assert client_for(world.practitioner).get(url).status_code == 200
     sql, params = next(
         (sql, params) for sql, params in statements
@@ -242,17 +237,9 @@ def test_the_measurements_page_reads_its_page_in_index_order(consented_long_ago,
         and 'ORDER BY "outcomes_observation"."recorded_at" DESC, "outcomes_observation"."id" DESC'
         ' LIMIT' in sql
     )  # fmt: skip
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # A test's few rows are read faster without an index: ask what a long history
-            # would be read with.
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute(f"EXPLAIN {sql}", params)
-        else:
-            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
-        plan = " | ".join(str(row[-1]) for row in cursor.fetchall())
-    assert "observation_episode_time" in plan, plan
-    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+    steps = query_plan(sql, params)
+    assert "observation_episode_time" in steps, steps
+    assert "TEMP B-TREE" not in steps and "Sort" not in steps, steps
 
 
 def test_the_improvement_band_follows_the_thresholds():

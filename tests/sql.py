@@ -1,0 +1,32 @@
+"""What SQL a test's code runs, and how the database plans it."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import connection, transaction
+
+
+@contextmanager
+def captured() -> Iterator[list[tuple[str, Any]]]:
+    """Every statement run in the block, with its parameters, in order."""
+    run: list[tuple[str, Any]] = []
+
+    def keep(execute, sql, params, many, context):
+        run.append((sql, params))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(keep):
+        yield run
+
+
+def query_plan(sql: str, params: Any) -> str:
+    """How the database would run `sql`, its steps joined by " | ". On PostgreSQL, as for a
+    clinic's tables rather than a test's few rows: any way but reading a table whole."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+        else:
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        return " | ".join(str(row[-1]) for row in cursor.fetchall())
