@@ -38,7 +38,7 @@ from needlechart.charting.models import (
     NeedleSize,
     NeedlingSession,
 )
-from needlechart.db.latest import latest
+from needlechart.db.latest import latest, page_number
 from needlechart.forms import posted, record_id, refused, submit
 from needlechart.patients import selectors as patient_selectors
 from needlechart.patients.models import EpisodeOfCare
@@ -580,12 +580,6 @@ def assessment_addendum(request: HttpRequest, assessment_id: int) -> HttpRespons
 # --- timeline ----------------------------------------------------------------------------
 
 
-def _page_number(text: str | None) -> int:
-    """A page number from the address; anything else is the first page."""
-    number = record_id(text)
-    return number if number is not None and 0 < number < 10**6 else 1
-
-
 @access.clinical_read(patient_scope)
 def timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
     # Audited with the timeline, below.
@@ -600,7 +594,7 @@ def timeline(request: HttpRequest, patient_id: int) -> HttpResponse:
         kind=filters.get("kind", ""),
         date_from=filters.get("date_from"),
         date_to=filters.get("date_to"),
-        page=_page_number(request.GET.get("page")),
+        page=page_number(request.GET.get("page")),
         with_patient=True,
     )
     query = request.GET.copy()

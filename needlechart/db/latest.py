@@ -81,11 +81,13 @@ LAST_ASKABLE = 1_000_000
 
 
 def page_number(number: object) -> int:
-    """The page an address asks for, from 1: anything but a whole number gives the first."""
-    try:
-        return min(max(1, int(str(number))), LAST_ASKABLE)
-    except ValueError:
+    """The page an address asks for, from 1: anything but ASCII digits gives the first, and
+    a number past LAST_ASKABLE that page (a list's page past its end gives its last)."""
+    text = str(number)
+    if not (text.isascii() and text.isdigit()):
         return 1
+    # Beyond LAST_ASKABLE's digits the rest need not be read (a long one is past it).
+    return max(1, min(int(text.lstrip("0")[:8] or "0"), LAST_ASKABLE))
 
 
 def last_page(total: int, size: int) -> int:

@@ -437,6 +437,9 @@ def test_the_timeline_is_read_a_page_at_a_time_in_the_same_order(world, monkeypa
     # Past the last page, the last page; nonsense, the first.
     assert client.get(url, {"page": 999}).context["page"].number == pages
     assert client.get(url, {"page": "x"}).context["page"].number == 1
+    # A number no database offset holds is past the end too, not a server error.
+    assert client.get(url, {"page": "9" * 40}).context["page"].number == pages
+    assert client.get(url, {"page": "-2"}).context["page"].number == 1
     assert _count(client, url + f"?page={pages}") == TIMELINE_QUERIES
 
 

@@ -85,3 +85,18 @@ def test_listing_every_row_keeps_where_the_page_goes_next(world, monkeypatch):
     url = f"{reverse('charting:consent', args=[world.patient_a.pk])}?next={episode}"
     page = client_for(world.practitioner).get(url).content.decode()
     assert f'href="?next={episode.replace("/", "%2F")}&amp;history=all"' in page
+
+
+@pytest.mark.parametrize(
+    ("asked", "page"),
+    [
+        ("3", 3), ("0005", 5), (7, 7), (None, 1), ("", 1), ("x", 1), ("0", 1), ("-3", 1),
+        ("+3", 1), (" 3", 1), ("²", 1), ("٣", 1), ("1_0", 1), ("3.5", 1),
+        ("1000001", latest.LAST_ASKABLE), ("9" * 5000, latest.LAST_ASKABLE),
+    ],
+)  # fmt: skip
+def test_a_page_number_from_an_address_is_a_whole_number_within_reach(asked, page):
+    """Digits only (Python's int() also reads "+3", " 3", "1_0" and other scripts' digits),
+    and a number too long for the database's offset (or for int() itself) is past the end:
+    the list then shows its last page."""
+    assert latest.page_number(asked) == page
