@@ -10,14 +10,19 @@ it (about 1 ms of Python a query against well under 0.1 ms in the database).
 compiles it and keeps the SQL, with where each stand-in falls among the SQL's parameters.
 Every later call runs that SQL with the caller's values in those places, and turns the
 rows into records as the queryset would (`select_related`, annotations, `values()`, and
-`prefetch_related`, whose own queries are built as usual).
+`prefetch_related`, whose own queries are built as usual). Plain records (a model's, with
+related records joined and annotations) are built straight from the rows, with what
+Django's iteration works out at every run (each model's columns, its converters, a
+populator per related record) worked out once.
 
 `build` must depend on its arguments only (the values, and the keywords that shape the
 SQL): a queryset that reads the clock, a setting or
 a record's state while it is built would be kept with the first call's value. With
 `PREPARED_QUERIES_CHECK` on (the test suite) every call also builds and compiles the
 queryset as usual and fails if the kept SQL and parameters differ from it, so a `build`
-that breaks the rule fails its tests.
+that breaks the rule fails its tests; and records built straight from the rows must equal,
+field by field and related record by related record, those the queryset's own iteration
+builds from the same rows.
 """
 
 import copy
@@ -30,7 +35,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django.db.models.query import ModelIterable, get_related_populators
 from django.db.models.sql.compiler import SQLCompiler
 
 # Stand-ins for the arguments while the queryset is compiled: whole numbers no id reaches
@@ -48,12 +54,28 @@ class PreparedQueryError(Exception):
 
 
 @dataclass(frozen=True)
+class _Records:
+    """How a row becomes its record, as Django's ModelIterable works it out at every run of
+    a query (the columns of each model, a populator per related record), worked out once."""
+
+    model: type[Model]
+    start: int
+    end: int
+    attnames: list[str]
+    populators: list[Any]
+    annotations: list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
 class _Compiled:
     queryset: QuerySet
     compiler: SQLCompiler
     sql: str
     # Each parameter of the SQL: the index of the argument it is, or the constant itself.
     params: tuple[tuple[bool, Any], ...]
+    # Records built straight from the rows; None for what the queryset builds itself (values,
+    # prefetched relations, a composite key).
+    records: _Records | None
     # The value converters of each column, worked out once per connection (each thread has
     # its own): the ORM works them out again for every run of a query.
     converters: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
@@ -105,7 +127,8 @@ def _run(
 ) -> list[Any]:
     alias = DEFAULT_DB_ALIAS
     params = tuple(values[v] if is_argument else v for is_argument, v in compiled.params)
-    if getattr(settings, "PREPARED_QUERIES_CHECK", False):
+    checked = getattr(settings, "PREPARED_QUERIES_CHECK", False)
+    if checked:
         expected = build(*values)
         sql, expected_params = expected.query.get_compiler(using=alias).as_sql()
         if sql != compiled.sql or not _same(tuple(expected_params), params):
@@ -113,17 +136,94 @@ def _run(
                 f"{name}: the kept SQL differs from the queryset built "
                 f"for {values}; its shape depends on more than its arguments"
             )
-    queryset = compiled.queryset._chain()
-    kept = copy.copy(compiled.compiler)
-    kept.connection = connection = connections[alias]
+    connection = connections[alias]
     converters = compiled.converters.get(connection)
     if converters is None:
+        kept = copy.copy(compiled.compiler)
+        kept.connection = connection
         columns = [column for column, _, _ in kept.select[: kept.col_count]]
         converters = compiled.converters[connection] = kept.get_converters(columns)
+    if compiled.records is None:
+        return _through_queryset(compiled, connection, converters, as_sql=(compiled.sql, params))
+    with connection.cursor() as cursor:
+        cursor.execute(compiled.sql, params)
+        rows = cursor.fetchall()
+    found = _records(compiled.records, rows, connection, converters)
+    # The suite holds each record to the one the queryset's own iteration builds from the
+    # same rows.
+    if checked and not _same_records(
+        found, _through_queryset(compiled, connection, converters, rows=rows)
+    ):
+        raise PreparedQueryError(f"{name}: its records differ from the queryset's for {values}")
+    return found
+
+
+def _through_queryset(
+    compiled: "_Compiled",
+    connection: Any,
+    converters: dict,
+    as_sql: tuple[str, tuple] | None = None,
+    rows: list[tuple] | None = None,
+) -> list[Any]:
+    """The queryset's own iteration, with the kept SQL and converters in place of compiling
+    (for values(), prefetched relations and the like); or over rows already fetched."""
+    queryset = compiled.queryset._chain()
+    kept = copy.copy(compiled.compiler)
+    kept.connection = connection
     kept.get_converters = lambda expressions: converters  # type: ignore[method-assign]
-    kept.as_sql = lambda *args, **kwargs: (compiled.sql, params)  # type: ignore[method-assign]
+    if as_sql is not None:
+        kept.as_sql = lambda *args, **kwargs: as_sql  # type: ignore[method-assign]
+    if rows is not None:
+        kept.execute_sql = lambda *args, **kwargs: [rows]  # type: ignore[method-assign]
     queryset.query.get_compiler = lambda *args, **kwargs: kept  # type: ignore[method-assign]
     return list(queryset)
+
+
+def _records(how: _Records, rows: list[tuple], connection: Any, converters: dict) -> list[Any]:
+    """Records built from their rows as ModelIterable builds them. Cloning the queryset,
+    copying its compiler and working out its populators at each run cost more than running
+    the SQL of most of a page's queries."""
+    converting = list(converters.items())
+    records = []
+    for fetched in rows:
+        row = list(fetched)
+        for position, (functions, expression) in converting:
+            value = row[position]
+            for convert in functions:
+                value = convert(value, expression, connection)
+            row[position] = value
+        record = how.model.from_db(DEFAULT_DB_ALIAS, how.attnames, row[how.start : how.end])
+        for populator in how.populators:
+            populator.populate(row, record)
+        for attribute, position in how.annotations:
+            setattr(record, attribute, row[position])
+        records.append(record)
+    return records
+
+
+def _same_records(found: list[Any], expected: list[Any]) -> bool:
+    """The same records, field by field, with the same related records cached on them."""
+    seen: set[tuple[int, int]] = set()
+
+    def same(a: Any, b: Any) -> bool:
+        if not isinstance(a, Model) or not isinstance(b, Model):
+            return a == b
+        if type(a) is not type(b) or (id(a), id(b)) in seen:
+            return type(a) is type(b)
+        seen.add((id(a), id(b)))
+        own_a = {k: v for k, v in vars(a).items() if k != "_state"}
+        own_b = {k: v for k, v in vars(b).items() if k != "_state"}
+        cached_a, cached_b = a._state.fields_cache, b._state.fields_cache
+        return (
+            own_a.keys() == own_b.keys()
+            and all(same(own_a[k], own_b[k]) for k in own_a)
+            and a._state.db == b._state.db
+            and a._state.adding == b._state.adding
+            and cached_a.keys() == cached_b.keys()
+            and all(same(cached_a[k], cached_b[k]) for k in cached_a)
+        )
+
+    return len(found) == len(expected) and all(map(same, found, expected))
 
 
 def _same(expected: tuple, kept: tuple) -> bool:
@@ -166,7 +266,33 @@ def _compile(queryset: QuerySet, stand_ins: list[int | str]) -> Any:
         raise PreparedQueryError(
             f"an argument of the prepared query does not reach its SQL as a parameter: {sql}"
         )
-    return _Compiled(queryset, compiler, sql, tuple(params))
+    return _Compiled(queryset, compiler, sql, tuple(params), _how(queryset, compiler))
+
+
+def _how(queryset: QuerySet, compiler: SQLCompiler) -> _Records | None:
+    """How ModelIterable turns this query's rows into records, when it is the plain case:
+    records of a model, with related records joined and annotations, and nothing fetched
+    after (prefetched relations) or put together from several columns (a composite key)."""
+    info = compiler.klass_info
+    columns = [column for column, _, _ in compiler.select[: compiler.col_count]]
+    if (
+        queryset._iterable_class is not ModelIterable
+        or queryset._prefetch_related_lookups
+        or queryset._known_related_objects
+        or info is None
+        or compiler.has_composite_fields(columns)
+    ):
+        return None
+    fields = info["select_fields"]
+    start, end = fields[0], fields[-1] + 1
+    return _Records(
+        model=info["model"],
+        start=start,
+        end=end,
+        attnames=[column[0].target.attname for column in compiler.select[start:end]],
+        populators=get_related_populators(info, compiler.select, DEFAULT_DB_ALIAS),
+        annotations=list(compiler.annotation_col_map.items()),
+    )
 
 
 def attach_related(record: Any, name: str, rows: list[Any]) -> None:

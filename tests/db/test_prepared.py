@@ -171,3 +171,74 @@ def test_a_query_the_orm_answers_without_sql_for_a_stand_in_is_built_as_usual(wo
     if connection.vendor == "postgresql":
         with pytest.raises(PreparedQueryError, match="decides the query without SQL"):
             prepared(lambda changes: EpisodeSummary.objects.filter(changes=changes))(1)
+
+
+def _patients(clinic_id: int) -> QuerySet:
+    # Joined both ways (a patient's clinic; the portal account some patients have, and its
+    # user), counted, one column deferred.
+    return (
+        Patient.objects.filter(clinic_id=clinic_id)
+        .select_related("clinic", "portal_account__user")
+        .annotate(episodes_n=Count("episodes"))
+        .defer("email")
+        .order_by("pk")
+    )
+
+
+def _as_read(patient: Patient) -> tuple:
+    account = getattr(patient, "portal_account", None)
+    return (
+        patient.pk, patient.mrn, patient.birth_date, patient.clinic.name, patient.episodes_n,
+        patient.get_deferred_fields(), account and account.user.email,
+        account and account.patient is patient,
+    )  # fmt: skip
+
+
+def test_records_built_from_the_rows_are_those_the_queryset_builds_in_one_query(
+    world, django_assert_num_queries
+):
+    factories.episode(world.patient_a, world.admin.practitioner, condition_code="M79.1")
+    factories.patient(world.clinic_a, given_name="No", family_name="Account")
+    query = prepared(_patients)
+    query(world.clinic_b.pk)
+    for clinic in (world.clinic_a, world.clinic_b):
+        # One query, with the suite's check of every record against the queryset's own.
+        with django_assert_num_queries(1):
+            got = query(clinic.pk)
+        assert [_as_read(p) for p in got] == [_as_read(p) for p in _patients(clinic.pk)]
+    with_account, without = query(world.clinic_a.pk)
+    assert with_account.portal_account.user == world.patient_user
+    assert not hasattr(without, "portal_account")
+
+
+def test_a_query_ordered_by_a_column_it_does_not_show_gives_the_queryset_s_records(world):
+    for name in ("Zed", "Amy"):
+        factories.patient(world.clinic_a, given_name=name, family_name="Extra")
+
+    def build(clinic_id: int) -> QuerySet:
+        # DISTINCT selects the ordering's column too, after the records' own columns.
+        return (
+            Patient.objects.filter(clinic_id=clinic_id)
+            .order_by("clinic__name", "given_name")
+            .distinct()
+        )
+
+    query = prepared(build)
+    query(world.clinic_a.pk)
+    assert [p.given_name for p in query(world.clinic_a.pk)] == ["Amy", "Ann", "Zed"]
+    assert query(world.clinic_a.pk) == list(build(world.clinic_a.pk))
+
+
+def test_records_that_differ_from_the_queryset_s_own_fail_the_check(world, monkeypatch):
+    from needlechart.db import prepared as module
+
+    built = module._records
+
+    def losing_annotations(how, *args):
+        return built(module._Records(**{**vars(how), "annotations": []}), *args)
+
+    query = prepared(_patients)
+    query(world.clinic_a.pk)
+    monkeypatch.setattr(module, "_records", losing_annotations)
+    with pytest.raises(PreparedQueryError, match="records differ"):
+        query(world.clinic_a.pk)
