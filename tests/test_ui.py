@@ -290,3 +290,54 @@ def test_a_large_count_is_written_with_its_thousands_marked():
     written = ENGINE.from_string("{{ value|thousands }}")
     for value, text in ((6, "6"), (10_000, "10,000"), (1_751_837, "1,751,837")):
         assert written.render(Context({"value": value})) == text
+
+
+# outcomes/_within_session.html's row groups as they were, the reference
+# `{% within_session_rows %}` is held to.
+WITHIN_TEMPLATE = """{% for w in within %}{% with rows=w.rows|latest:latest %}<tbody>{% for row, change in rows %}
+  <tr>
+    {% if forloop.first %}<th scope="rowgroup" rowspan="{{ rows|length }}">{{ w.label }}{% if w.rows|length > 1 %}<br><span class="muted">mean {% if w.mean > 0 %}+{% endif %}{{ w.mean|floatformat:"-1" }} {{ w.unit }}{% if rows|length < w.rows|length %} over {{ w.rows|length }} sessions; the latest {{ rows|length }} here{% endif %}</span>{% endif %}</th>{% endif %}
+    <td><a href="{{ row.session_id|id_url:'charting:session' }}">{{ row.when|ymd }}</a></td><td>{{ row.before|floatformat:"-1" }}</td><td>{{ row.after|floatformat:"-1" }}</td>
+    <td>{% if row.immediate > 0 %}+{% endif %}{{ row.immediate|floatformat:"-1" }} {{ w.unit }} {% status_badge change.classification change.classification|capfirst %}</td>
+  </tr>{% endfor %}</tbody>{% endwith %}{% endfor %}"""
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Chatham"])
+@pytest.mark.parametrize("latest", [0, 2, 10])
+def test_the_within_session_rows_read_as_the_template_wrote_them(zone, latest):
+    import datetime as dt
+    from decimal import Decimal
+    from types import SimpleNamespace
+
+    from django.utils import timezone
+
+    from needlechart.outcomes.progress import SessionChange
+
+    def measure(label, unit, values):
+        rows = [
+            (SessionChange(100 + i, dt.datetime(2026, 1, 1 + i, 11, 30, tzinfo=dt.UTC), b, a),
+             SimpleNamespace(classification=kind))
+            for i, (b, a, kind) in enumerate(values)
+        ]  # fmt: skip
+        changes = [a - b for b, a, _ in values]
+        return SimpleNamespace(
+            label=label, unit=unit, rows=rows, mean=round(sum(changes) / len(changes), 1)
+        )
+
+    within = [
+        measure("Pain <NPRS> & \"more\"", "/10", [(7, 3, "improved"), (6.5, 6.25, "unchanged"),
+                                                  (5, 5.04, "worse")]),
+        measure("Cervical rotation", "°", [(Decimal("40.00"), Decimal("52.50"), "improved")]),
+        measure("Grip", "kg", [(30.0, 28.0, "worse"), (28.0, 28.0, "unchanged"),
+                               (27.95, 31.05, "improved")]),
+    ]  # fmt: skip
+    reference = ENGINE.from_string(WITHIN_TEMPLATE)
+    tag = ENGINE.from_string("{% within_session_rows within latest %}")
+    context = {"within": within, "latest": latest}
+    with timezone.override(zone):
+        expected = _spaced(reference.render(Context(context)))
+        written = _spaced(tag.render(Context(context)))
+    assert written == expected
+    assert "Pain &lt;NPRS&gt; &amp; &quot;more&quot;" in written
+    assert ("the latest 2 here" in written) == (latest == 2)
+    assert tag.render(Context({"within": [], "latest": latest})) == ""
