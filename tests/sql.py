@@ -30,3 +30,14 @@ def query_plan(sql: str, params: Any) -> str:
         else:
             cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
         return " | ".join(str(row[-1]) for row in cursor.fetchall())
+
+
+class SchemaEditor:
+    """What a migration's steps use of a schema editor, on the test's connection: to run a
+    migration's own steps in a test."""
+
+    connection = connection
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)

@@ -9,7 +9,7 @@ a test database is flushed and a demo clinic rebuilt; the application's own data
 owns nothing (docs/deployment.md), so it cannot.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +27,9 @@ class Guard:
     postgresql: list[str]
     # Tables the triggers write to besides their own: installed only once these exist.
     requires: tuple[str, ...] = ()
+    # The column (table, column) a kept value is written to: installed only once it exists
+    # (an earlier migration that rebuilds one of the tables puts its guards back before).
+    column: tuple[str, str] | None = None
 
 
 POSTGRES_FUNCTIONS = [
@@ -499,7 +502,141 @@ def plan_review_kept() -> Guard:
             "EXECUTE FUNCTION needlechart_plan_review_kept()",
         ],
         requires=(EPISODES,),
+        column=(EPISODES, REVIEW_COLUMN),
     )
+
+
+# A reported effect's patient (portal.ReportedEffect.patient): its session's episode's
+# patient. An effect is written with its patient worked out again, and a session or episode
+# written or moved carries its effects' patient with it (Django's foreign keys are checked at
+# commit, so a load may write an effect before its session, or a session before its episode).
+EFFECTS = "portal_reportedeffect"
+SESSIONS = "charting_needlingsession"
+EFFECT_PATIENT = "patient_id"
+
+
+def _patient_of_session(session: str) -> str:
+    return (
+        f"(SELECT e.patient_id FROM {SESSIONS} s JOIN {EPISODES} e ON e.id = s.episode_id"
+        f" WHERE s.id = {session})"
+    )
+
+
+def _function(name: str, body: str, result: str = "NULL") -> str:
+    """A PL/pgSQL trigger function that runs `body`, then returns `result` (NEW, to write
+    the row as changed; NULL after the row is written)."""
+    return (
+        f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger AS $$ "
+        f"BEGIN {body}; RETURN {result}; END; $$ LANGUAGE plpgsql"
+    )
+
+
+POSTGRES_FUNCTIONS += [
+    _function(
+        "needlechart_effect_patient",
+        f"NEW.{EFFECT_PATIENT} := {_patient_of_session('NEW.session_id')}",
+        result="NEW",
+    ),
+    # Once per statement over the sessions or episodes it wrote: a bulk load's sessions
+    # usually come before their effects, and this then finds nothing to do.
+    _function(
+        "needlechart_session_effects_rows",
+        f"UPDATE {EFFECTS} r SET {EFFECT_PATIENT} = e.patient_id"
+        f" FROM written w JOIN {EPISODES} e ON e.id = w.episode_id"
+        f" WHERE r.session_id = w.id AND r.{EFFECT_PATIENT} IS DISTINCT FROM e.patient_id",
+    ),
+    _function(
+        "needlechart_episode_effects_rows",
+        f"UPDATE {EFFECTS} r SET {EFFECT_PATIENT} = w.patient_id"
+        f" FROM written w JOIN {SESSIONS} s ON s.episode_id = w.id"
+        f" WHERE r.session_id = s.id AND r.{EFFECT_PATIENT} IS DISTINCT FROM w.patient_id",
+    ),
+    _function(
+        "needlechart_session_effects_moved",
+        f"UPDATE {EFFECTS} SET {EFFECT_PATIENT} = {_patient_of_session('NEW.id')}"
+        " WHERE session_id = NEW.id",
+    ),
+    _function(
+        "needlechart_episode_effects_moved",
+        f"UPDATE {EFFECTS} r SET {EFFECT_PATIENT} = NEW.patient_id FROM {SESSIONS} s"
+        f" WHERE s.episode_id = NEW.id AND r.session_id = s.id"
+        f" AND r.{EFFECT_PATIENT} IS DISTINCT FROM NEW.patient_id",
+    ),
+]
+
+
+def effect_patient_kept() -> Guard:
+    """A reported effect's patient follows its session on every path: the effect written
+    (inserted, or updated with another patient or session), and the session or episode it
+    hangs from written or moved."""
+    of_effect = _patient_of_session("NEW.session_id")
+    fix_effect = f"BEGIN UPDATE {EFFECTS} SET {EFFECT_PATIENT} = {of_effect} WHERE id = NEW.id; END"
+    of_episode = f"(SELECT patient_id FROM {EPISODES} WHERE id = NEW.episode_id)"
+    fix_session = (
+        f"BEGIN UPDATE {EFFECTS} SET {EFFECT_PATIENT} = {of_episode} WHERE session_id = NEW.id"
+        f" AND {EFFECT_PATIENT} IS NOT {of_episode}; END"
+    )
+    fix_episode = (
+        f"BEGIN UPDATE {EFFECTS} SET {EFFECT_PATIENT} = NEW.patient_id WHERE session_id IN"
+        f" (SELECT id FROM {SESSIONS} WHERE episode_id = NEW.id)"
+        f" AND {EFFECT_PATIENT} IS NOT NEW.patient_id; END"
+    )
+    return Guard(
+        f"{EFFECTS}_keeps_patient",
+        [
+            # SQLite's triggers cannot change the row being written: it is put right after.
+            f"CREATE TRIGGER {EFFECTS}_patient_inserted AFTER INSERT ON {EFFECTS} "
+            f"FOR EACH ROW WHEN NEW.{EFFECT_PATIENT} IS NOT {of_effect} {fix_effect}",
+            f"CREATE TRIGGER {EFFECTS}_patient_updated AFTER UPDATE OF {EFFECT_PATIENT}, "
+            f"session_id ON {EFFECTS} FOR EACH ROW WHEN NEW.{EFFECT_PATIENT} IS NOT {of_effect} "
+            f"{fix_effect}",
+            f"CREATE TRIGGER {SESSIONS}_effects_patient AFTER INSERT ON {SESSIONS} "
+            f"FOR EACH ROW {fix_session}",
+            f"CREATE TRIGGER {SESSIONS}_effects_moved AFTER UPDATE OF episode_id ON {SESSIONS} "
+            f"FOR EACH ROW {fix_session}",
+            f"CREATE TRIGGER {EPISODES}_effects_patient AFTER INSERT ON {EPISODES} "
+            f"FOR EACH ROW {fix_episode}",
+            f"CREATE TRIGGER {EPISODES}_effects_moved AFTER UPDATE OF patient_id ON {EPISODES} "
+            f"FOR EACH ROW {fix_episode}",
+        ],
+        [
+            f"CREATE TRIGGER {EFFECTS}_patient_inserted BEFORE INSERT ON {EFFECTS} "
+            "FOR EACH ROW EXECUTE FUNCTION needlechart_effect_patient()",
+            f"CREATE TRIGGER {EFFECTS}_patient_updated BEFORE UPDATE ON {EFFECTS} FOR EACH ROW "
+            f"WHEN (NEW.{EFFECT_PATIENT} IS DISTINCT FROM OLD.{EFFECT_PATIENT} "
+            "OR NEW.session_id IS DISTINCT FROM OLD.session_id) "
+            "EXECUTE FUNCTION needlechart_effect_patient()",
+            f"CREATE TRIGGER {SESSIONS}_effects_patient AFTER INSERT ON {SESSIONS} REFERENCING "
+            "NEW TABLE AS written FOR EACH STATEMENT "
+            "EXECUTE FUNCTION needlechart_session_effects_rows()",
+            f"CREATE TRIGGER {SESSIONS}_effects_moved AFTER UPDATE ON {SESSIONS} FOR EACH ROW "
+            "WHEN (NEW.episode_id IS DISTINCT FROM OLD.episode_id) "
+            "EXECUTE FUNCTION needlechart_session_effects_moved()",
+            f"CREATE TRIGGER {EPISODES}_effects_patient AFTER INSERT ON {EPISODES} REFERENCING "
+            "NEW TABLE AS written FOR EACH STATEMENT "
+            "EXECUTE FUNCTION needlechart_episode_effects_rows()",
+            f"CREATE TRIGGER {EPISODES}_effects_moved AFTER UPDATE ON {EPISODES} FOR EACH ROW "
+            "WHEN (NEW.patient_id IS DISTINCT FROM OLD.patient_id) "
+            "EXECUTE FUNCTION needlechart_episode_effects_moved()",
+        ],
+        requires=(EFFECTS, SESSIONS, EPISODES),
+        column=(EFFECTS, EFFECT_PATIENT),
+    )
+
+
+def kept_from_now(guard: Callable[[], Guard]) -> tuple[Any, Any]:
+    """Two migration steps for a column the database keeps: install `guard()`'s triggers in
+    the migration's own transaction, before the column is filled (a row written once the
+    migration commits, by a server still running the code before it, is kept too); and,
+    going back, drop them before the column goes."""
+
+    def install_step(apps: Any, schema_editor: Any) -> None:
+        install(schema_editor, [guard()])
+
+    def uninstall_step(apps: Any, schema_editor: Any) -> None:
+        uninstall(schema_editor, [guard()])
+
+    return install_step, uninstall_step
 
 
 def install(schema_editor, guards: list[Guard]) -> None:
@@ -510,6 +647,8 @@ def install(schema_editor, guards: list[Guard]) -> None:
     tables = set(schema_editor.connection.introspection.table_names())
     for guard in guards:
         if not set(guard.requires) <= tables:
+            continue
+        if guard.column is not None and not _has_column(schema_editor.connection, *guard.column):
             continue
         for statement in getattr(guard, vendor, []):
             schema_editor.execute(statement, params=None)
@@ -557,6 +696,8 @@ def all_guards(connection: Any = None) -> list[Guard]:
         guards += _recorded(connection)
         if _has_column(connection, EPISODES, REVIEW_COLUMN):
             guards.append(plan_review_kept())
+        if _has_column(connection, EFFECTS, EFFECT_PATIENT):
+            guards.append(effect_patient_kept())
     return guards + summary_sources()
 
 
@@ -656,7 +797,7 @@ def touching(tables: set[str]) -> list[Guard]:
     database with their columns included: a migration rebuilding a table drops them too)."""
     return [
         guard
-        for guard in [*all_guards(), plan_review_kept()]
+        for guard in [*all_guards(), plan_review_kept(), effect_patient_kept()]
         if any(table in statement for statement in guard.sqlite for table in tables)
     ]
 

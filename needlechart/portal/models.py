@@ -198,6 +198,17 @@ class ReportedEffect(models.Model):
         "charting.NeedlingSession", on_delete=models.PROTECT, related_name="reported_effects"
     )
     check_in = models.ForeignKey(CheckIn, on_delete=models.PROTECT, related_name="effects")
+    # The session's patient, kept by the database on every path (db/guards.py
+    # `effect_patient_kept`): a patient's and a clinic's effects awaiting review are counted
+    # along an index rather than through every effect's session and episode.
+    patient = models.ForeignKey(
+        "patients.Patient",
+        on_delete=models.PROTECT,
+        null=True,
+        editable=False,
+        related_name="+",
+        db_index=False,
+    )
     event_type = models.CharField(max_length=20)
     detail = models.CharField(max_length=500, blank=True)
     red_flag = models.BooleanField(default=False)
@@ -226,7 +237,13 @@ class ReportedEffect(models.Model):
                 fields=["-red_flag", "first_reported_at", "id"],
                 condition=Q(status="pending"),
                 name="reported_effect_pending",
-            )
+            ),
+            # A patient's effects awaiting review, in the order the patient header names them.
+            models.Index(
+                fields=["patient", "-red_flag", "-first_reported_at", "-id"],
+                condition=Q(status="pending"),
+                name="reported_effect_pending_of",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -245,10 +262,6 @@ class ReportedEffect(models.Model):
 
     def __str__(self) -> str:
         return f"Reported {self.event_type} after {self.session}"
-
-    @property
-    def patient_id(self) -> int:
-        return self.session.episode.patient_id
 
 
 class Reminder(models.Model):

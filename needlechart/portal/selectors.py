@@ -302,7 +302,7 @@ def _open_alerts(clinic_id: int) -> QuerySet:
 def _effects_to_confirm(clinic_id: int, *, shown: int) -> QuerySet:
     return _first_with_total(
         ReportedEffect.objects.filter(
-            session__episode__patient__clinic_id=clinic_id, status=ReportedEffect.Status.PENDING
+            patient__clinic_id=clinic_id, status=ReportedEffect.Status.PENDING
         )
         .select_related("session__episode__patient", "session__practitioner__user")
         .order_by("-red_flag", "first_reported_at", "pk"),
@@ -518,7 +518,7 @@ def _open_red_flags(patient_id: int, *, first: int) -> QuerySet:
 def _pending_effects(patient_id: int, *, first: int) -> QuerySet:
     # Red flags first, as the session page lists a session's effects; then the newest.
     pending = ReportedEffect.objects.filter(
-        session__episode__patient_id=patient_id, status=ReportedEffect.Status.PENDING
+        patient_id=patient_id, status=ReportedEffect.Status.PENDING
     )
     return (
         pending.select_related("session")

@@ -329,7 +329,7 @@ def checkin_answer(
         patient=patient,
         detail={"red_flags": check_in.red_flags},
     )
-    _report_effects(check_in)
+    _report_effects(check_in, patient)
     if check_in.red_flags:
         transaction.on_commit(lambda: alerts.send_red_flag_alert(check_in.pk), robust=True)
     return check_in
@@ -388,7 +388,11 @@ def effect_reports(check_in: CheckIn) -> dict[str, tuple[str, bool]]:
 
 
 def _reported(
-    effect: ReportedEffect | None, check_in: CheckIn, event_type: str, report: tuple[str, bool]
+    effect: ReportedEffect | None,
+    check_in: CheckIn,
+    event_type: str,
+    report: tuple[str, bool],
+    patient_id: int | None,
 ) -> ReportedEffect:
     """A type first reported waits as a new pending effect; one reported again at a later
     check-in stays one item, with the newest answer added."""
@@ -397,6 +401,8 @@ def _reported(
     if effect is None:
         return ReportedEffect(
             session=check_in.session,
+            # The database sets it too (from the session), for a record saved in any way.
+            patient_id=patient_id,
             check_in=check_in,
             event_type=event_type,
             detail=f"{detail} ({check_in.hours} h)"[:500],
@@ -415,16 +421,19 @@ def reported_effects(check_ins: list[CheckIn]) -> list[ReportedEffect]:
     leaves them: pending, not saved."""
     effects: dict[str, ReportedEffect] = {}
     for check_in in sorted(check_ins, key=lambda c: c.answered_at):
+        patient_id = check_in.session.episode.patient_id
         for event_type, report in effect_reports(check_in).items():
-            effects[event_type] = _reported(effects.get(event_type), check_in, event_type, report)
+            effects[event_type] = _reported(
+                effects.get(event_type), check_in, event_type, report, patient_id
+            )
     return list(effects.values())
 
 
-def _report_effects(check_in: CheckIn) -> None:
+def _report_effects(check_in: CheckIn, patient: Patient) -> None:
     """Save what the answer reports, beside what earlier answers of the session reported."""
     earlier = {e.event_type: e for e in ReportedEffect.objects.filter(session=check_in.session)}
     for event_type, report in effect_reports(check_in).items():
-        effect = _reported(earlier.get(event_type), check_in, event_type, report)
+        effect = _reported(earlier.get(event_type), check_in, event_type, report, patient.pk)
         if effect.pk is None:
             effect.save()
         else:

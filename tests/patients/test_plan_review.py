@@ -15,6 +15,7 @@ from needlechart.outcomes.models import CarePlan
 from needlechart.patients.models import EpisodeOfCare
 from tests import factories
 from tests.outcomes.test_outcomes import TOMORROW, plan
+from tests.sql import SchemaEditor
 
 MIGRATION = importlib.import_module("needlechart.patients.migrations.0003_plan_review_kept")
 
@@ -132,14 +133,14 @@ def test_the_migration_fills_each_episode_s_date_from_its_latest_plan(world):
     for version, day in ((1, dt.date(2027, 3, 1)), (2, dt.date(2027, 1, 10))):
         _add(world.episode_a, version, day, user)
     # As a database stands before the migration: no date kept, no trigger keeping it.
-    MIGRATION.drop_keeping(None, _Editor())
+    MIGRATION.drop_keeping(None, SchemaEditor())
     EpisodeOfCare.objects.update(plan_review_on=None)
     _add(second, 1, dt.date(2027, 2, 2), user)
     assert _kept(world.episode_a) is None and _kept(second) is None
     # The migration's steps, without the guards installed after migrating: its own steps
     # install the triggers, so a plan saved once it commits is kept too.
-    MIGRATION.keep_plan_review(None, _Editor())
-    MIGRATION.fill_plan_review(None, _Editor())
+    MIGRATION.keep_plan_review(None, SchemaEditor())
+    MIGRATION.fill_plan_review(None, SchemaEditor())
     assert _kept(world.episode_a) == dt.date(2027, 1, 10)
     assert _kept(second) == dt.date(2027, 2, 2)
     third = factories.episode(world.patient_a, user.practitioner)
@@ -154,16 +155,6 @@ def test_a_migration_rebuilding_either_table_takes_the_keeping_triggers_down_and
     name = guards.plan_review_kept().name
     for table in ("patients_episodeofcare", "outcomes_careplan"):
         assert name in {guard.name for guard in guards.touching({table})}, table
-
-
-class _Editor:
-    """What the migration's steps use of a schema editor."""
-
-    connection = connection
-
-    def execute(self, sql: str, params=None) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
 
 
 def test_a_demo_clinic_s_episodes_keep_their_latest_plan_s_date(db):

@@ -2,18 +2,14 @@
 
 from django.db import migrations, models
 
+from needlechart.db import guards
 from needlechart.db.statistics import analysed_for
+
+# The triggers that keep each episode's date (db/guards.py), installed before the fill.
+keep_plan_review, drop_keeping = guards.kept_from_now(guards.plan_review_kept)
 
 # The planner's statistics taken at once for the new indexes, where the database keeps them.
 refresh_statistics = analysed_for("patients_episodeofcare")
-
-
-def keep_plan_review(apps, schema_editor):
-    # The triggers first, in this migration's transaction: a plan saved by a server still
-    # running the code before it, once the migration commits, keeps the date too.
-    from needlechart.db import guards
-
-    guards.install(schema_editor, [guards.plan_review_kept()])
 
 
 def fill_plan_review(apps, schema_editor):
@@ -24,13 +20,6 @@ def fill_plan_review(apps, schema_editor):
         " ORDER BY version DESC LIMIT 1)"
         " WHERE EXISTS (SELECT 1 FROM outcomes_careplan WHERE episode_id = patients_episodeofcare.id)"
     )
-
-
-def drop_keeping(apps, schema_editor):
-    # Going back: the triggers name the column, which goes.
-    from needlechart.db import guards
-
-    guards.uninstall(schema_editor, [guards.plan_review_kept()])
 
 
 class Migration(migrations.Migration):
