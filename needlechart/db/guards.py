@@ -554,7 +554,8 @@ POSTGRES_FUNCTIONS += [
     _function(
         "needlechart_session_effects_moved",
         f"UPDATE {EFFECTS} SET {EFFECT_PATIENT} = {_patient_of_session('NEW.id')}"
-        " WHERE session_id = NEW.id",
+        f" WHERE session_id = NEW.id"
+        f" AND {EFFECT_PATIENT} IS DISTINCT FROM {_patient_of_session('NEW.id')}",
     ),
     _function(
         "needlechart_episode_effects_moved",

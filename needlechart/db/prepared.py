@@ -277,6 +277,9 @@ def _how(queryset: QuerySet, compiler: SQLCompiler) -> _Records | None:
     columns = [column for column, _, _ in compiler.select[: compiler.col_count]]
     if (
         queryset._iterable_class is not ModelIterable
+        # A queryset class of its own may read more as it fetches (outcomes/export.py).
+        or type(queryset)._fetch_all is not QuerySet._fetch_all
+        or type(queryset).__iter__ is not QuerySet.__iter__
         or queryset._prefetch_related_lookups
         or queryset._known_related_objects
         or info is None

@@ -242,3 +242,16 @@ def test_records_that_differ_from_the_queryset_s_own_fail_the_check(world, monke
     monkeypatch.setattr(module, "_records", losing_annotations)
     with pytest.raises(PreparedQueryError, match="records differ"):
         query(world.clinic_a.pk)
+
+
+def test_a_queryset_of_a_class_of_its_own_is_read_through_its_own_iteration(world):
+    class Marked(QuerySet):
+        def _fetch_all(self) -> None:
+            super()._fetch_all()
+            for record in self._result_cache:
+                record.marked = True
+
+    query = prepared(lambda clinic_id: Marked(Patient).filter(clinic_id=clinic_id))
+    query(world.clinic_a.pk)
+    [patient] = query(world.clinic_a.pk)
+    assert patient.marked

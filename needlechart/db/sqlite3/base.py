@@ -8,7 +8,8 @@ from django.db.backends.sqlite3 import base
 from needlechart.db.flush import FlushLiftsGuards
 
 # Statements longer than this (a bulk insert of many rows) are rewritten at each run, as
-# Django does: kept, a few hundred of them would hold megabytes.
+# Django does. A page's longest statement (a session with its episode, patient and
+# practitioners) is about 7,000 characters; the statements kept hold at most about 10 MB.
 KEPT_UP_TO = 20_000
 
 
@@ -16,7 +17,7 @@ class DatabaseOperations(FlushLiftsGuards, base.DatabaseOperations):
     pass
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def _qmark(query: str) -> str:
     return base.FORMAT_QMARK_REGEX.sub("?", query).replace("%%", "%")
 
