@@ -224,6 +224,13 @@ def page_rows(repeat: int, sizes: list[int]) -> list[Row]:
                      "ON e.id = s.episode_id WHERE e.patient_id = %s "
                      "ORDER BY s.performed_at DESC LIMIT 50", [episode.patient_id])],
             ),
+            # The oldest records, past every page before (a page past the last is the last).
+            "timeline, last page": (
+                f"/patients/{episode.patient_id}/timeline/?page=1000000",
+                [raw("SELECT s.* FROM charting_needlingsession s JOIN patients_episodeofcare e "
+                     "ON e.id = s.episode_id WHERE e.patient_id = %s "
+                     "ORDER BY s.performed_at LIMIT 50", [episode.patient_id])],
+            ),
             "session page": (
                 f"/sessions/{last.pk}/",
                 [raw("SELECT * FROM charting_needlingsession WHERE id = %s", [last.pk]),

@@ -185,6 +185,29 @@ def within_session_rows(within: list, latest: int | None) -> SafeString:
 
 
 @register.simple_tag
+def episode_session_rows(sessions: list) -> SafeString:
+    """The episode page's table of its latest sessions, a row each, as its template wrote
+    them (a test compares the two). Written in Python: twenty rows through the template's
+    loop were a tenth of the page's time."""
+    rows = []
+    for s in sessions:
+        muscles, needles = s.muscles or 0, s.needles or 0
+        sides = f" on {s.sides} sides" if s.sides and s.sides != s.muscles else ""
+        rows.append(
+            f'<tr><td><a href="{id_url("charting:session", s.pk)}">'
+            f"{ymd(timezone.localtime(s.performed_at))}</a></td><td>{text(str(s.practitioner))}"
+            f"</td><td>{muscles} muscle{_plural(muscles)}{sides} ({needles} "
+            f"needle{_plural(needles)})</td><td>{text(s.cpt_code or '—')}</td>"
+            f"<td>{s.events or 0}</td> <td>{state_badge(s)}</td></tr>"
+        )
+    return mark_safe(" ".join(rows))  # noqa: S308 (escaped above)
+
+
+def _plural(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+@register.simple_tag
 def status_badge(value: str, label: str) -> SafeString:
     return format_html('<span class="badge badge--{}">{}</span>', value, label)
 

@@ -34,6 +34,18 @@ def _spaced(html: str) -> str:
     return " ".join(html.split())
 
 
+def _as_written(reference: str, tag: str, context: dict, zone: str) -> tuple[str, str]:
+    """What the reference template and the tag write from the same context, in a time zone,
+    their white space as a browser reads it."""
+    from django.utils import timezone
+
+    with timezone.override(zone):
+        return (
+            _spaced(ENGINE.from_string(reference).render(Context(context))),
+            _spaced(ENGINE.from_string(tag).render(Context(context))),
+        )
+
+
 def _both(field: forms.BoundField) -> tuple[str, str]:
     context = Context({"field": field})
     return _spaced(REFERENCE.render(context)), _spaced(TAG.render(context))
@@ -114,8 +126,6 @@ TIMELINE_TEMPLATE = """{% for e in entries %}
 def test_the_timeline_entries_read_as_the_template_wrote_them(zone):
     import datetime as dt
 
-    from django.utils import timezone
-
     from needlechart.charting.selectors import Entry
 
     utc = dt.UTC
@@ -128,11 +138,9 @@ def test_the_timeline_entries_read_as_the_template_wrote_them(zone):
         Entry(dt.datetime(2024, 2, 29, 12, 0, tzinfo=utc), "screening", "Health screening",
               "no factors", "", True),
     ]  # fmt: skip
-    reference = ENGINE.from_string(TIMELINE_TEMPLATE)
-    tag = ENGINE.from_string("{% timeline_entries entries %}")
-    with timezone.override(zone):
-        expected = _spaced(reference.render(Context({"entries": entries})))
-        written = _spaced(tag.render(Context({"entries": entries})))
+    expected, written = _as_written(
+        TIMELINE_TEMPLATE, "{% timeline_entries entries %}", {"entries": entries}, zone
+    )
     assert written == expected
     assert "&lt;b&gt;bruising&lt;/b&gt;" in written and "struck" in written
     assert (
@@ -341,3 +349,42 @@ def test_the_within_session_rows_read_as_the_template_wrote_them(zone, latest):
     assert "Pain &lt;NPRS&gt; &amp; &quot;more&quot;" in written
     assert ("the latest 2 here" in written) == (latest == 2)
     assert tag.render(Context({"within": [], "latest": latest})) == ""
+
+
+# The episode page's session rows as they were, the reference `{% episode_session_rows %}`
+# is held to.
+EPISODE_SESSIONS_TEMPLATE = """{% for s in sessions %}
+      <tr><td><a href="{{ s.pk|id_url:'charting:session' }}">{{ s.performed_at|ymd }}</a></td><td>{{ s.practitioner }}</td><td>{{ s.muscles|default:0 }} muscle{{ s.muscles|default:0|pluralize }}{% if s.sides and s.sides != s.muscles %} on {{ s.sides }} sides{% endif %} ({{ s.needles|default:0 }} needle{{ s.needles|default:0|pluralize }})</td><td>{{ s.cpt_code|default:"—" }}</td><td>{{ s.events|default:0 }}</td>
+        <td>{% state_badge s %}</td></tr>
+    {% endfor %}"""
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Chatham", "America/St_Johns"])
+def test_the_episode_session_rows_read_as_the_template_wrote_them(zone):
+    import datetime as dt
+    from types import SimpleNamespace
+
+    def session(pk, at, practitioner, muscles, sides, needles, cpt, events, signed, in_error):
+        return SimpleNamespace(
+            pk=pk, performed_at=at, practitioner=practitioner, muscles=muscles, sides=sides,
+            needles=needles, cpt_code=cpt, events=events, is_signed=signed, in_error=in_error,
+        )  # fmt: skip
+
+    sessions = [
+        session(7, dt.datetime(2026, 3, 4, 23, 45, tzinfo=dt.UTC), "Dr <Ann> & \"Bo\"", 2, 2, 4,
+                "20561", 1, True, False),
+        session(8, dt.datetime(2026, 3, 5, 10, 0, tzinfo=dt.UTC), "Ann Lee", 1, 2, 1, "20560",
+                0, True, True),
+        session(9, dt.datetime(2026, 12, 31, 11, 59, tzinfo=dt.UTC), "Ann Lee", None, None, None,
+                "", None, False, False),
+        session(10, dt.datetime(2025, 6, 30, 12, 15, tzinfo=dt.UTC), "Ann Lee", 3, 5, 12, None,
+                2, False, True),
+    ]  # fmt: skip
+    expected, written = _as_written(
+        EPISODE_SESSIONS_TEMPLATE, "{% episode_session_rows sessions %}", {"sessions": sessions},
+        zone,
+    )  # fmt: skip
+    assert written == expected
+    assert "Dr &lt;Ann&gt; &amp; &quot;Bo&quot;" in written
+    assert "1 muscle on 2 sides (1 needle)" in written and "0 muscles (0 needles)" in written
+    assert ENGINE.from_string("{% episode_session_rows sessions %}").render(Context()) == ""

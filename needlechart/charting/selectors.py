@@ -1,5 +1,6 @@
 """Reads of the chart, scoped to the user's clinic and audited."""
 
+import bisect
 import datetime as dt
 import functools
 import importlib
@@ -18,6 +19,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Sum,
+    Value,
     prefetch_related_objects,
 )
 from django.http import Http404
@@ -413,11 +415,13 @@ def start_readiness_many(
     """`start_readiness` for each of a patient's episodes, in a fixed number of queries."""
     if not episodes:
         return []
-    latest: dict[int, Screening] = {}
-    for screening in Screening.objects.filter(episode__in=episodes).order_by(
-        "episode_id", "-recorded_at", "-id"
-    ):
-        latest.setdefault(screening.episode_id, screening)
+    # Each episode's newest screening in a subquery: one row per episode read, however
+    # often its screening changed.
+    newest = Screening.objects.filter(episode=OuterRef("pk")).order_by("-recorded_at", "-id")
+    wanted = EpisodeOfCare.objects.filter(pk__in=[e.pk for e in episodes]).values(
+        last=Subquery(newest.values("pk")[:1])
+    )
+    latest = {s.episode_id: s for s in Screening.objects.filter(pk__in=wanted).order_by()}
     consent, problem = services.consent_status(patient)
     lasts = _last_signed(episodes)
     result = []
@@ -796,6 +800,89 @@ def _timeline_newest(patient_id: int, *, kind: str, rank: int, needed: int) -> Q
     return _newest(source, source.rows(patient_id), needed)
 
 
+# A key of the timeline's order: the moment, the source's rank negated (the first source's
+# record first at one moment), the record's id. Entries run from the greatest key down.
+Key = tuple[dt.datetime, int, int]
+
+
+def _timed_keys(sources: list[Source], windows: list[QuerySet]) -> QuerySet:
+    """The keys of every record of the sources dated by a moment, newest first, in one query:
+    each row its moment, its source's rank and its id, and nothing else."""
+    parts = [
+        rows.order_by()
+        .annotate(timeline_at=F(source.when), timeline_rank=Value(rank), timeline_pk=F("pk"))
+        .values_list("timeline_at", "timeline_rank", "timeline_pk")
+        for rank, (source, rows) in enumerate(zip(sources, windows, strict=True))
+        if not source.by_day
+    ]
+    return (
+        parts[0]
+        .union(*parts[1:], all=True)
+        .order_by("-timeline_at", "timeline_rank", "-timeline_pk")
+    )
+
+
+@prepared
+def _timeline_timed_keys(patient_id: int, *, kind: str, start: int, stop: int) -> QuerySet:
+    sources = _sources(kind)
+    return _timed_keys(sources, [s.rows(patient_id) for s in sources])[start:stop]
+
+
+def _day_keys(sources: list[Source], windows: list[QuerySet]) -> list[Key]:
+    """The keys of every record of the sources dated by a day (a patient's episodes: a few),
+    each at the start of its day in the clinic's time zone, as its entry shows it."""
+    return [
+        (_start_of(day), -rank, pk)
+        for rank, (source, rows) in enumerate(zip(sources, windows, strict=True))
+        if source.by_day
+        for day, pk in rows.order_by().values_list(source.when, "pk")
+    ]
+
+
+def _keys_on_page(
+    timed: Callable[[int, int], list[tuple[dt.datetime, int, int]]] | None,
+    days: list[Key],
+    start: int,
+    size: int,
+) -> list[Key]:
+    """The keys of the entries `start` to `start + size` of the timeline, newest first,
+    without reading the records before them.
+
+    The records dated by a moment are read in the database's order from `start` less the
+    number of those dated by a day (at most that many of those can come before the page),
+    and merged here with the few dated by a day. `timed(first, stop)` gives the timed keys
+    `first` to `stop` as (moment, rank, id)."""
+    first = max(0, start - len(days))
+    ordered = [(at, -rank, pk) for at, rank, pk in timed(first, start + size)] if timed else []
+    days_up = sorted(days)
+    timed_up = ordered[::-1]
+    placed: list[tuple[int, Key]] = []
+    for offset, key in enumerate(ordered):
+        # Its place: the timed keys before it, and the day keys greater than it.
+        placed.append((first + offset + len(days_up) - bisect.bisect_right(days_up, key), key))
+    for index, key in enumerate(sorted(days, reverse=True)):
+        if first and (not ordered or key > ordered[0]):
+            # Before the first timed key read: before the page (`first` leaves room for all).
+            continue
+        placed.append((index + first + len(timed_up) - bisect.bisect_right(timed_up, key), key))
+    return [key for place, key in sorted(placed) if start <= place < start + size]
+
+
+def _entries_of(sources: list[Source], windows: list[QuerySet], keys: list[Key]) -> list[Entry]:
+    """The entries of the keys, in their order: each source's records read by id, with what
+    their entries read, only for the sources that have one on the page."""
+    wanted: dict[int, list[int]] = {}
+    for _, rank, pk in keys:
+        wanted.setdefault(-rank, []).append(pk)
+    built = {
+        (rank, row.pk): sources[rank].entry(row)
+        for rank, pks in wanted.items()
+        for row in sources[rank].read(windows[rank].filter(pk__in=pks))
+    }
+    # A record deleted between the reads (a draft discarded in another tab) is left out.
+    return [built[(-rank, pk)] for _, rank, pk in keys if (-rank, pk) in built]
+
+
 def timeline(
     *,
     user: User,
@@ -808,18 +895,26 @@ def timeline(
 ) -> TimelinePage:
     """One page of everything recorded for a patient, newest first.
 
-    Each kind of record is counted, and its newest rows up to the end of the page are read,
-    in SQL: the union of each kind's newest holds the page, however long the history. One query
-    for the counts, then one per source (a kind may have two: consents and their withdrawals,
-    the addenda of sessions and of assessments; adverse events read their follow-ups in a
-    second), whatever the number of records. `with_patient`: the page read the patient
-    unaudited, and its view is audited here with the timeline's, in one transaction."""
+    Each kind of record is counted in one query. The first page, the one a clinician opens,
+    reads each source's newest rows, up to a page of each, in one query per source (a kind
+    may have two: consents and their withdrawals, the addenda of sessions and of
+    assessments; adverse events read their follow-ups in a second), whatever the number of
+    records. A later page first reads the keys of the records dated by a moment in one query
+    (the moment, the kind, the id), ordered and cut to the page in the database, and the
+    days of the episodes in another, then reads the records of that page only, one query per
+    source it shows: the last page of years of history costs what the second does.
+    `with_patient`: the page read the patient unaudited, and its view is audited here with
+    the timeline's, in one transaction."""
     sources = _sources(kind)
+    windows: list[QuerySet] = []
     newest: Callable[..., Any]
     if date_from is None and date_to is None:
         # The usual view, every date: its queries are compiled once (db/prepared.py).
         [counts] = _timeline_counts(patient.pk, kind=kind)
         newest = functools.partial(_timeline_newest, patient.pk, kind=kind)
+
+        def timed(first: int, stop: int) -> Any:
+            return _timeline_timed_keys(patient.pk, kind=kind, start=first, stop=stop)
     else:
         windows = [_window(s, patient.pk, date_from, date_to) for s in sources]
         [counts] = _counts_of(patient.pk, windows)
@@ -827,16 +922,26 @@ def timeline(
         def newest(*, rank: int, needed: int) -> QuerySet:
             return _newest(sources[rank], windows[rank], needed)
 
+        def timed(first: int, stop: int) -> Any:
+            return _timed_keys(sources, windows)[first:stop]
+
     total = sum(counts.values())
     pages = max(1, -(-total // TIMELINE_PAGE))
     number = min(max(1, page), pages)
-    needed = number * TIMELINE_PAGE
-    entries = []
-    for rank, source in enumerate(sources):
-        for row in newest(rank=rank, needed=needed):
-            entries.append((source.entry(row), rank, row.pk))
-    entries.sort(key=lambda item: (item[0].when, -item[1], item[2]), reverse=True)
-    shown = [entry for entry, _, _ in entries[needed - TIMELINE_PAGE : needed]]
+    if number == 1:
+        entries = []
+        for rank, source in enumerate(sources):
+            for row in newest(rank=rank, needed=TIMELINE_PAGE):
+                entries.append((source.entry(row), rank, row.pk))
+        entries.sort(key=lambda item: (item[0].when, -item[1], item[2]), reverse=True)
+        shown = [entry for entry, _, _ in entries[:TIMELINE_PAGE]]
+    else:
+        start = (number - 1) * TIMELINE_PAGE
+        windows = windows or [s.rows(patient.pk) for s in sources]
+        # A kind dated by days only (the episodes) has no timed keys to read.
+        dated = timed if not all(s.by_day for s in sources) else None
+        keys = _keys_on_page(dated, _day_keys(sources, windows), start, TIMELINE_PAGE)
+        shown = _entries_of(sources, windows, keys)
     viewed = [{"action": audit.Action.VIEW, "object_type": "Timeline", "patient": patient}]
     if with_patient:
         viewed.insert(0, {"action": audit.Action.VIEW, "obj": patient})

@@ -83,11 +83,19 @@ def record_job(*, user: User, patient: Patient) -> DocumentJob | None:
     in the list instead. One query."""
     if not rules.has_role(user, rules.CLINICAL_WRITE_ROLES) or patient.clinic_id != user.clinic_id:
         return None
-    job = DocumentJob.objects.filter(patient=patient, kind=Kind.RECORD).first()
+    found = _latest_record_job(patient.pk, Kind.RECORD.value)
+    job = found[0] if found else None
     if job is None or jobs.state(job) == DocumentJob.Status.DONE:
         return None
     job.shown_state, job.reason = jobs.state(job), jobs.reason(job)
     return job
+
+
+@prepared
+def _latest_record_job(patient_id: int, kind: str) -> QuerySet:
+    return DocumentJob.objects.filter(patient_id=patient_id, kind=kind).order_by(
+        "-created_at", "-id"
+    )[:1]
 
 
 def document_for_sending(*, user: User, document_id: int) -> Document:
@@ -144,8 +152,12 @@ def issuable_consents(*, user: User, patient: Patient) -> list[Consent]:
     """The patient's latest signed consent, for the clinicians who may issue a copy of it."""
     if not rules.has_role(user, rules.CLINICAL_WRITE_ROLES):
         return []
-    latest = Consent.objects.filter(patient=patient).order_by("-signed_at", "-id").first()
-    return [latest] if latest is not None else []
+    return _latest_consent_of(patient.pk)
+
+
+@prepared
+def _latest_consent_of(patient_id: int) -> QuerySet:
+    return Consent.objects.filter(patient_id=patient_id).order_by("-signed_at", "-id")[:1]
 
 
 def letter_in_clinic(user: User, letter_id: int, **_: Any) -> bool:

@@ -11,7 +11,8 @@ from needlechart.accounts import rules
 from needlechart.accounts.access import in_clinic
 from needlechart.accounts.models import User
 from needlechart.audit import services as audit
-from needlechart.db.latest import Latest, latest
+from needlechart.db import latest as listing
+from needlechart.db.latest import Latest, count_of, latest
 from needlechart.db.prepared import prepared
 from needlechart.patients.models import EpisodeOfCare, Patient
 
@@ -62,14 +63,33 @@ def patient_page_episodes(*, user: User, patient: Patient, every: bool = False) 
     as listed."""
     if not rules.has_role(user, rules.CLINICAL_READ_ROLES):
         return []
-    rows = patient.episodes.select_related("care_manager__user").order_by(
-        Case(When(status=Status.FINISHED, then=Value(1)), default=Value(0)),
-        "-period_start",
-        "-id",
-    )
-    shown = latest(rows, every=every)
+    if every:
+        shown = latest(_page_episodes(patient.pk), every=True)
+    else:
+        found = _latest_page_episodes(patient.pk, listed=listing.LISTED)
+        shown = Latest(found, found[0].history_total if found else 0)
+    for episode in shown.rows:
+        episode.patient = patient  # as the patient's own related list would give them
     audit.record_each(actor=user, action=audit.Action.LIST, objects=shown.rows)
     return shown
+
+
+def _page_episodes(patient_id: int) -> QuerySet:
+    return (
+        EpisodeOfCare.objects.filter(patient_id=patient_id)
+        .select_related("care_manager__user")
+        .order_by(
+            Case(When(status=Status.FINISHED, then=Value(1)), default=Value(0)),
+            "-period_start",
+            "-id",
+        )
+    )
+
+
+@prepared
+def _latest_page_episodes(patient_id: int, *, listed: int) -> QuerySet:
+    rows = _page_episodes(patient_id)
+    return rows.annotate(history_total=count_of(rows))[:listed]
 
 
 def episode_get(*, user: User, episode_id: int) -> EpisodeOfCare:

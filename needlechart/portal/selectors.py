@@ -359,12 +359,26 @@ class PortalStanding:
 def portal_standing(*, user: User, patient: Patient) -> PortalStanding:
     """The patient's portal account or latest invitation, for the patient page; clinicians
     also see health answers waiting for review (clinical content, so not the front desk)."""
-    account = PortalAccount.objects.select_related("user").filter(patient=patient).first()
-    invitation = patient.portal_invitations.first() if account is None else None
+    accounts = _portal_account_of(patient.pk)
+    account = accounts[0] if accounts else None
+    invitation = None
+    if account is None and (invitations := _latest_invitation_of(patient.pk)):
+        invitation = invitations[0]
+        invitation.patient = patient  # as the patient's own related list would give it
     waiting: list[HealthQuestionnaire] = []
     if rules.has_role(user, rules.CLINICAL_READ_ROLES):
         waiting = pending_questionnaires(patient)
     return PortalStanding(account, invitation, invitation.status() if invitation else "", waiting)
+
+
+@prepared
+def _portal_account_of(patient_id: int) -> QuerySet:
+    return PortalAccount.objects.select_related("user").filter(patient_id=patient_id)[:1]
+
+
+@prepared
+def _latest_invitation_of(patient_id: int) -> QuerySet:
+    return Invitation.objects.filter(patient_id=patient_id).order_by("-created_at", "-id")[:1]
 
 
 # --- what patients reported, as safety signals for the clinic's pages --------------------

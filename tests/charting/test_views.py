@@ -17,7 +17,7 @@ from needlechart.charting.models import (
     NeedlingSession,
     PainMark,
 )
-from tests import charts
+from tests import charts, factories
 from tests.charts import row
 from tests.conftest import client_for
 
@@ -440,7 +440,103 @@ def test_the_timeline_is_read_a_page_at_a_time_in_the_same_order(world, monkeypa
     # A number no database offset holds is past the end too, not a server error.
     assert client.get(url, {"page": "9" * 40}).context["page"].number == pages
     assert client.get(url, {"page": "-2"}).context["page"].number == 1
-    assert _count(client, url + f"?page={pages}") == TIMELINE_QUERIES
+    # A later page reads the keys of the records dated by a moment in one query and the
+    # episodes' days in another, then only the sources it shows: at most two queries more
+    # than the first page, whatever the history.
+    assert _count(client, url + f"?page={pages}") <= TIMELINE_QUERIES + 2
+
+
+def _timeline_pages(client, url: str, query: dict) -> list:
+    first = client.get(url, query)
+    read = list(first.context["entries"])
+    for number in range(2, first.context["page"].pages + 1):
+        read += client.get(url, {**query, "page": number}).context["entries"]
+    assert len(read) == first.context["page"].total
+    return read
+
+
+@pytest.mark.parametrize(
+    "query", [{}, {"date_from": "2026-03-01"}, {"kind": "episode"}, {"kind": "session"}]
+)
+def test_every_page_of_the_timeline_holds_the_entries_of_the_whole_list_in_its_place(
+    world, monkeypatch, query
+):
+    """Episodes, dated by their first day, fall between records dated by a moment (some of
+    them at the same moment as each other): each later page, read from the keys of all
+    records without the records before it, holds what the one long list holds there."""
+    import time_machine
+
+    zone = timezone.get_current_timezone()
+    for day in (dt.date(2026, 3, 2), dt.date(2026, 3, 4), dt.date(2026, 3, 6)):
+        episode = factories.episode(world.patient_a, world.practitioner.practitioner,
+                                    period_start=day, condition_code="M54.5")  # fmt: skip
+        # Charted on the day the episode opens, at its first moment and later that day.
+        with time_machine.travel(dt.datetime.combine(day, dt.time(0, 0), zone), tick=False):
+            charts.build(world.practitioner, episode, signed=False)
+        with time_machine.travel(dt.datetime.combine(day, dt.time(9, 30), zone), tick=False):
+            charts.build(world.practitioner, episode, signed=True)
+    charts.build(world.practitioner, world.episode_a, signed=True)
+    client = client_for(world.practitioner)
+    url = reverse("charting:timeline", args=[world.patient_a.pk])
+    whole = client.get(url, query).context["entries"]
+    assert len(whole) >= 4
+    for size in (1, 3, 4):
+        monkeypatch.setattr(selectors, "TIMELINE_PAGE", size)
+        assert _timeline_pages(client, url, query) == whole
+
+
+def test_the_last_page_of_the_timeline_builds_only_the_entries_it_shows(world, monkeypatch):
+    for _ in range(4):
+        charts.build(world.practitioner, world.episode_a, signed=True)
+    client = client_for(world.practitioner)
+    url = reverse("charting:timeline", args=[world.patient_a.pk])
+    monkeypatch.setattr(selectors, "TIMELINE_PAGE", 2)
+    pages = client.get(url).context["page"].pages
+    built = []
+
+    class Counted(selectors.Entry):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(selectors, "Entry", Counted)
+    last = client.get(url, {"page": pages}).context["entries"]
+    assert 1 <= len(last) <= 2
+    assert len(built) == len(last)
+    before = _count(client, url + f"?page={pages}")
+    # Twice the history: the last page (the oldest records) costs the same queries.
+    for _ in range(4):
+        charts.build(world.practitioner, world.episode_a, signed=True)
+    assert client.get(url).context["page"].pages > pages
+    assert _count(client, url + f"?page={client.get(url).context['page'].pages}") == before
+
+
+def test_the_page_of_keys_is_the_slice_of_the_whole_order():
+    """Keys dated by a moment, read from the database in order from an offset, merged with
+    every key dated by a day: each slice is the slice of the whole order, wherever the day
+    keys fall (before the page, within it, after it, tied to the moment)."""
+    import random
+
+    rng = random.Random(12)
+    base = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    for _ in range(200):
+        timed = sorted(
+            {(base + dt.timedelta(hours=rng.randrange(40)), -rng.randrange(1, 4),
+              rng.randrange(1, 60)) for _ in range(rng.randrange(0, 30))},
+            reverse=True,
+        )  # fmt: skip
+        days = [(base + dt.timedelta(days=rng.randrange(3)), 0, pk)
+                for pk in rng.sample(range(1, 50), rng.randrange(0, 5))]  # fmt: skip
+        whole = sorted(timed + days, reverse=True)
+        read = [(at, -rank, pk) for at, rank, pk in timed]
+        for size in (1, 2, 5):
+            for start in range(0, len(whole) + size, size):
+                assert (
+                    selectors._keys_on_page(
+                        lambda first, stop, read=read: read[first:stop], days, start, size
+                    )
+                    == whole[start : start + size]
+                )
 
 
 def test_the_aftercare_sheet_names_the_patient_date_muscles_and_clinic(world):

@@ -169,6 +169,47 @@ def test_the_patient_page_lists_open_episodes_first_then_the_newest_and_all_when
     assert list(every.context["episodes"]) == [world.episode_a, *closed[::-1]]
 
 
+def test_the_patient_page_starts_each_visit_from_its_episode_s_newest_screening_alone(world):
+    """Each open episode's readiness reads its newest screening, and only that one: an
+    episode screened at many visits costs the page no more rows."""
+    from django.db.models.signals import post_init
+
+    from needlechart.charting import services
+    from needlechart.charting.models import Screening
+
+    second = factories.episode(world.patient_a, world.practitioner_a, condition_code="M54.5")
+    actor = world.practitioner
+    for _ in range(3):
+        services.screening_record(actor=actor, episode=world.episode_a, factors=[])
+    # The newest of four: a precaution, which allows the start.
+    newest_a = services.screening_record(
+        actor=actor, episode=world.episode_a, factors=[{"code": "anticoagulant"}]
+    )
+    services.screening_record(actor=actor, episode=second, factors=[])
+    # Re-screened: the newest now names a contraindication, and blocks the start.
+    newest = services.screening_record(
+        actor=actor, episode=second, factors=[{"code": "needle-phobia"}]
+    )
+    client = client_for(actor)
+    url = reverse("patients:detail", args=[world.patient_a.pk])
+    built = []
+
+    def counted(sender, instance, **kwargs):
+        built.append(instance)
+
+    post_init.connect(counted, sender=Screening)
+    try:
+        page = client.get(url)
+    finally:
+        post_init.disconnect(counted, sender=Screening)
+    readiness = {episode.pk: ready for episode, ready in page.context["starts"]}
+    assert readiness[second.pk].safety.screening == newest
+    assert readiness[second.pk].safety.verdict == "contraindicated"
+    assert readiness[world.episode_a.pk].safety.screening == newest_a
+    assert readiness[world.episode_a.pk].safety.verdict == "caution"
+    assert len(built) == 2
+
+
 def test_the_episode_page_costs_the_same_queries_however_many_sessions(world):
     from needlechart.documents import letters
     from tests import charts
