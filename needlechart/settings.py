@@ -249,6 +249,8 @@ AXES_RESET_ON_SUCCESS = False
 
 # A session ends 12 hours after its sign-in at most, and sooner after the idle period its
 # clinic sets (accounts/sessions.py).
+# The database's sessions, each read by a query compiled once (accounts/session_store.py).
+SESSION_ENGINE = "needlechart.accounts.session_store"
 SESSION_MAX_SECONDS = 12 * 3600
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", SESSION_MAX_SECONDS, minimum=1)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True

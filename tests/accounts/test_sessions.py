@@ -106,3 +106,26 @@ def test_pages_tell_the_browser_when_to_warn(world):
         'data-idle-seconds="900"' in page
         and 'data-keepalive="/accounts/session/keepalive/"' in page
     )
+
+
+def test_a_session_past_its_expiry_date_or_gone_signs_no_one_in(world):
+    """Sessions are read by their key alone (accounts/session_store.py, compiled once): one
+    past its expiry in the database reads as none, as Django's own store reads it, and so
+    does a key with no row (signed out in another tab, or made up)."""
+    from django.contrib.sessions.models import Session
+
+    url = reverse("patients:detail", args=[world.patient_a.pk])
+    client = _signed_in("paula")
+    assert client.get(url).status_code == 200
+    key = client.cookies["sessionid"].value
+    Session.objects.filter(session_key=key).update(
+        expire_date=timezone.now() - dt.timedelta(seconds=1)
+    )
+    response = client.get(url)
+    assert response.status_code == 302 and response.url.startswith(reverse("login"))
+    client = _signed_in("paula")
+    assert client.get(url).status_code == 200
+    Session.objects.filter(session_key=client.cookies["sessionid"].value).delete()
+    assert client.get(url).status_code == 302
+    client.cookies["sessionid"] = "x" * 32
+    assert client.get(url).status_code == 302
