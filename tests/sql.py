@@ -32,6 +32,16 @@ def query_plan(sql: str, params: Any) -> str:
         return " | ".join(str(row[-1]) for row in cursor.fetchall())
 
 
+def trigger_names() -> set[str]:
+    """The names of the database's triggers (the guards installed)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        else:
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
+        return {name for (name,) in cursor.fetchall()}
+
+
 class SchemaEditor:
     """What a migration's steps use of a schema editor, on the test's connection: to run a
     migration's own steps in a test."""

@@ -3,15 +3,11 @@
 from django.db import connection
 
 from needlechart.db import guards
+from tests.sql import trigger_names
 
 
 def _installed() -> set[str]:
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-        else:
-            cursor.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
-        return {row[0] for row in cursor.fetchall()}
+    return trigger_names()
 
 
 def _expected() -> set[str]:

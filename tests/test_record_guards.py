@@ -319,3 +319,21 @@ def test_grant_app_role_refuses_in_one_line(db):
         call_command("grant-app-role", "postgres" if connection.vendor == "postgresql" else "x")
     assert "\n" not in str(refused.value)
     assert ("superuser" if connection.vendor == "postgresql" else "SQLite") in str(refused.value)
+
+
+def test_a_guard_on_a_table_a_later_migration_makes_waits_for_it(db):
+    """A migration that rebuilt a table puts back every guard naming it, among them guards
+    on tables a later migration creates (a follow-up's guard names the sessions): those wait,
+    and are installed with the rest once their table exists."""
+    from needlechart.db import guards
+    from tests.sql import SchemaEditor, trigger_names
+
+    later, present = (
+        guards.append_only("charting_made_later"),
+        guards.append_only("charting_addendum"),
+    )
+    guards.uninstall(SchemaEditor(), [present])
+    guards.install(SchemaEditor(), [later, present])
+    names = trigger_names()
+    assert "charting_made_later_no_update" not in names
+    assert "charting_addendum_no_update" in names

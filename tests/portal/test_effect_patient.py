@@ -18,7 +18,7 @@ from needlechart.portal import selectors
 from needlechart.portal.models import CheckIn, ReportedEffect
 from tests import charts, factories
 from tests.portal.test_checkins import answer
-from tests.sql import SchemaEditor, captured, query_plan
+from tests.sql import SchemaEditor, captured, query_plan, trigger_names
 
 MIGRATION = importlib.import_module("needlechart.portal.migrations.0004_effect_patient_kept")
 
@@ -203,11 +203,6 @@ def test_an_earlier_migration_that_puts_its_guards_back_leaves_the_column_s_trig
     drop, restore = guards.rebuilding("charting_needlingsession")
     drop(None, SchemaEditor())
     restore(None, SchemaEditor())
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-        else:
-            cursor.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
-        names = {name for (name,) in cursor.fetchall()}
+    names = trigger_names()
     assert "charting_needlingsession_effects_patient" not in names
     assert "charting_needlingsession_signed_no_update" in names  # the others are back
