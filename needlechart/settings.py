@@ -247,10 +247,10 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # who knows the password could sign in between guesses at the second factor for ever.
 AXES_RESET_ON_SUCCESS = False
 
-# A session ends 12 hours after its sign-in at most, and sooner after the idle period its
-# clinic sets (accounts/sessions.py).
 # The database's sessions, each read by a query compiled once (accounts/session_store.py).
 SESSION_ENGINE = "needlechart.accounts.session_store"
+# A session ends 12 hours after its sign-in at most, and sooner after the idle period its
+# clinic sets (accounts/sessions.py).
 SESSION_MAX_SECONDS = 12 * 3600
 SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", SESSION_MAX_SECONDS, minimum=1)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
