@@ -20,12 +20,17 @@ def captured() -> Iterator[list[tuple[str, Any]]]:
         yield run
 
 
-def query_plan(sql: str, params: Any) -> str:
+def query_plan(sql: str, params: Any, *, unsorted: bool = False) -> str:
     """How the database would run `sql`, its steps joined by " | ". On PostgreSQL, as for a
-    clinic's tables rather than a test's few rows: any way but reading a table whole."""
+    clinic's tables rather than a test's few rows: any way but reading a table whole, and
+    with `unsorted`, any way but sorting rows an index could give in order (with a test's
+    few rows, sorting them may cost the planner less than reading an index in order, and
+    its choice then turns on the statistics earlier tests left)."""
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL enable_seqscan = off")
+            if unsorted:
+                cursor.execute("SET LOCAL enable_sort = off")
             cursor.execute(f"EXPLAIN {sql}", params)
         else:
             cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
