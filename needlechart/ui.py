@@ -318,6 +318,35 @@ def event_type_name(code: str) -> str:
     return knowledge.adverse_event_types().get(code, code)
 
 
+# The most serious first, as a summary names what matters before what is routine.
+SEVERITY_ORDER = {"serious": 0, "severe": 1, "moderate": 2, "mild": 3}
+
+
+@register.filter
+def events_by_kind(events: list[dict[str, Any]]) -> list[str]:
+    """A discharge snapshot's adverse events as a summary reads them: each kind and
+    severity once, the most serious first, with how many there were. The snapshot keeps one
+    entry per event; a long course would otherwise list the same bruise a hundred times."""
+    counts: dict[tuple[str, str], int] = {}
+    for event in events:
+        key = (event.get("type", ""), event.get("severity") or "")
+        counts[key] = counts.get(key, 0) + 1
+    ordered = sorted(
+        counts.items(),
+        key=lambda item: (SEVERITY_ORDER.get(item[0][1], len(SEVERITY_ORDER)), -item[1],
+                          event_type_name(item[0][0]).lower()),
+    )  # fmt: skip
+    named = []
+    for (kind, severity), count in ordered:
+        about = [severity] if severity else []
+        if count > 1:
+            about.append(f"{count} times")
+        named.append(
+            f"{event_type_name(kind)} ({', '.join(about)})" if about else event_type_name(kind)
+        )
+    return named
+
+
 @register.simple_tag(takes_context=True)
 def safety_signals(context: template.Context, patient: object) -> list:
     """The patient's safety signals for the signed-in clinician (none for other roles): what

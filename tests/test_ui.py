@@ -388,3 +388,25 @@ def test_the_episode_session_rows_read_as_the_template_wrote_them(zone):
     assert "Dr &lt;Ann&gt; &amp; &quot;Bo&quot;" in written
     assert "1 muscle on 2 sides (1 needle)" in written and "0 muscles (0 needles)" in written
     assert ENGINE.from_string("{% episode_session_rows sessions %}").render(Context()) == ""
+
+
+def test_a_snapshot_s_adverse_events_read_as_a_summary_the_most_serious_first():
+    from needlechart.ui import events_by_kind
+
+    events = [
+        *[{"type": "bruising", "severity": "mild", "session": n} for n in range(40)],
+        {"type": "headache", "severity": "mild", "session": 3},
+        {"type": "pneumothorax", "severity": "serious", "session": 7},
+        {"type": "bleeding", "severity": "mild", "session": 8},
+        {"type": "bleeding", "severity": "mild", "session": 9},
+        # A kind the catalogue no longer names, with no severity: kept, named by its code.
+        {"type": "retired-kind", "severity": None, "session": 9},
+        {"type": "retired-kind", "severity": None, "session": 10},
+    ]
+    assert events_by_kind(events) == [
+        "Pneumothorax (serious)", "Bruising (mild, 40 times)", "Bleeding (mild, 2 times)",
+        "Headache (mild)", "retired-kind (2 times)",
+    ]  # fmt: skip
+    template = Template('{{ events|events_by_kind|join:", "|default:"none" }}')
+    assert template.render(Context({"events": []})) == "none"
+    assert template.render(Context({"events": events[:2]})) == "Bruising (mild, 2 times)"

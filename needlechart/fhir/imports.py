@@ -26,6 +26,7 @@ from needlechart import knowledge
 from needlechart.accounts import rules
 from needlechart.accounts.guards import authorize
 from needlechart.accounts.models import Practitioner, User
+from needlechart.db.statistics import refresh_after_load
 from needlechart.fhir import codes, resources
 from needlechart.outcomes.measurements import observation_check, observations_import
 from needlechart.outcomes.models import Observation, Timing
@@ -527,6 +528,15 @@ def resources_import(*, actor: User, entries: list[Entry], source: str) -> list[
     except ValidationError as error:
         # What the services refuse that the checks above let through.
         raise Refused([Problem(None, "", "", " ".join(error.messages))]) from None
+    # A clinic's first import from another system is its largest load: the planner's
+    # statistics of the tables it filled are taken now rather than when a server gets to it.
+    refresh_after_load(
+        {
+            Patient._meta.db_table: len(plan.new_patients),
+            EpisodeOfCare._meta.db_table: len(plan.new_episodes),
+            Observation._meta.db_table: len(plan.new_observations),
+        }
+    )
     for entry in entries:
         result = plan.results[entry.index]
         record = plan.chosen.get(entry.index)

@@ -242,3 +242,24 @@ def test_a_demo_clinic_exported_and_imported_into_an_empty_one_is_the_same(admin
     # And again: nothing more.
     call_command("fhir-import", str(exported), "--as", "nina", stdout=io.StringIO())
     assert _same(empty.pk) == copy
+
+
+def test_an_import_large_enough_takes_the_statistics_of_the_tables_it_filled(world, monkeypatch):
+    """A clinic's first import fills tables the planner last saw empty: their statistics
+    are taken at once, as the import ends, where the rows reach a bulk load's size."""
+    from needlechart.db import statistics
+    from tests.db.test_statistics import _analysed, _keeping_statistics
+
+    _keeping_statistics()
+    # The bundle's 3 measurements make a bulk load; its 2 patients and 2 episodes do not.
+    monkeypatch.setattr(statistics, "BULK_LOAD_ROWS", 3)
+    tables = ("outcomes_observation", "patients_patient", "patients_episodeofcare")
+    before = {table: _analysed(table) for table in tables}
+    assert _post(_token(world, WRITE), GOOD).status_code == 200
+    assert _analysed("outcomes_observation") > before["outcomes_observation"]
+    assert _analysed("patients_patient") == before["patients_patient"]
+    assert _analysed("patients_episodeofcare") == before["patients_episodeofcare"]
+    # The same bundle again writes nothing, and takes nothing.
+    taken = _analysed("outcomes_observation")
+    assert _post(_token(world, WRITE), GOOD).status_code == 200
+    assert _analysed("outcomes_observation") == taken

@@ -5,6 +5,7 @@ import io
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
+from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -316,6 +317,36 @@ def test_the_discharge_page_shows_what_the_discharge_then_stores(consented_long_
 
     assert without_time(shown) == without_time(bulk) == without_time(record.snapshot)
     assert shown["sessions"] == 3 and len(shown["measures"]) == 2
+
+
+def test_the_discharge_names_each_kind_of_adverse_event_once_with_its_count(
+    consented_long_ago, needle
+):
+    """A long course's summary stays a summary: the same bruise after many sessions is one
+    entry with its count, the most serious kind first, on the page and in the letter."""
+    world = consented_long_ago
+    signed = [session_with_pain(world, needle, 6, 4, days_ago) for days_ago in (21, 14, 7)]
+    events = [*(("bruising", "mild", s) for s in signed), ("pain-after", "moderate", signed[1])]
+    for kind, severity, session in events:
+        chart_services.adverse_event_record(
+            actor=world.practitioner, session=session, event_type=kind, onset="within-24h",
+            severity=severity, action_taken="self-care", outcome="resolved",
+            muscles=["gastrocnemius:left"],
+        )  # fmt: skip
+    client = client_for(world.practitioner)
+    url = reverse("outcomes:discharge", args=[world.episode_a.pk])
+    summary = "Pain after needling (moderate), Bruising (mild, 3 times)"
+    assert summary in client.get(url).content.decode()
+    record = services.discharge(actor=world.practitioner, episode=world.episode_a,
+                                reason="goals-met", summary="Pain settled.")  # fmt: skip
+    # The stored snapshot keeps every event; the page and the letter sum them up.
+    assert len(record.snapshot["adverse_events"]) == 4
+    assert summary in client.get(url).content.decode()
+    letter = render_to_string(
+        "documents/pdf/discharge-letter.html",
+        {"snapshot": record.snapshot, "episode": world.episode_a, "discharge": record},
+    )
+    assert f"Adverse events: {summary}." in letter
 
 
 def test_discharge_waits_for_draft_sessions(session, world):
