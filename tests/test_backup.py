@@ -92,6 +92,16 @@ def test_a_postgresql_backup_restores_the_same_charts_and_chains(tmp_path, reque
         parts = urlsplit(os.environ["DATABASE_URL"])
         url = urlunsplit(parts._replace(path=f"/{name}"))
         _restore_and_compare(tmp_path, _environment(tmp_path, url))
+        # The restored tables carry the planner's statistics, as a bulk load leaves them.
+        with psycopg.connect(**{**admin, "dbname": name}) as restored:
+            unanalysed = restored.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname IN "
+                "('charting_needlingsession', 'outcomes_observation', 'audit_auditevent') "
+                "AND NOT EXISTS (SELECT 1 FROM pg_stats s WHERE s.schemaname = 'public' "
+                "AND s.tablename = c.relname)"
+            ).fetchall()
+        assert unanalysed == []
     finally:
         with psycopg.connect(**admin, autocommit=True) as server:
             server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -25,6 +25,8 @@ from typing import Any
 from django.apps import apps
 from django.db import connection, transaction
 
+from needlechart.db.statistics import refresh_statistics
+
 FORMAT = 1
 MANIFEST = "manifest.json"
 DATABASE = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}
@@ -190,6 +192,10 @@ def restore(path: Path) -> dict[str, Any]:
             _run(["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error",
                   "--single-transaction", f"--dbname={connection.settings_dict['NAME']}",
                   str(copy)], _postgres_environment())  # fmt: skip
+            # pg_restore loads the rows without the planner's statistics (SQLite's copy
+            # carries its own): the restored clinic's pages would be planned for empty
+            # tables until a server's autovacuum got to them, or never where it is off.
+            refresh_statistics()
     problems = check(manifest)
     if problems:
         raise BackupError("the restored database does not match its backup: " + "; ".join(problems))
