@@ -111,6 +111,7 @@ bench: install chromium
 	$(BIN)/python benchmarks/load.py
 	$(BIN)/python benchmarks/pages.py
 	$(BIN)/python benchmarks/charting_flow.py
+	$(BIN)/python benchmarks/knowledge.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache staticfiles $(VALIDATOR)/node_modules

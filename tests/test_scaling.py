@@ -2,6 +2,9 @@
 records reaches its clinic through keys that are never empty, so that the clinic can be the
 distribution key."""
 
+import re
+from pathlib import Path
+
 import pytest
 from django.apps import apps
 from django.db import IntegrityError, connection, models, transaction
@@ -55,6 +58,21 @@ def test_every_clinical_table_reaches_its_clinic_through_keys_that_are_never_emp
         if path_to_clinic(model) is None:
             missing.append(label)
     assert missing == [], "no path to the clinic: " + ", ".join(missing)
+
+
+def test_the_scale_out_plan_names_the_path_of_every_table():
+    """docs/scaling.md's table of paths is the plan's list of distributed tables: a table
+    added without a row there would be left out of the move."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "scaling.md").read_text()
+    table = text[text.index("| Table | Path to its clinic |") : text.index("## What changes")]
+    named = set(re.findall(r"\b([a-z]+\.[A-Z][A-Za-z]+)\b", table))
+    models_ = {
+        model._meta.label
+        for model in apps.get_models()
+        if model.__module__.startswith("needlechart.") and model is not Clinic
+    }
+    assert models_ - named == set()
+    assert named - models_ == set()
 
 
 def test_an_addendum_without_a_parent_is_refused_by_the_database(world):

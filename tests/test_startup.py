@@ -53,12 +53,24 @@ def _app_modules(loaded: set[str]) -> set[str]:
         ["referral", "nose-left"],  # refused: the error is printed without Django too
         ["screen", "--help"],
         ["screen", "--factors", "absent.json"],
+        # A screen that answers: the factors and the plan read, the verdict printed.
+        ["screen", "--factors", "{factors}", "--plan", "{plan}", "--json"],
         ["regions", "--no-such-option"],
     ],
 )
-def test_a_knowledge_command_loads_neither_the_web_stack_nor_the_models(argv):
+def test_a_knowledge_command_loads_neither_the_web_stack_nor_the_models(argv, tmp_path):
     assert argv[0] in KNOWLEDGE_COMMANDS
+    files = {"factors": {"factors": [{"code": "lymphedema", "limb": "arm", "side": "left"}]},
+             "plan": {"items": [{"muscle": "infraspinatus", "side": "left",
+                                 "technique": "dry-needling"}]}}  # fmt: skip
+    for name, content in files.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(content))
+    argv = [arg.format(**{n: tmp_path / f"{n}.json" for n in files}) for arg in argv]
     loaded = _loaded(*argv)
+    # Nor the plotting and PDF libraries the pages and documents draw with.
+    heavy = {"matplotlib", "weasyprint", "PIL", "needlechart.outcomes.svg"}
+    assert {m.split(".")[0] for m in loaded} & heavy == set()
+    assert heavy & loaded == set()
     assert {"django.db.models", "django.urls", "django.template", "django.http"} & loaded == set()
     assert _app_modules(loaded) == set()
     # Nor Django's management package, which alone takes longer than the answer: it brings

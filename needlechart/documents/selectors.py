@@ -13,6 +13,8 @@ from needlechart.accounts.access import in_clinic
 from needlechart.accounts.models import User
 from needlechart.audit import services as audit
 from needlechart.charting.models import Consent
+from needlechart.db.latest import LISTED as HISTORY_LISTED
+from needlechart.db.latest import Latest, count_of
 from needlechart.db.prepared import prepared
 from needlechart.documents import jobs, notices
 from needlechart.documents.models import (
@@ -191,19 +193,39 @@ def letter_documents(*, user: User, letter: Letter) -> list[Document]:
     return documents
 
 
-def episode_letters(*, user: User, episode: EpisodeOfCare) -> list[Letter]:
-    """The episode's letters, drafts and signed (one query), for the roles that read clinical
-    content; shown on the episode page under its one `view EpisodeOfCare` row, as its
-    sessions and assessments are."""
+# The letters the episode page lists, as many as its other histories (db/latest.py).
+LETTERS_LISTED = HISTORY_LISTED
+
+
+def episode_letters(*, user: User, episode: EpisodeOfCare, every: bool = False) -> Latest:
+    """The episode's newest letters, drafts and signed, with how many there are (one query),
+    or all of them when `every`; for the roles that read clinical content. Shown on the
+    episode page under its one `view EpisodeOfCare` row, as its sessions and assessments
+    are: a course with a letter after every few sessions would otherwise list them all on
+    each view of the page."""
     if not rules.has_role(user, rules.CLINICAL_READ_ROLES):
-        return []
-    return _letters_of(episode.pk)
+        return Latest([], 0)
+    if every:
+        found = _letters_of(episode.pk)
+        return Latest(found, len(found))
+    found = _latest_letters_of(episode.pk, listed=LETTERS_LISTED)
+    return Latest(found, found[0].history_total if found else 0)
 
 
-@prepared
-def _letters_of(episode_id: int) -> QuerySet:
+def _letters(episode_id: int) -> QuerySet:
     return (
         Letter.objects.filter(episode_id=episode_id)
         .select_related("created_by")
         .defer("body", "opening", "closing")
     )
+
+
+@prepared
+def _letters_of(episode_id: int) -> QuerySet:
+    return _letters(episode_id)
+
+
+@prepared
+def _latest_letters_of(episode_id: int, *, listed: int) -> QuerySet:
+    rows = _letters(episode_id)
+    return rows.annotate(history_total=count_of(rows))[:listed]

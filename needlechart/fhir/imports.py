@@ -29,7 +29,7 @@ from needlechart.accounts.models import Practitioner, User
 from needlechart.db.statistics import refresh_after_load
 from needlechart.fhir import codes, resources
 from needlechart.outcomes.measurements import observation_check, observations_import
-from needlechart.outcomes.models import Observation, Timing
+from needlechart.outcomes.models import EpisodeSummary, Observation, Timing
 from needlechart.patients.models import EpisodeOfCare, Patient
 from needlechart.patients.services import episodes_import, patients_import
 
@@ -530,11 +530,14 @@ def resources_import(*, actor: User, entries: list[Entry], source: str) -> list[
         raise Refused([Problem(None, "", "", " ".join(error.messages))]) from None
     # A clinic's first import from another system is its largest load: the planner's
     # statistics of the tables it filled are taken now rather than when a server gets to it.
+    # The database's triggers gave each episode measured a row of its summary, which the
+    # dashboard reads for every episode of the clinic (at most one per new episode).
     refresh_after_load(
         {
             Patient._meta.db_table: len(plan.new_patients),
             EpisodeOfCare._meta.db_table: len(plan.new_episodes),
             Observation._meta.db_table: len(plan.new_observations),
+            EpisodeSummary._meta.db_table: len(plan.new_episodes),
         }
     )
     for entry in entries:

@@ -113,7 +113,9 @@ def episode_detail(request: HttpRequest, episode_id: int) -> HttpResponse:
             "can_write": rules.has_role(request.user, rules.CLINICAL_WRITE_ROLES),
             "can_needle": rules.has_role(request.user, rules.NEEDLING_ROLES),
             **chart_selectors.episode_records(episode),
-            "letters": document_selectors.episode_letters(user=request.user, episode=episode),
+            "letters": document_selectors.episode_letters(
+                user=request.user, episode=episode, every=every_row(request)
+            ),
             **outcome_views.progress_context(episode),
         },
     )

@@ -263,3 +263,16 @@ def test_an_import_large_enough_takes_the_statistics_of_the_tables_it_filled(wor
     taken = _analysed("outcomes_observation")
     assert _post(_token(world, WRITE), GOOD).status_code == 200
     assert _analysed("outcomes_observation") == taken
+
+
+def test_an_import_takes_the_statistics_of_the_summaries_its_measures_gave_rows(world, monkeypatch):
+    """The dashboard reads a summary row per episode, which the database's triggers wrote
+    for each episode the import measured."""
+    from needlechart.db import statistics
+    from tests.db.test_statistics import _analysed, _keeping_statistics
+
+    _keeping_statistics()
+    monkeypatch.setattr(statistics, "BULK_LOAD_ROWS", 2)
+    before = _analysed("outcomes_episodesummary")
+    assert _post(_token(world, WRITE), GOOD).status_code == 200
+    assert _analysed("outcomes_episodesummary") > before
