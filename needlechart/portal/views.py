@@ -1,6 +1,8 @@
 """The patient's pages. Each reads through the selectors, which scope every lookup to the
 signed-in patient (404 otherwise) and audit it, and writes through one service."""
 
+import datetime as dt
+import functools
 from typing import Any
 
 from django.contrib import messages
@@ -325,6 +327,14 @@ def review(request: HttpRequest) -> HttpResponse:
 PROGRESS_LISTED = 20
 
 
+@functools.lru_cache(maxsize=128)
+def _own_plot(points: tuple[tuple[dt.datetime, float, str], ...]) -> str | None:
+    """The patient's chart, kept by the points it draws, as the episode page keeps its
+    plots (outcomes/views.py `_drawn`): a diary of a rating a day is drawn again only when a
+    rating is added or changed, not at every view."""
+    return own_pain_plot(points)
+
+
 @patient_page
 def progress(request: HttpRequest) -> HttpResponse:
     patient = selectors.own_patient(request.user)
@@ -341,7 +351,7 @@ def progress(request: HttpRequest) -> HttpResponse:
         request,
         "portal/progress.html",
         {
-            "plot": own_pain_plot(points),
+            "plot": _own_plot(tuple(points)),
             "latest": latest,
             "earlier": len(points) - len(latest),
             "episode": episode,

@@ -5,7 +5,7 @@ The pages are those of the access matrix (docs/access.md), each opened by the fi
 answers with 200 (a practitioner before the others, the patient for the portal's). The
 history grows by every kind of record at once: a charted visit and a new version of the
 plan (charts.grow), an episode closed, health answers and a check-in with red flags from the
-portal, an issued document.
+portal, a letter to the referrer, an issued document.
 """
 
 import datetime as dt
@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from needlechart.charting.models import NeedlingSession
+from needlechart.documents import letters
 from needlechart.documents.models import Document
 from needlechart.portal import services as portal_services
 from needlechart.portal.selectors import REPORTS_LISTED
@@ -72,6 +73,7 @@ def _more(world: World) -> None:
             actor=world.patient_user, session=last, hours=24, soreness=3,
             symptoms=["bruising", "breathlessness-chest-pain"],
         )  # fmt: skip
+    letters.letter_start(actor=world.practitioner, episode=world.episode_a, kind="progress-report")
     pdf = b"%PDF-1.7 issued"
     Document.objects.create(
         patient=world.patient_a, kind="record", source_type="Patient",

@@ -90,6 +90,31 @@ def test_the_progress_page_lists_the_newest_ratings_and_charts_them_all(session_
     assert len(marks) == listed + 3 + 1
 
 
+def test_the_progress_chart_is_drawn_again_only_when_a_rating_changes(
+    session_26h, world, monkeypatch
+):
+    """A diary of a rating a day is drawn from every rating: kept by the ratings it draws,
+    the chart is drawn once for them, and again once one is added."""
+    drawn = []
+
+    def counted(points):
+        drawn.append(len(points))
+        return f"<svg>{len(points)}</svg>"
+
+    monkeypatch.setattr(portal_views, "own_pain_plot", counted)
+    portal_views._own_plot.cache_clear()
+    client = client_for(world.patient_user)
+    url = reverse("portal:progress")
+    for pain in (6, 4):
+        portal_services.diary_add(actor=world.patient_user, pain=pain)
+    pages = [client.get(url).content.decode() for _ in range(3)]
+    assert drawn == [2] and all("<svg>2</svg>" in page for page in pages)
+    with time_machine.travel(timezone.now() + dt.timedelta(days=1), tick=False):
+        portal_services.diary_add(actor=world.patient_user, pain=3)
+    assert "<svg>3</svg>" in client.get(url).content.decode()
+    assert drawn == [2, 3]
+
+
 def test_a_draft_sessions_pain_is_not_on_the_patients_chart(consented, world):
     draft, _ = charting.session_start(actor=world.practitioner, episode=world.episode_a,
                                       screening_status="unchanged", consent_confirmed=True)  # fmt: skip
