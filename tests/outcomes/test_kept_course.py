@@ -96,3 +96,22 @@ def test_a_course_read_inside_a_transaction_is_not_kept(consented_long_ago, need
         recorded_by=world.practitioner,
     )  # fmt: skip
     assert [row.value for row in _course(world.episode_a) if row.code == "psfs"] == [Decimal(9)]
+
+
+def test_a_kept_course_hashes_as_its_rows_and_works_the_hash_out_once(consented_long_ago, needle):
+    """The progress and its plots are kept by the inputs they are drawn from and looked up
+    at every view of the page: the kept rows work their hash out once, and hash and compare
+    as the plain tuple of the same rows, so a course read inside a transaction (not kept)
+    finds what was drawn from the kept one."""
+    world = consented_long_ago
+    session_with_pain(world, needle, 7, 4, days_ago=7)
+    kept = _course(world.episode_a)
+    assert isinstance(kept, selectors.KeptRows)
+    plain = tuple(kept)
+    assert type(plain) is tuple and plain == kept and hash(plain) == hash(kept)
+    assert kept._hash == hash(plain)  # worked out at the first lookup, kept since
+    with transaction.atomic():
+        read = selectors.progress_inputs(world.episode_a)
+    assert type(read.rows) is tuple
+    assert read == selectors.progress_inputs(world.episode_a)
+    assert hash(read) == hash(selectors.progress_inputs(world.episode_a))
