@@ -99,3 +99,20 @@ def portal_account(patient: Patient, email: str | None = None) -> PortalAccount:
     account.set_password(PASSWORD)
     account.save()
     return PortalAccount.objects.create(patient=patient, user=account)
+
+
+def overdue_reviews(clinic: Clinic, care_manager: Practitioner, count: int, by: User) -> list:
+    """`count` new patients, each with an active episode whose plan's review date passed three
+    days ago: the episodes the dashboard lists as due for review."""
+    from needlechart.outcomes.models import CarePlan
+
+    overdue = dt.date.today() - dt.timedelta(days=3)
+    episodes = []
+    for number in range(count):
+        episode_ = episode(patient(clinic, family_name=f"Due{number}"), care_manager)
+        CarePlan.objects.create(
+            episode=episode_, version=1, planned_sessions=4, frequency="weekly",
+            review_on=overdue, created_by=by,
+        )  # fmt: skip
+        episodes.append(episode_)
+    return episodes

@@ -184,20 +184,39 @@ def episode(request: HttpRequest, episode_id: int) -> Any:
 
 @api.get("/dashboard", response={200: dict[str, Any], **ERRORS}, tags=["dashboard"])
 def dashboard_figures(
-    request: HttpRequest, date_from: dt.date | None = None, date_to: dt.date | None = None
+    request: HttpRequest,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    review_page: int = 1,
 ) -> Any:
-    """The dashboard's figures, as `needlechart dashboard --json` prints them."""
+    """The dashboard's figures, as `needlechart dashboard --json` prints them, except that the
+    episodes due for review come 50 a page (`review_page`, from 1), with their number in
+    `review_due_count`; each episode listed is audited."""
     from needlechart.outcomes import dashboard
 
     need(request, "dashboard:read", rules.CLINICAL_READ_ROLES)
     if date_from and date_to and date_to < date_from:
         raise ValidationError({"date_to": "The end is before the start."})
+    if review_page < 1:
+        raise ValidationError({"review_page": "Pages are numbered from 1."})
     figures = dashboard.kept_figures(
         dashboard.Filters(clinic=request.user.clinic, date_from=date_from, date_to=date_to)
     )
+    # The review list names patients: like the page, a view lists (and audits) one page of
+    # it, whatever the clinic's size. The kept figures are shared between views: copied.
+    due = figures["review_due"]
+    listed = due[(review_page - 1) * PAGE : review_page * PAGE]
     audit.record(actor=request.user, action=audit.Action.EXPORT, object_type="Dashboard",
                  detail={"via": "api", "filters": figures["filters"]})  # fmt: skip
-    return figures
+    audit.record_each(
+        actor=request.user, action=audit.Action.LIST, objects=dashboard.review_listed(listed)
+    )
+    return {
+        **figures,
+        "review_due": listed,
+        "review_due_count": len(due),
+        "review_page": review_page,
+    }
 
 
 # writes adds its operations to the clinical router.

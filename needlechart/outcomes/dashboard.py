@@ -640,6 +640,13 @@ def _review_due(
     return due
 
 
+def review_listed(rows: list[dict[str, Any]]) -> list[EpisodeOfCare]:
+    """The episodes of review-list rows, to audit as listed or exported: each row carries the
+    episode and its patient, all the audit trail records, so no query reads them again (an
+    export of the whole list can name thousands)."""
+    return [EpisodeOfCare(pk=row["episode"], patient_id=row["patient"]) for row in rows]
+
+
 def _utc_buckets(
     in_range: QuerySet[NeedlingSession], tz: dt.tzinfo, minutes: int
 ) -> dict[dt.date, int] | None:

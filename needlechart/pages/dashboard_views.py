@@ -14,7 +14,6 @@ from needlechart.accounts import access
 from needlechart.audit import services as audit
 from needlechart.outcomes import dashboard
 from needlechart.outcomes.forms import DashboardFilterForm
-from needlechart.patients.models import EpisodeOfCare
 from needlechart.portal import selectors as portal_selectors
 
 
@@ -60,8 +59,9 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     # as listed (with the attention lists', in one write); the rest are a page of the
     # drill-down away.
     shown = figures["review_due"][:REVIEW_SHOWN]
-    due = EpisodeOfCare.objects.filter(pk__in=[r["episode"] for r in shown])
-    attention = portal_selectors.clinic_attention(request.user, listed_with=list(due))
+    attention = portal_selectors.clinic_attention(
+        request.user, listed_with=dashboard.review_listed(shown)
+    )
     query = _filter_query(form)
     return render(
         request,
@@ -131,10 +131,17 @@ def dashboard_csv(request: HttpRequest, table: str) -> HttpResponse:
             request, "outcomes/dashboard.html", {"form": form, "figures": None}, status=400
         )
     figures = dashboard.kept_figures(filters)
+    detail = {"table": table, "filters": figures["filters"]}
     audit.record(
-        actor=request.user, action=audit.Action.EXPORT, object_type="Dashboard",
-        detail={"table": table, "filters": figures["filters"]},
-    )  # fmt: skip
+        actor=request.user, action=audit.Action.EXPORT, object_type="Dashboard", detail=detail
+    )
+    if table == "review-due":
+        # The one table that names patients: each one in it is recorded as exported (in one
+        # write), as a bulk export records its patients.
+        audit.record_each(
+            actor=request.user, action=audit.Action.EXPORT,
+            objects=dashboard.review_listed(figures["review_due"]), detail=detail,
+        )  # fmt: skip
     header, rows = _csv_table(table, figures)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{table}.csv"'

@@ -160,3 +160,38 @@ def test_a_needling_session_reads_with_its_rows_and_measurements(world):
     assert AuditEvent.objects.filter(
         action="view", object_id=str(built.signed_session.pk), detail__api_token="Billing"
     ).exists()
+
+
+def test_the_dashboard_pages_its_review_list_and_audits_only_the_episodes_listed(
+    world, monkeypatch
+):
+    from needlechart.api import api
+    from needlechart.outcomes import dashboard
+    from tests import factories
+
+    monkeypatch.setattr(api, "PAGE", 2)
+    factories.overdue_reviews(world.clinic_a, world.practitioner_a, 5, by=world.practitioner)
+    factories.overdue_reviews(world.clinic_b, world.practitioner_b, 1, by=world.other_practitioner)
+    every = dashboard.figures(dashboard.Filters(clinic=world.clinic_a))["review_due"]
+    secret = _token(world, ["dashboard:read"])
+    listed = AuditEvent.objects.filter(action="list", object_type="EpisodeOfCare")
+    pages = []
+    for number in (1, 2, 3):
+        answer = _get(secret, "/dashboard", review_page=number).json()
+        assert answer["review_due_count"] == 5 and answer["review_page"] == number
+        assert answer["sessions"] == 0  # the other figures are there as before
+        pages.append(answer["review_due"])
+        # Each view records the episodes it lists, and those alone.
+        assert sorted(listed.filter(detail__api_token="Billing").values_list(
+            "object_id", flat=True
+        ).order_by("-id")[: len(answer["review_due"])]) == sorted(
+            str(r["episode"]) for r in answer["review_due"]
+        )  # fmt: skip
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [r for p in pages for r in p] == every
+    assert listed.count() == 5
+    assert set(listed.values_list("patient__clinic", flat=True)) == {world.clinic_a.pk}
+    past = _get(secret, "/dashboard", review_page=4).json()
+    assert past["review_due"] == [] and past["review_due_count"] == 5
+    refused = _get(secret, "/dashboard", review_page=0)
+    assert refused.status_code == 400 and "review_page" in refused.json()["errors"]

@@ -1,6 +1,9 @@
 """Dashboard links carry exactly the filters they mean, whatever page they were followed from."""
 
+import csv
+import datetime as dt
 import html
+import io
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -82,23 +85,18 @@ def test_without_filters_the_links_have_no_stray_separator(world):
 def test_the_review_list_shows_and_records_a_few_and_the_drilldown_pages_the_rest(
     world, monkeypatch
 ):
-    import datetime as dt
-
     from needlechart.audit.models import AuditEvent
     from needlechart.outcomes.models import CarePlan
     from needlechart.pages import dashboard_views
     from tests import factories
 
-    overdue = dt.date.today() - dt.timedelta(days=3)
-    episodes = [world.episode_a]
-    for number in range(4):
-        patient = factories.patient(world.clinic_a, family_name=f"Due{number}")
-        episodes.append(factories.episode(patient, world.practitioner_a))
-    for episode in episodes:
-        CarePlan.objects.create(
-            episode=episode, version=1, planned_sessions=4, frequency="weekly",
-            review_on=overdue, created_by=world.practitioner,
-        )  # fmt: skip
+    CarePlan.objects.create(
+        episode=world.episode_a, version=1, planned_sessions=4, frequency="weekly",
+        review_on=dt.date.today() - dt.timedelta(days=3), created_by=world.practitioner,
+    )  # fmt: skip
+    episodes = [world.episode_a, *factories.overdue_reviews(
+        world.clinic_a, world.practitioner_a, 4, by=world.practitioner
+    )]  # fmt: skip
     monkeypatch.setattr(dashboard_views, "REVIEW_SHOWN", 2)
     monkeypatch.setattr(dashboard_views, "DRILLDOWN_PAGE", 3)
     client = client_for(world.practitioner)
@@ -118,3 +116,23 @@ def test_the_review_list_shows_and_records_a_few_and_the_drilldown_pages_the_res
         assert drill.context["page"].paginator.count == 5
     assert sorted(e.pk for e in seen) == sorted(e.pk for e in episodes)
     assert listed() == {str(e.pk) for e in episodes}
+
+
+def test_the_review_list_as_csv_names_every_episode_due_and_records_each_as_exported(world):
+    from needlechart.audit.models import AuditEvent
+    from tests import factories
+
+    due = factories.overdue_reviews(world.clinic_a, world.practitioner_a, 3, by=world.practitioner)
+    factories.overdue_reviews(world.clinic_b, world.practitioner_b, 1, by=world.other_practitioner)
+    client = client_for(world.practitioner)
+    response = client.get(reverse("outcomes:dashboard_csv", args=["review-due"]))
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert sorted(r[0] for r in rows[1:]) == sorted(e.patient.mrn for e in due)
+    exported = AuditEvent.objects.filter(action="export", object_type="EpisodeOfCare")
+    assert sorted(exported.values_list("patient_id", flat=True)) == sorted(
+        e.patient_id for e in due
+    )
+    assert all(e.detail["table"] == "review-due" for e in exported)
+    # A table that names no patient records the export alone.
+    client.get(reverse("outcomes:dashboard_csv", args=["muscles"]))
+    assert exported.count() == len(due)
