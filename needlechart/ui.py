@@ -184,6 +184,60 @@ def within_session_rows(within: list, latest: int | None) -> SafeString:
     return mark_safe("".join(groups))  # noqa: S308 (escaped above)
 
 
+def _csrf_input(context: template.Context) -> str:
+    """`{% csrf_token %}` as the template writes it, for forms written in Python."""
+    token = context.get("csrf_token")
+    if not token or token == "NOTPROVIDED":  # noqa: S105 (Django's mark of no token)
+        return ""
+    return format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', token)
+
+
+@register.simple_tag(takes_context=True)
+def measurement_rows(
+    context: template.Context, measures: list, can_write: bool, page_number: int
+) -> SafeString:
+    """The measurements page's table rows, newest first, with the form that marks a
+    measurement entered in error where the clinician may, as its template wrote them (a test
+    compares the two). Written in Python: fifty rows through the template's loop were half
+    of the page's time."""
+    from needlechart.outcomes.models import instrument_name
+
+    csrf = None
+    page = f'<input type="hidden" name="page" value="{page_number}">' if page_number > 1 else ""
+    rows = []
+    for o in measures:
+        if o.session_id:
+            where = f' · <a href="{id_url("charting:session", o.session_id)}">session</a>'
+        elif o.assessment_id:
+            where = f' · <a href="{id_url("charting:assessment", o.assessment_id)}">assessment</a>'
+        else:
+            where = ""
+        action = ""
+        if o.entered_in_error_reason:
+            action = f"entered in error: {text(o.entered_in_error_reason)}"
+        elif can_write and not o.session_id and not o.assessment_id:
+            if csrf is None:
+                csrf = _csrf_input(context)
+            action = (
+                f' <form method="post" action="{id_url("outcomes:measurement_error", o.pk)}" '
+                f'class="inline-form">{csrf}{page}<label class="visually-hidden" '
+                f'for="reason-{o.pk}">Reason</label><input id="reason-{o.pk}" name="reason" '
+                'placeholder="reason" required maxlength="300"><button type="submit" '
+                'class="link">Entered in error</button></form>'
+            )
+        when = (
+            timezone.localtime(o.recorded_at) if timezone.is_aware(o.recorded_at) else o.recorded_at
+        )
+        rows.append(
+            f'<tr class="{"struck" if o.entered_in_error_reason else ""}"> '
+            f"<td>{ymd(when)}</td><td>{text(instrument_name(o.code))}</td>"
+            f"<td>{text(measure_what(o))}</td> <td>{text(o.get_timing_display())}{where}</td> "
+            f"<td>{floatformat(o.value, '-2')}</td><td>{text(o.recorded_by)}</td> "
+            f"<td>{action}</td> </tr>"
+        )
+    return mark_safe(" ".join(rows))  # noqa: S308 (escaped above)
+
+
 @register.simple_tag
 def episode_session_rows(sessions: list) -> SafeString:
     """The episode page's table of its latest sessions, a row each, as its template wrote

@@ -390,6 +390,60 @@ def test_the_episode_session_rows_read_as_the_template_wrote_them(zone):
     assert ENGINE.from_string("{% episode_session_rows sessions %}").render(Context()) == ""
 
 
+# outcomes/measurements.html's rows as they were, the reference `{% measurement_rows %}` is
+# held to.
+MEASUREMENTS_TEMPLATE = """{% for o in measures %}
+    <tr class="{% if o.entered_in_error_reason %}struck{% endif %}">
+      <td>{{ o.recorded_at|ymd }}</td><td>{{ o.get_code_display }}</td><td>{{ o|measure_what }}</td>
+      <td>{{ o.get_timing_display }}{% if o.session_id %} · <a href="{{ o.session_id|id_url:'charting:session' }}">session</a>{% elif o.assessment_id %} · <a href="{{ o.assessment_id|id_url:'charting:assessment' }}">assessment</a>{% endif %}</td>
+      <td>{{ o.value|floatformat:"-2" }}</td><td>{{ o.recorded_by }}</td>
+      <td>{% if o.entered_in_error_reason %}entered in error: {{ o.entered_in_error_reason }}{% elif can_write and not o.session_id and not o.assessment_id %}
+        <form method="post" action="{{ o.pk|id_url:'outcomes:measurement_error' }}" class="inline-form">{% csrf_token %}{% if page.number > 1 %}<input type="hidden" name="page" value="{{ page.number }}">{% endif %}<label class="visually-hidden" for="reason-{{ o.pk }}">Reason</label><input id="reason-{{ o.pk }}" name="reason" placeholder="reason" required maxlength="300"><button type="submit" class="link">Entered in error</button></form>{% endif %}</td>
+    </tr>{% endfor %}"""
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Chatham", "America/St_Johns"])
+@pytest.mark.parametrize("can_write", [True, False])
+@pytest.mark.parametrize("number", [1, 3])
+def test_the_measurement_rows_read_as_the_template_wrote_them(zone, can_write, number):
+    import datetime as dt
+    from decimal import Decimal
+
+    from needlechart.accounts.models import User
+    from needlechart.outcomes.models import Observation
+
+    by = User(username="ann", first_name='Ann <b>"Bo"</b>', last_name="& Lee")
+
+    def measure(pk, **fields):
+        return Observation(pk=pk, recorded_by=by, **fields)
+
+    at = dt.datetime(2026, 3, 4, 23, 45, 12, tzinfo=dt.UTC)
+    measures = [
+        measure(1, code="nprs", value=Decimal("7.00"), timing="before", session_id=7,
+                recorded_at=at),
+        measure(2, code="nprs", value=Decimal("3.50"), timing="after", session_id=7,
+                recorded_at=at, entered_in_error_reason="wrong <patient> & \"side\""),
+        measure(3, code="rom", component="cervical-rotation", side="left",
+                value=Decimal("52.25"), timing="review", assessment_id=4,
+                recorded_at=dt.datetime(2026, 12, 31, 11, 59, tzinfo=dt.UTC)),
+        measure(4, code="psfs", component="Lifting my <grandchild>", value=Decimal("6.10"),
+                timing="review", recorded_at=dt.datetime(2025, 6, 30, 12, 15, tzinfo=dt.UTC)),
+        measure(5, code="nprs", value=Decimal("0.00"), timing="baseline", recorded_at=at),
+    ]  # fmt: skip
+    context = {"measures": measures, "can_write": can_write, "page": {"number": number},
+               "csrf_token": "t0ken"}  # fmt: skip
+    expected, written = _as_written(
+        MEASUREMENTS_TEMPLATE, "{% measurement_rows measures can_write page.number %}", context,
+        zone,
+    )  # fmt: skip
+    assert written == expected
+    assert "wrong &lt;patient&gt; &amp; &quot;side&quot;" in written
+    assert written.count('name="csrfmiddlewaretoken" value="t0ken"') == (2 if can_write else 0)
+    assert ('name="page" value="3"' in written) == (can_write and number == 3)
+    empty = ENGINE.from_string("{% measurement_rows measures True 1 %}")
+    assert empty.render(Context({"measures": []})) == ""
+
+
 def test_a_snapshot_s_adverse_events_read_as_a_summary_the_most_serious_first():
     from needlechart.ui import events_by_kind
 
