@@ -724,18 +724,48 @@ def timeline_kinds() -> list[tuple[str, str]]:
     return KINDS + [kind for provider in providers() for kind in provider.KINDS]
 
 
-def _window(
-    source: Source, patient: Patient | int, date_from: dt.date | None, date_to: dt.date | None
-) -> QuerySet:
-    """The source's rows between the dates (whole days in the clinic's time zone)."""
-    rows = source.rows(patient)
-    if date_from:
-        start = date_from if source.by_day else _start_of(date_from)
-        rows = rows.filter(**{f"{source.when}__gte": start})
-    if date_to:
-        end = date_to + dt.timedelta(days=1)
-        rows = rows.filter(**{f"{source.when}__lt": end if source.by_day else _start_of(end)})
-    return rows
+def _bound_values(
+    sources: list[Source], date_from: dt.date | None, date_to: dt.date | None
+) -> tuple[dt.date | dt.datetime, ...]:
+    """What a window of the sources between the dates (whole days in the clinic's time zone)
+    filters by, in order: for each bound given (the first day, the day after the last), the
+    day where a source is dated by a day, the start of that day where one is dated by a
+    moment. Values rather than SQL, so that a window's queries are compiled once
+    (db/prepared.py)."""
+    days = any(source.by_day for source in sources)
+    moments = any(not source.by_day for source in sources)
+    values: list[dt.date | dt.datetime] = []
+    for day in (date_from, date_to + dt.timedelta(days=1) if date_to else None):
+        if day is not None:
+            values += [day] if days else []
+            values += [_start_of(day)] if moments else []
+    return tuple(values)
+
+
+def _windows(
+    sources: list[Source], patient_id: int, values: tuple, *, since: bool, until: bool
+) -> list[QuerySet]:
+    """Each source's rows within the bounds `_bound_values` gives for the same sources:
+    from the first day (`since`), before the day after the last (`until`)."""
+    days = any(source.by_day for source in sources)
+    moments = any(not source.by_day for source in sources)
+    given = iter(values)
+
+    def bound() -> tuple[Any, Any]:
+        return (next(given) if days else None, next(given) if moments else None)
+
+    lower = bound() if since else None
+    upper = bound() if until else None
+    windows = []
+    for source in sources:
+        rows = source.rows(patient_id)
+        at = 0 if source.by_day else 1
+        if lower is not None:
+            rows = rows.filter(**{f"{source.when}__gte": lower[at]})
+        if upper is not None:
+            rows = rows.filter(**{f"{source.when}__lt": upper[at]})
+        windows.append(rows)
+    return windows
 
 
 @dataclass(frozen=True)
@@ -780,6 +810,14 @@ def _counts_of(patient_id: int, windows: list[QuerySet]) -> QuerySet:
     )
 
 
+@prepared
+def _timeline_counts(
+    patient_id: int, *bounds: Any, kind: str, since: bool, until: bool
+) -> QuerySet:
+    sources = _sources(kind)
+    return _counts_of(patient_id, _windows(sources, patient_id, bounds, since=since, until=until))
+
+
 def _newest(source: Source, rows: QuerySet, needed: int) -> QuerySet:
     """The newest `needed` of the rows, with what their entries read. The rows are chosen
     first, so that what the entries read (a count of a session's muscles, grouped) is worked
@@ -790,14 +828,12 @@ def _newest(source: Source, rows: QuerySet, needed: int) -> QuerySet:
 
 
 @prepared
-def _timeline_counts(patient_id: int, *, kind: str) -> QuerySet:
-    return _counts_of(patient_id, [s.rows(patient_id) for s in _sources(kind)])
-
-
-@prepared
-def _timeline_newest(patient_id: int, *, kind: str, rank: int, needed: int) -> QuerySet:
+def _timeline_newest(
+    patient_id: int, *bounds: Any, kind: str, rank: int, needed: int, since: bool, until: bool
+) -> QuerySet:
     source = _sources(kind)[rank]
-    return _newest(source, source.rows(patient_id), needed)
+    [rows] = _windows([source], patient_id, bounds, since=since, until=until)
+    return _newest(source, rows, needed)
 
 
 # A key of the timeline's order: the moment, the source's rank negated (the first source's
@@ -805,9 +841,10 @@ def _timeline_newest(patient_id: int, *, kind: str, rank: int, needed: int) -> Q
 Key = tuple[dt.datetime, int, int]
 
 
-def _timed_keys(sources: list[Source], windows: list[QuerySet]) -> QuerySet:
+def _timed_keys(sources: list[Source], windows: list[QuerySet | None]) -> QuerySet:
     """The keys of every record of the sources dated by a moment, newest first, in one query:
-    each row its moment, its source's rank and its id, and nothing else."""
+    each row its moment, its source's rank and its id, and nothing else. (The windows of the
+    sources dated by a day are not read.)"""
     parts = [
         rows.order_by()
         .annotate(timeline_at=F(source.when), timeline_rank=Value(rank), timeline_pk=F("pk"))
@@ -823,9 +860,17 @@ def _timed_keys(sources: list[Source], windows: list[QuerySet]) -> QuerySet:
 
 
 @prepared
-def _timeline_timed_keys(patient_id: int, *, kind: str, start: int, stop: int) -> QuerySet:
+def _timeline_timed_keys(
+    patient_id: int, *bounds: Any, kind: str, since: bool, until: bool, start: int, stop: int
+) -> QuerySet:
     sources = _sources(kind)
-    return _timed_keys(sources, [s.rows(patient_id) for s in sources])[start:stop]
+    timed = iter(_windows(_timed(sources), patient_id, bounds, since=since, until=until))
+    windows = [None if source.by_day else next(timed) for source in sources]
+    return _timed_keys(sources, windows)[start:stop]
+
+
+def _timed(sources: list[Source]) -> list[Source]:
+    return [source for source in sources if not source.by_day]
 
 
 def _day_keys(sources: list[Source], windows: list[QuerySet]) -> list[Key]:
@@ -906,24 +951,25 @@ def timeline(
     `with_patient`: the page read the patient unaudited, and its view is audited here with
     the timeline's, in one transaction."""
     sources = _sources(kind)
-    windows: list[QuerySet] = []
-    newest: Callable[..., Any]
-    if date_from is None and date_to is None:
-        # The usual view, every date: its queries are compiled once (db/prepared.py).
-        [counts] = _timeline_counts(patient.pk, kind=kind)
-        newest = functools.partial(_timeline_newest, patient.pk, kind=kind)
+    since, until = date_from is not None, date_to is not None
 
-        def timed(first: int, stop: int) -> Any:
-            return _timeline_timed_keys(patient.pk, kind=kind, start=first, stop=stop)
-    else:
-        windows = [_window(s, patient.pk, date_from, date_to) for s in sources]
-        [counts] = _counts_of(patient.pk, windows)
+    def bounds(of: list[Source]) -> tuple:
+        return _bound_values(of, date_from, date_to)
 
-        def newest(*, rank: int, needed: int) -> QuerySet:
-            return _newest(sources[rank], windows[rank], needed)
+    # Every query of the page's first view compiled once, with or without dates.
+    [counts] = _timeline_counts(patient.pk, *bounds(sources), kind=kind, since=since, until=until)
 
-        def timed(first: int, stop: int) -> Any:
-            return _timed_keys(sources, windows)[first:stop]
+    def newest(*, rank: int, needed: int) -> list[Any]:
+        return _timeline_newest(
+            patient.pk, *bounds([sources[rank]]), kind=kind, rank=rank, needed=needed,
+            since=since, until=until,
+        )  # fmt: skip
+
+    def timed(first: int, stop: int) -> list[Any]:
+        return _timeline_timed_keys(
+            patient.pk, *bounds(_timed(sources)), kind=kind, since=since, until=until,
+            start=first, stop=stop,
+        )  # fmt: skip
 
     total = sum(counts.values())
     pages = max(1, -(-total // TIMELINE_PAGE))
@@ -937,7 +983,7 @@ def timeline(
         shown = [entry for entry, _, _ in entries[:TIMELINE_PAGE]]
     else:
         start = (number - 1) * TIMELINE_PAGE
-        windows = windows or [s.rows(patient.pk) for s in sources]
+        windows = _windows(sources, patient.pk, bounds(sources), since=since, until=until)
         # A kind dated by days only (the episodes) has no timed keys to read.
         dated = timed if not all(s.by_day for s in sources) else None
         keys = _keys_on_page(dated, _day_keys(sources, windows), start, TIMELINE_PAGE)

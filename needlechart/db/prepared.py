@@ -5,15 +5,16 @@ patient, the current screening, the latest sessions of an episode. The ORM build
 one's filters and compiles it to SQL on every request, and that costs more than running
 it (about 1 ms of Python a query against well under 0.1 ms in the database).
 
-`prepared(build)` takes a function that builds the queryset from whole numbers and text
-(the ids and codes it filters by). Its first call builds the queryset with stand-in values,
-compiles it and keeps the SQL, with where each stand-in falls among the SQL's parameters.
-Every later call runs that SQL with the caller's values in those places, and turns the
-rows into records as the queryset would (`select_related`, annotations, `values()`, and
-`prefetch_related`, whose own queries are built as usual). Plain records (a model's, with
-related records joined and annotations) are built straight from the rows, with what
-Django's iteration works out at every run (each model's columns, its converters, a
-populator per related record) worked out once.
+`prepared(build)` takes a function that builds the queryset from whole numbers, text, days
+and moments with their zone (the ids and codes it filters by, the dates of a window). Its
+first call builds the queryset with stand-in values, compiles it and keeps the SQL, with
+where each stand-in falls among the SQL's parameters. Every later call runs that SQL with
+the caller's values in those places (a day or a moment as the database's field adapts it),
+and turns the rows into records as the queryset would (`select_related`, annotations,
+`values()`, and `prefetch_related`, whose own queries are built as usual). Plain records (a
+model's, with related records joined and annotations) are built straight from the rows,
+with what Django's iteration works out at every run (each model's columns, its converters,
+a populator per related record) worked out once.
 
 `build` must depend on its arguments only (the values, and the keywords that shape the
 SQL): a queryset that reads the clock, a setting or
@@ -26,6 +27,7 @@ builds from the same rows.
 """
 
 import copy
+import datetime as dt
 import functools
 import weakref
 from collections.abc import Callable, Hashable
@@ -44,6 +46,11 @@ from django.db.models.sql.compiler import SQLCompiler
 _STAND_IN = 7_391_000_000_000_001
 # The whole numbers a database column holds (64-bit).
 _INT64 = (-(2**63), 2**63 - 1)
+# Days and moments stand in from a year no record has, a day or a microsecond apart.
+_STAND_IN_DAY = dt.date(1001, 1, 1)
+# How a day or a moment reaches the SQL: as its field adapts it, by the database's own
+# operations (text on SQLite, the value itself on PostgreSQL).
+_ADAPTERS = {dt.date: "adapt_datefield_value", dt.datetime: "adapt_datetimefield_value"}
 # The shapes kept per prepared query, the oldest dropped first: a shape such as a page's
 # offset has no bound of its own.
 SHAPES_KEPT = 32
@@ -71,8 +78,9 @@ class _Compiled:
     queryset: QuerySet
     compiler: SQLCompiler
     sql: str
-    # Each parameter of the SQL: the index of the argument it is, or the constant itself.
-    params: tuple[tuple[bool, Any], ...]
+    # Each parameter of the SQL: the index of the argument it is (with the adapter of a day or
+    # a moment), or the constant itself.
+    params: tuple[tuple[bool, Any, str | None], ...]
     # Records built straight from the rows; None for what the queryset builds itself (values,
     # prefetched relations, a composite key).
     records: _Records | None
@@ -92,14 +100,18 @@ class prepared:
         self.build = build
         self._compiled: dict[tuple, _Compiled] = {}
 
-    def __call__(self, *values: int | str, **shape: Hashable) -> list[Any]:
+    def __call__(self, *values: int | str | dt.date, **shape: Hashable) -> list[Any]:
         """The rows of `build(*values, **shape)`, as `list(build(...))` would give them.
         `values` become the SQL's parameters; `shape` (a number of rows shown, say) is
         written into the SQL, which is kept for each shape apart."""
         build = functools.partial(self.build, **shape)
         kinds = tuple(type(value) for value in values)
         if not all(
-            (kind is int and _INT64[0] <= value <= _INT64[1]) or kind is str
+            (kind is int and _INT64[0] <= value <= _INT64[1])
+            or kind is str
+            or kind is dt.date
+            # A moment without its zone is made aware by the field, with a warning: as usual.
+            or (kind is dt.datetime and value.tzinfo is not None)
             for kind, value in zip(kinds, values, strict=True)
         ):
             # Other values may change the SQL's shape (None, above all), or may not reach a
@@ -123,10 +135,14 @@ class prepared:
 
 
 def _run(
-    compiled: "_Compiled", values: tuple[int | str, ...], build: Callable, name: str
+    compiled: "_Compiled", values: tuple[int | str | dt.date, ...], build: Callable, name: str
 ) -> list[Any]:
     alias = DEFAULT_DB_ALIAS
-    params = tuple(values[v] if is_argument else v for is_argument, v in compiled.params)
+    operations = connections[alias].ops
+    params = tuple(
+        (getattr(operations, adapter)(values[v]) if adapter else values[v]) if is_argument else v
+        for is_argument, v, adapter in compiled.params
+    )
     checked = getattr(settings, "PREPARED_QUERIES_CHECK", False)
     if checked:
         expected = build(*values)
@@ -234,8 +250,14 @@ def _same(expected: tuple, kept: tuple) -> bool:
     )
 
 
-def _stand_in(kind: type, index: int) -> int | str:
-    return _STAND_IN + index if kind is int else f"needlechart-stand-in-{index}-{_STAND_IN}"
+def _stand_in(kind: type, index: int) -> int | str | dt.date:
+    if kind is int:
+        return _STAND_IN + index
+    if kind is dt.date:
+        return _STAND_IN_DAY + dt.timedelta(days=index)
+    if kind is dt.datetime:
+        return dt.datetime.combine(_STAND_IN_DAY, dt.time(microsecond=index + 1), tzinfo=dt.UTC)
+    return f"needlechart-stand-in-{index}-{_STAND_IN}"
 
 
 def _compile(queryset: QuerySet, stand_ins: list[int | str]) -> Any:
@@ -252,16 +274,26 @@ def _compile(queryset: QuerySet, stand_ins: list[int | str]) -> Any:
                 "key or leave the query unprepared"
             ) from error
         return UNPREPARED
-    where = {(type(value), value): index for index, value in enumerate(stand_ins)}
-    params: list[tuple[bool, Any]] = []
+    # Each stand-in as it reaches the SQL's parameters, with the adapter that takes it there.
+    operations = connections[queryset.db].ops
+    where: dict[tuple[type, Any], tuple[int, str | None]] = {}
+    for index, value in enumerate(stand_ins):
+        adapter = _ADAPTERS.get(type(value))
+        adapted = getattr(operations, adapter)(value) if adapter else value
+        where[(type(adapted), adapted)] = (index, adapter)
+    params: list[tuple[bool, Any, str | None]] = []
     found = set()
     for value in raw:
-        index = where.get((type(value), value)) if type(value) in (int, str) else None
-        if index is not None:
-            params.append((True, index))
-            found.add(index)
+        kept = (
+            where.get((type(value), value))
+            if type(value) in (int, str, dt.date, dt.datetime)
+            else None
+        )
+        if kept is not None:
+            params.append((True, *kept))
+            found.add(kept[0])
         else:
-            params.append((False, value))
+            params.append((False, value, None))
     if len(found) != len(stand_ins):
         raise PreparedQueryError(
             f"an argument of the prepared query does not reach its SQL as a parameter: {sql}"

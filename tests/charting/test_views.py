@@ -1,5 +1,6 @@
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.messages import get_messages
@@ -784,3 +785,54 @@ def test_the_timeline_lists_the_addenda_of_sessions_and_assessments_each_read_by
     }
     ored = [q["sql"] for q in queries if re.search(r'"patient_id" = \d+ OR\b', q["sql"])]
     assert ored == []
+
+
+@pytest.mark.parametrize("zone", ["America/St_Johns", "Pacific/Chatham"])
+def test_a_timeline_between_dates_holds_exactly_the_records_of_those_days_in_the_clinic_s_zone(
+    world, monkeypatch, zone
+):
+    """From the first moment of the first day to the last of the last, in the clinic's time
+    zone, for records dated by a moment and episodes dated by a day; the page's queries are
+    compiled once, as the timeline's without dates are."""
+    import time_machine
+    from django.db.models.sql.compiler import SQLCompiler
+    from django.test import override_settings
+
+    world.clinic_a.timezone = zone
+    world.clinic_a.save()
+    local = ZoneInfo(zone)
+    first, last = dt.date(2026, 3, 10), dt.date(2026, 3, 12)
+    edges = [(first - dt.timedelta(days=1), dt.time(23, 59, 59, 999999)),
+             (first, dt.time(0, 0)), (last, dt.time(23, 59, 59, 999999)),
+             (last + dt.timedelta(days=1), dt.time(0, 0))]  # fmt: skip
+    for day, moment in edges:
+        factories.episode(world.patient_a, world.practitioner_a, period_start=day)
+        with time_machine.travel(dt.datetime.combine(day, moment, local), tick=False):
+            charts.build(world.practitioner, world.episode_a, signed=True)
+    client = client_for(world.practitioner)
+    url = reverse("charting:timeline", args=[world.patient_a.pk])
+    whole = _timeline_pages(client, url, {})
+    dates = {"date_from": first.isoformat(), "date_to": last.isoformat()}
+    between = _timeline_pages(client, url, dates)
+    assert between == [e for e in whole if first <= e.when.astimezone(local).date() <= last]
+    assert {e.kind for e in between} >= {"episode", "session", "assessment", "screening"}
+    assert {e.when.astimezone(local).date() for e in between} == {first, last}
+    since = _timeline_pages(client, url, {"date_from": first.isoformat()})
+    assert since == [e for e in whole if first <= e.when.astimezone(local).date()]
+
+    compiled: list[str] = []
+    original = SQLCompiler.as_sql
+
+    def as_sql(self, *args, **kwargs):
+        compiled.append(self.query.model.__name__)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", as_sql)
+    with override_settings(PREPARED_QUERIES_CHECK=False):
+        counted = {}
+        for name, query in (("all", {}), ("between", dates)):
+            client.get(url, query)  # compiled at the first view
+            compiled.clear()
+            assert client.get(url, query).status_code == 200
+            counted[name] = list(compiled)
+    assert counted["between"] == counted["all"]

@@ -255,3 +255,57 @@ def test_a_queryset_of_a_class_of_its_own_is_read_through_its_own_iteration(worl
     query(world.clinic_a.pk)
     [patient] = query(world.clinic_a.pk)
     assert patient.marked
+
+
+def _episodes_between(patient_id: int, since: object, until: object, created: object) -> QuerySet:
+    return EpisodeOfCare.objects.filter(
+        patient_id=patient_id, period_start__gte=since, period_start__lt=until,
+        created_at__lt=created,
+    ).order_by("pk")  # fmt: skip
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Chatham"])
+def test_days_and_moments_are_values_compiled_once_and_adapted_as_their_fields_adapt_them(
+    world, monkeypatch, zone
+):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    days = [dt.date(2026, 1, 5), dt.date(2026, 3, 1), dt.date(2026, 6, 30)]
+    for day in days[1:]:
+        factories.episode(world.patient_a, world.practitioner_a, period_start=day)
+    query = prepared(_episodes_between)
+    later = timezone.now() + dt.timedelta(minutes=1)
+    cases = [
+        (days[0], days[2], later),  # the first two
+        (days[1], days[2] + dt.timedelta(days=1), later),  # the last two
+        (days[0], days[2], timezone.now() - dt.timedelta(days=1)),  # none made by then
+        # The same moment in another zone, to the microsecond.
+        (days[0], days[1] + dt.timedelta(days=1), later.astimezone(ZoneInfo("Asia/Kolkata"))),
+        (days[0], days[1], later.replace(microsecond=0)),
+    ]
+    with timezone.override(zone):
+        # The suite's check compares each call's kept SQL and values with the queryset's own.
+        for since, until, created in cases:
+            got = query(world.patient_a.pk, since, until, created)
+            assert [e.pk for e in got] == [
+                e.pk for e in _episodes_between(world.patient_a.pk, since, until, created)
+            ]
+        assert [len(query(world.patient_a.pk, *case)) for case in cases] == [2, 2, 0, 2, 1]
+        with override_settings(PREPARED_QUERIES_CHECK=False):
+            compiled = _compiles(monkeypatch)
+            assert [len(query(world.patient_a.pk, *case)) for case in cases] == [2, 2, 0, 2, 1]
+            assert compiled == []
+
+
+def test_a_moment_without_its_zone_is_not_kept(world, monkeypatch):
+    import datetime as dt
+
+    query = prepared(_episodes_between)
+    naive = dt.datetime(2030, 1, 1)
+    with pytest.warns(RuntimeWarning):
+        got = query(world.patient_a.pk, dt.date(2026, 1, 1), dt.date(2027, 1, 1), naive)
+    assert [e.pk for e in got] == [world.episode_a.pk]
+    assert query._compiled == {}
