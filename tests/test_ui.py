@@ -171,6 +171,33 @@ def test_a_link_by_id_is_the_link_reverse_gives(settings):
         id_url("home", 1)
 
 
+def test_links_by_two_ids_or_a_slug_are_the_links_reverse_gives():
+    from django.urls import NoReverseMatch, clear_script_prefix, reverse, set_script_prefix
+
+    from needlechart.links import ids_url, slug_url
+
+    names = ["charting:session_row_findings", "charting:session_row_edit",
+             "charting:session_row_remove"]  # fmt: skip
+    for name in names:
+        for first, second in ((1, 2), (42, 42), (2_147_483_647, 7), (5, 2_147_483_645)):
+            assert ids_url(name, first, second) == reverse(name, args=[first, second])
+    for muscle in ("upper-trapezius", "gluteus-medius"):
+        assert slug_url("reference:muscle", muscle) == reverse("reference:muscle", args=[muscle])
+    set_script_prefix("/clinic-a/")
+    try:
+        assert ids_url(names[0], 3, 4) == reverse(names[0], args=[3, 4])
+        assert ids_url(names[0], 3, 4).startswith("/clinic-a/")
+        assert slug_url("reference:muscle", "soleus").startswith("/clinic-a/")
+    finally:
+        clear_script_prefix()
+    assert not slug_url("reference:muscle", "soleus").startswith("/clinic-a/")
+    # A view of one id is refused as reverse() refuses it.
+    with pytest.raises(NoReverseMatch):
+        ids_url("charting:session", 1, 2)
+    with pytest.raises(NoReverseMatch):
+        slug_url("reference:muscle", "not a slug/")
+
+
 # base.html's navigation as it was, the reference `{% main_nav %}` is held to.
 NAV_TEMPLATE = """        {% with name=request.resolver_match.url_name ns=request.resolver_match.namespace %}
         {% if can_read_clinical %}<li><a href="{% url 'home' %}"{% if name == 'home' %} aria-current="page"{% endif %}>Today</a></li>{% endif %}
@@ -442,6 +469,100 @@ def test_the_measurement_rows_read_as_the_template_wrote_them(zone, can_write, n
     assert ('name="page" value="3"' in written) == (can_write and number == 3)
     empty = ENGINE.from_string("{% measurement_rows measures True 1 %}")
     assert empty.render(Context({"measures": []})) == ""
+
+
+# charting/_session_row.html as it was, the reference `{% session_row %}` is held to.
+SESSION_ROW_TEMPLATE = """{% with name=r.get_muscle_display %}
+<tbody id="row-{{ r.pk }}" class="row--{{ r.shown_verdict }}"{% if oob %} hx-swap-oob="true"{% endif %}>
+<tr>
+  <th scope="row"><a href="{% url 'reference:muscle' r.muscle %}{% if r.side %}?side={{ r.side }}{% endif %}">{{ name }}</a>{% if r.side %} ({{ r.side }}){% endif %}</th>
+  <td>{{ r.needles }} \u00d7 {{ r.needle_size }}</td>
+  <td>{{ r.get_depth_display }}{% if r.depth_mm %}, {{ r.depth_mm }} mm{% endif %}</td>
+  <td>{{ r.get_technique_display }}{% if r.retention_minutes %}, {{ r.retention_minutes }} min{% endif %}{% if r.frequency_hz %}, {{ r.frequency_hz }} Hz, {{ r.intensity_ma }} mA{% endif %}{% if r.lead_to_muscle %}; paired with {{ r.get_lead_to_muscle_display }}{% if r.lead_to_side %} ({{ r.lead_to_side }}){% endif %}{% endif %}{% if r.waveform %}, {{ r.get_waveform_display|lower }}{% endif %}{% if r.pulse_width_us %}, {{ r.pulse_width_us }} \u00b5s{% endif %}{% if r.stimulation_minutes %}, {{ r.stimulation_minutes }} min{% endif %}
+    {% if r.angle or r.approach or r.direction or r.ultrasound_guided %}<br><span class="muted">{{ r.get_angle_display }}{% if r.direction %}{% if r.angle %}, {% endif %}{{ r.direction }}{% endif %}{% if r.approach %}{% if r.angle or r.direction %}; {% endif %}{{ r.get_approach_display|lower }}{% endif %}{% if r.ultrasound_guided %}; ultrasound-guided{% if r.ultrasound_depth_mm %}, {{ r.ultrasound_depth_mm|floatformat:"-1" }} mm to rib or pleura{% endif %}{% endif %}</span>{% endif %}</td>
+  <td class="findings-cell">
+    {% if editable and can_needle %}
+    <form method="post" action="{% url 'charting:session_row_findings' session.pk r.pk %}" hx-post="{% url 'charting:session_row_findings' session.pk r.pk %}" hx-trigger="change, submit" hx-sync="this:replace" hx-swap="none" class="findings-form">
+      {% csrf_token %}{% was_input r "twitch_responses,familiar_pain,tolerance" "was-row" r.pk %}
+      <label for="response-{{ r.pk }}" class="visually-hidden">Today's findings, {{ name }}{% if r.side %} ({{ r.side }}){% endif %}</label>
+      <select id="response-{{ r.pk }}" name="response"{% if not r.findings_recorded %} class="needs-value"{% endif %}>
+        <option value=""{% if not r.findings_recorded %} selected{% endif %}>Record today's findings\u2026</option>
+        {% if r.findings_recorded and r.twitch_responses > 5 %}<option value="{{ r.response }}" selected>{{ r.response_display }}</option>{% endif %}
+        {% response_options r.response %}
+      </select>
+      <button type="submit" class="button button--small js-hidden">Save<span class="visually-hidden"> findings, {{ name }}</span></button>
+    </form>
+    {% else %}{{ r.response_display|default:"Not recorded" }}{% endif %}
+  </td>
+  <td>{% if r.shown_verdict == "contraindicated" %}{% status_badge "contraindicated" "Contraindicated" %}{% elif r.shown_verdict == "caution" %}{% status_badge "expiring" "Caution" %}{% else %}{% status_badge "active" "Allowed" %}{% endif %}</td>
+  <td class="row-actions-cell">{% if editable and can_needle %}
+    <a href="{% url 'charting:session_row_edit' session.pk r.pk %}#row-{{ r.pk }}" hx-get="{% url 'charting:session_row_edit' session.pk r.pk %}" hx-target="#row-{{ r.pk }}" hx-swap="outerHTML">Edit<span class="visually-hidden"> {{ name }}{% if r.side %} ({{ r.side }}){% endif %}</span></a>
+    <form method="post" action="{% url 'charting:session_row_remove' session.pk r.pk %}" hx-post="{% url 'charting:session_row_remove' session.pk r.pk %}" hx-swap="none">{% csrf_token %}<button type="submit" class="link">Remove<span class="visually-hidden"> {{ name }}{% if r.side %} ({{ r.side }}){% endif %}</span></button></form>
+  {% endif %}</td>
+</tr>
+{% if r.shown_reasons or r.shown_verdict == "contraindicated" and editable %}
+<tr class="reasons-row"><td colspan="7">{% if r.shown_reasons %}<ul class="reasons">{% for reason in r.shown_reasons %}<li>{{ reason.text }}</li>{% endfor %}</ul>{% endif %}{% if r.shown_verdict == "contraindicated" and editable %}<p class="row-error">Remove this row: the current screening forbids it.</p>{% endif %}</td></tr>
+{% endif %}
+</tbody>
+{% endwith %}
+"""
+
+
+def _rows_to_write():
+    from decimal import Decimal
+
+    from needlechart.charting.models import Insertion, NeedleSize
+
+    needle = NeedleSize(diameter_mm=Decimal("0.30"), length_mm=50)
+    plain = {"needles": 2, "needle_size": needle, "depth": "deep", "technique": "pistoning"}
+    reason = {"verdict": "caution", "text": 'Anticoagulants & "bleeding" <risk>'}
+    rows = [
+        # Today's findings not recorded; allowed.
+        Insertion(pk=11, muscle="upper-trapezius", side="left", **plain),
+        # Recorded, a caution with its reasons, no side, a depth in mm.
+        Insertion(pk=12, muscle="gluteus-medius", side="", depth_mm=45, twitch_responses=2,
+                  familiar_pain=True, tolerance="good", **plain),
+        # More twitches than the quick pick covers, and stimulation with every setting.
+        Insertion(pk=13, muscle="infraspinatus", side="right", needles=4, needle_size=needle,
+                  depth="superficial", technique="electrical-stimulation",
+                  retention_minutes=10, frequency_hz=Decimal("2.50"),
+                  intensity_ma=Decimal("1.00"), lead_to_muscle="teres-minor",
+                  lead_to_side="right", waveform="biphasic-symmetric", pulse_width_us=250,
+                  stimulation_minutes=15, twitch_responses=9, familiar_pain=False,
+                  tolerance="fair"),
+        # Where the needle went, guided by ultrasound; contraindicated, with no reasons left.
+        Insertion(pk=14, muscle="levator-scapulae", side="both", angle="oblique",
+                  direction="caudal & medial", approach="onto-rib", ultrasound_guided=True,
+                  ultrasound_depth_mm=Decimal("12.50"), **plain),
+        Insertion(pk=15, muscle="quadratus-lumborum", side="right", direction="lateral",
+                  ultrasound_guided=True, approach="pincer", **plain),
+    ]  # fmt: skip
+    shown = [("allowed", []), ("caution", [reason, {"verdict": "caution", "text": "Second"}]),
+             ("allowed", []), ("contraindicated", []), ("contraindicated", [reason])]  # fmt: skip
+    for row, (verdict, reasons) in zip(rows, shown, strict=True):
+        row.shown_verdict, row.shown_reasons = verdict, reasons
+    return rows
+
+
+@pytest.mark.parametrize("oob", [False, True])
+@pytest.mark.parametrize(
+    "editable, can_needle", [(True, True), (True, False), (False, True), (False, False)]
+)
+def test_a_session_row_reads_as_the_template_wrote_it(editable, can_needle, oob):
+    from types import SimpleNamespace
+
+    reference = ENGINE.from_string(SESSION_ROW_TEMPLATE)
+    tag = ENGINE.from_string("{% session_row r oob %}")
+    written = {}
+    for r in _rows_to_write():
+        context = {"r": r, "oob": oob, "editable": editable, "can_needle": can_needle,
+                   "session": SimpleNamespace(pk=9), "csrf_token": "t0ken"}  # fmt: skip
+        written[r.pk] = _spaced(tag.render(Context(context)))
+        assert written[r.pk] == _spaced(reference.render(Context(context))), r.pk
+    assert "Anticoagulants &amp; &quot;bleeding&quot; &lt;risk&gt;" in written[12]
+    assert ("the current screening forbids it" in written[14]) == editable
+    assert ("<form" in written[11]) == (editable and can_needle)
+    assert ('hx-swap-oob="true"' in written[11]) == oob
 
 
 def test_a_snapshot_s_adverse_events_read_as_a_summary_the_most_serious_first():
