@@ -873,14 +873,24 @@ def _timed(sources: list[Source]) -> list[Source]:
     return [source for source in sources if not source.by_day]
 
 
-def _day_keys(sources: list[Source], windows: list[QuerySet]) -> list[Key]:
+@prepared
+def _timeline_days(
+    patient_id: int, *bounds: Any, kind: str, rank: int, since: bool, until: bool
+) -> QuerySet:
+    source = _sources(kind)[rank]
+    [rows] = _windows([source], patient_id, bounds, since=since, until=until)
+    return rows.order_by().values_list(source.when, "pk")
+
+
+def _day_keys(sources: list[Source], days_of: Callable[[int], list[Any]]) -> list[Key]:
     """The keys of every record of the sources dated by a day (a patient's episodes: a few),
-    each at the start of its day in the clinic's time zone, as its entry shows it."""
+    each at the start of its day in the clinic's time zone, as its entry shows it.
+    `days_of(rank)`: the day and id of each of that source's records."""
     return [
         (_start_of(day), -rank, pk)
-        for rank, (source, rows) in enumerate(zip(sources, windows, strict=True))
+        for rank, source in enumerate(sources)
         if source.by_day
-        for day, pk in rows.order_by().values_list(source.when, "pk")
+        for day, pk in days_of(rank)
     ]
 
 
@@ -913,16 +923,26 @@ def _keys_on_page(
     return [key for place, key in sorted(placed) if start <= place < start + size]
 
 
-def _entries_of(sources: list[Source], windows: list[QuerySet], keys: list[Key]) -> list[Entry]:
+@prepared
+def _timeline_records(patient_id: int, *ids: int, kind: str, rank: int) -> QuerySet:
+    source = _sources(kind)[rank]
+    return source.read(source.rows(patient_id).filter(pk__in=ids))
+
+
+def _entries_of(patient_id: int, kind: str, sources: list[Source], keys: list[Key]) -> list[Entry]:
     """The entries of the keys, in their order: each source's records read by id, with what
-    their entries read, only for the sources that have one on the page."""
+    their entries read, only for the sources that have one on the page. The ids of a source
+    are filled to a page's number with ids no record has (below 0), so that its read is
+    compiled once whatever the page holds."""
     wanted: dict[int, list[int]] = {}
     for _, rank, pk in keys:
         wanted.setdefault(-rank, []).append(pk)
     built = {
         (rank, row.pk): sources[rank].entry(row)
         for rank, pks in wanted.items()
-        for row in sources[rank].read(windows[rank].filter(pk__in=pks))
+        for row in _timeline_records(
+            patient_id, *pks, *range(-1, len(pks) - TIMELINE_PAGE - 1, -1), kind=kind, rank=rank
+        )
     }
     # A record deleted between the reads (a draft discarded in another tab) is left out.
     return [built[(-rank, pk)] for _, rank, pk in keys if (-rank, pk) in built]
@@ -971,6 +991,11 @@ def timeline(
             start=first, stop=stop,
         )  # fmt: skip
 
+    def days(rank: int) -> list[Any]:
+        return _timeline_days(
+            patient.pk, *bounds([sources[rank]]), kind=kind, rank=rank, since=since, until=until
+        )
+
     total = sum(counts.values())
     pages = max(1, -(-total // TIMELINE_PAGE))
     number = min(max(1, page), pages)
@@ -983,11 +1008,10 @@ def timeline(
         shown = [entry for entry, _, _ in entries[:TIMELINE_PAGE]]
     else:
         start = (number - 1) * TIMELINE_PAGE
-        windows = _windows(sources, patient.pk, bounds(sources), since=since, until=until)
         # A kind dated by days only (the episodes) has no timed keys to read.
         dated = timed if not all(s.by_day for s in sources) else None
-        keys = _keys_on_page(dated, _day_keys(sources, windows), start, TIMELINE_PAGE)
-        shown = _entries_of(sources, windows, keys)
+        keys = _keys_on_page(dated, _day_keys(sources, days), start, TIMELINE_PAGE)
+        shown = _entries_of(patient.pk, kind, sources, keys)
     viewed = [{"action": audit.Action.VIEW, "object_type": "Timeline", "patient": patient}]
     if with_patient:
         viewed.insert(0, {"action": audit.Action.VIEW, "obj": patient})

@@ -828,11 +828,17 @@ def test_a_timeline_between_dates_holds_exactly_the_records_of_those_days_in_the
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(SQLCompiler, "as_sql", as_sql)
+    monkeypatch.setattr(selectors, "TIMELINE_PAGE", 3)
     with override_settings(PREPARED_QUERIES_CHECK=False):
         counted = {}
-        for name, query in (("all", {}), ("between", dates)):
+        views = {"all": {}, "between": dates, "all, page 2": {"page": 2},
+                 "between, page 2": {**dates, "page": 2}}  # fmt: skip
+        for name, query in views.items():
             client.get(url, query)  # compiled at the first view
             compiled.clear()
             assert client.get(url, query).status_code == 200
             counted[name] = list(compiled)
+    # At each view, on every page, with dates or without, only the follow-ups of the adverse
+    # events shown are compiled (a prefetch is built as usual: db/prepared.py).
     assert counted["between"] == counted["all"]
+    assert all(set(found) <= {"AdverseEventFollowUp"} for found in counted.values()), counted
