@@ -330,7 +330,7 @@ def session_row(context: template.Context, r: Any, oob: bool) -> SafeString:
     if reasons or forbidden:
         listed = (
             '<ul class="reasons">'
-            + "".join(f"<li>{text(reason['text'])}</li>" for reason in reasons)
+            + "".join(f"<li>{text(reason.get('text', ''))}</li>" for reason in reasons)
             + "</ul>"
             if reasons
             else ""

@@ -1,5 +1,7 @@
+import datetime as dt
+
 from django import forms
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Q
 from django.utils import timezone
 
@@ -425,13 +427,25 @@ class AddendumForm(forms.Form):
     text = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
 
 
+# Far enough either way for any record; beyond, a day's start in the clinic's zone, or the
+# day after the last, is past what a date holds.
+TIMELINE_DATES = [
+    MinValueValidator(dt.date(1900, 1, 1), "Enter a date from 1900 onwards."),
+    MaxValueValidator(dt.date(9000, 12, 31), "Enter a date before the year 9001."),
+]
+
+
 class TimelineFilterForm(forms.Form):
     # The chart's kinds and those the timeline's providers add (charting/selectors.py).
     kind = forms.ChoiceField(
         choices=lambda: [("", "Everything"), *timeline_kinds()], required=False, label="Show"
     )
-    date_from = forms.DateField(required=False, widget=DateInput(), label="From")
-    date_to = forms.DateField(required=False, widget=DateInput(), label="To")
+    date_from = forms.DateField(
+        required=False, widget=DateInput(), label="From", validators=TIMELINE_DATES
+    )
+    date_to = forms.DateField(
+        required=False, widget=DateInput(), label="To", validators=TIMELINE_DATES
+    )
 
 
 class TemplateForm(forms.Form):

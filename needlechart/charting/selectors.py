@@ -818,40 +818,28 @@ def _timeline_counts(
     return _counts_of(patient_id, _windows(sources, patient_id, bounds, since=since, until=until))
 
 
-def _newest(source: Source, rows: QuerySet, needed: int) -> QuerySet:
-    """The newest `needed` of the rows, with what their entries read. The rows are chosen
-    first, so that what the entries read (a count of a session's muscles, grouped) is worked
-    out for those shown rather than for every row of a long history before the sort."""
-    order = (f"-{source.when}", "-pk")
-    chosen = rows.order_by(*order).values("pk")[:needed]
-    return source.read(rows.filter(pk__in=chosen)).order_by(*order)[:needed]
-
-
-@prepared
-def _timeline_newest(
-    patient_id: int, *bounds: Any, kind: str, rank: int, needed: int, since: bool, until: bool
-) -> QuerySet:
-    source = _sources(kind)[rank]
-    [rows] = _windows([source], patient_id, bounds, since=since, until=until)
-    return _newest(source, rows, needed)
-
-
 # A key of the timeline's order: the moment, the source's rank negated (the first source's
 # record first at one moment), the record's id. Entries run from the greatest key down.
 Key = tuple[dt.datetime, int, int]
 
 
-def _timed_keys(sources: list[Source], windows: list[QuerySet | None]) -> QuerySet:
-    """The keys of every record of the sources dated by a moment, newest first, in one query:
-    each row its moment, its source's rank and its id, and nothing else. (The windows of the
-    sources dated by a day are not read.)"""
-    parts = [
-        rows.order_by()
-        .annotate(timeline_at=F(source.when), timeline_rank=Value(rank), timeline_pk=F("pk"))
-        .values_list("timeline_at", "timeline_rank", "timeline_pk")
-        for rank, (source, rows) in enumerate(zip(sources, windows, strict=True))
-        if not source.by_day
-    ]
+def _timed_keys(sources: list[Source], windows: list[QuerySet | None], stop: int) -> QuerySet:
+    """The keys of the records of the sources dated by a moment, newest first, in one query:
+    each row its moment, its source's rank and its id, and nothing else; of each source only
+    its newest `stop`, chosen along its index, as no more of it can come before the end of
+    the page: the first page sorts at most a page of each source, however long the history.
+    (The windows of the sources dated by a day are not read.)"""
+    parts = []
+    for rank, (source, rows) in enumerate(zip(sources, windows, strict=True)):
+        if source.by_day:
+            continue
+        newest = rows.order_by(f"-{source.when}", "-pk").values("pk")[:stop]
+        parts.append(
+            rows.filter(pk__in=newest)
+            .order_by()
+            .annotate(timeline_at=F(source.when), timeline_rank=Value(rank), timeline_pk=F("pk"))
+            .values_list("timeline_at", "timeline_rank", "timeline_pk")
+        )
     return (
         parts[0]
         .union(*parts[1:], all=True)
@@ -866,7 +854,7 @@ def _timeline_timed_keys(
     sources = _sources(kind)
     timed = iter(_windows(_timed(sources), patient_id, bounds, since=since, until=until))
     windows = [None if source.by_day else next(timed) for source in sources]
-    return _timed_keys(sources, windows)[start:stop]
+    return _timed_keys(sources, windows, stop)[start:stop]
 
 
 def _timed(sources: list[Source]) -> list[Source]:
@@ -960,14 +948,15 @@ def timeline(
 ) -> TimelinePage:
     """One page of everything recorded for a patient, newest first.
 
-    Each kind of record is counted in one query. The first page, the one a clinician opens,
-    reads each source's newest rows, up to a page of each, in one query per source (a kind
-    may have two: consents and their withdrawals, the addenda of sessions and of
-    assessments; adverse events read their follow-ups in a second), whatever the number of
-    records. A later page first reads the keys of the records dated by a moment in one query
-    (the moment, the kind, the id), ordered and cut to the page in the database, and the
-    days of the episodes in another, then reads the records of that page only, one query per
-    source it shows: the last page of years of history costs what the second does.
+    Each kind of record is counted in one query. A page then reads the keys of the records
+    dated by a moment in one query (the moment, the kind, the id): of each kind only its
+    newest down to the end of the page, chosen along its index, then ordered and cut to the
+    page in the database; and the days of the episodes in another. It then reads the records
+    of that page only, one query per kind it shows (a kind may have two: consents and their
+    withdrawals, the addenda of sessions and of assessments; adverse events read their
+    follow-ups in a second). The first page, the one a clinician opens, costs the same
+    whatever the number of records, and the last page of years of history what the second
+    does. Every query is compiled once (db/prepared.py), with dates or without.
     `with_patient`: the page read the patient unaudited, and its view is audited here with
     the timeline's, in one transaction."""
     sources = _sources(kind)
@@ -976,14 +965,7 @@ def timeline(
     def bounds(of: list[Source]) -> tuple:
         return _bound_values(of, date_from, date_to)
 
-    # Every query of the page's first view compiled once, with or without dates.
     [counts] = _timeline_counts(patient.pk, *bounds(sources), kind=kind, since=since, until=until)
-
-    def newest(*, rank: int, needed: int) -> list[Any]:
-        return _timeline_newest(
-            patient.pk, *bounds([sources[rank]]), kind=kind, rank=rank, needed=needed,
-            since=since, until=until,
-        )  # fmt: skip
 
     def timed(first: int, stop: int) -> list[Any]:
         return _timeline_timed_keys(
@@ -999,19 +981,11 @@ def timeline(
     total = sum(counts.values())
     pages = max(1, -(-total // TIMELINE_PAGE))
     number = min(max(1, page), pages)
-    if number == 1:
-        entries = []
-        for rank, source in enumerate(sources):
-            for row in newest(rank=rank, needed=TIMELINE_PAGE):
-                entries.append((source.entry(row), rank, row.pk))
-        entries.sort(key=lambda item: (item[0].when, -item[1], item[2]), reverse=True)
-        shown = [entry for entry, _, _ in entries[:TIMELINE_PAGE]]
-    else:
-        start = (number - 1) * TIMELINE_PAGE
-        # A kind dated by days only (the episodes) has no timed keys to read.
-        dated = timed if not all(s.by_day for s in sources) else None
-        keys = _keys_on_page(dated, _day_keys(sources, days), start, TIMELINE_PAGE)
-        shown = _entries_of(patient.pk, kind, sources, keys)
+    start = (number - 1) * TIMELINE_PAGE
+    # A kind dated by days only (the episodes) has no timed keys to read.
+    dated = timed if not all(s.by_day for s in sources) else None
+    keys = _keys_on_page(dated, _day_keys(sources, days), start, TIMELINE_PAGE)
+    shown = _entries_of(patient.pk, kind, sources, keys)
     viewed = [{"action": audit.Action.VIEW, "object_type": "Timeline", "patient": patient}]
     if with_patient:
         viewed.insert(0, {"action": audit.Action.VIEW, "obj": patient})

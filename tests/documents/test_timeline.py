@@ -30,7 +30,8 @@ def test_each_document_and_its_email_is_on_the_timeline_at_the_same_cost(
         )  # fmt: skip
     client = client_for(w.assistant)
     page, queries = _timeline(client, signed.patient)
-    assert len(queries) == TIMELINE_QUERIES
+    first = len(queries)
+    assert first <= TIMELINE_QUERIES
     html = page.content.decode()
     assert f"Document issued: {report.title}" in html and "to Dr Byrne" in html
     assert reverse("documents:download", args=[report.pk]) in html
@@ -47,7 +48,7 @@ def test_each_document_and_its_email_is_on_the_timeline_at_the_same_cost(
                 actor=w.practitioner, kind=kind, record=record, notify_patient=True
             )
     page, queries = _timeline(client, signed.patient)
-    assert len(queries) == TIMELINE_QUERIES
+    assert len(queries) == first
 
     only, _ = _timeline(client, signed.patient, kind="document")
     entries = only.context["entries"]
