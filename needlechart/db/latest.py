@@ -15,7 +15,7 @@ while its sort keeps only the first few (8 ms).
 """
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,18 +97,10 @@ def last_page(total: int, size: int) -> int:
 def counted_page(rows: QuerySet, number: object, size: int) -> Page:
     """Page `number` of `rows` (`size` a page) and how many there are in all, in one query;
     a page past the end (a list that shrank since its link was written) gives the last."""
-    counted = rows.annotate(listed_total=count_of(rows))
-    return paged(lambda start, stop: list(counted[start:stop]), number, size)
-
-
-def paged(fetch: Callable[[int, int], list[Any]], number: object, size: int) -> Page:
-    """Page `number` of the rows `fetch(start, stop)` reads, each annotated with how many
-    there are in all (`listed_total`, by `count_of`): one query, whatever the list's length;
-    a page past the end gives the last."""
     number = page_number(number)
-    found = fetch((number - 1) * size, number * size)
+    counted = rows.annotate(listed_total=count_of(rows))
+    found = list(counted[(number - 1) * size : number * size])
     if not found and number > 1:
-        first = fetch(0, size)
-        number = last_page(first[0].listed_total if first else 0, size)
-        found = fetch((number - 1) * size, number * size)
+        number = last_page(rows.count(), size)
+        found = list(counted[(number - 1) * size : number * size])
     return Page(found, number, Paginator(range(found[0].listed_total if found else 0), size))

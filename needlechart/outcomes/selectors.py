@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.paginator import Page
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Count, Exists, F, Func, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -17,7 +16,6 @@ from django.utils import timezone
 from needlechart.accounts.access import in_clinic
 from needlechart.accounts.models import User
 from needlechart.charting.models import Addendum, AdverseEvent, NeedlingSession, severity_now
-from needlechart.db.latest import count_of, paged
 from needlechart.db.prepared import prepared
 from needlechart.outcomes import progress as progress_module
 from needlechart.outcomes.models import CarePlan, EpisodeSummary, Observation, Timing
@@ -321,27 +319,3 @@ def observation_get(*, user: User, observation_id: int) -> Observation:
 
 def observation_in_clinic(user: User, observation_id: int, **_: Any) -> bool:
     return in_clinic(user, Observation.objects, "episode__patient__clinic_id", observation_id)
-
-
-# The measurements page lists the newest a page at a time: a long course has three a session.
-MEASUREMENTS_PAGE = 50
-
-
-@prepared
-def _measurements_of(episode_id: int, *, start: int, stop: int) -> QuerySet:
-    rows = (
-        Observation.objects.filter(episode_id=episode_id)
-        .select_related("recorded_by")
-        .order_by("-recorded_at", "-id")
-    )
-    return rows.annotate(listed_total=count_of(rows))[start:stop]
-
-
-def measurements_page(episode: EpisodeOfCare, number: object) -> Page:
-    """Page `number` of the episode's measurements, the newest first, with how many there
-    are, in one query compiled once (db/prepared.py); a page past the end gives the last."""
-    return paged(
-        lambda start, stop: _measurements_of(episode.pk, start=start, stop=stop),
-        number,
-        MEASUREMENTS_PAGE,
-    )

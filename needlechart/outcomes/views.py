@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -131,7 +132,7 @@ def plan(request: HttpRequest, episode_id: int) -> HttpResponse:
 # --- measurements ------------------------------------------------------------------------
 
 # The measurements listed a page, newest first.
-MEASUREMENTS_PAGE = selectors.MEASUREMENTS_PAGE
+MEASUREMENTS_PAGE = 50
 
 
 @access.clinical_read(episode_scope)
@@ -148,14 +149,15 @@ def measurements(request: HttpRequest, episode_id: int) -> HttpResponse:
         if recorded is not None:
             messages.success(request, "Measurement recorded.")
             return redirect("outcomes:measurements", episode_id=episode.pk)
+    # A page of the newest measurements: a long course has three a session, and the page
+    # would grow with it (1,500 rows at 500 sessions).
+    rows = episode.observations.select_related("recorded_by").order_by("-recorded_at", "-id")
     return episode_page(
         request,
         "outcomes/measurements.html",
         episode,
         form=form,
-        # A page of the newest: a long course has three a session, and the page would grow
-        # with it (1,500 rows at 500 sessions).
-        page=selectors.measurements_page(episode, request.GET.get("page")),
+        page=Paginator(rows, MEASUREMENTS_PAGE).get_page(request.GET.get("page")),
         progress=selectors.episode_progress(episode),
     )
 
