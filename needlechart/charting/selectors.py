@@ -962,8 +962,9 @@ def timeline(
     of that page only, one query per kind it shows (a kind may have two: consents and their
     withdrawals, the addenda of sessions and of assessments; adverse events read their
     follow-ups in a second). The first page, the one a clinician opens, costs the same
-    whatever the number of records, and the last page of years of history what the second
-    does. Every query is compiled once (db/prepared.py), with dates or without.
+    whatever the number of records; a later page sorts the keys down to its own end, so it
+    costs more the further back it is, and never reads the records before it. Every query is
+    compiled once (db/prepared.py), with dates or without.
     `with_patient`: the page read the patient unaudited, and its view is audited here with
     the timeline's, in one transaction."""
     sources = _sources(kind)

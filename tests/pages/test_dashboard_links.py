@@ -7,6 +7,7 @@ import io
 import re
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from django.urls import reverse
 
 from tests.conftest import client_for
@@ -136,3 +137,21 @@ def test_the_review_list_as_csv_names_every_episode_due_and_records_each_as_expo
     # A table that names no patient records the export alone.
     client.get(reverse("outcomes:dashboard_csv", args=["muscles"]))
     assert exported.count() == len(due)
+
+
+def test_an_export_whose_patients_cannot_be_recorded_records_nothing(world, monkeypatch):
+    from needlechart.audit.models import AuditEvent
+    from needlechart.pages import dashboard_views
+    from tests import factories
+
+    factories.overdue_reviews(world.clinic_a, world.practitioner_a, 2, by=world.practitioner)
+
+    def fails(**_):
+        raise RuntimeError("the audit trail refused the rows")
+
+    monkeypatch.setattr(dashboard_views.audit, "record_each", fails)
+    client = client_for(world.practitioner)  # signing in is recorded
+    before = AuditEvent.objects.count()
+    with pytest.raises(RuntimeError):
+        client.get(reverse("outcomes:dashboard_csv", args=["review-due"]))
+    assert AuditEvent.objects.count() == before  # not the export without its patients
