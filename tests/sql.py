@@ -1,5 +1,6 @@
 """What SQL a test's code runs, and how the database plans it."""
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -56,3 +57,36 @@ class SchemaEditor:
     def execute(self, sql: str, params: Any = None) -> None:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
+
+
+def work(sql: str, params: Any) -> int:
+    """How much the database does to run `sql`, counted rather than timed, so that the same
+    statement at two sizes of data can be compared: on PostgreSQL the rows every step of its
+    plan handled, on SQLite the steps of its virtual machine."""
+    if connection.vendor == "postgresql":
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+            (plan,) = cursor.fetchone()
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+
+        def rows(node: dict) -> int:
+            own = node["Actual Rows"] * node["Actual Loops"]
+            return own + sum(rows(child) for child in node.get("Plans", []))
+
+        return rows(plan[0]["Plan"])
+    steps = 0
+
+    def step() -> int:
+        nonlocal steps
+        steps += 1
+        return 0  # go on
+
+    connection.ensure_connection()
+    connection.connection.set_progress_handler(step, 1)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            cursor.fetchall()
+    finally:
+        connection.connection.set_progress_handler(None, 1)
+    return steps

@@ -824,11 +824,15 @@ def _timeline_counts(
 Key = tuple[dt.datetime, int, int]
 
 
-def _timed_keys(sources: list[Source], windows: list[QuerySet | None], stop: int) -> QuerySet:
+def _timed_keys(
+    sources: list[Source], windows: list[QuerySet | None], stop: int, oldest: bool = False
+) -> QuerySet:
     """The keys of the records of the sources dated by a moment, newest first, in one query:
     each row its moment, its source's rank and its id, and nothing else; of each source only
     its newest `stop`, chosen along its index, as no more of it can come before the end of
     the page: the first page sorts at most a page of each source, however long the history.
+    `oldest`: the same keys in the reverse order, oldest first, each source cut to its
+    oldest `stop`, so that a page near the end is read from that end.
     (The windows of the sources dated by a day are not read.)"""
     # PostgreSQL cuts each part of a union in its own parentheses, a plan a third as long to
     # make as a subquery per part (which a page plans anew until its statement is prepared);
@@ -838,7 +842,7 @@ def _timed_keys(sources: list[Source], windows: list[QuerySet | None], stop: int
     for rank, (source, rows) in enumerate(zip(sources, windows, strict=True)):
         if source.by_day:
             continue
-        newest = (f"-{source.when}", "-pk")
+        newest = (source.when, "pk") if oldest else (f"-{source.when}", "-pk")
         if not cut_parts:
             rows = rows.filter(pk__in=rows.order_by(*newest).values("pk")[:stop])
         keys = rows.annotate(
@@ -847,21 +851,27 @@ def _timed_keys(sources: list[Source], windows: list[QuerySet | None], stop: int
         parts.append(keys.order_by(*newest)[:stop] if cut_parts else keys.order_by())
     if cut_parts and len(parts) == 1:
         return parts[0]  # one kind: its own newest, in the timeline's order
-    return (
-        parts[0]
-        .union(*parts[1:], all=True)
-        .order_by("-timeline_at", "timeline_rank", "-timeline_pk")
-    )
+    order = ("-timeline_at", "timeline_rank", "-timeline_pk")
+    if oldest:
+        order = ("timeline_at", "-timeline_rank", "timeline_pk")
+    return parts[0].union(*parts[1:], all=True).order_by(*order)
 
 
 @prepared
 def _timeline_timed_keys(
-    patient_id: int, *bounds: Any, kind: str, since: bool, until: bool, start: int, stop: int
+    patient_id: int,
+    *bounds: Any,
+    kind: str,
+    since: bool,
+    until: bool,
+    start: int,
+    stop: int,
+    oldest: bool = False,
 ) -> QuerySet:
     sources = _sources(kind)
     timed = iter(_windows(_timed(sources), patient_id, bounds, since=since, until=until))
     windows = [None if source.by_day else next(timed) for source in sources]
-    return _timed_keys(sources, windows, stop)[start:stop]
+    return _timed_keys(sources, windows, stop, oldest)[start:stop]
 
 
 def _timed(sources: list[Source]) -> list[Source]:
@@ -962,8 +972,10 @@ def timeline(
     of that page only, one query per kind it shows (a kind may have two: consents and their
     withdrawals, the addenda of sessions and of assessments; adverse events read their
     follow-ups in a second). The first page, the one a clinician opens, costs the same
-    whatever the number of records; a later page sorts the keys down to its own end, so it
-    costs more the further back it is, and never reads the records before it. Every query is
+    whatever the number of records, and so does the last: a page in the older half of the
+    history reads the keys from the oldest end. A page in between sorts the keys from its
+    nearer end down to itself, so the middle page costs the most, and no page reads the
+    records of another. Every query is
     compiled once (db/prepared.py), with dates or without.
     `with_patient`: the page read the patient unaudited, and its view is audited here with
     the timeline's, in one transaction."""
@@ -975,11 +987,24 @@ def timeline(
 
     [counts] = _timeline_counts(patient.pk, *bounds(sources), kind=kind, since=since, until=until)
 
+    # The records dated by a moment, as counted: a page nearer their oldest end than their
+    # newest is read from that end, so the last page costs what the first does.
+    timed_total = sum(n for s, n in zip(sources, counts.values(), strict=True) if not s.by_day)
+
     def timed(first: int, stop: int) -> list[Any]:
-        return _timeline_timed_keys(
-            patient.pk, *bounds(_timed(sources)), kind=kind, since=since, until=until,
-            start=first, stop=stop,
-        )  # fmt: skip
+        def read(start: int, stop: int, oldest: bool) -> list[Any]:
+            return _timeline_timed_keys(
+                patient.pk, *bounds(_timed(sources)), kind=kind, since=since, until=until,
+                start=start, stop=stop, oldest=oldest,
+            )  # fmt: skip
+
+        stop = min(stop, timed_total)
+        if first >= stop:
+            return []  # none left to read (or none at all)
+        if timed_total - first >= stop:
+            return read(first, stop, False)
+        # Positions `first` to `stop` from the newest are these from the oldest, reversed.
+        return read(timed_total - stop, timed_total - first, True)[::-1]
 
     def days(rank: int) -> list[Any]:
         return _timeline_days(

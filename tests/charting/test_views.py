@@ -21,6 +21,7 @@ from needlechart.charting.models import (
 from tests import charts, factories
 from tests.charts import row
 from tests.conftest import client_for
+from tests.sql import captured, work
 
 
 def messages_of(response) -> list[str]:
@@ -512,6 +513,51 @@ def test_the_last_page_of_the_timeline_builds_only_the_entries_it_shows(world, m
         charts.build(world.practitioner, world.episode_a, signed=True)
     assert client.get(url).context["page"].pages > pages
     assert _count(client, url + f"?page={client.get(url).context['page'].pages}") == before
+
+
+def _keys_work(client, url: str, query: dict) -> int:
+    """What the database does to read the keys of a page of the timeline (tests/sql.work)."""
+    with captured() as run:
+        assert client.get(url, query).status_code == 200
+    [(sql, params)] = [(sql, params) for sql, params in run if "timeline_rank" in sql]
+    return work(sql, params)
+
+
+def _signed_visits(actor, episode, needle, count: int) -> None:
+    """`count` visits more, each a session of one row, signed: what a long history grows by."""
+    for _ in range(count):
+        session, _ = services.session_start(actor=actor, episode=episode,
+                                            screening_status="unchanged", consent_confirmed=True,
+                                            clean_technique=True)  # fmt: skip
+        services.insertion_add(actor=actor, session=session, **row(needle))
+        services.session_update(actor=actor, session=session, needles_opened=1,
+                                needles_removed=1, sharps_disposed=True)  # fmt: skip
+        services.session_sign(actor=actor, session=session)
+
+
+def test_the_last_page_of_the_timeline_reads_its_keys_as_the_first_does(world, monkeypatch):
+    """The last page reads the keys from the oldest end, as the first reads them from the
+    newest: the database does as much for either, where it sorted every key down to the last
+    page (twice what the first page cost when the visits were four times as many)."""
+    monkeypatch.setattr(selectors, "TIMELINE_PAGE", 3)
+    client = client_for(world.practitioner)
+    url = reverse("charting:timeline", args=[world.patient_a.pk])
+    built = charts.build(world.practitioner, world.episode_a, signed=True)
+
+    def pages_work() -> dict[str, int]:
+        pages = client.get(url).context["page"].pages
+        return {
+            "first": _keys_work(client, url, {}),
+            "last": _keys_work(client, url, {"page": pages}),
+            "first, sessions": _keys_work(client, url, {"kind": "session"}),
+            "last, sessions": _keys_work(client, url, {"kind": "session", "page": 999}),
+        }
+
+    for visits in (5, 15):
+        _signed_visits(world.practitioner, world.episode_a, built.needle, visits)
+        done = pages_work()
+        assert done["last"] <= done["first"] * 1.15, done
+        assert done["last, sessions"] <= done["first, sessions"] * 1.15, done
 
 
 def test_the_page_of_keys_is_the_slice_of_the_whole_order():
