@@ -138,8 +138,8 @@ def record(
 
 def record_together(*, actor: User | None, rows: Sequence[dict[str, Any]]) -> None:
     """Several rows of one view, each described by `record`'s keywords (action, obj,
-    object_type, patient), written in one transaction: a page that reads a patient and their
-    timeline pays for one commit."""
+    object_type, patient, clinic, detail), written in one transaction: a page that reads a
+    patient and their timeline pays for one commit."""
     who, address = _Actor(actor), client_address.get()
     events = [
         _event(
@@ -148,7 +148,7 @@ def record_together(*, actor: User | None, rows: Sequence[dict[str, Any]]) -> No
             obj=row.get("obj"),
             object_type=row.get("object_type", ""),
             patient=row.get("patient"),
-            clinic=None,
+            clinic=row.get("clinic"),
             detail=_with_token(row.get("detail")),
             address=address,
         )

@@ -4,6 +4,7 @@ import csv
 import datetime as dt
 import html
 import io
+import json
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -155,3 +156,35 @@ def test_an_export_whose_patients_cannot_be_recorded_records_nothing(world, monk
     with pytest.raises(RuntimeError):
         client.get(reverse("outcomes:dashboard_csv", args=["review-due"]))
     assert AuditEvent.objects.count() == before  # not the export without its patients
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_the_command_records_each_episode_its_json_names_as_exported(world, as_json):
+    """`needlechart dashboard --json` prints the whole review list, each patient's name and
+    record number: each episode in it is recorded as exported, in the clinic's trail. The
+    text names no patient (the number due only) and records the export alone."""
+    from django.core.management import call_command
+
+    from needlechart.audit.models import AuditEvent
+    from tests import factories
+
+    due = factories.overdue_reviews(world.clinic_a, world.practitioner_a, 3, by=world.practitioner)
+    factories.overdue_reviews(world.clinic_b, world.practitioner_b, 1, by=world.other_practitioner)
+    out = io.StringIO()
+    call_command("dashboard", "--clinic", str(world.clinic_a.pk),
+                 *(["--json"] if as_json else []), stdout=out)  # fmt: skip
+    exported = AuditEvent.objects.filter(action="export", object_type="EpisodeOfCare")
+    export = AuditEvent.objects.get(action="export", object_type="Dashboard")
+    assert export.clinic_id == world.clinic_a.pk and export.detail["via"] == "command"
+    if not as_json:
+        assert "Due for review: 3" in out.getvalue()
+        assert not exported.exists()
+        return
+    printed = json.loads(out.getvalue())
+    assert sorted(row["patient"] for row in printed["review_due"]) == sorted(
+        e.patient_id for e in due
+    )
+    assert sorted(exported.values_list("object_id", "patient_id", "clinic_id")) == sorted(
+        (str(e.pk), e.patient_id, world.clinic_a.pk) for e in due
+    )
+    assert all(e.detail == export.detail for e in exported)
