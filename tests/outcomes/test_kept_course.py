@@ -48,7 +48,7 @@ def test_the_course_is_read_once_and_again_after_any_change(consented_long_ago, 
     psfs = Observation.objects.get(episode=episode, code="psfs")
     assert _values(episode)[psfs.pk][:2] == ("psfs", Decimal(4))
 
-    # Entered in error (the same count of measures, the same last id): it leaves the course.
+    # Entered in error (the same measures, changed in place): it leaves the course.
     Observation.objects.filter(pk=psfs.pk).update(entered_in_error_reason="Wrong scale")
     assert psfs.pk not in _values(episode)
 
@@ -115,3 +115,61 @@ def test_a_kept_course_hashes_as_its_rows_and_works_the_hash_out_once(consented_
     assert type(read.rows) is tuple
     assert read == selectors.progress_inputs(world.episode_a)
     assert hash(read) == hash(selectors.progress_inputs(world.episode_a))
+
+
+def test_the_signed_sessions_are_kept_with_the_course_and_counted_again_after_any_change(
+    consented_long_ago, needle
+):
+    """The count of signed sessions (the review prompt's) is kept with the course rather
+    than counted over every session at each view, and changes at the next view whenever a
+    session is signed, moved to another episode, or entered in error, with or without
+    measures, on any path."""
+    from tests.charts import row
+
+    world = consented_long_ago
+    episode = world.episode_a
+    session_with_pain(world, needle, 7, 4, days_ago=7)
+
+    def signed() -> int:
+        return selectors.progress_inputs(episode).signed_sessions
+
+    assert signed() == 1
+    with CaptureQueriesContext(connection) as queries:
+        assert signed() == 1
+    assert len(queries) == 1  # the course's state: no session or measure read
+    assert "charting_needlingsession" not in queries[0]["sql"]
+    assert "outcomes_observation" not in queries[0]["sql"]
+
+    # Signed through the services, with no measure: the course's rows stay the same.
+    draft, _ = chart_services.session_start(
+        actor=world.practitioner, episode=episode, screening_status="unchanged",
+        consent_confirmed=True, clean_technique=True,
+    )  # fmt: skip
+    assert signed() == 1  # a draft does not count
+    chart_services.insertion_add(actor=world.practitioner, session=draft, **row(needle))
+    chart_services.session_update(actor=world.practitioner, session=draft, needles_opened=1,
+                                  needles_removed=1, sharps_disposed=True)  # fmt: skip
+    chart_services.session_sign(actor=world.practitioner, session=draft)
+    assert signed() == 2
+
+    # Entered in error, written straight into the table: it no longer counts.
+    Addendum.objects.create(
+        session=draft, kind="entered-in-error", reason="Wrong patient", author=world.practitioner
+    )
+    assert signed() == 1
+
+    # A draft of another episode, moved here and signed by plain UPDATEs.
+    from tests import factories
+
+    other = factories.episode(world.patient_a, world.practitioner_a, condition_code="M54.5")
+    chart_services.screening_record(actor=world.practitioner, episode=other, factors=[])
+    moved, _ = chart_services.session_start(
+        actor=world.practitioner, episode=other, screening_status="unchanged",
+        consent_confirmed=True, clean_technique=True,
+    )  # fmt: skip
+    NeedlingSession.objects.filter(pk=moved.pk).update(episode=episode)
+    assert signed() == 1
+    NeedlingSession.objects.filter(pk=moved.pk).update(
+        signed_at=dt.datetime.now(dt.UTC), signed_by=world.practitioner
+    )
+    assert signed() == 2
