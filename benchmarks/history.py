@@ -186,6 +186,7 @@ def page_rows(repeat: int, sizes: list[int]) -> list[Row]:
 
     from needlechart.charting import services
     from needlechart.charting.models import NeedlingSession
+    from needlechart.charting.selectors import timeline
 
     rows: list[Row] = []
     from needlechart.db.statistics import refresh_statistics
@@ -196,13 +197,15 @@ def page_rows(repeat: int, sizes: list[int]) -> list[Row]:
         # PostgreSQL runs none): the history's updates leave a dead copy of each row changed.
         refresh_statistics()
         client = Client(HTTP_HOST="127.0.0.1")
-        client.force_login(episode.care_manager.user)
+        client_user = episode.care_manager.user
+        client.force_login(client_user)
         last = NeedlingSession.objects.filter(episode=episode).latest("performed_at")
         # Today's visit, started from the last one: the page a clinician charts on.
         draft, _ = services.session_start(
             actor=episode.care_manager.user, episode=episode, screening_status="unchanged",
             consent_confirmed=True, clean_technique=True, from_last=True,
         )  # fmt: skip
+        middle = (timeline(user=client_user, patient=episode.patient).pages + 1) // 2
         pages = {
             "episode page": (
                 f"/episodes/{episode.pk}/",
@@ -223,6 +226,15 @@ def page_rows(repeat: int, sizes: list[int]) -> list[Row]:
                 [raw("SELECT s.* FROM charting_needlingsession s JOIN patients_episodeofcare e "
                      "ON e.id = s.episode_id WHERE e.patient_id = %s "
                      "ORDER BY s.performed_at DESC LIMIT 50", [episode.patient_id])],
+            ),
+            # A page in the middle of the history: the one that reads the most keys, from
+            # either end (charting.selectors.timeline).
+            "timeline, middle page": (
+                f"/patients/{episode.patient_id}/timeline/?page={middle}",
+                [raw("SELECT s.* FROM charting_needlingsession s JOIN patients_episodeofcare e "
+                     "ON e.id = s.episode_id WHERE e.patient_id = %s "
+                     "ORDER BY s.performed_at DESC LIMIT 50 OFFSET %s",
+                     [episode.patient_id, (middle - 1) * 50])],
             ),
             # The oldest records, past every page before (a page past the last is the last).
             "timeline, last page": (
