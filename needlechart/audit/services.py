@@ -141,6 +141,15 @@ def record_together(*, actor: User | None, rows: Sequence[dict[str, Any]]) -> No
     object_type, patient, clinic, detail), written in one transaction: a page that reads a
     patient and their timeline pays for one commit."""
     who, address = _Actor(actor), client_address.get()
+    # A detail shared by many rows (an export's) is prepared once, as `record_each` does.
+    details: dict[int, dict[str, Any]] = {}
+
+    def detail_of(row: dict[str, Any]) -> dict[str, Any]:
+        given = row.get("detail")
+        if id(given) not in details:
+            details[id(given)] = _with_token(given)
+        return details[id(given)]
+
     events = [
         _event(
             who,
@@ -149,7 +158,7 @@ def record_together(*, actor: User | None, rows: Sequence[dict[str, Any]]) -> No
             object_type=row.get("object_type", ""),
             patient=row.get("patient"),
             clinic=row.get("clinic"),
-            detail=_with_token(row.get("detail")),
+            detail=detail_of(row),
             address=address,
         )
         for row in rows

@@ -88,10 +88,11 @@ def progress_inputs(episode: EpisodeOfCare, as_of: dt.datetime | None = None) ->
         connection = connections[DEFAULT_DB_ALIAS]
         # Nothing read inside a transaction is kept: there the count comes with the state.
         counted = connection.in_atomic_block
-        [state] = _course_state(episode.pk, counted=counted)
+        # No state: the episode was removed meanwhile (read as it stands, with nothing kept).
+        [state] = _course_state(episode.pk, counted=counted) or [{"changes": None}]
         if counted or state["changes"] is None:
             rows = _course_rows(episode.pk)
-            count = state["n"] if counted else _signed_count(episode.pk)[0]["n"]
+            count = state["n"] if "n" in state else _signed_count(episode.pk)[0]["n"]
         else:
             rows, count = _kept_course(
                 connection.settings_dict["NAME"], episode.pk, state["created"], state["changes"]

@@ -158,18 +158,34 @@ def test_the_signed_sessions_are_kept_with_the_course_and_counted_again_after_an
     )
     assert signed() == 1
 
-    # A draft of another episode, moved here and signed by plain UPDATEs.
+    # Drafts signed by plain UPDATEs: each counts in its own episode only.
     from tests import factories
 
     other = factories.episode(world.patient_a, world.practitioner_a, condition_code="M54.5")
     chart_services.screening_record(actor=world.practitioner, episode=other, factors=[])
-    moved, _ = chart_services.session_start(
-        actor=world.practitioner, episode=other, screening_status="unchanged",
-        consent_confirmed=True, clean_technique=True,
-    )  # fmt: skip
-    NeedlingSession.objects.filter(pk=moved.pk).update(episode=episode)
+
+    def sign_straight(episode_of) -> None:
+        draft, _ = chart_services.session_start(
+            actor=world.practitioner, episode=episode_of, screening_status="unchanged",
+            consent_confirmed=True, clean_technique=True,
+        )  # fmt: skip
+        NeedlingSession.objects.filter(pk=draft.pk).update(
+            signed_at=dt.datetime.now(dt.UTC), signed_by=world.practitioner
+        )
+
+    assert selectors.progress_inputs(other).signed_sessions == 0
+    sign_straight(other)
+    assert selectors.progress_inputs(other).signed_sessions == 1
     assert signed() == 1
-    NeedlingSession.objects.filter(pk=moved.pk).update(
-        signed_at=dt.datetime.now(dt.UTC), signed_by=world.practitioner
-    )
+    sign_straight(episode)
     assert signed() == 2
+
+
+def test_an_episode_removed_while_its_page_is_read_has_an_empty_course(consented_long_ago):
+    """The state is read by the episode's key: an episode gone between the page's reads (a
+    demo rebuilt under it) reads as having no course, rather than failing the page."""
+    from needlechart.patients.models import EpisodeOfCare
+
+    gone = EpisodeOfCare(pk=10**9, patient=consented_long_ago.patient_a, condition_code="M54.2")
+    inputs = selectors.progress_inputs(gone)
+    assert inputs.rows == () and inputs.signed_sessions == 0
