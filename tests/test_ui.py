@@ -321,6 +321,20 @@ def test_a_row_s_quick_pick_of_findings_reads_as_the_template_wrote_it():
         assert written.count(" selected") == (selected in values)
 
 
+def test_the_movement_list_reads_as_the_template_wrote_it():
+    from needlechart import knowledge
+
+    reference = ENGINE.from_string(
+        '{% for m in rom_movements %}<option value="{{ m.label }}" '
+        'label="{{ m.option_label }}"></option>{% endfor %}'
+    )
+    movements = knowledge.rom_movements()
+    written = ENGINE.from_string("{% rom_movement_options %}").render(Context())
+    assert written == reference.render(Context({"rom_movements": movements}))
+    assert written.count("<option ") == len(movements) > 30
+    assert '<option value="Cervical rotation" label="Cervical rotation' in written
+
+
 def test_a_large_count_is_written_with_its_thousands_marked():
     written = ENGINE.from_string("{{ value|thousands }}")
     for value, text in ((6, "6"), (10_000, "10,000"), (1_751_837, "1,751,837")):
