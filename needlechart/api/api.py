@@ -10,7 +10,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError
@@ -207,13 +206,10 @@ def dashboard_figures(
     # it, whatever the clinic's size. The kept figures are shared between views: copied.
     due = figures["review_due"]
     listed = due[(review_page - 1) * PAGE : review_page * PAGE]
-    # The export and the episodes it lists are recorded together, or not at all.
-    with transaction.atomic():
-        audit.record(actor=request.user, action=audit.Action.EXPORT, object_type="Dashboard",
-                     detail={"via": "api", "filters": figures["filters"]})  # fmt: skip
-        audit.record_each(
-            actor=request.user, action=audit.Action.LIST, objects=dashboard.review_listed(listed)
-        )
+    dashboard.record_read_out(
+        actor=request.user, detail={"via": "api", "filters": figures["filters"]}, named=listed,
+        action=audit.Action.LIST,
+    )  # fmt: skip
     return {
         **figures,
         "review_due": listed,

@@ -49,7 +49,7 @@ from django.db.models.functions import Cast, Coalesce, FirstValue, RowNumber, Su
 from django.utils import timezone
 
 from needlechart import knowledge
-from needlechart.accounts.models import Clinic, Practitioner
+from needlechart.accounts.models import Clinic, Practitioner, User
 from needlechart.charting.models import (
     Addendum,
     AdverseEvent,
@@ -645,6 +645,28 @@ def review_listed(rows: list[dict[str, Any]]) -> list[EpisodeOfCare]:
     episode and its patient, all the audit trail records, so no query reads them again (an
     export of the whole list can name thousands)."""
     return [EpisodeOfCare(pk=row["episode"], patient_id=row["patient"]) for row in rows]
+
+
+def record_read_out(
+    *,
+    actor: User | None,
+    detail: dict[str, Any],
+    named: list[dict[str, Any]],
+    action: str,
+    clinic: Clinic | None = None,
+) -> None:
+    """The figures read out of the app (the API, a CSV, the command) in the audit trail:
+    the export, and each episode of the review-list rows `named` as `action` (listed or
+    exported), in one write, so that the export is never recorded without the patients it
+    names. `clinic`: where no actor gives it (the command)."""
+    from needlechart.audit import services as audit
+
+    audit.record_together(actor=actor, rows=[
+        {"action": audit.Action.EXPORT, "object_type": "Dashboard", "clinic": clinic,
+         "detail": detail},
+        *({"action": action, "obj": episode, "clinic": clinic, "detail": detail}
+          for episode in review_listed(named)),
+    ])  # fmt: skip
 
 
 def _utc_buckets(

@@ -6,7 +6,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -133,18 +132,12 @@ def dashboard_csv(request: HttpRequest, table: str) -> HttpResponse:
         )
     figures = dashboard.kept_figures(filters)
     detail = {"table": table, "filters": figures["filters"]}
-    # The export and the patients it names are recorded together, or not at all.
-    with transaction.atomic():
-        audit.record(
-            actor=request.user, action=audit.Action.EXPORT, object_type="Dashboard", detail=detail
-        )
-        if table == "review-due":
-            # The one table that names patients: each one in it is recorded as exported (in
-            # one write), as a bulk export records its patients.
-            audit.record_each(
-                actor=request.user, action=audit.Action.EXPORT,
-                objects=dashboard.review_listed(figures["review_due"]), detail=detail,
-            )  # fmt: skip
+    # The one table that names patients: each one in it is recorded as exported, as a bulk
+    # export records its patients.
+    named = figures["review_due"] if table == "review-due" else []
+    dashboard.record_read_out(
+        actor=request.user, detail=detail, named=named, action=audit.Action.EXPORT
+    )
     header, rows = _csv_table(table, figures)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{table}.csv"'

@@ -58,16 +58,13 @@ class Command(NeedlechartCommand):
                 practitioner=practitioner,
             )
         )
-        detail = {"via": "command", "filters": figures["filters"]}
-        export = {"action": audit.Action.EXPORT, "object_type": "Dashboard", "clinic": clinic,
-                  "detail": detail}  # fmt: skip
         # The JSON names every episode due for review, with its patient: each one is recorded
-        # as exported, as the review list's CSV records them, in one write with the export.
-        named = dashboard.review_listed(figures["review_due"]) if options["json"] else []
-        audit.record_together(actor=None, rows=[export, *(
-            {"action": audit.Action.EXPORT, "obj": episode, "clinic": clinic, "detail": detail}
-            for episode in named
-        )])  # fmt: skip
+        # as exported, as the review list's CSV records them.
+        dashboard.record_read_out(
+            actor=None, detail={"via": "command", "filters": figures["filters"]},
+            named=figures["review_due"] if options["json"] else [], action=audit.Action.EXPORT,
+            clinic=clinic,
+        )  # fmt: skip
         if options["json"]:
             # A large clinic's review list is thousands of rows (see dashboard.figures).
             with no_cycle_collection():
