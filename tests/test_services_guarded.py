@@ -54,8 +54,8 @@ def _modules() -> list[str]:
 
 MODULES = _modules()
 # Not writes of a record: the audit trail itself, and reads that take the actor.
-NOT_WRITES = {"record", "record_each", "record_together", "patient_of", "sign_problems", "sign_checks", "once",
-              "authorize", "held"}  # fmt: skip
+NOT_WRITES = {"record", "record_each", "record_together", "record_read_out", "patient_of",
+              "sign_problems", "sign_checks", "once", "authorize", "held"}  # fmt: skip
 
 
 def discovered() -> dict[str, Callable]:
