@@ -506,13 +506,18 @@ def plan_review_kept() -> Guard:
     )
 
 
-# A reported effect's patient (portal.ReportedEffect.patient): its session's episode's
-# patient. An effect is written with its patient worked out again, and a session or episode
-# written or moved carries its effects' patient with it (Django's foreign keys are checked at
-# commit, so a load may write an effect before its session, or a session before its episode).
+# A reported effect's and a check-in's patient (portal.ReportedEffect.patient,
+# portal.CheckIn.patient): its session's episode's patient. A row is written with its patient
+# worked out again, and a session or episode written or moved carries its rows' patient with
+# it (Django's foreign keys are checked at commit, so a load may write an effect before its
+# session, or a session before its episode).
 EFFECTS = "portal_reportedeffect"
+CHECK_INS = "portal_checkin"
 SESSIONS = "charting_needlingsession"
 EFFECT_PATIENT = "patient_id"
+# Each table whose rows keep their session's patient, with the words its triggers and
+# functions are named by (one row, many rows).
+PATIENT_KEPT = {EFFECTS: ("effect", "effects"), CHECK_INS: ("check_in", "check_ins")}
 
 
 def _patient_of_session(session: str) -> str:
@@ -531,98 +536,118 @@ def _function(name: str, body: str, result: str = "NULL") -> str:
     )
 
 
+def _patient_kept_functions(table: str) -> list[str]:
+    one, many = PATIENT_KEPT[table]
+    column = EFFECT_PATIENT
+    return [
+        _function(
+            f"needlechart_{one}_patient",
+            f"NEW.{column} := {_patient_of_session('NEW.session_id')}",
+            result="NEW",
+        ),
+        # Once per statement over the sessions or episodes it wrote: a bulk load's sessions
+        # usually come before their effects and check-ins, and this then finds nothing to do.
+        _function(
+            f"needlechart_session_{many}_rows",
+            f"UPDATE {table} r SET {column} = e.patient_id"
+            f" FROM written w JOIN {EPISODES} e ON e.id = w.episode_id"
+            f" WHERE r.session_id = w.id AND r.{column} IS DISTINCT FROM e.patient_id",
+        ),
+        _function(
+            f"needlechart_episode_{many}_rows",
+            f"UPDATE {table} r SET {column} = w.patient_id"
+            f" FROM written w JOIN {SESSIONS} s ON s.episode_id = w.id"
+            f" WHERE r.session_id = s.id AND r.{column} IS DISTINCT FROM w.patient_id",
+        ),
+        _function(
+            f"needlechart_session_{many}_moved",
+            f"UPDATE {table} SET {column} = {_patient_of_session('NEW.id')}"
+            f" WHERE session_id = NEW.id"
+            f" AND {column} IS DISTINCT FROM {_patient_of_session('NEW.id')}",
+        ),
+        _function(
+            f"needlechart_episode_{many}_moved",
+            f"UPDATE {table} r SET {column} = NEW.patient_id FROM {SESSIONS} s"
+            f" WHERE s.episode_id = NEW.id AND r.session_id = s.id"
+            f" AND r.{column} IS DISTINCT FROM NEW.patient_id",
+        ),
+    ]
+
+
 POSTGRES_FUNCTIONS += [
-    _function(
-        "needlechart_effect_patient",
-        f"NEW.{EFFECT_PATIENT} := {_patient_of_session('NEW.session_id')}",
-        result="NEW",
-    ),
-    # Once per statement over the sessions or episodes it wrote: a bulk load's sessions
-    # usually come before their effects, and this then finds nothing to do.
-    _function(
-        "needlechart_session_effects_rows",
-        f"UPDATE {EFFECTS} r SET {EFFECT_PATIENT} = e.patient_id"
-        f" FROM written w JOIN {EPISODES} e ON e.id = w.episode_id"
-        f" WHERE r.session_id = w.id AND r.{EFFECT_PATIENT} IS DISTINCT FROM e.patient_id",
-    ),
-    _function(
-        "needlechart_episode_effects_rows",
-        f"UPDATE {EFFECTS} r SET {EFFECT_PATIENT} = w.patient_id"
-        f" FROM written w JOIN {SESSIONS} s ON s.episode_id = w.id"
-        f" WHERE r.session_id = s.id AND r.{EFFECT_PATIENT} IS DISTINCT FROM w.patient_id",
-    ),
-    _function(
-        "needlechart_session_effects_moved",
-        f"UPDATE {EFFECTS} SET {EFFECT_PATIENT} = {_patient_of_session('NEW.id')}"
-        f" WHERE session_id = NEW.id"
-        f" AND {EFFECT_PATIENT} IS DISTINCT FROM {_patient_of_session('NEW.id')}",
-    ),
-    _function(
-        "needlechart_episode_effects_moved",
-        f"UPDATE {EFFECTS} r SET {EFFECT_PATIENT} = NEW.patient_id FROM {SESSIONS} s"
-        f" WHERE s.episode_id = NEW.id AND r.session_id = s.id"
-        f" AND r.{EFFECT_PATIENT} IS DISTINCT FROM NEW.patient_id",
-    ),
+    statement for table in PATIENT_KEPT for statement in _patient_kept_functions(table)
 ]
 
 
-def effect_patient_kept() -> Guard:
-    """A reported effect's patient follows its session on every path: the effect written
-    (inserted, or updated with another patient or session), and the session or episode it
-    hangs from written or moved."""
-    of_effect = _patient_of_session("NEW.session_id")
-    fix_effect = f"BEGIN UPDATE {EFFECTS} SET {EFFECT_PATIENT} = {of_effect} WHERE id = NEW.id; END"
+def _patient_kept(table: str) -> Guard:
+    """A row's patient follows its session on every path: the row written (inserted, or
+    updated with another patient or session), and the session or episode it hangs from
+    written or moved."""
+    one, many = PATIENT_KEPT[table]
+    column = EFFECT_PATIENT
+    of_row = _patient_of_session("NEW.session_id")
+    fix_row = f"BEGIN UPDATE {table} SET {column} = {of_row} WHERE id = NEW.id; END"
     of_episode = f"(SELECT patient_id FROM {EPISODES} WHERE id = NEW.episode_id)"
     fix_session = (
-        f"BEGIN UPDATE {EFFECTS} SET {EFFECT_PATIENT} = {of_episode} WHERE session_id = NEW.id"
-        f" AND {EFFECT_PATIENT} IS NOT {of_episode}; END"
+        f"BEGIN UPDATE {table} SET {column} = {of_episode} WHERE session_id = NEW.id"
+        f" AND {column} IS NOT {of_episode}; END"
     )
     fix_episode = (
-        f"BEGIN UPDATE {EFFECTS} SET {EFFECT_PATIENT} = NEW.patient_id WHERE session_id IN"
+        f"BEGIN UPDATE {table} SET {column} = NEW.patient_id WHERE session_id IN"
         f" (SELECT id FROM {SESSIONS} WHERE episode_id = NEW.id)"
-        f" AND {EFFECT_PATIENT} IS NOT NEW.patient_id; END"
+        f" AND {column} IS NOT NEW.patient_id; END"
     )
     return Guard(
-        f"{EFFECTS}_keeps_patient",
+        f"{table}_keeps_patient",
         [
             # SQLite's triggers cannot change the row being written: it is put right after.
-            f"CREATE TRIGGER {EFFECTS}_patient_inserted AFTER INSERT ON {EFFECTS} "
-            f"FOR EACH ROW WHEN NEW.{EFFECT_PATIENT} IS NOT {of_effect} {fix_effect}",
-            f"CREATE TRIGGER {EFFECTS}_patient_updated AFTER UPDATE OF {EFFECT_PATIENT}, "
-            f"session_id ON {EFFECTS} FOR EACH ROW WHEN NEW.{EFFECT_PATIENT} IS NOT {of_effect} "
-            f"{fix_effect}",
-            f"CREATE TRIGGER {SESSIONS}_effects_patient AFTER INSERT ON {SESSIONS} "
+            f"CREATE TRIGGER {table}_patient_inserted AFTER INSERT ON {table} "
+            f"FOR EACH ROW WHEN NEW.{column} IS NOT {of_row} {fix_row}",
+            f"CREATE TRIGGER {table}_patient_updated AFTER UPDATE OF {column}, "
+            f"session_id ON {table} FOR EACH ROW WHEN NEW.{column} IS NOT {of_row} "
+            f"{fix_row}",
+            f"CREATE TRIGGER {SESSIONS}_{many}_patient AFTER INSERT ON {SESSIONS} "
             f"FOR EACH ROW {fix_session}",
-            f"CREATE TRIGGER {SESSIONS}_effects_moved AFTER UPDATE OF episode_id ON {SESSIONS} "
+            f"CREATE TRIGGER {SESSIONS}_{many}_moved AFTER UPDATE OF episode_id ON {SESSIONS} "
             f"FOR EACH ROW {fix_session}",
-            f"CREATE TRIGGER {EPISODES}_effects_patient AFTER INSERT ON {EPISODES} "
+            f"CREATE TRIGGER {EPISODES}_{many}_patient AFTER INSERT ON {EPISODES} "
             f"FOR EACH ROW {fix_episode}",
-            f"CREATE TRIGGER {EPISODES}_effects_moved AFTER UPDATE OF patient_id ON {EPISODES} "
+            f"CREATE TRIGGER {EPISODES}_{many}_moved AFTER UPDATE OF patient_id ON {EPISODES} "
             f"FOR EACH ROW {fix_episode}",
         ],
         [
-            f"CREATE TRIGGER {EFFECTS}_patient_inserted BEFORE INSERT ON {EFFECTS} "
-            "FOR EACH ROW EXECUTE FUNCTION needlechart_effect_patient()",
-            f"CREATE TRIGGER {EFFECTS}_patient_updated BEFORE UPDATE ON {EFFECTS} FOR EACH ROW "
-            f"WHEN (NEW.{EFFECT_PATIENT} IS DISTINCT FROM OLD.{EFFECT_PATIENT} "
+            f"CREATE TRIGGER {table}_patient_inserted BEFORE INSERT ON {table} "
+            f"FOR EACH ROW EXECUTE FUNCTION needlechart_{one}_patient()",
+            f"CREATE TRIGGER {table}_patient_updated BEFORE UPDATE ON {table} FOR EACH ROW "
+            f"WHEN (NEW.{column} IS DISTINCT FROM OLD.{column} "
             "OR NEW.session_id IS DISTINCT FROM OLD.session_id) "
-            "EXECUTE FUNCTION needlechart_effect_patient()",
-            f"CREATE TRIGGER {SESSIONS}_effects_patient AFTER INSERT ON {SESSIONS} REFERENCING "
+            f"EXECUTE FUNCTION needlechart_{one}_patient()",
+            f"CREATE TRIGGER {SESSIONS}_{many}_patient AFTER INSERT ON {SESSIONS} REFERENCING "
             "NEW TABLE AS written FOR EACH STATEMENT "
-            "EXECUTE FUNCTION needlechart_session_effects_rows()",
-            f"CREATE TRIGGER {SESSIONS}_effects_moved AFTER UPDATE ON {SESSIONS} FOR EACH ROW "
+            f"EXECUTE FUNCTION needlechart_session_{many}_rows()",
+            f"CREATE TRIGGER {SESSIONS}_{many}_moved AFTER UPDATE ON {SESSIONS} FOR EACH ROW "
             "WHEN (NEW.episode_id IS DISTINCT FROM OLD.episode_id) "
-            "EXECUTE FUNCTION needlechart_session_effects_moved()",
-            f"CREATE TRIGGER {EPISODES}_effects_patient AFTER INSERT ON {EPISODES} REFERENCING "
+            f"EXECUTE FUNCTION needlechart_session_{many}_moved()",
+            f"CREATE TRIGGER {EPISODES}_{many}_patient AFTER INSERT ON {EPISODES} REFERENCING "
             "NEW TABLE AS written FOR EACH STATEMENT "
-            "EXECUTE FUNCTION needlechart_episode_effects_rows()",
-            f"CREATE TRIGGER {EPISODES}_effects_moved AFTER UPDATE ON {EPISODES} FOR EACH ROW "
+            f"EXECUTE FUNCTION needlechart_episode_{many}_rows()",
+            f"CREATE TRIGGER {EPISODES}_{many}_moved AFTER UPDATE ON {EPISODES} FOR EACH ROW "
             "WHEN (NEW.patient_id IS DISTINCT FROM OLD.patient_id) "
-            "EXECUTE FUNCTION needlechart_episode_effects_moved()",
+            f"EXECUTE FUNCTION needlechart_episode_{many}_moved()",
         ],
-        requires=(EFFECTS, SESSIONS, EPISODES),
-        column=(EFFECTS, EFFECT_PATIENT),
+        requires=(table, SESSIONS, EPISODES),
+        column=(table, column),
     )
+
+
+def effect_patient_kept() -> Guard:
+    """A reported effect's patient follows its session on every path."""
+    return _patient_kept(EFFECTS)
+
+
+def check_in_patient_kept() -> Guard:
+    """A check-in's patient follows its session on every path."""
+    return _patient_kept(CHECK_INS)
 
 
 def kept_from_now(guard: Callable[[], Guard]) -> tuple[Any, Any]:
@@ -701,6 +726,8 @@ def all_guards(connection: Any = None) -> list[Guard]:
             guards.append(plan_review_kept())
         if _has_column(connection, EFFECTS, EFFECT_PATIENT):
             guards.append(effect_patient_kept())
+        if _has_column(connection, CHECK_INS, EFFECT_PATIENT):
+            guards.append(check_in_patient_kept())
     return guards + summary_sources()
 
 
@@ -800,7 +827,12 @@ def touching(tables: set[str]) -> list[Guard]:
     database with their columns included: a migration rebuilding a table drops them too)."""
     return [
         guard
-        for guard in [*all_guards(), plan_review_kept(), effect_patient_kept()]
+        for guard in [
+            *all_guards(),
+            plan_review_kept(),
+            effect_patient_kept(),
+            check_in_patient_kept(),
+        ]
         if any(table in statement for statement in guard.sqlite for table in tables)
     ]
 

@@ -60,6 +60,14 @@ def count_of(rows: QuerySet, where: Q | None = None) -> Expression:
     must be the rows the annotated query reads, before any slice, and not grouped."""
     if connections[rows.db].vendor == "postgresql":
         return Window(Count("pk", filter=where))
+    return count_apart(rows, where)
+
+
+def count_apart(rows: QuerySet, where: Q | None = None) -> Expression:
+    """How many of `rows` there are, by a subquery of its own on every database. For rows
+    that an index gives in the order the annotated query takes its first few: those few are
+    read along the index, and the count reads the index alone. (PostgreSQL's window count,
+    `count_of`, joins and counts every row before it takes the first few.)"""
     counted = rows if where is None else rows.filter(where)
     return Subquery(counted.order_by().annotate(counted=_Count("pk")).values("counted"))
 

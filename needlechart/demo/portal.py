@@ -471,6 +471,8 @@ class PortalPatient:
             answers.append(
                 CheckIn(
                     session=session,
+                    # As the database keeps it: the audit row names the patient from it.
+                    patient_id=charter.episode.patient_id,
                     hours=h,
                     answered_at=answered_at,
                     soreness=soreness,

@@ -133,6 +133,19 @@ class HealthQuestionnaire(models.Model):
         return f"Health questionnaire of {self.patient} ({self.submitted_at:%Y-%m-%d})"
 
 
+def _kept_patient() -> models.ForeignKey:
+    """A row's session's patient, which the database writes on every path that writes the
+    row, its session or its episode (never the code: it is not editable)."""
+    return models.ForeignKey(
+        "patients.Patient",
+        on_delete=models.PROTECT,
+        null=True,
+        editable=False,
+        related_name="+",
+        db_index=False,
+    )
+
+
 class CheckIn(models.Model):
     """How the patient is some hours after a signed session (FHIR QuestionnaireResponse).
     A row is an answer; a check-in that is due but unanswered has no row yet."""
@@ -143,6 +156,10 @@ class CheckIn(models.Model):
     session = models.ForeignKey(
         "charting.NeedlingSession", on_delete=models.PROTECT, related_name="check_ins"
     )
+    # The session's patient, kept by the database (db/guards.py `check_in_patient_kept`):
+    # the patient header reads a patient's open red flags along an index rather than
+    # through every session of the patient.
+    patient = _kept_patient()
     hours = models.PositiveSmallIntegerField()
     answered_at = models.DateTimeField(default=timezone.now)
     soreness = models.PositiveSmallIntegerField(validators=[MaxValueValidator(10)])
@@ -165,7 +182,13 @@ class CheckIn(models.Model):
                 fields=["answered_at", "id"],
                 condition=Q(alert_acknowledged_at__isnull=True) & ~Q(red_flags=[]),
                 name="check_in_open_red_flags",
-            )
+            ),
+            # A patient's open red flags, in the order the patient header names them.
+            models.Index(
+                fields=["patient", "-answered_at", "-id"],
+                condition=Q(alert_acknowledged_at__isnull=True) & ~Q(red_flags=[]),
+                name="check_in_open_red_flags_of",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["session", "hours"], name="one_check_in_per_time"),
@@ -174,10 +197,6 @@ class CheckIn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hours}-hour check-in after {self.session}"
-
-    @property
-    def patient_id(self) -> int:
-        return self.session.episode.patient_id
 
     @property
     def alert_open(self) -> bool:
@@ -198,17 +217,10 @@ class ReportedEffect(models.Model):
         "charting.NeedlingSession", on_delete=models.PROTECT, related_name="reported_effects"
     )
     check_in = models.ForeignKey(CheckIn, on_delete=models.PROTECT, related_name="effects")
-    # The session's patient, kept by the database on every path (db/guards.py
-    # `effect_patient_kept`): a patient's and a clinic's effects awaiting review are counted
-    # along an index rather than through every effect's session and episode.
-    patient = models.ForeignKey(
-        "patients.Patient",
-        on_delete=models.PROTECT,
-        null=True,
-        editable=False,
-        related_name="+",
-        db_index=False,
-    )
+    # The session's patient, kept by the database (db/guards.py `effect_patient_kept`): a
+    # patient's and a clinic's effects awaiting review are counted along an index rather
+    # than through every effect's session and episode.
+    patient = _kept_patient()
     event_type = models.CharField(max_length=20)
     detail = models.CharField(max_length=500, blank=True)
     red_flag = models.BooleanField(default=False)

@@ -36,7 +36,7 @@ from needlechart.charting.models import (
     NeedlingSession,
 )
 from needlechart.charting.selectors import Signal
-from needlechart.db.latest import count_of
+from needlechart.db.latest import count_apart
 from needlechart.db.prepared import prepared
 from needlechart.outcomes.models import CarePlan, Observation, Timing
 from needlechart.patients.models import EpisodeOfCare, Patient
@@ -517,28 +517,32 @@ def open_red_flag_check_ins(patient: Patient) -> Waiting:
 
 @prepared
 def _open_red_flags(patient_id: int, *, first: int) -> QuerySet:
+    # Read along the patient's own index (check_in_open_red_flags_of), by the patient each
+    # check-in keeps: the first few in order, and every open red flag counted from the index.
     open_ones = CheckIn.objects.filter(
-        session__episode__patient_id=patient_id, alert_acknowledged_at__isnull=True
+        patient_id=patient_id, alert_acknowledged_at__isnull=True
     ).exclude(red_flags=[])
     return (
         open_ones.select_related("session")
         # Every open red flag counted, in the statement that takes the first few.
-        .annotate(waiting=count_of(open_ones))
+        .annotate(waiting=count_apart(open_ones))
         .order_by("-answered_at", "-pk")[:first]
     )
 
 
 @prepared
 def _pending_effects(patient_id: int, *, first: int) -> QuerySet:
-    # Red flags first, as the session page lists a session's effects; then the newest.
+    # Red flags first, as the session page lists a session's effects; then the newest. Read
+    # along the patient's own index (reported_effect_pending_of): the first few in order,
+    # and the counts from the index alone.
     pending = ReportedEffect.objects.filter(
         patient_id=patient_id, status=ReportedEffect.Status.PENDING
     )
     return (
         pending.select_related("session")
         .annotate(
-            waiting=count_of(pending),
-            red_waiting=count_of(pending, Q(red_flag=True)),
+            waiting=count_apart(pending),
+            red_waiting=count_apart(pending, Q(red_flag=True)),
         )
         .order_by("-red_flag", "-first_reported_at", "-pk")[:first]
     )

@@ -319,7 +319,9 @@ def checkin_answer(
     now = now or timezone.now()
     # Locked and read afresh: a double submit waits here, then sees the first answer.
     session = NeedlingSession.objects.select_for_update().get(pk=session.pk)
-    check_in = CheckIn(session=session, hours=hours, answered_at=now, soreness=soreness)
+    check_in = CheckIn(
+        session=session, patient=patient, hours=hours, answered_at=now, soreness=soreness
+    )
     _check_answer(check_in, symptoms=symptoms, other=other)
     check_in.save()
     audit.record(

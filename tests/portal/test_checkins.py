@@ -452,7 +452,9 @@ def test_the_open_alerts_and_answers_waiting_are_read_from_their_own_indexes(wor
         condition = alone.split(" WHERE ")[1].split(" ORDER BY ")[0].removeprefix("(")
         for term in condition.removesuffix(")").split(" AND "):
             assert term in listed, (term, listed)
-        steps = query_plan(alone, params)
+        # Any way but sorting: with a test's few rows, the planner's choice between sorting
+        # them and reading the index in order turns on the statistics earlier tests left.
+        steps = query_plan(alone, params, unsorted=True)
         assert index in steps and "Sort" not in steps and "TEMP B-TREE" not in steps, steps
 
 
