@@ -717,6 +717,8 @@ def checkins_import(*, actor: User, check_ins: list[CheckIn], source: str) -> li
         earlier: list[CheckIn] = []
         answers = sorted(by_session[id(session)], key=lambda c: c.answered_at)
         for check_in in answers:
+            # As the database keeps it: the audit rows name the patient from it.
+            check_in.patient = patient
             _account_before(patient, check_in.answered_at)
             # The schedule reads the answers given before this one.
             session._prefetched_objects_cache = {
