@@ -514,7 +514,8 @@ def plan_review_kept() -> Guard:
 EFFECTS = "portal_reportedeffect"
 CHECK_INS = "portal_checkin"
 SESSIONS = "charting_needlingsession"
-EFFECT_PATIENT = "patient_id"
+# The column each such row keeps its patient in.
+KEPT_PATIENT = "patient_id"
 # Each table whose rows keep their session's patient, with the words its triggers and
 # functions are named by (one row, many rows).
 PATIENT_KEPT = {EFFECTS: ("effect", "effects"), CHECK_INS: ("check_in", "check_ins")}
@@ -538,7 +539,7 @@ def _function(name: str, body: str, result: str = "NULL") -> str:
 
 def _patient_kept_functions(table: str) -> list[str]:
     one, many = PATIENT_KEPT[table]
-    column = EFFECT_PATIENT
+    column = KEPT_PATIENT
     return [
         _function(
             f"needlechart_{one}_patient",
@@ -584,7 +585,7 @@ def _patient_kept(table: str) -> Guard:
     updated with another patient or session), and the session or episode it hangs from
     written or moved."""
     one, many = PATIENT_KEPT[table]
-    column = EFFECT_PATIENT
+    column = KEPT_PATIENT
     of_row = _patient_of_session("NEW.session_id")
     fix_row = f"BEGIN UPDATE {table} SET {column} = {of_row} WHERE id = NEW.id; END"
     of_episode = f"(SELECT patient_id FROM {EPISODES} WHERE id = NEW.episode_id)"
@@ -724,9 +725,9 @@ def all_guards(connection: Any = None) -> list[Guard]:
         guards += _recorded(connection)
         if _has_column(connection, EPISODES, REVIEW_COLUMN):
             guards.append(plan_review_kept())
-        if _has_column(connection, EFFECTS, EFFECT_PATIENT):
+        if _has_column(connection, EFFECTS, KEPT_PATIENT):
             guards.append(effect_patient_kept())
-        if _has_column(connection, CHECK_INS, EFFECT_PATIENT):
+        if _has_column(connection, CHECK_INS, KEPT_PATIENT):
             guards.append(check_in_patient_kept())
     return guards + summary_sources()
 
