@@ -28,6 +28,13 @@ class ClinicTimezoneMiddleware:
         return self.get_response(request)
 
 
+def leave_clinic_time_zone(**kwargs: object) -> None:
+    """Once an answer is sent (a streamed one included), the thread is back in the default
+    zone: what it runs next outside a request (a command, a background job, a test) does
+    not take the last clinic's day for today (request_finished, accounts/apps.py)."""
+    timezone.deactivate()
+
+
 class PermissionsPolicyMiddleware:
     """Turn off the browser features no page uses (camera, microphone, location ...), so
     that injected content could not ask for them either. Django sets the other headers."""
