@@ -90,7 +90,7 @@ def _execute(model: type[models.Model], records: list[models.Model], fields: lis
         f"INSERT INTO {quote(model._meta.db_table)}"
         f" ({', '.join(quote(field.column) for field in fields)}) "
     )
-    rows = _rows(records, fields)
+    rows = rows_of(records, fields)
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql" or not _unnestable(fields):
             cursor.executemany(insert + f"VALUES ({', '.join(['%s'] * len(fields))})", rows)
@@ -124,7 +124,9 @@ def _unnestable(fields: list[Any]) -> bool:
     )
 
 
-def _rows(records: Sequence[models.Model], fields: list[Any]) -> list[list[Any]]:
+def rows_of(records: Sequence[models.Model], fields: list[Any]) -> list[list[Any]]:
+    """The values of `records` for `fields`, each as its field prepares it for the
+    database (its `pre_save` first, where it stamps a value), in the order of `fields`."""
     stamped = [field for field in fields if _stamped(field)]
     plain = [_plain_types(field) for field in fields]
     names = [field.attname for field in fields]

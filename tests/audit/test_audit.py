@@ -5,6 +5,7 @@ from django.db import DatabaseError, connection, transaction
 from django.test import Client, override_settings
 from django.urls import reverse
 
+from needlechart.audit import chain
 from needlechart.audit import services as audit
 from needlechart.audit.models import AuditEvent
 from needlechart.patients import services as patient_services
@@ -68,10 +69,11 @@ def test_without_a_trusted_proxy_a_forged_forwarded_header_is_ignored(world):
 
 
 def test_the_write_and_its_audit_row_commit_or_fail_together(world, monkeypatch):
-    def broken_save(self, *args, **kwargs):
+    def broken_save(*args, **kwargs):
         raise DatabaseError("audit storage unavailable")
 
-    monkeypatch.setattr(AuditEvent, "save", broken_save)
+    # Where a single audit row is written (audit.chain), whatever the database.
+    monkeypatch.setattr(chain, "_save_with_seal", broken_save)
     with pytest.raises(DatabaseError):
         patient_services.patient_create(
             actor=world.front_desk,

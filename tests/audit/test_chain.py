@@ -67,6 +67,38 @@ def test_a_clean_trail_verifies_and_the_walk_is_kept(trail, world):
     assert "intact" in _verify(world.clinic_a)
 
 
+@pytest.mark.parametrize("rows", [1, 3, chain.ROWS_WITH_THEIR_SEAL, chain.ROWS_WITH_THEIR_SEAL + 1])
+def test_the_chains_head_keeps_the_last_rows_seal_whatever_a_write_brings(trail, world, rows):
+    """A page's one row, a list's rows (written with the chain's new seal in one statement
+    on PostgreSQL) or an import's (copied, the seal set apart): the head holds the seal of
+    the write's last row, which the next row follows, and the chain verifies."""
+    patients = [world.patient_a] * rows
+    audit.record_each(actor=world.practitioner, action=audit.Action.LIST, objects=patients)
+    audit.record(actor=world.practitioner, action=audit.Action.VIEW, obj=world.patient_a)
+    last_two = list(AuditEvent.objects.filter(chain=world.clinic_a.pk).order_by("-sequence")[:2])
+    head = AuditChain.objects.get(chain=world.clinic_a.pk)
+    assert (head.sequence, head.last_hash) == (last_two[0].sequence, last_two[0].hash)
+    assert last_two[0].previous_hash == last_two[1].hash
+    assert "intact" in _verify(world.clinic_a)
+
+
+def test_one_write_for_two_clinics_seals_each_chain_apart(trail, world):
+    """The rows of one write may fall in two chains (a system job's rows of each clinic):
+    each chain's head takes the seal of its own last row."""
+    audit.record_together(
+        actor=None,
+        rows=[{"action": audit.Action.VIEW, "obj": world.patient_a},
+              {"action": audit.Action.VIEW, "obj": world.patient_b},
+              {"action": audit.Action.VIEW, "obj": world.patient_a}],
+    )  # fmt: skip
+    for clinic in (world.clinic_a, world.clinic_b):
+        last = AuditEvent.objects.filter(chain=clinic.pk).order_by("-sequence").first()
+        head = AuditChain.objects.get(chain=clinic.pk)
+        assert last.patient.clinic == clinic
+        assert (head.sequence, head.last_hash) == (last.sequence, last.hash)
+        assert "intact" in _verify(clinic)
+
+
 def test_a_row_changed_in_place_is_named(trail, world):
     target = trail[2]
     _tamper("UPDATE audit_auditevent SET username = 'someone-else' WHERE id = %s", target.pk)
