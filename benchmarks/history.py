@@ -256,6 +256,7 @@ def page_rows(repeat: int, sizes: list[int]) -> list[Row]:
                  raw("SELECT * FROM outcomes_observation WHERE session_id = %s", [draft.pk])],
             ),
         }  # fmt: skip
+        FRAME[f"{size} sessions"] = frame(client, repeat)
         rows += _measured(client, pages, f"{size} sessions", repeat)
         rows.append(chart_row(episode.patient.mrn, size, repeat))
         # The same patient's pages once the portal's reports wait unreviewed: a check-in
@@ -283,6 +284,39 @@ def page_rows(repeat: int, sizes: list[int]) -> list[Row]:
         }  # fmt: skip
         rows += _measured(client, unreviewed, f"{size} sessions", repeat)
     return rows
+
+
+def frame(client: Any, repeat: int) -> tuple[float, float]:
+    """What every signed-in page costs before it reads a record: a request through the
+    whole middleware (the session, the user, the second factor, the audit context, the
+    security headers) to a page that shows the app's layout and nothing else, and that
+    request's own reads replayed on a raw cursor. The page is the benchmark's own, served
+    only here; the app has no page that reads nothing."""
+    import types
+
+    from django.db import connection
+    from django.shortcuts import render
+    from django.test.utils import override_settings
+    from django.urls import path
+
+    from needlechart import urls as app_urls
+
+    # The app's own routes and, last, the frame: found as the app's pages are found.
+    urls = types.ModuleType("needlechart_bench_frame")
+    urls.urlpatterns = [  # type: ignore[attr-defined]
+        *app_urls.urlpatterns,
+        path("frame/", lambda request: render(request, "base.html", {"title": "Frame"})),
+    ]
+    sys.modules[urls.__name__] = urls
+    reads: list[tuple[str, Any]] = []
+    with override_settings(ROOT_URLCONF=urls.__name__):
+        with connection.execute_wrapper(_reads_into(reads)):
+            response = client.get("/frame/")
+        assert response.status_code == 200, response.status_code
+        with override_settings(DEBUG=False):
+            ms = median_ms(lambda: client.get("/frame/"), repeat)
+            own = median_ms(lambda: _replay(reads), repeat)
+    return ms, own
 
 
 def _measured(client: Any, pages: dict[str, Any], size: str, repeat: int) -> list[Row]:
@@ -372,6 +406,8 @@ def chart_row(mrn: str, size: int, repeat: int) -> Row:
 # Each page's own reads (every SELECT its request ran), replayed on a raw cursor: what the
 # page would cost with no Python around its SQL. Printed apart from the table, after it.
 OWN_SQL: list[tuple[str, str, float, float, int]] = []
+# The frame of every signed-in page, by history size: its time and its own reads (`frame`).
+FRAME: dict[str, tuple[float, float]] = {}
 
 
 def _reads_into(reads: list[tuple[str, Any]]) -> Callable[..., Any]:
@@ -393,10 +429,20 @@ def _replay(reads: list[tuple[str, Any]]) -> None:
 
 
 def print_own_sql() -> None:
-    print("\nA page beside its own reads (every SELECT of its request) run on a raw cursor")
-    print(f"{'page':<34}{'size':>16}{'page ms':>10}{'SQL ms':>10}{'ratio':>8}{'reads':>9}")
+    """Each page beside its own reads; then what is left of both once the frame every
+    signed-in page pays is taken away (the page's own work against its own SQL)."""
+    print("\nA page beside its own reads (every SELECT of its request) run on a raw cursor;")
+    print("then both less the frame of any signed-in page (the layout alone, its reads)")
+    print(f"{'page':<34}{'size':>16}{'page ms':>10}{'SQL ms':>10}{'ratio':>8}{'reads':>9}"
+          f"{'less frame':>12}{'its SQL':>9}{'ratio':>8}")  # fmt: skip
+    for size, (ms, own) in FRAME.items():
+        print(f"{'frame: a page that reads nothing':<34}{size:>16}{ms:>10.1f}{own:>10.1f}"
+              f"{ms / own:>7.1f}x")  # fmt: skip
     for name, size, ms, own, count in OWN_SQL:
-        print(f"{name:<34}{size:>16}{ms:>10.1f}{own:>10.1f}{ms / own:>7.1f}x{count:>9}")
+        beyond = f"{ms - FRAME[size][0]:>12.1f}{own - FRAME[size][1]:>9.1f}"
+        ratio = (ms - FRAME[size][0]) / max(own - FRAME[size][1], 0.01)
+        print(f"{name:<34}{size:>16}{ms:>10.1f}{own:>10.1f}{ms / own:>7.1f}x{count:>9}"
+              f"{beyond}{ratio:>7.1f}x")  # fmt: skip
 
 
 def plot_rows(repeat: int) -> list[Row]:
