@@ -156,11 +156,25 @@ def _save_with_seal(events: list[AuditEvent]) -> None:
     writes them: by statements made once per process rather than by the ORM's save, which
     cost more than the statements. On PostgreSQL the seal goes with the rows in one
     statement, as each statement is a round trip to the server (the audit write was about
-    a sixth of a page's time there). A single row reads its id back, as a save does."""
-    fields, head, insert = _with_seal_statements(connection.vendor, len(events))
+    a sixth of a page's time there), and rows of a list go as one array a column, so that a
+    list of any length is one statement, which the driver prepares once. A single row reads
+    its id back, as a save does."""
+    fields = _columns()
     for event in events:
         event._prepare_related_fields_for_save(operation_name="save")
-    values = [value for row in bulk.rows_of(events, fields) for value in row]
+    rows = bulk.rows_of(events, fields)
+    postgresql = connection.vendor == "postgresql"
+    if len(rows) == 1:
+        shape: int | str = "one"
+    elif postgresql and bulk.unnestable(fields):
+        shape = "arrays"
+    else:
+        shape = len(rows)
+    head, insert = _with_seal_statements(connection.vendor, shape)
+    if shape == "arrays":
+        values = [list(column) for column in zip(*rows, strict=True)]
+    else:
+        values = [value for row in rows for value in row]
     seal = [events[-1].hash, events[-1].chain]
     with connection.cursor() as cursor:
         if head:
@@ -168,31 +182,41 @@ def _save_with_seal(events: list[AuditEvent]) -> None:
             cursor.execute(insert, values)
         else:
             cursor.execute(insert, [*seal, *values])
-        if len(events) == 1:
+        if shape == "one":
             (events[0].pk,) = cursor.fetchone()
     for event in events:
         event._state.adding = False
         event._state.db = connection.alias
 
 
+def _columns() -> list[Any]:
+    return [field for field in AuditEvent._meta.concrete_fields if not field.primary_key]
+
+
 @functools.lru_cache(maxsize=2 * ROWS_WITH_THEIR_SEAL)
-def _with_seal_statements(vendor: str, rows: int) -> tuple[list[Any], str, str]:
-    """The columns of a row, the statement that sets the chain's seal (none where the
-    insert sets it too, on PostgreSQL) and the insert of `rows` rows."""
+def _with_seal_statements(vendor: str, shape: int | str) -> tuple[str, str]:
+    """The statement that sets the chain's seal (none where the insert sets it too, on
+    PostgreSQL) and the insert: of one row, returning its id ("one"); of a list as one
+    array a column ("arrays", PostgreSQL); or of `shape` rows."""
     meta = AuditEvent._meta
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    fields = _columns()
     quote = connection.ops.quote_name
     head = "UPDATE audit_auditchain SET last_hash = %s WHERE chain = %s"
-    columns = ", ".join(quote(field.column) for field in fields)
     row = f"({', '.join(['%s'] * len(fields))})"
-    insert = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608 - the model's names
-        f"VALUES {', '.join([row] * rows)}"
-        + (f" RETURNING {quote(meta.pk.column)}" if rows == 1 else "")
-    )
+    if shape == "arrays":
+        # As Django's own bulk insert on PostgreSQL: each column's type without its length.
+        types = [field.db_type(connection).split("(")[0] for field in fields]
+        arrays = ", ".join(f"(%s)::{kind}[]" for kind in types)
+        rows = f"SELECT * FROM UNNEST({arrays})"  # noqa: S608 - the model's column types
+    else:
+        rows = f"VALUES {', '.join([row] * (1 if shape == 'one' else int(shape)))}"
+    columns = ", ".join(quote(field.column) for field in fields)
+    insert = f"INSERT INTO {quote(meta.db_table)} ({columns}) {rows}"
+    if shape == "one":
+        insert += f" RETURNING {quote(meta.pk.column)}"
     if vendor == "postgresql":
-        return fields, "", f"WITH head AS ({head}) {insert}"
-    return fields, head, insert
+        return "", f"WITH head AS ({head}) {insert}"
+    return head, insert
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ def _execute(model: type[models.Model], records: list[models.Model], fields: lis
     )
     rows = rows_of(records, fields)
     with connection.cursor() as cursor:
-        if connection.vendor != "postgresql" or not _unnestable(fields):
+        if connection.vendor != "postgresql" or not unnestable(fields):
             cursor.executemany(insert + f"VALUES ({', '.join(['%s'] * len(fields))})", rows)
             return
         # PostgreSQL loads many rows fastest by COPY, which fires the same triggers and
@@ -113,7 +113,7 @@ def _execute(model: type[models.Model], records: list[models.Model], fields: lis
                 )
 
 
-def _unnestable(fields: list[Any]) -> bool:
+def unnestable(fields: list[Any]) -> bool:
     """Whether every column's values go into an array of its type (see Django's PostgreSQL
     insert compiler, which applies the same test)."""
     return not any(
