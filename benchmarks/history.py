@@ -28,6 +28,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -410,9 +411,16 @@ OWN_SQL: list[tuple[str, str, float, float, int]] = []
 FRAME: dict[str, tuple[float, float]] = {}
 
 
+# A statement that writes, though it may begin with WITH (the audit row with its chain's seal).
+WRITES = re.compile(r"\bINSERT\s+INTO\b|\bUPDATE\s+\S+\s+SET\b|\bDELETE\s+FROM\b")
+
+
 def _reads_into(reads: list[tuple[str, Any]]) -> Callable[..., Any]:
     def record(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any):
-        if not many and sql.lstrip().upper().startswith(("SELECT", "WITH")):
+        text = sql.lstrip().upper()
+        if not many and (
+            text.startswith("SELECT") or (text.startswith("WITH") and not WRITES.search(text))
+        ):
             reads.append((sql, params))
         return execute(sql, params, many, context)
 
